@@ -1,0 +1,315 @@
+//! The server's TOML configuration, with documented defaults.
+//!
+//! Every field has a default, so an empty file (or no file) gives a server on
+//! loopback with its data in `./vigie-data`. Unknown keys are errors: a typo
+//! must not silently fall back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values parse but make no sense together.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the SQLite database, the deployment CA and other state.
+    /// Default `./vigie-data`.
+    pub data_dir: PathBuf,
+    /// The deployment's site: the origin of the local metric frame.
+    pub site: SiteConfig,
+    /// HTTP API and metrics.
+    pub http: HttpConfig,
+    /// MAVLink links to drones.
+    pub mavlink: MavlinkConfig,
+    /// QUIC listener for tablets and operator clients.
+    pub quic: QuicConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./vigie-data"),
+            site: SiteConfig::default(),
+            http: HttpConfig::default(),
+            mavlink: MavlinkConfig::default(),
+            quic: QuicConfig::default(),
+        }
+    }
+}
+
+/// The deployment site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// Site name shown to operators.
+    pub name: String,
+    /// Origin latitude, degrees. Default: the Stade de France.
+    pub origin_lat_deg: f64,
+    /// Origin longitude, degrees.
+    pub origin_lon_deg: f64,
+    /// Ground altitude at the origin above mean sea level, metres.
+    pub origin_alt_msl_m: f64,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            name: "Stade de France, Saint-Denis".into(),
+            origin_lat_deg: 48.924_459,
+            origin_lon_deg: 2.360_164,
+            origin_alt_msl_m: 35.0,
+        }
+    }
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind. Default `127.0.0.1:8080`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// The MAVLink side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MavlinkConfig {
+    /// Links to open. Default: one UDP listener on `127.0.0.1:14550`, like a
+    /// ground control station.
+    pub links: Vec<LinkConfig>,
+    /// Our own MAVLink system id (a GCS is usually 255).
+    pub system_id: u8,
+    /// Our own component id (MAV_COMP_ID_MISSIONPLANNER = 190).
+    pub component_id: u8,
+    /// Silence after which a vehicle's link is declared lost, milliseconds.
+    pub link_loss_ms: u64,
+}
+
+impl Default for MavlinkConfig {
+    fn default() -> Self {
+        MavlinkConfig {
+            links: vec![LinkConfig {
+                name: "udp0".into(),
+                address: "udpin:127.0.0.1:14550".into(),
+                signing_key: None,
+            }],
+            system_id: 255,
+            component_id: 190,
+            link_loss_ms: 3000,
+        }
+    }
+}
+
+/// One MAVLink link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Short name, part of each vehicle's id (`drone:<name>:<sysid>`).
+    pub name: String,
+    /// `udpin:HOST:PORT` (listen), `udpout:HOST:PORT` or `tcp:HOST:PORT` (connect).
+    pub address: String,
+    /// MAVLink 2 signing key, 64 hex digits (32 bytes). When set, outgoing
+    /// messages are signed and unsigned or badly signed ones are rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+}
+
+/// The QUIC listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuicConfig {
+    /// Address to bind. Default `127.0.0.1:4433`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for QuicConfig {
+    fn default() -> Self {
+        QuicConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4433)),
+        }
+    }
+}
+
+impl Config {
+    /// Loads a configuration file; missing fields take their defaults.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what the schema alone cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        let site = &self.site;
+        if !(-90.0..=90.0).contains(&site.origin_lat_deg) {
+            return Err(format!(
+                "site.origin_lat_deg = {} is not a latitude (-90..90)",
+                site.origin_lat_deg
+            ));
+        }
+        if !(-180.0..=180.0).contains(&site.origin_lon_deg) {
+            return Err(format!(
+                "site.origin_lon_deg = {} is not a longitude (-180..180)",
+                site.origin_lon_deg
+            ));
+        }
+        if self.mavlink.link_loss_ms == 0 {
+            return Err("mavlink.link_loss_ms must be above 0".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for link in &self.mavlink.links {
+            if !names.insert(link.name.as_str()) {
+                return Err(format!(
+                    "mavlink link name {:?} is used twice: names must be unique",
+                    link.name
+                ));
+            }
+            if link.name.is_empty() || link.name.contains(':') {
+                return Err(format!(
+                    "mavlink link name {:?} must be non-empty and contain no ':'",
+                    link.name
+                ));
+            }
+            crate::drone::endpoint::Endpoint::parse(&link.address)
+                .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
+            if let Some(key) = &link.signing_key {
+                crate::drone::signing::parse_key(key)
+                    .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The documented defaults as TOML, for `vigie config default`.
+    pub fn default_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default_toml();
+        assert_eq!(
+            Config::parse(&text, Path::new("d.toml")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn type_error_names_line_and_column() {
+        let text = "data_dir = \"d\"\n[http]\nlisten = 8080\n";
+        let err = Config::parse(text, Path::new("bad.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("bad.toml:3:10:"), "{msg}");
+        assert!(
+            msg.contains("invalid type") || msg.contains("expected"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let err =
+            Config::parse("[http]\nlisen = \"127.0.0.1:1\"\n", Path::new("c.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("c.toml:2:1:"), "{msg}");
+        assert!(msg.contains("lisen"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_link_names_are_refused() {
+        let text = "[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:1'\n[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:2'\n";
+        let err = Config::parse(text, Path::new("l.toml")).unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn bad_endpoint_is_refused() {
+        let text = "[[mavlink.links]]\nname='a'\naddress='serial:/dev/ttyS0'\n";
+        let err = Config::parse(text, Path::new("l.toml")).unwrap_err();
+        assert!(err.to_string().contains("udpin"), "{err}");
+    }
+}

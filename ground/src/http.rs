@@ -1,0 +1,123 @@
+//! The HTTP/JSON API (`/api/v1/...`) and Prometheus `/metrics`.
+//!
+//! Handlers only read the shared state or hand work to the cores; they never
+//! hold a lock across an await.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use vigie_protocols::api::{ApiError, Health, UnitList};
+
+use crate::server::ServerState;
+
+/// An API error: a status and a message saying what to do.
+#[derive(Debug)]
+pub struct HttpError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message for the caller.
+    pub message: String,
+}
+
+impl HttpError {
+    /// 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> HttpError {
+        HttpError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ApiError {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The router, with every route of the API.
+pub fn router(state: Arc<ServerState>) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/units", get(units))
+        .route("/api/v1/units/{id}", get(unit))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+async fn count_requests(
+    State(state): State<Arc<ServerState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    state.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    next.run(req).await
+}
+
+async fn health(State(state): State<Arc<ServerState>>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_s: state.started.elapsed().as_secs_f64(),
+        units: state.fleet.read(|f| f.len()),
+        listeners: state.listeners(),
+    })
+}
+
+async fn units(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
+    Json(UnitList {
+        at_ms: crate::time::unix_ms(),
+        units: state.fleet.snapshot(),
+    })
+}
+
+async fn unit(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+) -> Result<Json<vigie_protocols::api::Unit>, HttpError> {
+    state
+        .fleet
+        .read(|f| f.get(&id).cloned())
+        .map(Json)
+        .ok_or_else(|| {
+            HttpError::not_found(format!("no unit {id:?}: GET /api/v1/units lists them"))
+        })
+}
+
+async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .render(&state.fleet, state.started.elapsed().as_secs_f64());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+}

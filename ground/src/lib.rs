@@ -1,0 +1,31 @@
+//! The Vigie ground server and its domain.
+//!
+//! How the crate fits together, following DESIGN.md's data flows:
+//!
+//! - [`config`]: the TOML configuration and its defaults.
+//! - [`frame`]: the local metric frame (east/north metres around the site
+//!   origin) in which all geometry runs; WGS84 at the edges.
+//! - [`fleet`]: the one fleet picture, every unit by id, with change
+//!   notifications for subscribers.
+//! - [`drone`]: the MAVLink link to drones. Sans-I/O cores (`vehicle`, `link`,
+//!   `command`, `mission`) fed with `(now, event)`, and a thin UDP/TCP edge.
+//! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
+//! - [`coverage`]: who sees what, now and over time: one spatial index over
+//!   every camera footprint.
+//! - [`store`]: SQLite persistence behind a narrow interface.
+//! - [`metrics`]: counters and the Prometheus text rendering.
+//! - [`http`]: the HTTP/JSON API.
+//! - [`server`]: wires the listeners to the picture and runs until shutdown.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod coverage;
+pub mod drone;
+pub mod fleet;
+pub mod frame;
+pub mod http;
+pub mod metrics;
+pub mod patrol;
+pub mod server;
+pub mod store;
+pub mod time;

@@ -1,0 +1,1 @@
+//! The QUIC link to patrol tablets and operator clients.

@@ -1,0 +1,243 @@
+//! The ground server: binds the listeners, wires them to the fleet picture,
+//! and runs until asked to stop.
+//!
+//! Start-up binds every socket before returning, so a caller (the CLI, a
+//! test) knows the real addresses, including ports picked by the OS. Shutdown
+//! is one signal seen by every task; after the tasks end, the picture is
+//! flushed to SQLite and the run is marked as cleanly stopped.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use vigie_protocols::api::Listener;
+
+use crate::config::Config;
+use crate::fleet::FleetHandle;
+use crate::frame::LocalFrame;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How often the picture is saved while running, so that a crash loses at
+/// most this much of the last-known state.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A shutdown signal every task can wait on.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    /// `true` once shutdown was asked for.
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Resolves once shutdown was asked for.
+    pub async fn wait(&mut self) {
+        // An error means the sender is gone: that is a shutdown too.
+        let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Whether shutdown was asked for.
+    pub fn is_set(&self) -> bool {
+        *self.rx.borrow()
+    }
+}
+
+/// State shared by every listener and handler.
+#[derive(Debug)]
+pub struct ServerState {
+    /// The configuration the server runs with.
+    pub config: Config,
+    /// The fleet picture.
+    pub fleet: FleetHandle,
+    /// Persistence.
+    pub store: Store,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The site's local metric frame.
+    pub frame: LocalFrame,
+    /// When the server started, for uptime.
+    pub started: Instant,
+    /// Bound listeners, filled in during start-up.
+    listeners: Mutex<Vec<Listener>>,
+}
+
+impl ServerState {
+    /// Bound listeners, by name.
+    pub fn listeners(&self) -> Vec<Listener> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn add_listener(&self, name: &str, address: SocketAddr) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Listener {
+                name: name.into(),
+                address: address.to_string(),
+            });
+    }
+
+    /// The address of a listener by name.
+    pub fn listener(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners()
+            .into_iter()
+            .find(|l| l.name == name)
+            .and_then(|l| l.address.parse().ok())
+    }
+}
+
+/// A running server.
+pub struct Server {
+    /// Shared state.
+    state: Arc<ServerState>,
+    /// Asks every task to stop.
+    stop: watch::Sender<bool>,
+    /// The listener tasks.
+    tasks: JoinSet<anyhow::Result<()>>,
+    /// This run's id in the store.
+    run_id: i64,
+}
+
+impl Server {
+    /// Opens the store and binds every listener.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let store = Store::open(&config.data_dir)?;
+        let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
+        if store.previous_run_crashed(run_id)? {
+            tracing::warn!("the previous run did not stop cleanly; recovering from the database");
+        }
+        let fleet = FleetHandle::new();
+        for mut unit in store.load_units()? {
+            // Nothing restored is live until its link speaks again.
+            if matches!(
+                unit.kind,
+                vigie_protocols::api::UnitKind::Drone | vigie_protocols::api::UnitKind::Patrol
+            ) {
+                unit.status = vigie_protocols::api::UnitStatus::LinkLost;
+            }
+            fleet.upsert(unit);
+        }
+        let frame = LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg);
+        let state = Arc::new(ServerState {
+            config,
+            fleet,
+            store,
+            metrics: Arc::default(),
+            frame,
+            started: Instant::now(),
+            listeners: Mutex::default(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let shutdown = Shutdown { rx: stop_rx };
+        let mut tasks = JoinSet::new();
+
+        // HTTP.
+        let http = tokio::net::TcpListener::bind(state.config.http.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot bind the HTTP listener on {}",
+                    state.config.http.listen
+                )
+            })?;
+        state.add_listener("http", http.local_addr()?);
+        let app = crate::http::router(state.clone());
+        let mut http_stop = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(http, app)
+                .with_graceful_shutdown(async move { http_stop.wait().await })
+                .await
+                .context("HTTP server failed")
+        });
+
+        // Periodic save of the picture.
+        let saver = state.clone();
+        let mut save_stop = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(SAVE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = saver.store.save_units(&saver.fleet.snapshot(), crate::time::unix_ms()) {
+                            tracing::error!("saving the fleet picture failed: {e}");
+                        }
+                    }
+                    _ = save_stop.wait() => return Ok(()),
+                }
+            }
+        });
+
+        Ok(Server {
+            state,
+            stop,
+            tasks,
+            run_id,
+        })
+    }
+
+    /// Shared state (the picture, the store, the bound addresses).
+    pub fn state(&self) -> &Arc<ServerState> {
+        &self.state
+    }
+
+    /// A shutdown signal for tasks started outside the server.
+    pub fn shutdown_signal(&self) -> Shutdown {
+        Shutdown {
+            rx: self.stop.subscribe(),
+        }
+    }
+
+    /// Runs until `signal` resolves or a listener fails, then stops every
+    /// task and flushes state.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let outcome = tokio::select! {
+            _ = signal => Ok(()),
+            Some(done) = self.tasks.join_next() => match done {
+                Ok(Ok(())) => Err(anyhow::anyhow!("a listener stopped unexpectedly")),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("a listener task panicked: {e}")),
+            },
+        };
+        self.stop().await?;
+        outcome
+    }
+
+    /// Stops every task and flushes state.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.tasks.join_next() => match next {
+                    None => break,
+                    Some(Ok(Err(e))) => tracing::warn!("task ended with an error during shutdown: {e:#}"),
+                    Some(Err(e)) => tracing::warn!("task failed during shutdown: {e}"),
+                    Some(Ok(Ok(()))) => {}
+                },
+                _ = &mut deadline => {
+                    tracing::warn!("{} task(s) did not stop within 5 s; aborting them", self.tasks.len());
+                    self.tasks.abort_all();
+                    break;
+                }
+            }
+        }
+        let now = crate::time::unix_ms();
+        self.state
+            .store
+            .save_units(&self.state.fleet.snapshot(), now)?;
+        self.state.store.end_run(self.run_id, now)?;
+        tracing::info!("state flushed to {}", self.state.store.path().display());
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! SQLite persistence behind a narrow interface.
+//!
+//! One database file, `vigie.db`, in the data directory. Each domain module
+//! owns its tables and their numbered migrations (a `const` slice of SQL next
+//! to its code) and applies them with [`Store::migrate_module`]; the applied
+//! number per module lives in the `schema_module` table, so modules evolve
+//! their tables independently. WAL mode with `synchronous=FULL`: a write that
+//! returned is on disk, so anything acknowledged survives `kill -9`.
+//!
+//! Every other module reaches storage through methods here, never through raw
+//! SQL of its own, so a PostgreSQL/PostGIS back end can take over later behind
+//! the same methods.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use vigie_protocols::api::Unit;
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// SQLite refused an operation.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer Vigie.
+    #[error(
+        "database {path}: the {module} tables have schema version {found}, newer than this vigie knows ({known}): upgrade vigie or use another data directory"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The module whose tables are too new.
+        module: String,
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        known: i64,
+    },
+    /// A stored row could not be decoded.
+    #[error("database {path}: corrupt row in {table}: {detail}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The table.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// This module's migrations, in order. Never edit one that has shipped: append.
+const MIGRATIONS: &[&str] = &[
+    // 1: server runs and the last known fleet picture.
+    "CREATE TABLE server_run (
+        id INTEGER PRIMARY KEY,
+        started_ms INTEGER NOT NULL,
+        stopped_ms INTEGER,
+        version TEXT NOT NULL
+    );
+    CREATE TABLE unit_last_known (
+        id TEXT PRIMARY KEY,
+        json TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );",
+];
+
+/// The database handle: cheap to clone, one connection behind a mutex
+/// (writes are small; SQLite serialises writers anyway).
+#[derive(Clone)]
+pub struct Store {
+    /// The connection.
+    conn: Arc<Mutex<Connection>>,
+    /// The file, for error messages.
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `vigie.db` in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join("vigie.db");
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests and offline tools.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the connection, mapping SQLite errors to [`StoreError`].
+    pub fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.lock();
+        f(&mut conn).map_err(|source| self.sqlite(source))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied write:
+        // SQLite rolls back an unfinished transaction.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn| {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_module (
+                    module TEXT PRIMARY KEY,
+                    version INTEGER NOT NULL
+                )",
+            )
+        })?;
+        self.migrate_module("store", MIGRATIONS)
+    }
+
+    /// Applies the migrations of `module` not yet applied, each in its own
+    /// transaction. Refuses a database whose `module` tables are newer than
+    /// this build.
+    pub fn migrate_module(&self, module: &str, migrations: &[&str]) -> Result<(), StoreError> {
+        let known = migrations.len() as i64;
+        let found: i64 = self.with_conn(|c| {
+            c.query_row(
+                "SELECT version FROM schema_module WHERE module = ?1",
+                params![module],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0))
+        })?;
+        if found > known {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                module: module.to_string(),
+                found,
+                known,
+            });
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
+            self.with_conn(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_module (module, version) VALUES (?1, ?2)
+                     ON CONFLICT(module) DO UPDATE SET version = excluded.version",
+                    params![module, (i + 1) as i64],
+                )?;
+                tx.commit()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Records a server start; returns the run id.
+    pub fn begin_run(&self, now_ms: i64, version: &str) -> Result<i64, StoreError> {
+        self.with_conn(|c| {
+            c.execute(
+                "INSERT INTO server_run (started_ms, version) VALUES (?1, ?2)",
+                params![now_ms, version],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Records a clean stop of run `id`.
+    pub fn end_run(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            c.execute(
+                "UPDATE server_run SET stopped_ms = ?1 WHERE id = ?2",
+                params![now_ms, id],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Whether the previous run stopped without recording its end (a crash
+    /// or `kill -9`).
+    pub fn previous_run_crashed(&self, current: i64) -> Result<bool, StoreError> {
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT stopped_ms IS NULL FROM server_run WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+                params![current],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()
+            .map(|o| o.unwrap_or(false))
+        })
+    }
+
+    /// Saves the last known state of every unit, in one transaction.
+    pub fn save_units(&self, units: &[Unit], now_ms: i64) -> Result<(), StoreError> {
+        let rows: Vec<(String, String)> = units
+            .iter()
+            .map(|u| (u.id.clone(), serde_json::to_string(u).unwrap_or_default()))
+            .collect();
+        self.with_conn(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO unit_last_known (id, json, updated_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET json = excluded.json, updated_ms = excluded.updated_ms",
+                )?;
+                for (id, json) in &rows {
+                    stmt.execute(params![id, json, now_ms])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// The last known state of every unit saved by [`Store::save_units`].
+    pub fn load_units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows: Vec<(String, String)> = self.with_conn(|c| {
+            let mut stmt = c.prepare("SELECT id, json FROM unit_last_known ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(id, json)| {
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    table: "unit_last_known",
+                    detail: format!("unit {id}: {e}"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_protocols::api::{UnitKind, UnitStatus};
+
+    #[test]
+    fn units_survive_a_reopen_and_runs_are_tracked() {
+        let dir = std::env::temp_dir().join(format!("vigie-store-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let run = store.begin_run(1, "t").unwrap();
+        let unit = Unit {
+            id: "drone:udp0:1".into(),
+            kind: UnitKind::Drone,
+            status: UnitStatus::Available,
+            name: None,
+            position: None,
+            last_seen_ms: Some(5),
+            source: "udp0".into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        };
+        store.save_units(std::slice::from_ref(&unit), 10).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.load_units().unwrap(), vec![unit]);
+        let run2 = store.begin_run(20, "t").unwrap();
+        assert!(
+            store.previous_run_crashed(run2).unwrap(),
+            "run {run} never ended"
+        );
+        store.end_run(run2, 30).unwrap();
+        let run3 = store.begin_run(40, "t").unwrap();
+        assert!(!store.previous_run_crashed(run3).unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_advice() {
+        let dir = std::env::temp_dir().join(format!("vigie-store-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir).unwrap();
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "UPDATE schema_module SET version = 999 WHERE module = 'store'",
+                    [],
+                )
+            })
+            .unwrap();
+        drop(store);
+        let err = Store::open(&dir).unwrap_err().to_string();
+        assert!(err.contains("newer than this vigie"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,7 @@
+//! Vigie simulations: drones that speak real MAVLink, tablets that speak the
+//! real QUIC protocol, and scripted drills.
+//!
+//! - [`demo`]: the simulated fleet that `vigie demo` starts.
+#![warn(missing_docs)]
+
+pub mod demo;

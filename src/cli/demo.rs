@@ -1,0 +1,194 @@
+//! `vigie demo`: the ground server on loopback with a simulated fleet around
+//! the Stade de France, and the live picture in the terminal.
+//!
+//! Everything shown is read back from the server's own picture: the
+//! simulated units talk to the server over the same sockets and protocols as
+//! real ones.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use vigie_ground::config::Config;
+use vigie_ground::server::Server;
+use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
+
+/// Options of `vigie demo`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  vigie demo                  # until Ctrl-C\n  vigie demo --for 30s        # stops by itself and exits 0\n  vigie demo --http 127.0.0.1:0 --mavlink 127.0.0.1:0 --quic 127.0.0.1:0 --for 10s"
+)]
+pub struct DemoArgs {
+    /// Stop by itself after this long (e.g. `30s`, `2m`) and exit 0.
+    #[arg(long = "for", value_parser = super::duration::parse)]
+    pub run_for: Option<Duration>,
+    /// Data directory; default: a fresh temporary directory, removed at exit.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// QUIC listen address.
+    #[arg(long, default_value = "127.0.0.1:4433")]
+    pub quic: SocketAddr,
+    /// MAVLink UDP listen address.
+    #[arg(long, default_value = "127.0.0.1:14550")]
+    pub mavlink: SocketAddr,
+    /// Simulated drones.
+    #[arg(long, default_value_t = 4)]
+    pub drones: usize,
+    /// Simulated patrols.
+    #[arg(long, default_value_t = 6)]
+    pub patrols: usize,
+    /// How often the picture is printed.
+    #[arg(long, default_value = "1s", value_parser = super::duration::parse)]
+    pub every: Duration,
+}
+
+/// Runs the demo.
+pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let temp = args.data_dir.is_none();
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("vigie-demo-{}", std::process::id())));
+    let mut config = Config {
+        data_dir: data_dir.clone(),
+        ..Config::default()
+    };
+    config.http.listen = args.http;
+    config.quic.listen = args.quic;
+    config.mavlink.links[0].address = format!("udpin:{}", args.mavlink);
+    let result = super::runtime()?.block_on(demo(config, &args));
+    if temp {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    result
+}
+
+async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
+    let site = config.site.name.clone();
+    let server = Server::start(config)
+        .await
+        .context("cannot start the ground server")?;
+    let state = server.state().clone();
+    let http = state.listener("http").context("no HTTP listener")?;
+    println!("Vigie demo at {site}");
+    for l in state.listeners() {
+        println!("  {:<14} {}", l.name, l.address);
+    }
+    println!("  try: curl http://{http}/api/v1/units");
+    let fleet_task = vigie_sim::demo::spawn_fleet(
+        &state,
+        vigie_sim::demo::FleetSpec {
+            drones: args.drones,
+            patrols: args.patrols,
+        },
+        server.shutdown_signal(),
+    )
+    .await
+    .context("cannot start the simulated fleet")?;
+
+    let stop = async {
+        match args.run_for {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = super::stop_signal() => {}
+                }
+            }
+            None => super::stop_signal().await,
+        }
+    };
+    let printer = {
+        let fleet = state.fleet.clone();
+        let every = args.every;
+        let tty = std::io::stdout().is_terminal();
+        async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                print_picture(&fleet.snapshot(), tty);
+            }
+        }
+    };
+    tokio::select! {
+        r = server.run_until(stop) => r?,
+        _ = printer => {}
+    }
+    fleet_task.stop().await;
+    println!("demo stopped cleanly");
+    Ok(())
+}
+
+/// Prints the picture: counts by kind and status, then one line per unit.
+fn print_picture(units: &[Unit], tty: bool) {
+    let mut out = String::new();
+    if tty {
+        out.push_str("\x1b[2J\x1b[H");
+    }
+    let mut counts: BTreeMap<(UnitKind, UnitStatus), usize> = BTreeMap::new();
+    for u in units {
+        *counts.entry((u.kind, u.status)).or_default() += 1;
+    }
+    out.push_str(&format!(
+        "--- picture at {} UTC: {} units\n",
+        clock(vigie_ground::time::unix_ms()),
+        units.len()
+    ));
+    for kind in UnitKind::ALL {
+        let parts: Vec<String> = UnitStatus::ALL
+            .iter()
+            .filter_map(|s| {
+                counts
+                    .get(&(kind, *s))
+                    .map(|n| format!("{n} {}", s.as_str()))
+            })
+            .collect();
+        if !parts.is_empty() {
+            out.push_str(&format!("  {:<13} {}\n", kind.as_str(), parts.join(", ")));
+        }
+    }
+    for u in units {
+        let pos = u.position.map_or_else(
+            || "position unknown".to_string(),
+            |p| {
+                let alt = p.alt_rel_m.map_or(String::new(), |a| format!(" {a:6.1} m"));
+                format!("{:9.5} {:9.5}{alt}", p.lat_deg, p.lon_deg)
+            },
+        );
+        let mut extra = String::new();
+        if let Some(d) = &u.drone {
+            extra.push_str(&format!(
+                " {} {}",
+                d.mode,
+                if d.armed { "armed" } else { "disarmed" }
+            ));
+            if let Some(b) = d.battery_pct {
+                extra.push_str(&format!(" bat {b:.0}%"));
+            }
+        }
+        if u.coverage.is_some() {
+            extra.push_str(" [camera footprint]");
+        }
+        out.push_str(&format!(
+            "  {:<22} {:<12} {:<11} {pos}{extra}\n",
+            u.id,
+            u.kind.as_str(),
+            u.status.as_str()
+        ));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// `HH:MM:SS` of a Unix millisecond time.
+fn clock(ms: i64) -> String {
+    let s = ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}

@@ -1,0 +1,1 @@
+//! The Vigie 3D operations view (Bevy).

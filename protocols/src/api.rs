@@ -249,3 +249,197 @@ pub struct ApiError {
     /// What went wrong and what to do about it.
     pub error: String,
 }
+
+/// A command to a drone, `POST /api/v1/drones/{id}/commands`.
+///
+/// Altitudes are metres above the home (launch) point; positions WGS84.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum DroneCommand {
+    /// Arm the motors.
+    Arm,
+    /// Disarm the motors (refused by the vehicle in flight unless forced).
+    Disarm,
+    /// Change flight mode (`GUIDED`, `AUTO`, `LOITER`, `RTL`, `LAND`, ...).
+    SetMode {
+        /// Mode name.
+        mode: String,
+    },
+    /// Take off to an altitude.
+    Takeoff {
+        /// Target altitude above home, metres.
+        alt_m: f64,
+    },
+    /// Fly to a point and hold there (MAV_CMD_DO_REPOSITION).
+    Goto {
+        /// Latitude, degrees.
+        lat_deg: f64,
+        /// Longitude, degrees.
+        lon_deg: f64,
+        /// Altitude above home, metres.
+        alt_m: f64,
+        /// Ground speed, metres per second; vehicle default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed_m_s: Option<f64>,
+    },
+    /// Circle a point (MAV_CMD_DO_ORBIT).
+    Orbit {
+        /// Centre latitude, degrees.
+        lat_deg: f64,
+        /// Centre longitude, degrees.
+        lon_deg: f64,
+        /// Altitude above home, metres.
+        alt_m: f64,
+        /// Radius, metres; positive clockwise, negative counter-clockwise.
+        radius_m: f64,
+        /// Tangential speed, metres per second; vehicle default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speed_m_s: Option<f64>,
+    },
+    /// Return to launch.
+    Rtl,
+    /// Land where it is.
+    Land,
+    /// Point the gimbal (MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW).
+    Gimbal {
+        /// Pitch, degrees: 0 horizon, -90 straight down.
+        pitch_deg: f64,
+        /// Yaw relative to the vehicle's heading, degrees.
+        yaw_deg: f64,
+    },
+    /// Point the camera at a location (MAV_CMD_DO_SET_ROI_LOCATION).
+    Roi {
+        /// Latitude, degrees.
+        lat_deg: f64,
+        /// Longitude, degrees.
+        lon_deg: f64,
+        /// Altitude above home, metres.
+        alt_m: f64,
+    },
+    /// Upload a mission (waypoints) and start nothing.
+    Mission {
+        /// Items in order.
+        items: Vec<MissionItem>,
+    },
+    /// Upload a geofence (inclusion/exclusion polygons and circles).
+    Fence {
+        /// Fence shapes.
+        shapes: Vec<FenceShape>,
+    },
+    /// Download the vehicle's mission.
+    DownloadMission,
+}
+
+/// One mission step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MissionItem {
+    /// Take off to an altitude.
+    Takeoff {
+        /// Altitude above home, metres.
+        alt_m: f64,
+    },
+    /// Fly through a point.
+    Waypoint {
+        /// Latitude, degrees.
+        lat_deg: f64,
+        /// Longitude, degrees.
+        lon_deg: f64,
+        /// Altitude above home, metres.
+        alt_m: f64,
+        /// Time to hold at the point, seconds.
+        #[serde(default)]
+        hold_s: f64,
+    },
+    /// Loiter at a point for a time.
+    Loiter {
+        /// Latitude, degrees.
+        lat_deg: f64,
+        /// Longitude, degrees.
+        lon_deg: f64,
+        /// Altitude above home, metres.
+        alt_m: f64,
+        /// Duration, seconds.
+        time_s: f64,
+    },
+    /// Return to launch.
+    Rtl,
+    /// Land at the current position.
+    Land,
+    /// Any other MAVLink mission command, as raw MISSION_ITEM_INT fields.
+    Raw {
+        /// MAV_CMD number.
+        command: u16,
+        /// MAV_FRAME number.
+        frame: u8,
+        /// param1..param4.
+        params: [f32; 4],
+        /// Latitude ×1e7 (or x).
+        x: i32,
+        /// Longitude ×1e7 (or y).
+        y: i32,
+        /// Altitude (or z).
+        z: f32,
+    },
+}
+
+/// One geofence shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FenceShape {
+    /// A polygon the vehicle must stay inside (`inclusion`) or outside.
+    Polygon {
+        /// Stay inside (true) or outside (false).
+        inclusion: bool,
+        /// Vertices as `[lat, lon]` degrees, not closed.
+        vertices: Vec<[f64; 2]>,
+    },
+    /// A circle the vehicle must stay inside or outside.
+    Circle {
+        /// Stay inside (true) or outside (false).
+        inclusion: bool,
+        /// Centre latitude, degrees.
+        lat_deg: f64,
+        /// Centre longitude, degrees.
+        lon_deg: f64,
+        /// Radius, metres.
+        radius_m: f64,
+    },
+}
+
+/// How a drone command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandOutcome {
+    /// The vehicle accepted and will execute (or has executed) it.
+    Accepted,
+    /// The vehicle refused it (MAV_RESULT_DENIED, FAILED, ...).
+    Denied,
+    /// The vehicle refused it for now (MAV_RESULT_TEMPORARILY_REJECTED).
+    TemporarilyRejected,
+    /// The vehicle does not support it.
+    Unsupported,
+    /// No acknowledgement after every retry.
+    TimedOut,
+    /// The link to the vehicle was lost while waiting.
+    LinkLost,
+    /// Vigie refused it before sending (unknown vehicle, bad parameters,
+    /// another transfer in progress, outside authorisation).
+    Refused,
+}
+
+/// The typed result of a drone command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// How it ended.
+    pub outcome: CommandOutcome,
+    /// What the vehicle or Vigie said, for the operator.
+    pub detail: String,
+    /// How many times it was sent.
+    pub attempts: u32,
+    /// Time from first send to the answer, milliseconds.
+    pub latency_ms: f64,
+    /// Mission items, for a download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mission: Option<Vec<MissionItem>>,
+}

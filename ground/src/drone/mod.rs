@@ -1,9 +1,25 @@
 //! The MAVLink link to drones.
 //!
-//! - [`endpoint`]: `udpin:` / `udpout:` / `tcp:` addresses.
+//! Sans-I/O cores, each fed with `(now, input)`:
 //! - [`wire`]: framing, checksums, decoding and encoding.
 //! - [`signing`]: MAVLink 2 signatures and timestamps.
+//! - [`vehicle`]: one vehicle's state, message by message.
+//! - [`command`]: COMMAND_LONG/INT with acks, retries and timeouts.
+//! - [`mission`]: mission, fence and rally transfers.
+//! - [`link`]: one link: vehicles by system id, duplicates, link loss,
+//!   commands and transfers, our heartbeat.
+//!
+//! And the thin edge:
+//! - [`endpoint`]: `udpin:` / `udpout:` / `tcp:` addresses.
+//! - [`io`]: the tokio tasks that move bytes between sockets and link cores
+//!   and publish vehicles into the fleet picture.
+//! - [`hub`]: how the HTTP API reaches a vehicle's link.
 
+pub mod command;
 pub mod endpoint;
+pub mod link;
+pub mod mission;
+pub mod modes;
 pub mod signing;
+pub mod vehicle;
 pub mod wire;

@@ -1,0 +1,878 @@
+//! One MAVLink link as a sans-I/O core: bytes in, vehicles, commands and
+//! transfers tracked, bytes out.
+//!
+//! Driven like `quinn-proto`: feed it received bytes with
+//! [`LinkCore::handle_bytes`] and the passage of time with
+//! [`LinkCore::handle_timeout`]; drain [`LinkCore::poll_transmit`] and
+//! [`LinkCore::poll_event`]; sleep until [`LinkCore::poll_timeout`]. It never
+//! reads a clock or touches a socket, so link loss, retries and duplicate
+//! detection are tested on virtual time.
+//!
+//! Vehicles are keyed by system id on the link. Two senders claiming the same
+//! system and component id from different addresses while both are alive are
+//! two vehicles, never one: the second is tracked apart, both are flagged,
+//! and the operator is told (QGroundControl silently merges them).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mavlink::MavHeader;
+use mavlink::dialects::ardupilotmega::{
+    COMMAND_INT_DATA, COMMAND_LONG_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame, MavMessage,
+    MavMissionType, MavModeFlag, MavState, MavType,
+};
+use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
+
+use super::command::{CommandEngine, CommandId, Finished};
+use super::mission::{self, Transfer, TransferResult};
+use super::signing::{self, Signer, SigningReject, Verifier};
+use super::vehicle::{COMP_AUTOPILOT, COMP_CAMERA, Vehicle};
+use super::wire::{self, FrameError};
+use crate::frame::LocalFrame;
+use crate::metrics::LinkCounters;
+
+/// How often we send our own HEARTBEAT (as a GCS must, or autopilots
+/// consider the ground lost and fail safe).
+pub const GCS_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Message rates the ground asks every vehicle for: (message id, rate Hz).
+pub const STREAMS: &[(u32, f64)] = &[
+    (33, 5.0),  // GLOBAL_POSITION_INT
+    (30, 5.0),  // ATTITUDE
+    (1, 1.0),   // SYS_STATUS
+    (24, 1.0),  // GPS_RAW_INT
+    (147, 1.0), // BATTERY_STATUS
+    (285, 5.0), // GIMBAL_DEVICE_ATTITUDE_STATUS
+];
+/// Messages requested once from a new vehicle: HOME_POSITION.
+pub const REQUEST_ONCE: &[u32] = &[242];
+/// Messages requested once from a camera component: CAMERA_INFORMATION,
+/// VIDEO_STREAM_INFORMATION.
+pub const CAMERA_REQUEST_ONCE: &[u32] = &[259, 269];
+/// CAMERA_FOV_STATUS rate asked of camera components, Hz.
+pub const CAMERA_FOV_RATE_HZ: f64 = 2.0;
+
+/// Frames to hold for sending before new ones are dropped (the edge drains
+/// after every input; only a stalled socket fills it).
+pub const MAX_OUTBOX: usize = 4096;
+
+/// Identifies a vehicle on the link: its system id, and for a duplicate, the
+/// address it speaks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VehicleKey {
+    /// MAVLink system id.
+    pub system_id: u8,
+    /// `Some` for a second sender claiming an id already in use.
+    pub duplicate_of: Option<SocketAddr>,
+}
+
+/// Something the edge must act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkEvent {
+    /// A vehicle's state changed: refresh it in the picture.
+    Changed(VehicleKey),
+    /// A vehicle went silent past the loss timeout.
+    Lost(VehicleKey),
+    /// A lost vehicle is heard again.
+    Recovered(VehicleKey),
+    /// Two senders claim one system id.
+    DuplicateSystemId {
+        /// The contested id.
+        system_id: u8,
+        /// The address that had it.
+        first: SocketAddr,
+        /// The address that also claims it.
+        second: SocketAddr,
+    },
+    /// A command or transfer ended.
+    Done(OpId, CommandResult),
+    /// A frame failed the signing check.
+    SigningRejected {
+        /// Sender.
+        from: SocketAddr,
+        /// System id claimed.
+        system_id: u8,
+        /// Why.
+        reason: SigningReject,
+    },
+    /// Bytes that are no valid frame.
+    Malformed {
+        /// Sender.
+        from: SocketAddr,
+        /// Why.
+        error: FrameError,
+    },
+    /// Persist this signing timestamp reservation before sending more.
+    PersistSigning(u64),
+}
+
+/// A caller's handle on a command or transfer.
+pub type OpId = u64;
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transmit {
+    /// Destination (ignored by connected transports).
+    pub to: SocketAddr,
+    /// One MAVLink frame.
+    pub bytes: Vec<u8>,
+}
+
+/// How the link was configured.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// Link name (part of unit ids).
+    pub name: String,
+    /// Our system id.
+    pub system_id: u8,
+    /// Our component id.
+    pub component_id: u8,
+    /// Heartbeat silence that means link loss.
+    pub link_loss: Duration,
+    /// Signing key, when the link is signed.
+    pub signing_key: Option<[u8; 32]>,
+    /// Stored signing timestamp reservation (0 if none).
+    pub signing_reservation: u64,
+    /// Where to send when no vehicle has spoken yet (udpout / tcp peers).
+    pub default_peer: Option<SocketAddr>,
+}
+
+/// An operation in flight: a command or a transfer.
+#[derive(Debug)]
+enum Op {
+    /// A COMMAND_LONG/INT in the command engine.
+    Command(CommandId),
+    /// A mission-protocol transfer with the vehicle.
+    Transfer(Box<Transfer>, Instant),
+}
+
+/// The link core.
+#[derive(Debug)]
+pub struct LinkCore {
+    /// Configuration.
+    settings: LinkSettings,
+    /// Our next sequence number.
+    seq: u8,
+    /// Vehicles, by key.
+    vehicles: HashMap<VehicleKey, Vehicle>,
+    /// Per (system, component): the address it was last heard from and when,
+    /// for duplicate detection.
+    components: HashMap<(u8, u8), (SocketAddr, Instant)>,
+    /// Commands in flight.
+    commands: CommandEngine,
+    /// Ops by caller id; internal ops (stream requests) are not listed.
+    ops: HashMap<OpId, (VehicleKey, Op)>,
+    /// Next op id.
+    next_op: OpId,
+    /// Signing state.
+    signer: Option<Signer>,
+    /// Verifier for incoming frames.
+    verifier: Option<Verifier>,
+    /// Frames to send.
+    outbox: VecDeque<Transmit>,
+    /// Events for the edge.
+    events: VecDeque<LinkEvent>,
+    /// Next GCS heartbeat.
+    next_heartbeat: Option<Instant>,
+    /// Counters shared with /metrics.
+    counters: Arc<LinkCounters>,
+    /// Reusable buffer of engine sends.
+    sends: Vec<(u8, MavMessage)>,
+    /// Wall time of the current input, Unix ms, for signing timestamps.
+    wall_ms: i64,
+}
+
+impl LinkCore {
+    /// A link with no vehicles yet.
+    pub fn new(settings: LinkSettings, counters: Arc<LinkCounters>) -> LinkCore {
+        let signer = settings
+            .signing_key
+            .map(|k| Signer::new(k, 0, settings.signing_reservation));
+        let verifier = settings.signing_key.map(Verifier::new);
+        LinkCore {
+            settings,
+            seq: 0,
+            vehicles: HashMap::new(),
+            components: HashMap::new(),
+            commands: CommandEngine::default(),
+            ops: HashMap::new(),
+            next_op: 0,
+            signer,
+            verifier,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            next_heartbeat: None,
+            counters,
+            sends: Vec::new(),
+            wall_ms: 0,
+        }
+    }
+
+    /// The link's name.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// Unit id of a vehicle key.
+    pub fn unit_id(&self, key: VehicleKey) -> String {
+        match key.duplicate_of {
+            None => format!("drone:{}:{}", self.settings.name, key.system_id),
+            Some(addr) => format!("drone:{}:{}@{addr}", self.settings.name, key.system_id),
+        }
+    }
+
+    /// The key of a unit id on this link, if it is one of ours.
+    pub fn key_of(&self, unit_id: &str) -> Option<VehicleKey> {
+        let rest = unit_id.strip_prefix("drone:")?.strip_prefix(self.settings.name.as_str())?;
+        let rest = rest.strip_prefix(':')?;
+        let (sys, dup) = match rest.split_once('@') {
+            Some((s, a)) => (s, Some(a.parse().ok()?)),
+            None => (rest, None),
+        };
+        let key = VehicleKey {
+            system_id: sys.parse().ok()?,
+            duplicate_of: dup,
+        };
+        self.vehicles.contains_key(&key).then_some(key)
+    }
+
+    /// A vehicle by key.
+    pub fn vehicle(&self, key: VehicleKey) -> Option<&Vehicle> {
+        self.vehicles.get(&key)
+    }
+
+    /// Every vehicle key, sorted.
+    pub fn keys(&self) -> Vec<VehicleKey> {
+        let mut k: Vec<_> = self.vehicles.keys().copied().collect();
+        k.sort();
+        k
+    }
+
+    /// The unit for a vehicle, for the fleet picture.
+    pub fn unit(&self, key: VehicleKey, now: Instant, wall_ms: i64, frame: &LocalFrame, ground_alt_msl_m: f64) -> Option<Unit> {
+        let v = self.vehicles.get(&key)?;
+        let ago = now.saturating_duration_since(v.last_message).as_millis() as i64;
+        Some(v.to_unit(self.unit_id(key), &self.settings.name, wall_ms - ago, frame, ground_alt_msl_m))
+    }
+
+    /// Feeds received bytes (one datagram or one TCP read).
+    pub fn handle_bytes(&mut self, now: Instant, wall_ms: i64, from: SocketAddr, bytes: &[u8]) {
+        self.wall_ms = wall_ms;
+        self.counters.packets.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if self.next_heartbeat.is_none() {
+            self.next_heartbeat = Some(now);
+        }
+        let sign_now = signing::timestamp_from_unix_ms(wall_ms);
+        for result in wire::frames(bytes) {
+            let frame = match result {
+                Ok(f) => f,
+                Err(error) => {
+                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    self.push_event(LinkEvent::Malformed { from, error });
+                    continue;
+                }
+            };
+            if let Some(v) = self.verifier.as_mut() {
+                if let Err(reason) = v.check(&frame, sign_now) {
+                    self.counters.signing_rejected.fetch_add(1, Ordering::Relaxed);
+                    let system_id = frame.header.system_id as u8;
+                    self.flag_signing(system_id, reason);
+                    self.push_event(LinkEvent::SigningRejected { from, system_id, reason });
+                    continue;
+                }
+            }
+            let msg = match frame.decode() {
+                Ok(m) => m,
+                Err(error) => {
+                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    self.push_event(LinkEvent::Malformed { from, error });
+                    continue;
+                }
+            };
+            self.counters.messages.fetch_add(1, Ordering::Relaxed);
+            self.handle_message(now, from, frame.header, &msg);
+        }
+        self.flush_sends(now, wall_ms);
+    }
+
+    fn flag_signing(&mut self, system_id: u8, reason: SigningReject) {
+        let key = VehicleKey {
+            system_id,
+            duplicate_of: None,
+        };
+        if let Some(v) = self.vehicles.get_mut(&key) {
+            let w = format!("MAVLink signing: rejected messages ({reason})");
+            if !v.warnings.contains(&w) {
+                v.warnings.push(w);
+                self.events.push_back(LinkEvent::Changed(key));
+            }
+        }
+    }
+
+    fn push_event(&mut self, e: LinkEvent) {
+        // Events are drained after every input; this bound only matters if
+        // the edge stops draining. Floods of malformed input are coalesced
+        // by dropping the oldest malformed report.
+        if self.events.len() >= MAX_OUTBOX {
+            if let Some(i) = self.events.iter().position(|e| matches!(e, LinkEvent::Malformed { .. } | LinkEvent::SigningRejected { .. })) {
+                self.events.remove(i);
+            } else {
+                return;
+            }
+        }
+        self.events.push_back(e);
+    }
+
+    /// Applies one decoded message.
+    pub fn handle_message(&mut self, now: Instant, from: SocketAddr, header: MavHeader, msg: &MavMessage) {
+        let sys = header.system_id as u8;
+        let comp = header.component_id;
+        if let MavMessage::HEARTBEAT(hb) = msg {
+            if hb.mavtype == MavType::MAV_TYPE_GCS {
+                return; // another ground station on the link
+            }
+        }
+        let key = self.route(now, sys, comp, from);
+        let is_new = !self.vehicles.contains_key(&key);
+        if is_new {
+            // Only a heartbeat makes a vehicle: stray telemetry from a
+            // system never introduced is not a unit.
+            if !matches!(msg, MavMessage::HEARTBEAT(_)) {
+                return;
+            }
+            self.vehicles.insert(key, Vehicle::new(sys, from, now));
+            if key.duplicate_of.is_none() && comp != COMP_CAMERA {
+                self.request_streams(now, sys);
+            }
+        }
+        let Some(v) = self.vehicles.get_mut(&key) else { return };
+        let was_up = v.link_up;
+        let was_camera = v.has_camera;
+        if comp == COMP_AUTOPILOT || matches!(msg, MavMessage::HEARTBEAT(_)) && comp != COMP_CAMERA {
+            v.peer = from;
+        }
+        let changed = v.apply(now, comp, msg);
+        let camera_appeared = !was_camera && v.has_camera;
+        if !was_up && v.link_up {
+            self.events.push_back(LinkEvent::Recovered(key));
+        }
+        if changed || is_new || camera_appeared {
+            self.events.push_back(LinkEvent::Changed(key));
+        }
+        if camera_appeared && key.duplicate_of.is_none() {
+            self.request_camera(now, sys);
+        }
+        match msg {
+            MavMessage::COMMAND_ACK(ack) => {
+                let mut sends = std::mem::take(&mut self.sends);
+                if let Some(f) = self.commands.on_ack(now, sys, ack, &mut sends) {
+                    self.finish_command(f);
+                }
+                self.sends = sends;
+            }
+            #[allow(deprecated)]
+            MavMessage::MISSION_REQUEST_INT(_)
+            | MavMessage::MISSION_REQUEST(_)
+            | MavMessage::MISSION_ACK(_)
+            | MavMessage::MISSION_COUNT(_)
+            | MavMessage::MISSION_ITEM_INT(_) => self.transfer_message(now, key, msg),
+            _ => {}
+        }
+    }
+
+    /// Which vehicle a message from (sys, comp) at `from` belongs to.
+    fn route(&mut self, now: Instant, sys: u8, comp: u8, from: SocketAddr) -> VehicleKey {
+        let primary = VehicleKey {
+            system_id: sys,
+            duplicate_of: None,
+        };
+        let loss = self.settings.link_loss;
+        match self.components.get(&(sys, comp)).copied() {
+            None => {
+                self.components.insert((sys, comp), (from, now));
+                primary
+            }
+            Some((addr, _)) if addr == from => {
+                self.components.insert((sys, comp), (from, now));
+                primary
+            }
+            // The first sender went silent: the vehicle moved (new NAT port,
+            // new network). It is the same vehicle.
+            Some((_, last)) if now.saturating_duration_since(last) > loss => {
+                self.components.insert((sys, comp), (from, now));
+                primary
+            }
+            Some((first, _)) => {
+                let key = VehicleKey {
+                    system_id: sys,
+                    duplicate_of: Some(from),
+                };
+                if !self.vehicles.contains_key(&key) {
+                    let warning = format!(
+                        "system id {sys} is claimed by two vehicles on link {}: {first} and {from}; they are kept apart, give each its own SYSID",
+                        self.settings.name
+                    );
+                    if let Some(v) = self.vehicles.get_mut(&primary) {
+                        if !v.warnings.contains(&warning) {
+                            v.warnings.push(warning.clone());
+                        }
+                        self.events.push_back(LinkEvent::Changed(primary));
+                    }
+                    self.events.push_back(LinkEvent::DuplicateSystemId {
+                        system_id: sys,
+                        first,
+                        second: from,
+                    });
+                    // Created here so the warning rides along with it.
+                    let mut v = Vehicle::new(sys, from, now);
+                    v.warnings.push(warning);
+                    self.vehicles.insert(key, v);
+                }
+                key
+            }
+        }
+    }
+
+    fn request_streams(&mut self, now: Instant, sys: u8) {
+        for &(id, hz) in STREAMS {
+            self.internal_command(now, sys, COMP_AUTOPILOT, MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL, [id as f32, (1e6 / hz) as f32, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        }
+        for &id in REQUEST_ONCE {
+            self.internal_command(now, sys, COMP_AUTOPILOT, MavCmd::MAV_CMD_REQUEST_MESSAGE, [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        }
+    }
+
+    fn request_camera(&mut self, now: Instant, sys: u8) {
+        for &id in CAMERA_REQUEST_ONCE {
+            self.internal_command(now, sys, COMP_CAMERA, MavCmd::MAV_CMD_REQUEST_MESSAGE, [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        }
+        self.internal_command(
+            now,
+            sys,
+            COMP_CAMERA,
+            MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
+            [271.0, (1e6 / CAMERA_FOV_RATE_HZ) as f32, 0.0, 0.0, 0.0, 0.0, 0.0],
+        );
+    }
+
+    fn internal_command(&mut self, now: Instant, sys: u8, comp: u8, command: MavCmd, p: [f32; 7]) {
+        let msg = long(sys, comp, command, p);
+        let mut sends = std::mem::take(&mut self.sends);
+        // Refusal only happens when the queue is full; a stream request
+        // lost then is re-asked on the next reconnect.
+        let _ = self.commands.start(now, sys, msg, &mut sends);
+        self.sends = sends;
+    }
+
+    fn finish_command(&mut self, f: Finished) {
+        let op = self
+            .ops
+            .iter()
+            .find(|(_, (_, op))| matches!(op, Op::Command(c) if *c == f.id))
+            .map(|(id, _)| *id);
+        if let Some(op) = op {
+            self.ops.remove(&op);
+            self.events.push_back(LinkEvent::Done(
+                op,
+                CommandResult {
+                    outcome: f.outcome,
+                    detail: f.detail,
+                    attempts: f.attempts,
+                    latency_ms: f.elapsed.as_secs_f64() * 1000.0,
+                    mission: None,
+                },
+            ));
+        }
+    }
+
+    fn transfer_message(&mut self, now: Instant, key: VehicleKey, msg: &MavMessage) {
+        let Some((op, (_, Op::Transfer(t, started)))) = self
+            .ops
+            .iter_mut()
+            .find(|(_, (k, op))| *k == key && matches!(op, Op::Transfer(..)))
+        else {
+            return;
+        };
+        let op = *op;
+        let started = *started;
+        let step = t.on_message(now, msg);
+        self.apply_step(now, op, key, started, step);
+    }
+
+    fn apply_step(&mut self, now: Instant, op: OpId, key: VehicleKey, started: Instant, step: mission::Step) {
+        for m in step.send {
+            self.queue_to(key, m);
+        }
+        if let Some(done) = step.done {
+            self.ops.remove(&op);
+            let latency_ms = now.saturating_duration_since(started).as_secs_f64() * 1000.0;
+            let (outcome, detail, mission) = match done {
+                TransferResult::Uploaded => (CommandOutcome::Accepted, "upload accepted".to_string(), None),
+                TransferResult::Downloaded(items) => (
+                    CommandOutcome::Accepted,
+                    format!("{} items downloaded", items.len()),
+                    Some(mission::steps_from_items(&items)),
+                ),
+                TransferResult::Rejected(r) => (CommandOutcome::Denied, format!("vehicle refused: {r:?}"), None),
+                TransferResult::TimedOut(what) => (CommandOutcome::TimedOut, what, None),
+            };
+            self.events.push_back(LinkEvent::Done(
+                op,
+                CommandResult {
+                    outcome,
+                    detail,
+                    attempts: 1,
+                    latency_ms,
+                    mission,
+                },
+            ));
+        }
+    }
+
+    /// Starts an operator command. The result arrives as
+    /// [`LinkEvent::Done`] with the returned id, or at once as `Err`.
+    pub fn command(&mut self, now: Instant, wall_ms: i64, key: VehicleKey, cmd: &DroneCommand) -> Result<OpId, CommandResult> {
+        let refuse = |detail: String| CommandResult {
+            outcome: CommandOutcome::Refused,
+            detail,
+            attempts: 0,
+            latency_ms: 0.0,
+            mission: None,
+        };
+        let Some(v) = self.vehicles.get(&key) else {
+            return Err(refuse(format!("no vehicle {} on link {}", self.unit_id(key), self.settings.name)));
+        };
+        if !v.link_up {
+            return Err(CommandResult {
+                outcome: CommandOutcome::LinkLost,
+                ..refuse("the vehicle's link is lost; the command was not sent".into())
+            });
+        }
+        self.wall_ms = wall_ms;
+        let sys = key.system_id;
+        let target = (sys, COMP_AUTOPILOT);
+        self.next_op += 1;
+        let op_id = self.next_op;
+        let transfer = match cmd {
+            DroneCommand::Mission { items } => Some((
+                MavMissionType::MAV_MISSION_TYPE_MISSION,
+                Some(mission::mission_items(items).map_err(refuse)?),
+            )),
+            DroneCommand::Fence { shapes } => Some((
+                MavMissionType::MAV_MISSION_TYPE_FENCE,
+                Some(mission::fence_items(shapes).map_err(refuse)?),
+            )),
+            DroneCommand::DownloadMission => Some((MavMissionType::MAV_MISSION_TYPE_MISSION, None)),
+            _ => None,
+        };
+        if let Some((mission_type, items)) = transfer {
+            if self.ops.values().any(|(k, op)| *k == key && matches!(op, Op::Transfer(..))) {
+                return Err(refuse("another mission transfer with this vehicle is in progress; retry when it ends".into()));
+            }
+            let (t, first) = match items {
+                Some(items) => Transfer::upload(now, target, mission_type, items),
+                None => Transfer::download(now, target, mission_type),
+            };
+            self.ops.insert(op_id, (key, Op::Transfer(Box::new(t), now)));
+            self.queue_to(key, first);
+            self.flush_sends(now, wall_ms);
+            return Ok(op_id);
+        }
+        let msg = self.command_message(key, cmd).map_err(refuse)?;
+        let mut sends = std::mem::take(&mut self.sends);
+        let started = self.commands.start(now, sys, msg, &mut sends);
+        self.sends = sends;
+        match started {
+            Ok(id) => {
+                self.ops.insert(op_id, (key, Op::Command(id)));
+                self.flush_sends(now, wall_ms);
+                Ok(op_id)
+            }
+            Err(f) => Err(refuse(f.detail)),
+        }
+    }
+
+    fn command_message(&self, key: VehicleKey, cmd: &DroneCommand) -> Result<MavMessage, String> {
+        let sys = key.system_id;
+        let ap = COMP_AUTOPILOT;
+        let v = self.vehicles.get(&key).ok_or("unknown vehicle")?;
+        let finite = |vals: &[f64]| {
+            if vals.iter().all(|x| x.is_finite()) {
+                Ok(())
+            } else {
+                Err("parameters must be finite numbers".to_string())
+            }
+        };
+        let pos = |lat: f64, lon: f64| {
+            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
+                Ok(((lat * 1e7).round() as i32, (lon * 1e7).round() as i32))
+            } else {
+                Err(format!("({lat}, {lon}) is not a WGS84 position"))
+            }
+        };
+        let nan = f32::NAN;
+        Ok(match cmd {
+            DroneCommand::Arm => long(sys, ap, MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            DroneCommand::Disarm => long(sys, ap, MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, [0.0; 7]),
+            DroneCommand::SetMode { mode } => {
+                let n = super::modes::number(v.autopilot, v.mav_type, mode).ok_or_else(|| {
+                    format!(
+                        "mode {mode:?} is unknown for a {} vehicle",
+                        super::modes::family(v.autopilot)
+                    )
+                })?;
+                long(sys, ap, MavCmd::MAV_CMD_DO_SET_MODE, [MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32, n as f32, 0.0, 0.0, 0.0, 0.0, 0.0])
+            }
+            DroneCommand::Takeoff { alt_m } => {
+                finite(&[*alt_m])?;
+                if !(1.0..=120.0).contains(alt_m) {
+                    return Err(format!("takeoff altitude {alt_m} m is outside 1..120 m (the open-category ceiling)"));
+                }
+                long(sys, ap, MavCmd::MAV_CMD_NAV_TAKEOFF, [0.0, 0.0, 0.0, nan, nan, nan, *alt_m as f32])
+            }
+            DroneCommand::Goto { lat_deg, lon_deg, alt_m, speed_m_s } => {
+                finite(&[*lat_deg, *lon_deg, *alt_m])?;
+                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                // param2 bit 0: switch to guided.
+                int(sys, ap, MavCmd::MAV_CMD_DO_REPOSITION, [speed_m_s.map_or(-1.0, |s| s as f32), 1.0, 0.0, nan], x, y, *alt_m as f32)
+            }
+            DroneCommand::Orbit { lat_deg, lon_deg, alt_m, radius_m, speed_m_s } => {
+                finite(&[*lat_deg, *lon_deg, *alt_m, *radius_m])?;
+                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                int(sys, ap, MavCmd::MAV_CMD_DO_ORBIT, [*radius_m as f32, speed_m_s.map_or(nan, |s| s as f32), 0.0, nan], x, y, *alt_m as f32)
+            }
+            DroneCommand::Rtl => long(sys, ap, MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH, [0.0; 7]),
+            DroneCommand::Land => long(sys, ap, MavCmd::MAV_CMD_NAV_LAND, [0.0, 0.0, 0.0, nan, nan, nan, 0.0]),
+            DroneCommand::Gimbal { pitch_deg, yaw_deg } => {
+                finite(&[*pitch_deg, *yaw_deg])?;
+                // Flags 0: yaw relative to the vehicle.
+                long(sys, ap, MavCmd::MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, [*pitch_deg as f32, *yaw_deg as f32, nan, nan, 0.0, 0.0, 0.0])
+            }
+            DroneCommand::Roi { lat_deg, lon_deg, alt_m } => {
+                finite(&[*lat_deg, *lon_deg, *alt_m])?;
+                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                int(sys, ap, MavCmd::MAV_CMD_DO_SET_ROI_LOCATION, [0.0; 4], x, y, *alt_m as f32)
+            }
+            DroneCommand::Mission { .. } | DroneCommand::Fence { .. } | DroneCommand::DownloadMission => {
+                return Err("transfers are not single commands".into());
+            }
+        })
+    }
+
+    /// When [`LinkCore::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_heartbeat;
+        let mut min = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t: Instant| t.min(x)));
+            }
+        };
+        min(self.commands.next_deadline());
+        for (_, op) in self.ops.values() {
+            if let Op::Transfer(tr, _) = op {
+                min(Some(tr.deadline()));
+            }
+        }
+        for v in self.vehicles.values() {
+            if v.link_up {
+                min(Some(v.last_heartbeat + self.settings.link_loss));
+            }
+        }
+        t
+    }
+
+    /// Advances time: link loss, resends, our heartbeat.
+    pub fn handle_timeout(&mut self, now: Instant, wall_ms: i64) {
+        self.wall_ms = wall_ms;
+        // Link loss.
+        let mut lost = Vec::new();
+        for (key, v) in self.vehicles.iter_mut() {
+            if v.link_up && now.saturating_duration_since(v.last_heartbeat) >= self.settings.link_loss {
+                v.link_up = false;
+                lost.push(*key);
+            }
+        }
+        lost.sort();
+        for key in lost {
+            self.events.push_back(LinkEvent::Lost(key));
+            self.events.push_back(LinkEvent::Changed(key));
+            if key.duplicate_of.is_none() {
+                for f in self.commands.on_link_lost(now, key.system_id) {
+                    self.finish_command(f);
+                }
+            }
+            let transfers: Vec<OpId> = self
+                .ops
+                .iter()
+                .filter(|(_, (k, op))| *k == key && matches!(op, Op::Transfer(..)))
+                .map(|(id, _)| *id)
+                .collect();
+            for op in transfers {
+                self.ops.remove(&op);
+                self.events.push_back(LinkEvent::Done(
+                    op,
+                    CommandResult {
+                        outcome: CommandOutcome::LinkLost,
+                        detail: "link to the vehicle lost during the transfer".into(),
+                        attempts: 1,
+                        latency_ms: 0.0,
+                        mission: None,
+                    },
+                ));
+            }
+        }
+        // Command resends and give-ups.
+        let mut sends = std::mem::take(&mut self.sends);
+        let finished = self.commands.on_timeout(now, &mut sends);
+        self.sends = sends;
+        for f in finished {
+            self.finish_command(f);
+        }
+        // Transfer steps.
+        let due: Vec<(OpId, VehicleKey)> = self
+            .ops
+            .iter()
+            .filter(|(_, (_, op))| matches!(op, Op::Transfer(t, _) if t.deadline() <= now))
+            .map(|(id, (k, _))| (*id, *k))
+            .collect();
+        for (op, key) in due {
+            if let Some((_, Op::Transfer(t, started))) = self.ops.get_mut(&op) {
+                let started = *started;
+                let step = t.on_timeout(now);
+                self.apply_step(now, op, key, started, step);
+            }
+        }
+        // Our heartbeat.
+        if self.next_heartbeat.is_some_and(|t| t <= now) {
+            self.next_heartbeat = Some(now + GCS_HEARTBEAT);
+            let hb = MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+                custom_mode: 0,
+                mavtype: MavType::MAV_TYPE_GCS,
+                autopilot: MavAutopilot::MAV_AUTOPILOT_INVALID,
+                base_mode: MavModeFlag::empty(),
+                system_status: MavState::MAV_STATE_ACTIVE,
+                mavlink_version: 3,
+            });
+            self.broadcast(hb);
+        }
+        self.flush_sends(now, wall_ms);
+    }
+
+    /// Sends `msg` to every distinct peer (our heartbeat).
+    fn broadcast(&mut self, msg: MavMessage) {
+        let mut peers: Vec<SocketAddr> = self.vehicles.values().filter(|v| v.link_up).map(|v| v.peer).collect();
+        if peers.is_empty() {
+            peers.extend(self.settings.default_peer);
+        }
+        peers.sort();
+        peers.dedup();
+        for to in peers {
+            self.encode_to(to, &msg);
+        }
+    }
+
+    fn queue_to(&mut self, key: VehicleKey, msg: MavMessage) {
+        let to = self
+            .vehicles
+            .get(&key)
+            .map(|v| v.peer)
+            .or(self.settings.default_peer);
+        if let Some(to) = to {
+            self.encode_to(to, &msg);
+        }
+    }
+
+    fn flush_sends(&mut self, _now: Instant, wall_ms: i64) {
+        debug_assert_eq!(wall_ms, self.wall_ms);
+        if let Some(s) = self.signer.as_mut() {
+            let ts = signing::timestamp_from_unix_ms(wall_ms);
+            if s.needs_reservation(ts) {
+                let r = s.reserve(ts);
+                self.events.push_back(LinkEvent::PersistSigning(r));
+            }
+        }
+        let sends = std::mem::take(&mut self.sends);
+        for (sys, msg) in &sends {
+            let key = VehicleKey {
+                system_id: *sys,
+                duplicate_of: None,
+            };
+            self.queue_to(key, msg.clone());
+        }
+        self.sends = sends;
+        self.sends.clear();
+    }
+
+    fn encode_to(&mut self, to: SocketAddr, msg: &MavMessage) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            return; // a stalled socket: drop rather than grow
+        }
+        let header = MavHeader {
+            system_id: self.settings.system_id as u32,
+            component_id: self.settings.component_id,
+            sequence: self.seq,
+        };
+        self.seq = self.seq.wrapping_add(1);
+        let mut bytes = Vec::with_capacity(64);
+        let wall = signing::timestamp_from_unix_ms(self.wall_ms);
+        let sign = self.signer.as_mut().map(|s| {
+            let ts = s.next(wall);
+            (s.key, s.link_id, ts)
+        });
+        wire::encode(&mut bytes, header, msg, sign.as_ref().map(|(k, l, t)| (k, *l, *t)));
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        self.outbox.push_back(Transmit { to, bytes });
+    }
+
+    /// Next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// Next event for the edge.
+    pub fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+}
+
+fn long(sys: u8, comp: u8, command: MavCmd, p: [f32; 7]) -> MavMessage {
+    MavMessage::COMMAND_LONG(COMMAND_LONG_DATA {
+        param1: p[0],
+        param2: p[1],
+        param3: p[2],
+        param4: p[3],
+        param5: p[4],
+        param6: p[5],
+        param7: p[6],
+        command,
+        target_system: sys,
+        target_component: comp,
+        confirmation: 0,
+    })
+}
+
+fn int(sys: u8, comp: u8, command: MavCmd, p: [f32; 4], x: i32, y: i32, z: f32) -> MavMessage {
+    MavMessage::COMMAND_INT(COMMAND_INT_DATA {
+        param1: p[0],
+        param2: p[1],
+        param3: p[2],
+        param4: p[3],
+        x,
+        y,
+        z,
+        command,
+        target_system: sys,
+        target_component: comp,
+        frame: MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT,
+        current: 0,
+        autocontinue: 0,
+    })
+}
+
+#[cfg(test)]
+#[path = "link_tests.rs"]
+mod tests;

@@ -60,6 +60,8 @@ pub struct ServerState {
     pub frame: LocalFrame,
     /// When the server started, for uptime.
     pub started: Instant,
+    /// Request queues of the MAVLink links.
+    pub drones: crate::drone::hub::DroneHub,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -73,7 +75,8 @@ impl ServerState {
             .clone()
     }
 
-    fn add_listener(&self, name: &str, address: SocketAddr) {
+    /// Records a bound listener (shown by `/api/v1/health` and the CLI).
+    pub fn add_listener(&self, name: &str, address: SocketAddr) {
         self.listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -108,6 +111,7 @@ impl Server {
     /// Opens the store and binds every listener.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let store = Store::open(&config.data_dir)?;
+        crate::drone::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");
@@ -124,6 +128,15 @@ impl Server {
             fleet.upsert(unit);
         }
         let frame = LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg);
+        // Bind every MAVLink link first: their queues go into the state.
+        let mut links = Vec::new();
+        let mut drones = crate::drone::hub::DroneHub::default();
+        for link in &config.mavlink.links {
+            let bound = crate::drone::io::bind(link).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(crate::drone::hub::LINK_QUEUE);
+            drones.add(&link.name, tx);
+            links.push((bound, rx));
+        }
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -131,11 +144,17 @@ impl Server {
             metrics: Arc::default(),
             frame,
             started: Instant::now(),
+            drones,
             listeners: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let shutdown = Shutdown { rx: stop_rx };
         let mut tasks = JoinSet::new();
+
+        for (link, requests) in links {
+            state.add_listener(&format!("mavlink:{}", link.name()), link.address);
+            crate::drone::io::spawn(link, requests, state.clone(), shutdown.clone(), &mut tasks);
+        }
 
         // HTTP.
         let http = tokio::net::TcpListener::bind(state.config.http.listen)

@@ -7,8 +7,9 @@
 //! their tables independently. WAL mode with `synchronous=FULL`: a write that
 //! returned is on disk, so anything acknowledged survives `kill -9`.
 //!
-//! Every other module reaches storage through methods here, never through raw
-//! SQL of its own, so a PostgreSQL/PostGIS back end can take over later behind
+//! Modules keep their SQL in one file of their own (`drone/persist.rs`, ...)
+//! as `impl Store` methods, so every query of the system is found next to its
+//! migrations and a PostgreSQL/PostGIS back end can take over later behind
 //! the same methods.
 
 use std::path::{Path, PathBuf};

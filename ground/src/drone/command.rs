@@ -125,12 +125,18 @@ impl CommandEngine {
     }
 
     fn in_flight(&self, system_id: u8, cmd: MavCmd) -> bool {
-        self.pending.iter().any(|p| p.system_id == system_id && p.cmd == cmd)
+        self.pending
+            .iter()
+            .any(|p| p.system_id == system_id && p.cmd == cmd)
     }
 
     /// Sends the next queued command for (system, cmd), if any.
     fn promote(&mut self, now: Instant, system_id: u8, cmd: MavCmd, sends: &mut Vec<Send>) {
-        if let Some(i) = self.queued.iter().position(|q| q.system_id == system_id && q.cmd == cmd) {
+        if let Some(i) = self
+            .queued
+            .iter()
+            .position(|q| q.system_id == system_id && q.cmd == cmd)
+        {
             let mut p = self.queued.remove(i);
             p.started = now;
             p.deadline = now + ACK_TIMEOUT;
@@ -302,12 +308,23 @@ mod tests {
         let mut e = CommandEngine::default();
         let mut s = Vec::new();
         e.start(t0, 3, arm(), &mut s).unwrap();
-        assert!(e.on_ack(t0, 3, &ack(MavResult::MAV_RESULT_IN_PROGRESS), &mut s).is_none());
+        assert!(
+            e.on_ack(t0, 3, &ack(MavResult::MAV_RESULT_IN_PROGRESS), &mut s)
+                .is_none()
+        );
         assert_eq!(e.next_deadline(), Some(t0 + IN_PROGRESS_EXTENSION));
         // An ack from another vehicle is not ours.
-        assert!(e.on_ack(t0, 4, &ack(MavResult::MAV_RESULT_ACCEPTED), &mut s).is_none());
+        assert!(
+            e.on_ack(t0, 4, &ack(MavResult::MAV_RESULT_ACCEPTED), &mut s)
+                .is_none()
+        );
         let done = e
-            .on_ack(t0 + Duration::from_millis(40), 3, &ack(MavResult::MAV_RESULT_DENIED), &mut s)
+            .on_ack(
+                t0 + Duration::from_millis(40),
+                3,
+                &ack(MavResult::MAV_RESULT_DENIED),
+                &mut s,
+            )
             .unwrap();
         assert_eq!(done.outcome, CommandOutcome::Denied);
         assert_eq!(done.elapsed, Duration::from_millis(40));
@@ -321,7 +338,9 @@ mod tests {
         let first = e.start(t0, 3, arm(), &mut s).unwrap();
         let second = e.start(t0, 3, arm(), &mut s).unwrap();
         assert_eq!(s.len(), 1, "the second waits");
-        let done = e.on_ack(t0, 3, &ack(MavResult::MAV_RESULT_ACCEPTED), &mut s).unwrap();
+        let done = e
+            .on_ack(t0, 3, &ack(MavResult::MAV_RESULT_ACCEPTED), &mut s)
+            .unwrap();
         assert_eq!(done.id, first);
         assert_eq!(s.len(), 2, "the second is sent when the first ends");
         e.start(t0, 3, arm(), &mut s).unwrap();

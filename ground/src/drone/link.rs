@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
-    COMMAND_INT_DATA, COMMAND_LONG_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame, MavMessage,
-    MavMissionType, MavModeFlag, MavState, MavType,
+    COMMAND_INT_DATA, COMMAND_LONG_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame,
+    MavMessage, MavMissionType, MavModeFlag, MavState, MavType,
 };
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 
@@ -226,7 +226,9 @@ impl LinkCore {
 
     /// The key of a unit id on this link, if it is one of ours.
     pub fn key_of(&self, unit_id: &str) -> Option<VehicleKey> {
-        let rest = unit_id.strip_prefix("drone:")?.strip_prefix(self.settings.name.as_str())?;
+        let rest = unit_id
+            .strip_prefix("drone:")?
+            .strip_prefix(self.settings.name.as_str())?;
         let rest = rest.strip_prefix(':')?;
         let (sys, dup) = match rest.split_once('@') {
             Some((s, a)) => (s, Some(a.parse().ok()?)),
@@ -252,17 +254,32 @@ impl LinkCore {
     }
 
     /// The unit for a vehicle, for the fleet picture.
-    pub fn unit(&self, key: VehicleKey, now: Instant, wall_ms: i64, frame: &LocalFrame, ground_alt_msl_m: f64) -> Option<Unit> {
+    pub fn unit(
+        &self,
+        key: VehicleKey,
+        now: Instant,
+        wall_ms: i64,
+        frame: &LocalFrame,
+        ground_alt_msl_m: f64,
+    ) -> Option<Unit> {
         let v = self.vehicles.get(&key)?;
         let ago = now.saturating_duration_since(v.last_message).as_millis() as i64;
-        Some(v.to_unit(self.unit_id(key), &self.settings.name, wall_ms - ago, frame, ground_alt_msl_m))
+        Some(v.to_unit(
+            self.unit_id(key),
+            &self.settings.name,
+            wall_ms - ago,
+            frame,
+            ground_alt_msl_m,
+        ))
     }
 
     /// Feeds received bytes (one datagram or one TCP read).
     pub fn handle_bytes(&mut self, now: Instant, wall_ms: i64, from: SocketAddr, bytes: &[u8]) {
         self.wall_ms = wall_ms;
         self.counters.packets.fetch_add(1, Ordering::Relaxed);
-        self.counters.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if self.next_heartbeat.is_none() {
             self.next_heartbeat = Some(now);
         }
@@ -276,14 +293,20 @@ impl LinkCore {
                     continue;
                 }
             };
-            if let Some(v) = self.verifier.as_mut() {
-                if let Err(reason) = v.check(&frame, sign_now) {
-                    self.counters.signing_rejected.fetch_add(1, Ordering::Relaxed);
-                    let system_id = frame.header.system_id as u8;
-                    self.flag_signing(system_id, reason);
-                    self.push_event(LinkEvent::SigningRejected { from, system_id, reason });
-                    continue;
-                }
+            if let Some(v) = self.verifier.as_mut()
+                && let Err(reason) = v.check(&frame, sign_now)
+            {
+                self.counters
+                    .signing_rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                let system_id = frame.header.system_id as u8;
+                self.flag_signing(system_id, reason);
+                self.push_event(LinkEvent::SigningRejected {
+                    from,
+                    system_id,
+                    reason,
+                });
+                continue;
             }
             let msg = match frame.decode() {
                 Ok(m) => m,
@@ -318,7 +341,12 @@ impl LinkCore {
         // the edge stops draining. Floods of malformed input are coalesced
         // by dropping the oldest malformed report.
         if self.events.len() >= MAX_OUTBOX {
-            if let Some(i) = self.events.iter().position(|e| matches!(e, LinkEvent::Malformed { .. } | LinkEvent::SigningRejected { .. })) {
+            if let Some(i) = self.events.iter().position(|e| {
+                matches!(
+                    e,
+                    LinkEvent::Malformed { .. } | LinkEvent::SigningRejected { .. }
+                )
+            }) {
                 self.events.remove(i);
             } else {
                 return;
@@ -328,13 +356,19 @@ impl LinkCore {
     }
 
     /// Applies one decoded message.
-    pub fn handle_message(&mut self, now: Instant, from: SocketAddr, header: MavHeader, msg: &MavMessage) {
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        header: MavHeader,
+        msg: &MavMessage,
+    ) {
         let sys = header.system_id as u8;
         let comp = header.component_id;
-        if let MavMessage::HEARTBEAT(hb) = msg {
-            if hb.mavtype == MavType::MAV_TYPE_GCS {
-                return; // another ground station on the link
-            }
+        if let MavMessage::HEARTBEAT(hb) = msg
+            && hb.mavtype == MavType::MAV_TYPE_GCS
+        {
+            return; // another ground station on the link
         }
         let key = self.route(now, sys, comp, from);
         let is_new = !self.vehicles.contains_key(&key);
@@ -349,10 +383,13 @@ impl LinkCore {
                 self.request_streams(now, sys);
             }
         }
-        let Some(v) = self.vehicles.get_mut(&key) else { return };
+        let Some(v) = self.vehicles.get_mut(&key) else {
+            return;
+        };
         let was_up = v.link_up;
         let was_camera = v.has_camera;
-        if comp == COMP_AUTOPILOT || matches!(msg, MavMessage::HEARTBEAT(_)) && comp != COMP_CAMERA {
+        if comp == COMP_AUTOPILOT || matches!(msg, MavMessage::HEARTBEAT(_)) && comp != COMP_CAMERA
+        {
             v.peer = from;
         }
         let changed = v.apply(now, comp, msg);
@@ -439,23 +476,49 @@ impl LinkCore {
 
     fn request_streams(&mut self, now: Instant, sys: u8) {
         for &(id, hz) in STREAMS {
-            self.internal_command(now, sys, COMP_AUTOPILOT, MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL, [id as f32, (1e6 / hz) as f32, 0.0, 0.0, 0.0, 0.0, 0.0]);
+            self.internal_command(
+                now,
+                sys,
+                COMP_AUTOPILOT,
+                MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
+                [id as f32, (1e6 / hz) as f32, 0.0, 0.0, 0.0, 0.0, 0.0],
+            );
         }
         for &id in REQUEST_ONCE {
-            self.internal_command(now, sys, COMP_AUTOPILOT, MavCmd::MAV_CMD_REQUEST_MESSAGE, [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+            self.internal_command(
+                now,
+                sys,
+                COMP_AUTOPILOT,
+                MavCmd::MAV_CMD_REQUEST_MESSAGE,
+                [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            );
         }
     }
 
     fn request_camera(&mut self, now: Instant, sys: u8) {
         for &id in CAMERA_REQUEST_ONCE {
-            self.internal_command(now, sys, COMP_CAMERA, MavCmd::MAV_CMD_REQUEST_MESSAGE, [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+            self.internal_command(
+                now,
+                sys,
+                COMP_CAMERA,
+                MavCmd::MAV_CMD_REQUEST_MESSAGE,
+                [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            );
         }
         self.internal_command(
             now,
             sys,
             COMP_CAMERA,
             MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
-            [271.0, (1e6 / CAMERA_FOV_RATE_HZ) as f32, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [
+                271.0,
+                (1e6 / CAMERA_FOV_RATE_HZ) as f32,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
         );
     }
 
@@ -503,7 +566,14 @@ impl LinkCore {
         self.apply_step(now, op, key, started, step);
     }
 
-    fn apply_step(&mut self, now: Instant, op: OpId, key: VehicleKey, started: Instant, step: mission::Step) {
+    fn apply_step(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        key: VehicleKey,
+        started: Instant,
+        step: mission::Step,
+    ) {
         for m in step.send {
             self.queue_to(key, m);
         }
@@ -511,13 +581,21 @@ impl LinkCore {
             self.ops.remove(&op);
             let latency_ms = now.saturating_duration_since(started).as_secs_f64() * 1000.0;
             let (outcome, detail, mission) = match done {
-                TransferResult::Uploaded => (CommandOutcome::Accepted, "upload accepted".to_string(), None),
+                TransferResult::Uploaded => (
+                    CommandOutcome::Accepted,
+                    "upload accepted".to_string(),
+                    None,
+                ),
                 TransferResult::Downloaded(items) => (
                     CommandOutcome::Accepted,
                     format!("{} items downloaded", items.len()),
                     Some(mission::steps_from_items(&items)),
                 ),
-                TransferResult::Rejected(r) => (CommandOutcome::Denied, format!("vehicle refused: {r:?}"), None),
+                TransferResult::Rejected(r) => (
+                    CommandOutcome::Denied,
+                    format!("vehicle refused: {r:?}"),
+                    None,
+                ),
                 TransferResult::TimedOut(what) => (CommandOutcome::TimedOut, what, None),
             };
             self.events.push_back(LinkEvent::Done(
@@ -535,7 +613,13 @@ impl LinkCore {
 
     /// Starts an operator command. The result arrives as
     /// [`LinkEvent::Done`] with the returned id, or at once as `Err`.
-    pub fn command(&mut self, now: Instant, wall_ms: i64, key: VehicleKey, cmd: &DroneCommand) -> Result<OpId, CommandResult> {
+    pub fn command(
+        &mut self,
+        now: Instant,
+        wall_ms: i64,
+        key: VehicleKey,
+        cmd: &DroneCommand,
+    ) -> Result<OpId, CommandResult> {
         let refuse = |detail: String| CommandResult {
             outcome: CommandOutcome::Refused,
             detail,
@@ -544,7 +628,11 @@ impl LinkCore {
             mission: None,
         };
         let Some(v) = self.vehicles.get(&key) else {
-            return Err(refuse(format!("no vehicle {} on link {}", self.unit_id(key), self.settings.name)));
+            return Err(refuse(format!(
+                "no vehicle {} on link {}",
+                self.unit_id(key),
+                self.settings.name
+            )));
         };
         if !v.link_up {
             return Err(CommandResult {
@@ -570,14 +658,22 @@ impl LinkCore {
             _ => None,
         };
         if let Some((mission_type, items)) = transfer {
-            if self.ops.values().any(|(k, op)| *k == key && matches!(op, Op::Transfer(..))) {
-                return Err(refuse("another mission transfer with this vehicle is in progress; retry when it ends".into()));
+            if self
+                .ops
+                .values()
+                .any(|(k, op)| *k == key && matches!(op, Op::Transfer(..)))
+            {
+                return Err(refuse(
+                    "another mission transfer with this vehicle is in progress; retry when it ends"
+                        .into(),
+                ));
             }
             let (t, first) = match items {
                 Some(items) => Transfer::upload(now, target, mission_type, items),
                 None => Transfer::download(now, target, mission_type),
             };
-            self.ops.insert(op_id, (key, Op::Transfer(Box::new(t), now)));
+            self.ops
+                .insert(op_id, (key, Op::Transfer(Box::new(t), now)));
             self.queue_to(key, first);
             self.flush_sends(now, wall_ms);
             return Ok(op_id);
@@ -616,7 +712,12 @@ impl LinkCore {
         };
         let nan = f32::NAN;
         Ok(match cmd {
-            DroneCommand::Arm => long(sys, ap, MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+            DroneCommand::Arm => long(
+                sys,
+                ap,
+                MavCmd::MAV_CMD_COMPONENT_ARM_DISARM,
+                [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+            ),
             DroneCommand::Disarm => long(sys, ap, MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, [0.0; 7]),
             DroneCommand::SetMode { mode } => {
                 let n = super::modes::number(v.autopilot, v.mav_type, mode).ok_or_else(|| {
@@ -625,39 +726,115 @@ impl LinkCore {
                         super::modes::family(v.autopilot)
                     )
                 })?;
-                long(sys, ap, MavCmd::MAV_CMD_DO_SET_MODE, [MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32, n as f32, 0.0, 0.0, 0.0, 0.0, 0.0])
+                long(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_DO_SET_MODE,
+                    [
+                        MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32,
+                        n as f32,
+                        0.0,
+                        0.0,
+                        0.0,
+                        0.0,
+                        0.0,
+                    ],
+                )
             }
             DroneCommand::Takeoff { alt_m } => {
                 finite(&[*alt_m])?;
                 if !(1.0..=120.0).contains(alt_m) {
-                    return Err(format!("takeoff altitude {alt_m} m is outside 1..120 m (the open-category ceiling)"));
+                    return Err(format!(
+                        "takeoff altitude {alt_m} m is outside 1..120 m (the open-category ceiling)"
+                    ));
                 }
-                long(sys, ap, MavCmd::MAV_CMD_NAV_TAKEOFF, [0.0, 0.0, 0.0, nan, nan, nan, *alt_m as f32])
+                long(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_NAV_TAKEOFF,
+                    [0.0, 0.0, 0.0, nan, nan, nan, *alt_m as f32],
+                )
             }
-            DroneCommand::Goto { lat_deg, lon_deg, alt_m, speed_m_s } => {
+            DroneCommand::Goto {
+                lat_deg,
+                lon_deg,
+                alt_m,
+                speed_m_s,
+            } => {
                 finite(&[*lat_deg, *lon_deg, *alt_m])?;
                 let (x, y) = pos(*lat_deg, *lon_deg)?;
                 // param2 bit 0: switch to guided.
-                int(sys, ap, MavCmd::MAV_CMD_DO_REPOSITION, [speed_m_s.map_or(-1.0, |s| s as f32), 1.0, 0.0, nan], x, y, *alt_m as f32)
+                int(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_DO_REPOSITION,
+                    [speed_m_s.map_or(-1.0, |s| s as f32), 1.0, 0.0, nan],
+                    x,
+                    y,
+                    *alt_m as f32,
+                )
             }
-            DroneCommand::Orbit { lat_deg, lon_deg, alt_m, radius_m, speed_m_s } => {
+            DroneCommand::Orbit {
+                lat_deg,
+                lon_deg,
+                alt_m,
+                radius_m,
+                speed_m_s,
+            } => {
                 finite(&[*lat_deg, *lon_deg, *alt_m, *radius_m])?;
                 let (x, y) = pos(*lat_deg, *lon_deg)?;
-                int(sys, ap, MavCmd::MAV_CMD_DO_ORBIT, [*radius_m as f32, speed_m_s.map_or(nan, |s| s as f32), 0.0, nan], x, y, *alt_m as f32)
+                int(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_DO_ORBIT,
+                    [
+                        *radius_m as f32,
+                        speed_m_s.map_or(nan, |s| s as f32),
+                        0.0,
+                        nan,
+                    ],
+                    x,
+                    y,
+                    *alt_m as f32,
+                )
             }
             DroneCommand::Rtl => long(sys, ap, MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH, [0.0; 7]),
-            DroneCommand::Land => long(sys, ap, MavCmd::MAV_CMD_NAV_LAND, [0.0, 0.0, 0.0, nan, nan, nan, 0.0]),
+            DroneCommand::Land => long(
+                sys,
+                ap,
+                MavCmd::MAV_CMD_NAV_LAND,
+                [0.0, 0.0, 0.0, nan, nan, nan, 0.0],
+            ),
             DroneCommand::Gimbal { pitch_deg, yaw_deg } => {
                 finite(&[*pitch_deg, *yaw_deg])?;
                 // Flags 0: yaw relative to the vehicle.
-                long(sys, ap, MavCmd::MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, [*pitch_deg as f32, *yaw_deg as f32, nan, nan, 0.0, 0.0, 0.0])
+                long(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
+                    [*pitch_deg as f32, *yaw_deg as f32, nan, nan, 0.0, 0.0, 0.0],
+                )
             }
-            DroneCommand::Roi { lat_deg, lon_deg, alt_m } => {
+            DroneCommand::Roi {
+                lat_deg,
+                lon_deg,
+                alt_m,
+            } => {
                 finite(&[*lat_deg, *lon_deg, *alt_m])?;
                 let (x, y) = pos(*lat_deg, *lon_deg)?;
-                int(sys, ap, MavCmd::MAV_CMD_DO_SET_ROI_LOCATION, [0.0; 4], x, y, *alt_m as f32)
+                int(
+                    sys,
+                    ap,
+                    MavCmd::MAV_CMD_DO_SET_ROI_LOCATION,
+                    [0.0; 4],
+                    x,
+                    y,
+                    *alt_m as f32,
+                )
             }
-            DroneCommand::Mission { .. } | DroneCommand::Fence { .. } | DroneCommand::DownloadMission => {
+            DroneCommand::Mission { .. }
+            | DroneCommand::Fence { .. }
+            | DroneCommand::DownloadMission => {
                 return Err("transfers are not single commands".into());
             }
         })
@@ -691,7 +868,9 @@ impl LinkCore {
         // Link loss.
         let mut lost = Vec::new();
         for (key, v) in self.vehicles.iter_mut() {
-            if v.link_up && now.saturating_duration_since(v.last_heartbeat) >= self.settings.link_loss {
+            if v.link_up
+                && now.saturating_duration_since(v.last_heartbeat) >= self.settings.link_loss
+            {
                 v.link_up = false;
                 lost.push(*key);
             }
@@ -764,7 +943,12 @@ impl LinkCore {
 
     /// Sends `msg` to every distinct peer (our heartbeat).
     fn broadcast(&mut self, msg: MavMessage) {
-        let mut peers: Vec<SocketAddr> = self.vehicles.values().filter(|v| v.link_up).map(|v| v.peer).collect();
+        let mut peers: Vec<SocketAddr> = self
+            .vehicles
+            .values()
+            .filter(|v| v.link_up)
+            .map(|v| v.peer)
+            .collect();
         if peers.is_empty() {
             peers.extend(self.settings.default_peer);
         }
@@ -823,7 +1007,12 @@ impl LinkCore {
             let ts = s.next(wall);
             (s.key, s.link_id, ts)
         });
-        wire::encode(&mut bytes, header, msg, sign.as_ref().map(|(k, l, t)| (k, *l, *t)));
+        wire::encode(
+            &mut bytes,
+            header,
+            msg,
+            sign.as_ref().map(|(k, l, t)| (k, *l, *t)),
+        );
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         self.outbox.push_back(Transmit { to, bytes });
     }

@@ -2,7 +2,8 @@
 
 use super::*;
 use mavlink::dialects::ardupilotmega::{
-    COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, MISSION_ACK_DATA, MISSION_REQUEST_INT_DATA, MavMissionResult, MavResult,
+    COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, MISSION_ACK_DATA, MISSION_REQUEST_INT_DATA,
+    MavMissionResult, MavResult,
 };
 
 const WALL: i64 = 1_800_000_000_000;
@@ -25,7 +26,11 @@ fn addr(port: u16) -> SocketAddr {
 
 fn frame(sys: u8, comp: u8, msg: &MavMessage, sign: Option<(&[u8; 32], u64)>) -> Vec<u8> {
     let mut b = Vec::new();
-    let h = MavHeader { system_id: sys as u32, component_id: comp, sequence: 0 };
+    let h = MavHeader {
+        system_id: sys as u32,
+        component_id: comp,
+        sequence: 0,
+    };
     wire::encode(&mut b, h, msg, sign.map(|(k, t)| (k, 0, t)));
     b
 }
@@ -77,18 +82,31 @@ fn drain(core: &mut LinkCore) -> (Vec<Transmit>, Vec<LinkEvent>) {
 
 fn decoded(t: &[Transmit]) -> Vec<(SocketAddr, MavMessage)> {
     t.iter()
-        .flat_map(|x| wire::frames(&x.bytes).filter_map(Result::ok).map(|f| (x.to, f.decode().unwrap())).collect::<Vec<_>>())
+        .flat_map(|x| {
+            wire::frames(&x.bytes)
+                .filter_map(Result::ok)
+                .map(|f| (x.to, f.decode().unwrap()))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
-const PRIMARY: VehicleKey = VehicleKey { system_id: 7, duplicate_of: None };
+const PRIMARY: VehicleKey = VehicleKey {
+    system_id: 7,
+    duplicate_of: None,
+};
 
 #[test]
 fn a_heartbeat_makes_a_vehicle_that_is_asked_for_its_streams_and_shows_telemetry() {
     let t0 = Instant::now();
     let mut c = core(None);
     c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
-    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &position(48.9244, 2.3601), None));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(48.9244, 2.3601), None),
+    );
     let (tx, ev) = drain(&mut c);
     assert!(ev.contains(&LinkEvent::Changed(PRIMARY)));
     let sent = decoded(&tx);
@@ -96,19 +114,32 @@ fn a_heartbeat_makes_a_vehicle_that_is_asked_for_its_streams_and_shows_telemetry
         .iter()
         .filter(|(to, m)| *to == addr(5000) && matches!(m, MavMessage::COMMAND_LONG(c) if c.command == MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL))
         .count();
-    assert_eq!(intervals, 1, "one SET_MESSAGE_INTERVAL in flight at a time, the rest queued");
-    let unit = c.unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0).unwrap();
+    assert_eq!(
+        intervals, 1,
+        "one SET_MESSAGE_INTERVAL in flight at a time, the rest queued"
+    );
+    let unit = c
+        .unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
+        .unwrap();
     assert_eq!(unit.id, "drone:udp0:7");
     let p = unit.position.unwrap();
     assert!((p.lat_deg - 48.9244).abs() < 1e-6 && (p.speed_m_s.unwrap() - 5.0).abs() < 1e-9);
     let d = unit.drone.unwrap();
-    assert_eq!((d.mode.as_str(), d.armed, d.autopilot.as_str()), ("GUIDED", false, "ardupilot"));
+    assert_eq!(
+        (d.mode.as_str(), d.armed, d.autopilot.as_str()),
+        ("GUIDED", false, "ardupilot")
+    );
 }
 
 #[test]
 fn telemetry_without_a_heartbeat_makes_no_vehicle() {
     let mut c = core(None);
-    c.handle_bytes(Instant::now(), WALL, addr(5000), &frame(9, 1, &position(1.0, 2.0), None));
+    c.handle_bytes(
+        Instant::now(),
+        WALL,
+        addr(5000),
+        &frame(9, 1, &position(1.0, 2.0), None),
+    );
     assert!(c.keys().is_empty());
 }
 
@@ -125,8 +156,18 @@ fn silence_loses_the_link_and_a_heartbeat_recovers_it() {
     c.handle_timeout(t0 + Duration::from_secs(3), WALL);
     let (_, ev) = drain(&mut c);
     assert!(ev.contains(&LinkEvent::Lost(PRIMARY)));
-    assert_eq!(c.unit(PRIMARY, t0, WALL, &LocalFrame::new(0.0, 0.0), 0.0).unwrap().status, vigie_protocols::api::UnitStatus::LinkLost);
-    c.handle_bytes(t0 + Duration::from_secs(10), WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    assert_eq!(
+        c.unit(PRIMARY, t0, WALL, &LocalFrame::new(0.0, 0.0), 0.0)
+            .unwrap()
+            .status,
+        vigie_protocols::api::UnitStatus::LinkLost
+    );
+    c.handle_bytes(
+        t0 + Duration::from_secs(10),
+        WALL,
+        addr(5000),
+        &frame(7, 1, &heartbeat(false), None),
+    );
     let (_, ev) = drain(&mut c);
     assert!(ev.contains(&LinkEvent::Recovered(PRIMARY)));
 }
@@ -137,12 +178,23 @@ fn two_vehicles_claiming_one_system_id_are_kept_apart_and_reported() {
     let mut c = core(None);
     c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
     c.handle_bytes(t0, WALL, addr(6000), &frame(7, 1, &heartbeat(true), None));
-    c.handle_bytes(t0, WALL, addr(6000), &frame(7, 1, &position(10.0, 10.0), None));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(6000),
+        &frame(7, 1, &position(10.0, 10.0), None),
+    );
     let (_, ev) = drain(&mut c);
     assert!(ev.iter().any(|e| matches!(e, LinkEvent::DuplicateSystemId { system_id: 7, first, second } if *first == addr(5000) && *second == addr(6000))));
-    let dup = VehicleKey { system_id: 7, duplicate_of: Some(addr(6000)) };
+    let dup = VehicleKey {
+        system_id: 7,
+        duplicate_of: Some(addr(6000)),
+    };
     assert_eq!(c.keys(), vec![PRIMARY, dup]);
-    assert!(!c.vehicle(PRIMARY).unwrap().armed(), "the first vehicle's state is not overwritten");
+    assert!(
+        !c.vehicle(PRIMARY).unwrap().armed(),
+        "the first vehicle's state is not overwritten"
+    );
     assert!(c.vehicle(PRIMARY).unwrap().position.is_none());
     assert!(c.vehicle(dup).unwrap().armed());
     assert!(c.vehicle(PRIMARY).unwrap().warnings[0].contains("claimed by two vehicles"));
@@ -154,13 +206,22 @@ fn a_vehicle_that_changes_address_after_silence_is_the_same_vehicle() {
     let t0 = Instant::now();
     let mut c = core(None);
     c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
-    c.handle_bytes(t0 + Duration::from_secs(4), WALL, addr(5001), &frame(7, 1, &heartbeat(false), None));
+    c.handle_bytes(
+        t0 + Duration::from_secs(4),
+        WALL,
+        addr(5001),
+        &frame(7, 1, &heartbeat(false), None),
+    );
     assert_eq!(c.keys(), vec![PRIMARY]);
     assert_eq!(c.vehicle(PRIMARY).unwrap().peer, addr(5001));
 }
 
 fn ack(cmd: MavCmd, result: MavResult) -> MavMessage {
-    MavMessage::COMMAND_ACK(COMMAND_ACK_DATA { command: cmd, result, ..COMMAND_ACK_DATA::DEFAULT })
+    MavMessage::COMMAND_ACK(COMMAND_ACK_DATA {
+        command: cmd,
+        result,
+        ..COMMAND_ACK_DATA::DEFAULT
+    })
 }
 
 #[test]
@@ -172,14 +233,35 @@ fn a_command_is_acknowledged_or_retried_then_timed_out_or_lost_with_the_link() {
     let op = c.command(t0, WALL, PRIMARY, &DroneCommand::Arm).unwrap();
     let (tx, _) = drain(&mut c);
     assert!(decoded(&tx).iter().any(|(_, m)| matches!(m, MavMessage::COMMAND_LONG(c) if c.command == MavCmd::MAV_CMD_COMPONENT_ARM_DISARM && c.param1 == 1.0)));
-    c.handle_bytes(t0 + Duration::from_millis(30), WALL, addr(5000), &frame(7, 1, &ack(MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, MavResult::MAV_RESULT_ACCEPTED), None));
+    c.handle_bytes(
+        t0 + Duration::from_millis(30),
+        WALL,
+        addr(5000),
+        &frame(
+            7,
+            1,
+            &ack(
+                MavCmd::MAV_CMD_COMPONENT_ARM_DISARM,
+                MavResult::MAV_RESULT_ACCEPTED,
+            ),
+            None,
+        ),
+    );
     let (_, ev) = drain(&mut c);
-    let done = ev.iter().find_map(|e| match e { LinkEvent::Done(id, r) if *id == op => Some(r.clone()), _ => None }).unwrap();
+    let done = ev
+        .iter()
+        .find_map(|e| match e {
+            LinkEvent::Done(id, r) if *id == op => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(done.outcome, CommandOutcome::Accepted);
     assert!((done.latency_ms - 30.0).abs() < 1e-6);
 
     // Keep the vehicle alive while the takeoff goes unanswered.
-    let op = c.command(t0, WALL, PRIMARY, &DroneCommand::Takeoff { alt_m: 30.0 }).unwrap();
+    let op = c
+        .command(t0, WALL, PRIMARY, &DroneCommand::Takeoff { alt_m: 30.0 })
+        .unwrap();
     let mut t = t0;
     let mut takeoffs = 0;
     let mut result = None;
@@ -189,7 +271,10 @@ fn a_command_is_acknowledged_or_retried_then_timed_out_or_lost_with_the_link() {
         c.handle_timeout(t, WALL);
         let (tx, ev) = drain(&mut c);
         takeoffs += decoded(&tx).iter().filter(|(_, m)| matches!(m, MavMessage::COMMAND_LONG(c) if c.command == MavCmd::MAV_CMD_NAV_TAKEOFF)).count();
-        if let Some(r) = ev.iter().find_map(|e| match e { LinkEvent::Done(id, r) if *id == op => Some(r.clone()), _ => None }) {
+        if let Some(r) = ev.iter().find_map(|e| match e {
+            LinkEvent::Done(id, r) if *id == op => Some(r.clone()),
+            _ => None,
+        }) {
             result = Some(r);
             break;
         }
@@ -197,14 +282,30 @@ fn a_command_is_acknowledged_or_retried_then_timed_out_or_lost_with_the_link() {
     let r = result.unwrap();
     assert_eq!(r.outcome, CommandOutcome::TimedOut);
     assert_eq!(r.attempts, super::super::command::MAX_ATTEMPTS);
-    assert_eq!(takeoffs as u32, r.attempts, "the first send plus the resends");
+    assert_eq!(
+        takeoffs as u32, r.attempts,
+        "the first send plus the resends"
+    );
 
     let op = c.command(t, WALL, PRIMARY, &DroneCommand::Land).unwrap();
     c.handle_timeout(t + Duration::from_secs(3), WALL);
     let (_, ev) = drain(&mut c);
-    let r = ev.iter().find_map(|e| match e { LinkEvent::Done(id, r) if *id == op => Some(r.clone()), _ => None }).unwrap();
+    let r = ev
+        .iter()
+        .find_map(|e| match e {
+            LinkEvent::Done(id, r) if *id == op => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(r.outcome, CommandOutcome::LinkLost);
-    let refused = c.command(t + Duration::from_secs(3), WALL, PRIMARY, &DroneCommand::Rtl).unwrap_err();
+    let refused = c
+        .command(
+            t + Duration::from_secs(3),
+            WALL,
+            PRIMARY,
+            &DroneCommand::Rtl,
+        )
+        .unwrap_err();
     assert_eq!(refused.outcome, CommandOutcome::LinkLost);
 }
 
@@ -213,14 +314,50 @@ fn bad_parameters_and_unknown_vehicles_are_refused_before_sending() {
     let t0 = Instant::now();
     let mut c = core(None);
     c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
-    let r = c.command(t0, WALL, PRIMARY, &DroneCommand::Goto { lat_deg: 123.0, lon_deg: 0.0, alt_m: 10.0, speed_m_s: None }).unwrap_err();
+    let r = c
+        .command(
+            t0,
+            WALL,
+            PRIMARY,
+            &DroneCommand::Goto {
+                lat_deg: 123.0,
+                lon_deg: 0.0,
+                alt_m: 10.0,
+                speed_m_s: None,
+            },
+        )
+        .unwrap_err();
     assert_eq!(r.outcome, CommandOutcome::Refused);
-    let r = c.command(t0, WALL, PRIMARY, &DroneCommand::Takeoff { alt_m: f64::NAN }).unwrap_err();
+    let r = c
+        .command(
+            t0,
+            WALL,
+            PRIMARY,
+            &DroneCommand::Takeoff { alt_m: f64::NAN },
+        )
+        .unwrap_err();
     assert!(r.detail.contains("finite"));
-    let r = c.command(t0, WALL, PRIMARY, &DroneCommand::SetMode { mode: "WARP".into() }).unwrap_err();
+    let r = c
+        .command(
+            t0,
+            WALL,
+            PRIMARY,
+            &DroneCommand::SetMode {
+                mode: "WARP".into(),
+            },
+        )
+        .unwrap_err();
     assert!(r.detail.contains("WARP"));
-    let other = VehicleKey { system_id: 8, duplicate_of: None };
-    assert_eq!(c.command(t0, WALL, other, &DroneCommand::Arm).unwrap_err().outcome, CommandOutcome::Refused);
+    let other = VehicleKey {
+        system_id: 8,
+        duplicate_of: None,
+    };
+    assert_eq!(
+        c.command(t0, WALL, other, &DroneCommand::Arm)
+            .unwrap_err()
+            .outcome,
+        CommandOutcome::Refused
+    );
 }
 
 #[test]
@@ -233,16 +370,29 @@ fn a_fence_upload_answers_requests_in_any_order_through_the_link() {
         inclusion: true,
         vertices: vec![[48.92, 2.35], [48.93, 2.35], [48.93, 2.37], [48.92, 2.37]],
     }];
-    let op = c.command(t0, WALL, PRIMARY, &DroneCommand::Fence { shapes }).unwrap();
+    let op = c
+        .command(t0, WALL, PRIMARY, &DroneCommand::Fence { shapes })
+        .unwrap();
     let (tx, _) = drain(&mut c);
     assert!(decoded(&tx).iter().any(|(_, m)| matches!(m, MavMessage::MISSION_COUNT(c) if c.count == 4 && c.mission_type == MavMissionType::MAV_MISSION_TYPE_FENCE)));
     for seq in [1u16, 0, 3, 2] {
-        let req = MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA { seq, target_system: 255, target_component: 190, mission_type: MavMissionType::MAV_MISSION_TYPE_FENCE });
+        let req = MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+            seq,
+            target_system: 255,
+            target_component: 190,
+            mission_type: MavMissionType::MAV_MISSION_TYPE_FENCE,
+        });
         c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &req, None));
         let (tx, _) = drain(&mut c);
         assert!(decoded(&tx).iter().any(|(_, m)| matches!(m, MavMessage::MISSION_ITEM_INT(i) if i.seq == seq && i.command == MavCmd::MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION)));
     }
-    let ack = MavMessage::MISSION_ACK(MISSION_ACK_DATA { target_system: 255, target_component: 190, mavtype: MavMissionResult::MAV_MISSION_ACCEPTED, mission_type: MavMissionType::MAV_MISSION_TYPE_FENCE, opaque_id: 0 });
+    let ack = MavMessage::MISSION_ACK(MISSION_ACK_DATA {
+        target_system: 255,
+        target_component: 190,
+        mavtype: MavMissionResult::MAV_MISSION_ACCEPTED,
+        mission_type: MavMissionType::MAV_MISSION_TYPE_FENCE,
+        opaque_id: 0,
+    });
     c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &ack, None));
     let (_, ev) = drain(&mut c);
     assert!(ev.iter().any(|e| matches!(e, LinkEvent::Done(id, r) if *id == op && r.outcome == CommandOutcome::Accepted)));
@@ -254,16 +404,46 @@ fn a_signed_link_rejects_unsigned_and_wrong_key_frames_and_signs_its_own() {
     let t0 = Instant::now();
     let mut c = core(Some(key));
     let ts = signing::timestamp_from_unix_ms(WALL);
-    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), Some((&key, ts))));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &heartbeat(false), Some((&key, ts))),
+    );
     assert_eq!(c.keys(), vec![PRIMARY]);
-    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &position(1.0, 1.0), None));
-    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &position(1.0, 1.0), Some((&[4u8; 32], ts + 1))));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(1.0, 1.0), None),
+    );
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(1.0, 1.0), Some((&[4u8; 32], ts + 1))),
+    );
     let (tx, ev) = drain(&mut c);
-    let reasons: Vec<_> = ev.iter().filter_map(|e| match e { LinkEvent::SigningRejected { reason, .. } => Some(*reason), _ => None }).collect();
-    assert_eq!(reasons, vec![SigningReject::Unsigned, SigningReject::BadSignature]);
+    let reasons: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            LinkEvent::SigningRejected { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![SigningReject::Unsigned, SigningReject::BadSignature]
+    );
     assert!(ev.iter().any(|e| matches!(e, LinkEvent::PersistSigning(_))));
     assert!(c.vehicle(PRIMARY).unwrap().position.is_none());
-    assert!(c.vehicle(PRIMARY).unwrap().warnings.iter().any(|w| w.contains("signing")));
+    assert!(
+        c.vehicle(PRIMARY)
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("signing"))
+    );
     // What we send verifies with the key.
     let mut v = Verifier::new(key);
     for t in &tx {
@@ -284,11 +464,20 @@ fn garbage_is_counted_and_does_not_disturb_other_vehicles() {
     for _ in 0..100 {
         c.handle_bytes(t0, WALL, addr(6666), &junk);
     }
-    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &position(2.0, 3.0), None));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(2.0, 3.0), None),
+    );
     assert!(counters.malformed.load(Ordering::Relaxed) >= 100);
     assert_eq!(c.keys(), vec![PRIMARY]);
     assert!(c.vehicle(PRIMARY).unwrap().position.is_some());
     // Reports of junk stay bounded however much arrives.
-    let reports = c.events.iter().filter(|e| matches!(e, LinkEvent::Malformed { .. })).count();
+    let reports = c
+        .events
+        .iter()
+        .filter(|e| matches!(e, LinkEvent::Malformed { .. }))
+        .count();
     assert!(reports <= MAX_OUTBOX, "{reports}");
 }

@@ -10,9 +10,8 @@
 use std::time::{Duration, Instant};
 
 use mavlink::dialects::ardupilotmega::{
-    MISSION_ACK_DATA, MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA,
-    MISSION_REQUEST_INT_DATA, MISSION_REQUEST_LIST_DATA, MavCmd, MavFrame, MavMessage,
-    MavMissionResult, MavMissionType,
+    MISSION_ACK_DATA, MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_INT_DATA,
+    MISSION_REQUEST_LIST_DATA, MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType,
 };
 use vigie_protocols::api::{FenceShape, MissionItem};
 
@@ -116,7 +115,11 @@ impl Transfer {
     }
 
     /// Starts a download; returns the transfer and the request to send.
-    pub fn download(now: Instant, target: (u8, u8), mission_type: MavMissionType) -> (Transfer, MavMessage) {
+    pub fn download(
+        now: Instant,
+        target: (u8, u8),
+        mission_type: MavMissionType,
+    ) -> (Transfer, MavMessage) {
         let request = MavMessage::MISSION_REQUEST_LIST(MISSION_REQUEST_LIST_DATA {
             target_system: target.0,
             target_component: target.1,
@@ -149,9 +152,14 @@ impl Transfer {
         let mut step = Step::default();
         let (t_sys, t_comp) = self.target;
         match (&mut self.phase, msg) {
-            (Phase::Uploading { items, served, last }, MavMessage::MISSION_REQUEST_INT(r))
-                if r.mission_type == self.mission_type =>
-            {
+            (
+                Phase::Uploading {
+                    items,
+                    served,
+                    last,
+                },
+                MavMessage::MISSION_REQUEST_INT(r),
+            ) if r.mission_type == self.mission_type => {
                 if let Some(item) = items.get(r.seq as usize) {
                     let m = MavMessage::MISSION_ITEM_INT(item.clone());
                     *served = (*served).max(r.seq as usize + 1);
@@ -164,9 +172,14 @@ impl Transfer {
             // The deprecated float request: older autopilots still send it,
             // and the spec says to answer with MISSION_ITEM_INT all the same.
             #[allow(deprecated)]
-            (Phase::Uploading { items, served, last }, MavMessage::MISSION_REQUEST(r))
-                if r.mission_type == self.mission_type =>
-            {
+            (
+                Phase::Uploading {
+                    items,
+                    served,
+                    last,
+                },
+                MavMessage::MISSION_REQUEST(r),
+            ) if r.mission_type == self.mission_type => {
                 if let Some(item) = items.get(r.seq as usize) {
                     let m = MavMessage::MISSION_ITEM_INT(item.clone());
                     *served = (*served).max(r.seq as usize + 1);
@@ -180,16 +193,21 @@ impl Transfer {
                 if a.mission_type == self.mission_type =>
             {
                 step.done = Some(match a.mavtype {
-                    MavMissionResult::MAV_MISSION_ACCEPTED if *served >= items.len() => TransferResult::Uploaded,
+                    MavMissionResult::MAV_MISSION_ACCEPTED if *served >= items.len() => {
+                        TransferResult::Uploaded
+                    }
                     MavMissionResult::MAV_MISSION_ACCEPTED => {
                         TransferResult::Rejected(MavMissionResult::MAV_MISSION_ERROR)
                     }
                     other => TransferResult::Rejected(other),
                 });
             }
-            (Phase::AwaitCount { .. }, MavMessage::MISSION_COUNT(c)) if c.mission_type == self.mission_type => {
+            (Phase::AwaitCount { .. }, MavMessage::MISSION_COUNT(c))
+                if c.mission_type == self.mission_type =>
+            {
                 if c.count == 0 {
-                    step.send.push(self.ack(MavMissionResult::MAV_MISSION_ACCEPTED));
+                    step.send
+                        .push(self.ack(MavMissionResult::MAV_MISSION_ACCEPTED));
                     step.done = Some(TransferResult::Downloaded(Vec::new()));
                 } else {
                     let request = self.request_item(0);
@@ -203,13 +221,19 @@ impl Transfer {
                     self.retries = 0;
                 }
             }
-            (Phase::Receiving { count, items, request }, MavMessage::MISSION_ITEM_INT(it))
-                if it.mission_type == self.mission_type && it.seq as usize == items.len() =>
-            {
+            (
+                Phase::Receiving {
+                    count,
+                    items,
+                    request,
+                },
+                MavMessage::MISSION_ITEM_INT(it),
+            ) if it.mission_type == self.mission_type && it.seq as usize == items.len() => {
                 items.push(it.clone());
                 if items.len() == *count as usize {
                     let items = std::mem::take(items);
-                    step.send.push(self.ack(MavMissionResult::MAV_MISSION_ACCEPTED));
+                    step.send
+                        .push(self.ack(MavMissionResult::MAV_MISSION_ACCEPTED));
                     step.done = Some(TransferResult::Downloaded(items));
                 } else {
                     let next = MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
@@ -225,7 +249,8 @@ impl Transfer {
                 }
             }
             (Phase::AwaitCount { .. } | Phase::Receiving { .. }, MavMessage::MISSION_ACK(a))
-                if a.mission_type == self.mission_type && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
+                if a.mission_type == self.mission_type
+                    && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
             {
                 step.done = Some(TransferResult::Rejected(a.mavtype));
             }
@@ -245,7 +270,9 @@ impl Transfer {
                 Phase::Uploading { served, items, .. } => {
                     format!("upload stalled after {served} of {} items", items.len())
                 }
-                Phase::AwaitCount { .. } => "the vehicle never answered the mission list request".into(),
+                Phase::AwaitCount { .. } => {
+                    "the vehicle never answered the mission list request".into()
+                }
                 Phase::Receiving { items, count, .. } => {
                     format!("download stalled after {} of {count} items", items.len())
                 }
@@ -286,7 +313,14 @@ fn deg_e7(deg: f64) -> i32 {
     (deg * 1e7).round() as i32
 }
 
-fn item(command: MavCmd, frame: MavFrame, params: [f32; 4], x: i32, y: i32, z: f32) -> MISSION_ITEM_INT_DATA {
+fn item(
+    command: MavCmd,
+    frame: MavFrame,
+    params: [f32; 4],
+    x: i32,
+    y: i32,
+    z: f32,
+) -> MISSION_ITEM_INT_DATA {
     MISSION_ITEM_INT_DATA {
         param1: params[0],
         param2: params[1],
@@ -306,30 +340,86 @@ fn item(command: MavCmd, frame: MavFrame, params: [f32; 4], x: i32, y: i32, z: f
 /// placeholder home item comes first; the vehicle overwrites it.
 pub fn mission_items(steps: &[MissionItem]) -> Result<Vec<MISSION_ITEM_INT_DATA>, String> {
     let rel = MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT;
-    let mut out = vec![item(MavCmd::MAV_CMD_NAV_WAYPOINT, MavFrame::MAV_FRAME_GLOBAL, [0.0; 4], 0, 0, 0.0)];
+    let mut out = vec![item(
+        MavCmd::MAV_CMD_NAV_WAYPOINT,
+        MavFrame::MAV_FRAME_GLOBAL,
+        [0.0; 4],
+        0,
+        0,
+        0.0,
+    )];
     for (i, s) in steps.iter().enumerate() {
         let check = |lat: f64, lon: f64| {
             if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
                 Ok(())
             } else {
-                Err(format!("mission item {i}: ({lat}, {lon}) is not a WGS84 position"))
+                Err(format!(
+                    "mission item {i}: ({lat}, {lon}) is not a WGS84 position"
+                ))
             }
         };
         out.push(match *s {
-            MissionItem::Takeoff { alt_m } => item(MavCmd::MAV_CMD_NAV_TAKEOFF, rel, [0.0; 4], 0, 0, alt_m as f32),
-            MissionItem::Waypoint { lat_deg, lon_deg, alt_m, hold_s } => {
+            MissionItem::Takeoff { alt_m } => item(
+                MavCmd::MAV_CMD_NAV_TAKEOFF,
+                rel,
+                [0.0; 4],
+                0,
+                0,
+                alt_m as f32,
+            ),
+            MissionItem::Waypoint {
+                lat_deg,
+                lon_deg,
+                alt_m,
+                hold_s,
+            } => {
                 check(lat_deg, lon_deg)?;
-                item(MavCmd::MAV_CMD_NAV_WAYPOINT, rel, [hold_s as f32, 0.0, 0.0, f32::NAN], deg_e7(lat_deg), deg_e7(lon_deg), alt_m as f32)
+                item(
+                    MavCmd::MAV_CMD_NAV_WAYPOINT,
+                    rel,
+                    [hold_s as f32, 0.0, 0.0, f32::NAN],
+                    deg_e7(lat_deg),
+                    deg_e7(lon_deg),
+                    alt_m as f32,
+                )
             }
-            MissionItem::Loiter { lat_deg, lon_deg, alt_m, time_s } => {
+            MissionItem::Loiter {
+                lat_deg,
+                lon_deg,
+                alt_m,
+                time_s,
+            } => {
                 check(lat_deg, lon_deg)?;
-                item(MavCmd::MAV_CMD_NAV_LOITER_TIME, rel, [time_s as f32, 0.0, 0.0, f32::NAN], deg_e7(lat_deg), deg_e7(lon_deg), alt_m as f32)
+                item(
+                    MavCmd::MAV_CMD_NAV_LOITER_TIME,
+                    rel,
+                    [time_s as f32, 0.0, 0.0, f32::NAN],
+                    deg_e7(lat_deg),
+                    deg_e7(lon_deg),
+                    alt_m as f32,
+                )
             }
-            MissionItem::Rtl => item(MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH, rel, [0.0; 4], 0, 0, 0.0),
+            MissionItem::Rtl => item(
+                MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH,
+                rel,
+                [0.0; 4],
+                0,
+                0,
+                0.0,
+            ),
             MissionItem::Land => item(MavCmd::MAV_CMD_NAV_LAND, rel, [0.0; 4], 0, 0, 0.0),
-            MissionItem::Raw { command, frame, params, x, y, z } => {
-                let cmd = num_to_cmd(command).ok_or_else(|| format!("mission item {i}: unknown MAV_CMD {command}"))?;
-                let frame = num_to_frame(frame).ok_or_else(|| format!("mission item {i}: unknown MAV_FRAME {frame}"))?;
+            MissionItem::Raw {
+                command,
+                frame,
+                params,
+                x,
+                y,
+                z,
+            } => {
+                let cmd = num_to_cmd(command)
+                    .ok_or_else(|| format!("mission item {i}: unknown MAV_CMD {command}"))?;
+                let frame = num_to_frame(frame)
+                    .ok_or_else(|| format!("mission item {i}: unknown MAV_FRAME {frame}"))?;
                 item(cmd, frame, params, x, y, z)
             }
         });
@@ -343,9 +433,14 @@ pub fn fence_items(shapes: &[FenceShape]) -> Result<Vec<MISSION_ITEM_INT_DATA>, 
     let mut out = Vec::new();
     for (i, shape) in shapes.iter().enumerate() {
         match shape {
-            FenceShape::Polygon { inclusion, vertices } => {
+            FenceShape::Polygon {
+                inclusion,
+                vertices,
+            } => {
                 if vertices.len() < 3 {
-                    return Err(format!("fence shape {i}: a polygon needs at least 3 vertices"));
+                    return Err(format!(
+                        "fence shape {i}: a polygon needs at least 3 vertices"
+                    ));
                 }
                 let cmd = if *inclusion {
                     MavCmd::MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
@@ -353,11 +448,23 @@ pub fn fence_items(shapes: &[FenceShape]) -> Result<Vec<MISSION_ITEM_INT_DATA>, 
                     MavCmd::MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION
                 };
                 for v in vertices {
-                    out.push(item(cmd, frame, [vertices.len() as f32, 0.0, 0.0, 0.0], deg_e7(v[0]), deg_e7(v[1]), 0.0));
+                    out.push(item(
+                        cmd,
+                        frame,
+                        [vertices.len() as f32, 0.0, 0.0, 0.0],
+                        deg_e7(v[0]),
+                        deg_e7(v[1]),
+                        0.0,
+                    ));
                 }
             }
-            FenceShape::Circle { inclusion, lat_deg, lon_deg, radius_m } => {
-                if !(*radius_m > 0.0) {
+            FenceShape::Circle {
+                inclusion,
+                lat_deg,
+                lon_deg,
+                radius_m,
+            } => {
+                if radius_m.is_nan() || *radius_m <= 0.0 {
                     return Err(format!("fence shape {i}: radius must be above 0 m"));
                 }
                 let cmd = if *inclusion {
@@ -365,7 +472,14 @@ pub fn fence_items(shapes: &[FenceShape]) -> Result<Vec<MISSION_ITEM_INT_DATA>, 
                 } else {
                     MavCmd::MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION
                 };
-                out.push(item(cmd, frame, [*radius_m as f32, 0.0, 0.0, 0.0], deg_e7(*lat_deg), deg_e7(*lon_deg), 0.0));
+                out.push(item(
+                    cmd,
+                    frame,
+                    [*radius_m as f32, 0.0, 0.0, 0.0],
+                    deg_e7(*lat_deg),
+                    deg_e7(*lon_deg),
+                    0.0,
+                ));
             }
         }
     }
@@ -427,7 +541,12 @@ mod tests {
     fn steps() -> Vec<MissionItem> {
         vec![
             MissionItem::Takeoff { alt_m: 30.0 },
-            MissionItem::Waypoint { lat_deg: 48.92, lon_deg: 2.36, alt_m: 40.0, hold_s: 0.0 },
+            MissionItem::Waypoint {
+                lat_deg: 48.92,
+                lon_deg: 2.36,
+                alt_m: 40.0,
+                hold_s: 0.0,
+            },
             MissionItem::Rtl,
         ]
     }
@@ -455,25 +574,53 @@ mod tests {
     fn upload_serves_out_of_order_and_repeated_requests() {
         let t0 = Instant::now();
         let items = mission_items(&steps()).unwrap();
-        let (mut t, first) = Transfer::upload(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION, items);
+        let (mut t, first) =
+            Transfer::upload(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION, items);
         assert!(matches!(first, MavMessage::MISSION_COUNT(ref c) if c.count == 4));
         for seq in [0u16, 2, 1, 1, 3] {
             let s = t.on_message(t0, &req(seq));
-            let Some(MavMessage::MISSION_ITEM_INT(it)) = s.send.first() else { panic!("no item for {seq}") };
+            let Some(MavMessage::MISSION_ITEM_INT(it)) = s.send.first() else {
+                panic!("no item for {seq}")
+            };
             assert_eq!(it.seq, seq);
         }
         // The deprecated float request is answered with an int item.
         #[allow(deprecated)]
-        let s = t.on_message(t0, &MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA { seq: 2, target_system: 255, target_component: 190, mission_type: MavMissionType::MAV_MISSION_TYPE_MISSION }));
-        let Some(MavMessage::MISSION_ITEM_INT(f)) = s.send.first() else { panic!("no item") };
+        let s = t.on_message(
+            t0,
+            &MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA {
+                seq: 2,
+                target_system: 255,
+                target_component: 190,
+                mission_type: MavMissionType::MAV_MISSION_TYPE_MISSION,
+            }),
+        );
+        let Some(MavMessage::MISSION_ITEM_INT(f)) = s.send.first() else {
+            panic!("no item")
+        };
         assert_eq!(f.x, 489_200_000);
-        assert_eq!(t.on_message(t0, &ack(MavMissionResult::MAV_MISSION_ACCEPTED)).done, Some(TransferResult::Uploaded));
+        assert_eq!(
+            t.on_message(t0, &ack(MavMissionResult::MAV_MISSION_ACCEPTED))
+                .done,
+            Some(TransferResult::Uploaded)
+        );
     }
 
     #[test]
     fn upload_times_out_after_bounded_resends_of_the_last_step() {
         let t0 = Instant::now();
-        let (mut t, _) = Transfer::upload(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_FENCE, fence_items(&[FenceShape::Circle { inclusion: true, lat_deg: 48.9, lon_deg: 2.3, radius_m: 300.0 }]).unwrap());
+        let (mut t, _) = Transfer::upload(
+            t0,
+            (1, 1),
+            MavMissionType::MAV_MISSION_TYPE_FENCE,
+            fence_items(&[FenceShape::Circle {
+                inclusion: true,
+                lat_deg: 48.9,
+                lon_deg: 2.3,
+                radius_m: 300.0,
+            }])
+            .unwrap(),
+        );
         let mut resends = 0;
         loop {
             let now = t.deadline();
@@ -491,18 +638,38 @@ mod tests {
     #[test]
     fn vehicle_rejection_is_reported() {
         let t0 = Instant::now();
-        let (mut t, _) = Transfer::upload(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION, mission_items(&steps()).unwrap());
+        let (mut t, _) = Transfer::upload(
+            t0,
+            (1, 1),
+            MavMissionType::MAV_MISSION_TYPE_MISSION,
+            mission_items(&steps()).unwrap(),
+        );
         let s = t.on_message(t0, &ack(MavMissionResult::MAV_MISSION_NO_SPACE));
-        assert_eq!(s.done, Some(TransferResult::Rejected(MavMissionResult::MAV_MISSION_NO_SPACE)));
+        assert_eq!(
+            s.done,
+            Some(TransferResult::Rejected(
+                MavMissionResult::MAV_MISSION_NO_SPACE
+            ))
+        );
     }
 
     #[test]
     fn download_requests_each_item_and_acks() {
         let t0 = Instant::now();
-        let (mut t, first) = Transfer::download(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION);
+        let (mut t, first) =
+            Transfer::download(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION);
         assert!(matches!(first, MavMessage::MISSION_REQUEST_LIST(_)));
         let items = mission_items(&steps()).unwrap();
-        let s = t.on_message(t0, &MavMessage::MISSION_COUNT(MISSION_COUNT_DATA { count: items.len() as u16, target_system: 255, target_component: 190, mission_type: MavMissionType::MAV_MISSION_TYPE_MISSION, opaque_id: 0 }));
+        let s = t.on_message(
+            t0,
+            &MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
+                count: items.len() as u16,
+                target_system: 255,
+                target_component: 190,
+                mission_type: MavMissionType::MAV_MISSION_TYPE_MISSION,
+                opaque_id: 0,
+            }),
+        );
         assert!(matches!(s.send[0], MavMessage::MISSION_REQUEST_INT(ref r) if r.seq == 0));
         // A timeout resends the same request.
         let s = t.on_timeout(t.deadline());
@@ -514,7 +681,9 @@ mod tests {
             let s = t.on_message(t0, &MavMessage::MISSION_ITEM_INT(it));
             done = s.done;
         }
-        let Some(TransferResult::Downloaded(got)) = done else { panic!("not downloaded") };
+        let Some(TransferResult::Downloaded(got)) = done else {
+            panic!("not downloaded")
+        };
         // Back to the same MAVLink items (degrees go through 1e-7 integers).
         // (Compared as text: the yaw parameter is NaN, "unchanged", in both.)
         assert_eq!(
@@ -525,8 +694,23 @@ mod tests {
 
     #[test]
     fn bad_shapes_and_positions_are_refused_with_reasons() {
-        assert!(fence_items(&[FenceShape::Polygon { inclusion: true, vertices: vec![[0.0, 0.0]] }]).unwrap_err().contains("3 vertices"));
-        assert!(mission_items(&[MissionItem::Waypoint { lat_deg: 95.0, lon_deg: 0.0, alt_m: 1.0, hold_s: 0.0 }]).unwrap_err().contains("WGS84"));
+        assert!(
+            fence_items(&[FenceShape::Polygon {
+                inclusion: true,
+                vertices: vec![[0.0, 0.0]]
+            }])
+            .unwrap_err()
+            .contains("3 vertices")
+        );
+        assert!(
+            mission_items(&[MissionItem::Waypoint {
+                lat_deg: 95.0,
+                lon_deg: 0.0,
+                alt_m: 1.0,
+                hold_s: 0.0
+            }])
+            .unwrap_err()
+            .contains("WGS84")
+        );
     }
-
 }

@@ -14,12 +14,18 @@
 //! - [`io`]: the tokio tasks that move bytes between sockets and link cores
 //!   and publish vehicles into the fleet picture.
 //! - [`hub`]: how the HTTP API reaches a vehicle's link.
+//! - [`http`]: the drone routes of the HTTP API.
+//! - [`persist`]: what the link keeps in SQLite.
 
 pub mod command;
 pub mod endpoint;
+pub mod http;
+pub mod hub;
+pub mod io;
 pub mod link;
 pub mod mission;
 pub mod modes;
+pub mod persist;
 pub mod signing;
 pub mod vehicle;
 pub mod wire;

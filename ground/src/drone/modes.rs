@@ -73,7 +73,10 @@ fn table(autopilot: MavAutopilot, mav_type: MavType) -> Option<&'static [(u32, &
 pub fn name(autopilot: MavAutopilot, mav_type: MavType, custom_mode: u32) -> String {
     table(autopilot, mav_type)
         .and_then(|t| t.iter().find(|(n, _)| *n == custom_mode))
-        .map_or_else(|| format!("CUSTOM({custom_mode})"), |(_, s)| (*s).to_string())
+        .map_or_else(
+            || format!("CUSTOM({custom_mode})"),
+            |(_, s)| (*s).to_string(),
+        )
 }
 
 /// The custom mode number of a mode name, accepting the generic names
@@ -112,6 +115,9 @@ mod tests {
         let px4 = MavAutopilot::MAV_AUTOPILOT_PX4;
         let n = number(px4, quad, "AUTO").unwrap();
         assert_eq!(name(px4, quad, n), "MISSION");
-        assert_eq!(number(MavAutopilot::MAV_AUTOPILOT_GENERIC, quad, "GUIDED"), None);
+        assert_eq!(
+            number(MavAutopilot::MAV_AUTOPILOT_GENERIC, quad, "GUIDED"),
+            None
+        );
     }
 }

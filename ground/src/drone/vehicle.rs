@@ -130,7 +130,8 @@ impl Vehicle {
 
     /// Whether the motors are armed.
     pub fn armed(&self) -> bool {
-        self.base_mode.contains(MavModeFlag::MAV_MODE_FLAG_SAFETY_ARMED)
+        self.base_mode
+            .contains(MavModeFlag::MAV_MODE_FLAG_SAFETY_ARMED)
     }
 
     /// Current mode name.
@@ -214,10 +215,10 @@ impl Vehicle {
             MavMessage::GPS_RAW_INT(g) => {
                 self.gps_fix = Some(g.fix_type);
                 self.satellites = (g.satellites_visible != u8::MAX).then_some(g.satellites_visible);
-                if g.eph != u16::MAX {
-                    if let Some(p) = self.position.as_mut() {
-                        p.accuracy_m = Some(g.eph as f64 / 100.0);
-                    }
+                if g.eph != u16::MAX
+                    && let Some(p) = self.position.as_mut()
+                {
+                    p.accuracy_m = Some(g.eph as f64 / 100.0);
                 }
                 false
             }
@@ -231,11 +232,17 @@ impl Vehicle {
                 true
             }
             MavMessage::STATUSTEXT(t) => {
-                let text = t.text.to_str().unwrap_or("<non-UTF-8 text>").trim().to_string();
+                let text = t
+                    .text
+                    .to_str()
+                    .unwrap_or("<non-UTF-8 text>")
+                    .trim()
+                    .to_string();
                 if self.status_texts.len() == STATUS_TEXTS_KEPT {
                     self.status_texts.pop_front();
                 }
-                self.status_texts.push_back(format!("{:?}: {text}", t.severity).replace("MAV_SEVERITY_", ""));
+                self.status_texts
+                    .push_back(format!("{:?}: {text}", t.severity).replace("MAV_SEVERITY_", ""));
                 true
             }
             MavMessage::GIMBAL_DEVICE_ATTITUDE_STATUS(g) => {
@@ -251,10 +258,19 @@ impl Vehicle {
             MavMessage::CAMERA_FOV_STATUS(c) => {
                 self.has_camera = true;
                 let q = c.q.map(|v| v as f64);
-                if c.hfov.is_finite() && c.vfov.is_finite() && c.hfov > 0.0 && c.vfov > 0.0 && q.iter().all(|v| v.is_finite()) {
+                if c.hfov.is_finite()
+                    && c.vfov.is_finite()
+                    && c.hfov > 0.0
+                    && c.vfov > 0.0
+                    && q.iter().all(|v| v.is_finite())
+                {
                     self.camera_fov_deg = Some((c.hfov as f64, c.vfov as f64));
                     self.fov_status = Some(FovStatus {
-                        camera: (c.lat_camera as f64 * 1e-7, c.lon_camera as f64 * 1e-7, c.alt_camera as f64 / 1000.0),
+                        camera: (
+                            c.lat_camera as f64 * 1e-7,
+                            c.lon_camera as f64 * 1e-7,
+                            c.alt_camera as f64 / 1000.0,
+                        ),
                         q,
                         fov_deg: (c.hfov as f64, c.vfov as f64),
                     });
@@ -379,12 +395,17 @@ impl Vehicle {
         frame: &LocalFrame,
         ground_alt_msl_m: f64,
     ) -> Unit {
-        let name = |s: String, prefix: &str| s.strip_prefix(prefix).map(str::to_string).unwrap_or(s);
+        let name =
+            |s: String, prefix: &str| s.strip_prefix(prefix).map(str::to_string).unwrap_or(s);
         Unit {
             id,
             kind: UnitKind::Drone,
             status: self.status(),
-            name: Some(format!("{} {}", modes::family(self.autopilot), self.system_id)),
+            name: Some(format!(
+                "{} {}",
+                modes::family(self.autopilot),
+                self.system_id
+            )),
             position: self.position,
             last_seen_ms: Some(last_seen_ms),
             source: format!("mavlink:{link}:{}", self.peer),
@@ -399,7 +420,9 @@ impl Vehicle {
                 link_state: if self.link_up { "up" } else { "lost" }.into(),
                 battery_pct: self.battery_pct,
                 battery_v: self.battery_v,
-                gps_fix: self.gps_fix.map(|f| name(format!("{f:?}"), "GPS_FIX_TYPE_")),
+                gps_fix: self
+                    .gps_fix
+                    .map(|f| name(format!("{f:?}"), "GPS_FIX_TYPE_")),
                 satellites: self.satellites,
                 attitude_deg: self.attitude_deg,
                 home: self.home,

@@ -249,6 +249,38 @@ fn parse_one(b: &[u8]) -> (Result<Frame<'_>, FrameError>, usize) {
     }
 }
 
+/// For a byte stream (TCP): how many leading bytes of `buf` hold only whole
+/// frames (or garbage); the rest is the start of a frame still arriving and
+/// must be kept for the next read.
+pub fn complete_prefix_len(buf: &[u8]) -> usize {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let Some(off) = buf[pos..].iter().position(|&b| b == STX_V2 || b == STX_V1) else {
+            return buf.len();
+        };
+        let start = pos + off;
+        let b = &buf[start..];
+        let need = match b[0] {
+            STX_V2 if b.len() >= 3 => {
+                10 + b[1] as usize
+                    + 2
+                    + if b[2] & IFLAG_SIGNED != 0 {
+                        SIGNATURE_LEN
+                    } else {
+                        0
+                    }
+            }
+            STX_V1 if b.len() >= 2 => 6 + b[1] as usize + 2,
+            _ => return start,
+        };
+        if b.len() < need {
+            return start;
+        }
+        pos = start + need;
+    }
+    buf.len()
+}
+
 /// Encodes `msg` as a MAVLink 2 frame appended to `out`; signs it when `sign`
 /// gives a key, link id and timestamp.
 pub fn encode(
@@ -362,6 +394,18 @@ mod tests {
         let errors: Vec<_> = results.iter().filter_map(|r| r.err()).collect();
         assert!(errors.contains(&FrameError::BadCrc), "{errors:?}");
         assert!(errors.contains(&FrameError::Truncated), "{errors:?}");
+    }
+
+    #[test]
+    fn a_stream_keeps_the_unfinished_frame_for_the_next_read() {
+        let mut buf = Vec::new();
+        encode(&mut buf, header(1), &position(), None);
+        let one = buf.len();
+        encode(&mut buf, header(2), &position(), None);
+        assert_eq!(complete_prefix_len(&buf), buf.len());
+        assert_eq!(complete_prefix_len(&buf[..one + 5]), one);
+        assert_eq!(complete_prefix_len(&buf[..one + 1]), one);
+        assert_eq!(complete_prefix_len(&[1, 2, 3]), 3);
     }
 
     #[test]

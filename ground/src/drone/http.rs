@@ -1,0 +1,58 @@
+//! HTTP routes of the drone link.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, UnitKind, UnitList};
+
+use crate::server::ServerState;
+
+/// `GET /api/v1/drones` and `POST /api/v1/drones/{id}/commands`.
+pub fn routes() -> Router<Arc<ServerState>> {
+    Router::new()
+        .route("/api/v1/drones", get(list))
+        .route("/api/v1/drones/{id}/commands", post(command))
+}
+
+async fn list(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
+    Json(UnitList {
+        at_ms: crate::time::unix_ms(),
+        units: state.fleet.read(|f| {
+            f.units()
+                .filter(|u| u.kind == UnitKind::Drone)
+                .cloned()
+                .collect()
+        }),
+    })
+}
+
+/// Sends a command and answers with its typed result once the vehicle
+/// acknowledged it, refused it, or every retry ran out. The status is 200
+/// whenever the command reached a decision (even a denial: that is the
+/// vehicle's answer), 404 for an unknown drone.
+async fn command(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    Json(cmd): Json<DroneCommand>,
+) -> (StatusCode, Json<CommandResult>) {
+    let known = state
+        .fleet
+        .read(|f| f.get(&id).is_some_and(|u| u.kind == UnitKind::Drone));
+    if !known {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(CommandResult {
+                outcome: CommandOutcome::Refused,
+                detail: format!("no drone {id:?}: GET /api/v1/drones lists them"),
+                attempts: 0,
+                latency_ms: 0.0,
+                mission: None,
+            }),
+        );
+    }
+    let result = state.drones.command(&id, cmd).await;
+    (StatusCode::OK, Json(result))
+}

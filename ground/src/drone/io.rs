@@ -1,0 +1,432 @@
+//! The thin edge of the drone link: sockets and timers around a
+//! [`LinkCore`], and publication of vehicles into the fleet picture.
+//!
+//! One task per link. Each wake-up drains every datagram already waiting
+//! (up to [`RECV_BATCH`]) before publishing, so a burst costs one picture
+//! update per vehicle, not one per message.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use vigie_protocols::api::CommandResult;
+
+use super::endpoint::Endpoint;
+use super::hub::LinkRequest;
+use super::link::{LinkCore, LinkEvent, LinkSettings, OpId, VehicleKey};
+use super::wire;
+use crate::config::LinkConfig;
+use crate::server::{ServerState, Shutdown};
+
+/// Datagrams read per wake-up before the picture is updated.
+pub const RECV_BATCH: usize = 256;
+/// Socket receive buffer asked of the OS, bytes (bursts from hundreds of
+/// vehicles at 10 Hz must not overflow it while the task is busy).
+pub const RECV_BUFFER: usize = 4 << 20;
+/// How often at most a flood of bad frames is logged.
+pub const WARN_EVERY: Duration = Duration::from_secs(5);
+/// Back-off between TCP connection attempts.
+pub const TCP_RETRY: Duration = Duration::from_secs(2);
+
+/// The socket side of a link.
+enum Transport {
+    /// A UDP socket; `peer` set for `udpout`.
+    Udp(UdpSocket),
+    /// A TCP peer, connected lazily and re-connected after errors.
+    Tcp {
+        /// Where to connect.
+        addr: SocketAddr,
+        /// The connection, when up.
+        stream: Option<TcpStream>,
+        /// Bytes of a frame still arriving.
+        pending: Vec<u8>,
+    },
+}
+
+/// A bound link, ready to run.
+pub struct BoundLink {
+    /// Configuration.
+    config: LinkConfig,
+    /// The transport.
+    transport: Transport,
+    /// Local address (UDP) or peer (TCP), for listings.
+    pub address: SocketAddr,
+    /// Where to send before any vehicle spoke.
+    default_peer: Option<SocketAddr>,
+}
+
+/// Binds a link's socket.
+pub async fn bind(config: &LinkConfig) -> anyhow::Result<BoundLink> {
+    let endpoint = Endpoint::parse(&config.address).map_err(anyhow::Error::msg)?;
+    let target = endpoint
+        .resolve()
+        .with_context(|| format!("MAVLink link {}: cannot resolve {}", config.name, endpoint))?;
+    let (transport, address, default_peer) = match endpoint {
+        Endpoint::UdpIn(_) => {
+            let sock = udp_socket(target).with_context(|| {
+                format!(
+                    "MAVLink link {}: cannot listen on UDP {target}",
+                    config.name
+                )
+            })?;
+            let local = sock.local_addr()?;
+            (Transport::Udp(sock), local, None)
+        }
+        Endpoint::UdpOut(_) => {
+            let any: SocketAddr = if target.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()
+            .context("wildcard address")?;
+            let sock = udp_socket(any).with_context(|| {
+                format!("MAVLink link {}: cannot open a UDP socket", config.name)
+            })?;
+            (Transport::Udp(sock), target, Some(target))
+        }
+        Endpoint::Tcp(_) => (
+            Transport::Tcp {
+                addr: target,
+                stream: None,
+                pending: Vec::new(),
+            },
+            target,
+            Some(target),
+        ),
+    };
+    Ok(BoundLink {
+        config: config.clone(),
+        transport,
+        address,
+        default_peer,
+    })
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the OS may cap it (net.core.rmem_max); smaller still works.
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock.into())
+}
+
+impl BoundLink {
+    /// The link's configured name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// Starts the link task, serving `requests` (the queue registered in the
+/// [`super::hub::DroneHub`]).
+pub fn spawn(
+    link: BoundLink,
+    requests: mpsc::Receiver<LinkRequest>,
+    state: Arc<ServerState>,
+    shutdown: Shutdown,
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) {
+    let reservation = state
+        .store
+        .signing_reservation(&link.config.name)
+        .unwrap_or_else(|e| {
+            tracing::error!(
+                "link {}: cannot read the signing timestamp: {e}",
+                link.config.name
+            );
+            0
+        });
+    let settings = LinkSettings {
+        name: link.config.name.clone(),
+        system_id: state.config.mavlink.system_id,
+        component_id: state.config.mavlink.component_id,
+        link_loss: Duration::from_millis(state.config.mavlink.link_loss_ms),
+        signing_key: link
+            .config
+            .signing_key
+            .as_deref()
+            .and_then(|k| super::signing::parse_key(k).ok()),
+        signing_reservation: reservation,
+        default_peer: link.default_peer,
+    };
+    let counters = state.metrics.link(&link.config.name);
+    let core = LinkCore::new(settings, counters);
+    tasks.spawn(run(link.transport, core, state, requests, shutdown));
+}
+
+/// Rate-limits warnings about bad input.
+#[derive(Default)]
+struct Throttle {
+    /// When the last warning went out.
+    last: Option<Instant>,
+    /// Reports swallowed since.
+    suppressed: u64,
+}
+
+impl Throttle {
+    fn warn(&mut self, now: Instant, link: &str, what: std::fmt::Arguments<'_>) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            tracing::warn!(
+                link,
+                "{what} (and {} similar since the last report)",
+                self.suppressed
+            );
+        } else {
+            tracing::warn!(link, "{what}");
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
+async fn run(
+    mut transport: Transport,
+    mut core: LinkCore,
+    state: Arc<ServerState>,
+    mut requests: mpsc::Receiver<LinkRequest>,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let name = core.name().to_string();
+    let span = tracing::info_span!("mavlink", link = %name);
+    let _enter = span.enter();
+    let mut waiting: HashMap<OpId, oneshot::Sender<CommandResult>> = HashMap::new();
+    let mut dirty: BTreeSet<VehicleKey> = BTreeSet::new();
+    let mut bad_frames = Throttle::default();
+    let mut bad_signing = Throttle::default();
+    let mut buf = vec![0u8; 65536];
+    let mut next_tcp_try = Instant::now();
+    loop {
+        let wake = core.poll_timeout().map(tokio::time::Instant::from_std);
+        let sleep = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Make sure a TCP link is connected (with back-off).
+        if let Transport::Tcp {
+            addr,
+            stream,
+            pending,
+        } = &mut transport
+            && stream.is_none()
+            && Instant::now() >= next_tcp_try
+        {
+            match TcpStream::connect(*addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    tracing::info!("connected to {addr}");
+                    *stream = Some(s);
+                    pending.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("cannot connect to {addr}: {e}; retrying in {TCP_RETRY:?}");
+                    next_tcp_try = Instant::now() + TCP_RETRY;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = sleep => {
+                core.handle_timeout(Instant::now(), crate::time::unix_ms());
+            }
+            req = requests.recv() => {
+                let Some(LinkRequest::Command { unit_id, command, reply }) = req else { break };
+                let now = Instant::now();
+                match core.key_of(&unit_id) {
+                    None => {
+                        let _ = reply.send(CommandResult {
+                            outcome: vigie_protocols::api::CommandOutcome::Refused,
+                            detail: format!("no drone {unit_id} on link {name}: GET /api/v1/units lists them"),
+                            attempts: 0,
+                            latency_ms: 0.0,
+                            mission: None,
+                        });
+                    }
+                    Some(key) => match core.command(now, crate::time::unix_ms(), key, &command) {
+                        Ok(op) => {
+                            tracing::info!(vehicle = %unit_id, "command {command:?} sent");
+                            waiting.insert(op, reply);
+                        }
+                        Err(result) => {
+                            tracing::info!(vehicle = %unit_id, "command {command:?} refused: {}", result.detail);
+                            let _ = reply.send(result);
+                        }
+                    },
+                }
+            }
+            received = recv(&mut transport, &mut buf) => {
+                match received {
+                    Ok(Some((from, n))) => {
+                        let now = Instant::now();
+                        let wall = crate::time::unix_ms();
+                        feed(&mut core, &mut transport, now, wall, from, &buf[..n]);
+                        // Drain what else is already waiting, bounded.
+                        if let Transport::Udp(sock) = &transport {
+                            for _ in 1..RECV_BATCH {
+                                match sock.try_recv_from(&mut buf) {
+                                    Ok((n, from)) => core.handle_bytes(now, wall, from, &buf[..n]),
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        match &mut transport {
+                            Transport::Tcp { stream, addr, .. } => {
+                                tracing::warn!("connection to {addr} lost: {e}");
+                                *stream = None;
+                                next_tcp_try = Instant::now() + TCP_RETRY;
+                            }
+                            // ICMP port-unreachable from a vehicle that went
+                            // away surfaces here on some systems: not fatal.
+                            Transport::Udp(_) => tracing::debug!("UDP receive error: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+        // Events.
+        let now = Instant::now();
+        while let Some(ev) = core.poll_event() {
+            match ev {
+                LinkEvent::Changed(key) => {
+                    dirty.insert(key);
+                }
+                LinkEvent::Lost(key) => tracing::warn!(vehicle = %core.unit_id(key), "link lost"),
+                LinkEvent::Recovered(key) => {
+                    tracing::info!(vehicle = %core.unit_id(key), "link recovered")
+                }
+                LinkEvent::DuplicateSystemId {
+                    system_id,
+                    first,
+                    second,
+                } => tracing::error!(
+                    "two vehicles claim system id {system_id}: {first} and {second}; kept apart as separate units, give each its own SYSID"
+                ),
+                LinkEvent::Done(op, result) => {
+                    if let Some(reply) = waiting.remove(&op) {
+                        let _ = reply.send(result);
+                    }
+                }
+                LinkEvent::SigningRejected {
+                    from,
+                    system_id,
+                    reason,
+                } => bad_signing.warn(
+                    now,
+                    &name,
+                    format_args!(
+                        "SIGNING: rejected a message from {from} (system {system_id}): {reason}"
+                    ),
+                ),
+                LinkEvent::Malformed { from, error } => bad_frames.warn(
+                    now,
+                    &name,
+                    format_args!("dropped bad MAVLink input from {from}: {error}"),
+                ),
+                LinkEvent::PersistSigning(r) => {
+                    if let Err(e) = state.store.save_signing_reservation(&name, r) {
+                        tracing::error!("cannot persist the signing timestamp: {e}");
+                    }
+                }
+            }
+        }
+        // Transmit.
+        while let Some(t) = core.poll_transmit() {
+            if let Err(e) = send(&mut transport, t.to, &t.bytes).await {
+                tracing::debug!("send to {} failed: {e}", t.to);
+            }
+        }
+        // Publish.
+        if !dirty.is_empty() {
+            let wall = crate::time::unix_ms();
+            let ground = state.config.site.origin_alt_msl_m;
+            for key in std::mem::take(&mut dirty) {
+                if let Some(unit) = core.unit(key, now, wall, &state.frame, ground) {
+                    state.fleet.upsert(unit);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn feed(
+    core: &mut LinkCore,
+    transport: &mut Transport,
+    now: Instant,
+    wall: i64,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    match transport {
+        Transport::Udp(_) => core.handle_bytes(now, wall, from, bytes),
+        Transport::Tcp { pending, .. } => {
+            pending.extend_from_slice(bytes);
+            let n = wire::complete_prefix_len(pending);
+            core.handle_bytes(now, wall, from, &pending[..n]);
+            pending.drain(..n);
+            // A peer that never completes a frame cannot grow this.
+            if pending.len() > wire::MAX_FRAME_LEN {
+                pending.clear();
+            }
+        }
+    }
+}
+
+async fn recv(
+    transport: &mut Transport,
+    buf: &mut [u8],
+) -> std::io::Result<Option<(SocketAddr, usize)>> {
+    match transport {
+        Transport::Udp(sock) => {
+            let (n, from) = sock.recv_from(buf).await?;
+            Ok(Some((from, n)))
+        }
+        Transport::Tcp {
+            stream: Some(s),
+            addr,
+            ..
+        } => {
+            let n = s.read(buf).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed by peer",
+                ));
+            }
+            Ok(Some((*addr, n)))
+        }
+        Transport::Tcp { stream: None, .. } => {
+            tokio::time::sleep(TCP_RETRY).await;
+            Ok(None)
+        }
+    }
+}
+
+async fn send(transport: &mut Transport, to: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
+    match transport {
+        Transport::Udp(sock) => sock.send_to(bytes, to).await.map(|_| ()),
+        Transport::Tcp {
+            stream: Some(s), ..
+        } => s.write_all(bytes).await,
+        Transport::Tcp { stream: None, .. } => Ok(()),
+    }
+}

@@ -1,0 +1,138 @@
+//! The drone link over real UDP on loopback: a hand-driven vehicle socket
+//! talks to a running server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mavlink::MavHeader;
+use mavlink::dialects::ardupilotmega::{
+    COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage,
+    MavModeFlag, MavResult, MavState, MavType,
+};
+use tokio::net::UdpSocket;
+use vigie_ground::config::{Config, LinkConfig};
+use vigie_ground::drone::wire;
+use vigie_ground::fleet::Change;
+use vigie_ground::server::Server;
+use vigie_protocols::api::{CommandOutcome, DroneCommand, UnitKind};
+
+fn config(dir: &std::path::Path) -> Config {
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
+    c.quic.listen = "127.0.0.1:0".parse().unwrap();
+    c.mavlink.links = vec![LinkConfig {
+        name: "udp0".into(),
+        address: "udpin:127.0.0.1:0".into(),
+        signing_key: None,
+    }];
+    c
+}
+
+fn encode(msg: &MavMessage) -> Vec<u8> {
+    let mut b = Vec::new();
+    let h = MavHeader {
+        system_id: 42,
+        component_id: 1,
+        sequence: 0,
+    };
+    wire::encode(&mut b, h, msg, None);
+    b
+}
+
+fn heartbeat() -> MavMessage {
+    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+        custom_mode: 4,
+        mavtype: MavType::MAV_TYPE_QUADROTOR,
+        autopilot: MavAutopilot::MAV_AUTOPILOT_ARDUPILOTMEGA,
+        base_mode: MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+        system_status: MavState::MAV_STATE_STANDBY,
+        mavlink_version: 3,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_on_udp_appears_in_the_picture_and_answers_a_command() {
+    let dir = std::env::temp_dir().join(format!("vigie-drone-udp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start(config(&dir)).await.unwrap();
+    let state = server.state().clone();
+    let ground: SocketAddr = state.listener("mavlink:udp0").unwrap();
+    let mut changes = state.fleet.subscribe();
+
+    let vehicle = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    vehicle
+        .send_to(&encode(&heartbeat()), ground)
+        .await
+        .unwrap();
+    let pos = MavMessage::GLOBAL_POSITION_INT(GLOBAL_POSITION_INT_DATA {
+        time_boot_ms: 10,
+        lat: 489_244_590,
+        lon: 23_601_640,
+        alt: 95_000,
+        relative_alt: 60_000,
+        vx: 0,
+        vy: 0,
+        vz: 0,
+        hdg: 0,
+    });
+    vehicle.send_to(&encode(&pos), ground).await.unwrap();
+
+    // Wait (bounded) until the picture holds the vehicle with its position.
+    let unit = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Change::Upsert(u)) = changes.recv().await
+                && u.id == "drone:udp0:42"
+                && u.position.is_some()
+            {
+                return u;
+            }
+        }
+    })
+    .await
+    .expect("the vehicle never reached the picture");
+    assert_eq!(unit.kind, UnitKind::Drone);
+    assert!((unit.position.unwrap().alt_rel_m.unwrap() - 60.0).abs() < 1e-9);
+
+    // The vehicle answers every command it receives with ACCEPTED.
+    let responder = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        let mut arms = 0;
+        while arms == 0 {
+            let (n, from) = vehicle.recv_from(&mut buf).await.unwrap();
+            for f in wire::frames(&buf[..n]).flatten() {
+                if let Ok(MavMessage::COMMAND_LONG(c)) = f.decode() {
+                    if c.command
+                        == mavlink::dialects::ardupilotmega::MavCmd::MAV_CMD_COMPONENT_ARM_DISARM
+                    {
+                        arms += 1;
+                    }
+                    let ack = MavMessage::COMMAND_ACK(COMMAND_ACK_DATA {
+                        command: c.command,
+                        result: MavResult::MAV_RESULT_ACCEPTED,
+                        ..COMMAND_ACK_DATA::DEFAULT
+                    });
+                    vehicle.send_to(&encode(&ack), from).await.unwrap();
+                }
+            }
+        }
+    });
+    let result = tokio::time::timeout(
+        Duration::from_secs(10),
+        state.drones.command("drone:udp0:42", DroneCommand::Arm),
+    )
+    .await
+    .unwrap();
+    assert_eq!(result.outcome, CommandOutcome::Accepted, "{result:?}");
+    responder.await.unwrap();
+
+    let unknown = state
+        .drones
+        .command("drone:udp0:43", DroneCommand::Arm)
+        .await;
+    assert_eq!(unknown.outcome, CommandOutcome::Refused);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,6 +28,8 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Run the server with a simulated fleet and show the live picture.
     Demo(cli::demo::DemoArgs),
+    /// List and command drones through a running server.
+    Drone(cli::drone::DroneArgs),
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
+        Command::Drone(args) => cli::drone::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod drone;
 pub mod duration;
 pub mod serve;
 

@@ -1,0 +1,135 @@
+//! The `vigie` binary end to end: help, bad config, and the demo.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie_protocols::api::{Health, UnitList};
+
+fn vigie() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigie"))
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vigie-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn every_subcommand_explains_itself_with_an_example() {
+    let out = vigie().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Examples:"), "{text}");
+    let subcommands: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(subcommands.len() >= 4, "{subcommands:?}");
+    for sub in subcommands {
+        let out = vigie().args([sub.as_str(), "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub} --help failed");
+        assert!(
+            text.contains("Example") || text.contains("example"),
+            "`vigie {sub} --help` shows no example:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_names_the_file_the_line_and_the_problem() {
+    let dir = temp("badconfig");
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "data_dir = \"x\"\n\n[http]\nlisten = \"not an address\"\n").unwrap();
+    let out = vigie().args(["serve", "--config"]).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:4:"), "{err}");
+    assert!(err.to_lowercase().contains("address"), "{err}");
+    let out = vigie().args(["config", "check"]).arg(dir.join("missing.toml")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn the_demo_serves_the_live_picture_and_stops_by_itself() {
+    let dir = temp("demo");
+    let mut child = vigie()
+        .args([
+            "demo",
+            "--for",
+            "6s",
+            "--http",
+            "127.0.0.1:0",
+            "--quic",
+            "127.0.0.1:0",
+            "--mavlink",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut http = None;
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if let Some(addr) = line.trim().strip_prefix("http") {
+            http = Some(addr.trim().to_string());
+        }
+        if line.starts_with("--- picture") {
+            break;
+        }
+    }
+    let http = http.unwrap_or_else(|| panic!("no http address in {seen:?}"));
+    let health: Health = ureq::get(&format!("http://{http}/api/v1/health"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(health.status, "ok");
+    let units: UnitList = ureq::get(&format!("http://{http}/api/v1/units"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let metrics = ureq::get(&format!("http://{http}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("vigie_units{kind=\"drone\""));
+    // The rest of the output, then a clean exit on its own.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "demo did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(rest.iter().any(|l| l.contains("demo stopped cleanly")), "{rest:?}");
+    // What the API answered is what the picture printed: every unit id the
+    // API listed appears in the terminal picture.
+    let printed = rest.join("\n");
+    for u in &units.units {
+        assert!(printed.contains(&u.id), "{} not in the printed picture", u.id);
+    }
+}

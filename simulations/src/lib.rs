@@ -2,6 +2,8 @@
 //! real QUIC protocol, and scripted drills.
 //!
 //! - [`demo`]: the simulated fleet that `vigie demo` starts.
+//! - [`drone`]: simulated multicopters speaking MAVLink like ArduCopter.
 #![warn(missing_docs)]
 
 pub mod demo;
+pub mod drone;

@@ -60,6 +60,8 @@ pub struct ServerState {
     pub frame: LocalFrame,
     /// When the server started, for uptime.
     pub started: Instant,
+    /// Live coverage index over every camera, following the picture.
+    pub coverage: Arc<crate::coverage::live::LiveCoverage>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -124,6 +126,7 @@ impl Server {
             fleet.upsert(unit);
         }
         let frame = LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg);
+        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -131,6 +134,7 @@ impl Server {
             metrics: Arc::default(),
             frame,
             started: Instant::now(),
+            coverage,
             listeners: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -155,6 +159,15 @@ impl Server {
                 .await
                 .context("HTTP server failed")
         });
+
+        // Coverage follows the picture and records its history.
+        let mut coverage_stop = shutdown.clone();
+        tasks.spawn(crate::coverage::live::follow_fleet(
+            state.coverage.clone(),
+            state.fleet.clone(),
+            state.store.clone(),
+            async move { coverage_stop.wait().await },
+        ));
 
         // Periodic save of the picture.
         let saver = state.clone();

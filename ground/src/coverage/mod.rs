@@ -28,7 +28,11 @@
 pub mod buildings;
 pub mod camera;
 pub mod footprint;
+pub mod history;
+pub mod http;
 pub mod index;
+pub mod inventory;
+pub mod live;
 pub mod mask;
 pub mod polygon;
 pub mod query;

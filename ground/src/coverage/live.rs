@@ -91,13 +91,13 @@ pub fn load_layers(
     Ok((buildings, masks))
 }
 
-/// Index entry of a fixed camera from its stored coverage ring.
+/// Index entry of a fixed camera with its coverage ring (local frame).
 pub fn fixed_source(
     cam: &super::camera::FixedCamera,
     frame: &LocalFrame,
-    ring_lonlat: &[[f64; 2]],
+    ring: Vec<Pt>,
 ) -> Option<(SourceInfo, Vec<Pt>)> {
-    let ring = closed(ring_lonlat.iter().map(|p| local(frame, *p)).collect())?;
+    let ring = closed(ring)?;
     Some((
         SourceInfo {
             id: cam.id.clone(),
@@ -199,7 +199,10 @@ impl LiveCoverage {
         history::migrate(store)?;
         let statics = history::load_inventory(store)?
             .iter()
-            .filter_map(|(cam, ring)| fixed_source(cam, &frame, ring.as_deref()?))
+            .filter_map(|(cam, ring)| {
+                let ring = ring.as_ref()?.iter().map(|p| local(&frame, *p)).collect();
+                fixed_source(cam, &frame, ring)
+            })
             .collect::<Vec<_>>();
         let (buildings, masks) = load_layers(store, &frame)?;
         tracing::info!(cameras = statics.len(), "coverage index loaded");

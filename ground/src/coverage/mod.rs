@@ -21,6 +21,7 @@
 //! - [`live`]: follows the fleet picture and keeps the index and history
 //!   current.
 //! - [`http`]: the `/api/v1/coverage/...` routes.
+//! - [`synth`]: seeded synthetic cities for benchmarks and comparisons.
 //!
 //! Geometry runs in the site's local metric frame ([`crate::frame`]); WGS84
 //! only at the edges (files, HTTP, history rows).
@@ -36,6 +37,7 @@ pub mod live;
 pub mod mask;
 pub mod polygon;
 pub mod query;
+pub mod synth;
 
 use serde::{Deserialize, Serialize};
 

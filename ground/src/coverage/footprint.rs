@@ -113,9 +113,43 @@ pub fn footprint_with_rotation(pose: &CameraPose, rot: &Rotation) -> Option<Vec<
     if !any_ground || ring.len() < 3 {
         return None;
     }
+    // An image edge projects to a straight line on flat ground: drop the
+    // samples in the middle of straight stretches (fewer vertices, same
+    // polygon), keeping the curved, range-clipped parts.
+    let mut ring = drop_collinear(ring, 1e-3);
+    if ring.len() < 3 {
+        return None;
+    }
     let first = ring[0];
     ring.push(first);
     Some(ring)
+}
+
+/// Drops points within `tol_m` of the segment joining their neighbours,
+/// in an open ring.
+fn drop_collinear(points: Vec<(f64, f64)>, tol_m: f64) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+    let near = |a: (f64, f64), b: (f64, f64), c: (f64, f64)| {
+        let (dx, dy) = (c.0 - a.0, c.1 - a.1);
+        let len = f64::hypot(dx, dy);
+        let inside = (b.0 - a.0) * dx + (b.1 - a.1) * dy >= 0.0
+            && (b.0 - c.0) * -dx + (b.1 - c.1) * -dy >= 0.0;
+        len > 0.0 && inside && ((b.0 - a.0) * dy - (b.1 - a.1) * dx).abs() / len < tol_m
+    };
+    for p in points {
+        while out.len() >= 2 && near(out[out.len() - 2], out[out.len() - 1], p) {
+            out.pop();
+        }
+        out.push(p);
+    }
+    // Across the closing point.
+    while out.len() >= 3 && near(out[out.len() - 2], out[out.len() - 1], out[0]) {
+        out.pop();
+    }
+    while out.len() >= 3 && near(out[out.len() - 1], out[0], out[1]) {
+        out.remove(0);
+    }
+    out
 }
 
 /// The fields of MAVLink `CAMERA_FOV_STATUS` (message 271) a footprint

@@ -64,6 +64,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/units/{id}", get(unit))
         .route("/metrics", get(metrics))
         .merge(crate::drone::http::routes())
+        .merge(crate::coverage::http::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -62,6 +62,8 @@ pub struct ServerState {
     pub started: Instant,
     /// Request queues of the MAVLink links.
     pub drones: crate::drone::hub::DroneHub,
+    /// Live coverage index over every camera, following the picture.
+    pub coverage: Arc<crate::coverage::live::LiveCoverage>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -137,6 +139,7 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
+        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -145,6 +148,7 @@ impl Server {
             frame,
             started: Instant::now(),
             drones,
+            coverage,
             listeners: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -174,6 +178,15 @@ impl Server {
                 .await
                 .context("HTTP server failed")
         });
+
+        // Coverage follows the picture and records its history.
+        let mut coverage_stop = shutdown.clone();
+        tasks.spawn(crate::coverage::live::follow_fleet(
+            state.coverage.clone(),
+            state.fleet.clone(),
+            state.store.clone(),
+            async move { coverage_stop.wait().await },
+        ));
 
         // Periodic save of the picture.
         let saver = state.clone();

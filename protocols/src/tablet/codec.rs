@@ -263,12 +263,7 @@ pub fn decode_everything(data: &[u8]) {
         let cut = (usize::from(rest[0]) + 1).min(rest.len());
         decoder.push(&rest[..cut]);
         rest = &rest[cut..];
-        loop {
-            match decoder.next_message() {
-                Ok(Some(_)) | Err(DecodeError::UnknownMessage) => {}
-                Ok(None) | Err(_) => break,
-            }
-        }
+        while let Ok(Some(_)) | Err(DecodeError::UnknownMessage) = decoder.next_message() {}
         assert!(decoder.buffered() <= MAX_CONTROL_MESSAGE_BYTES + MAX_PREFIX_BYTES + 256);
     }
     let _ = decoder.finish();

@@ -63,6 +63,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/units", get(units))
         .route("/api/v1/units/{id}", get(unit))
         .route("/metrics", get(metrics))
+        .merge(crate::patrol::http::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

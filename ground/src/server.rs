@@ -58,6 +58,8 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
     /// The site's local metric frame.
     pub frame: LocalFrame,
+    /// The patrol link: order queue and live tablet sessions.
+    pub patrol: Arc<crate::patrol::link::PatrolLink>,
     /// When the server started, for uptime.
     pub started: Instant,
     /// Bound listeners, filled in during start-up.
@@ -73,7 +75,7 @@ impl ServerState {
             .clone()
     }
 
-    fn add_listener(&self, name: &str, address: SocketAddr) {
+    pub(crate) fn add_listener(&self, name: &str, address: SocketAddr) {
         self.listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -124,9 +126,11 @@ impl Server {
             fleet.upsert(unit);
         }
         let frame = LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg);
+        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,
             fleet,
+            patrol,
             store,
             metrics: Arc::default(),
             frame,
@@ -155,6 +159,9 @@ impl Server {
                 .await
                 .context("HTTP server failed")
         });
+
+        // QUIC: patrol tablets and operator clients.
+        crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
 
         // Periodic save of the picture.
         let saver = state.clone();

@@ -2,6 +2,8 @@
 //! real QUIC protocol, and scripted drills.
 //!
 //! - [`demo`]: the simulated fleet that `vigie demo` starts.
+//! - [`patrol`]: patrol units on streets and their QUIC tablets.
 #![warn(missing_docs)]
 
 pub mod demo;
+pub mod patrol;

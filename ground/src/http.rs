@@ -65,6 +65,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::drone::http::routes())
         .merge(crate::coverage::http::routes())
+        .merge(crate::patrol::http::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

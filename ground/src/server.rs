@@ -58,6 +58,8 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
     /// The site's local metric frame.
     pub frame: LocalFrame,
+    /// The patrol link: order queue and live tablet sessions.
+    pub patrol: Arc<crate::patrol::link::PatrolLink>,
     /// When the server started, for uptime.
     pub started: Instant,
     /// Request queues of the MAVLink links.
@@ -140,9 +142,11 @@ impl Server {
             links.push((bound, rx));
         }
         let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
+        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,
             fleet,
+            patrol,
             store,
             metrics: Arc::default(),
             frame,
@@ -187,6 +191,8 @@ impl Server {
             state.store.clone(),
             async move { coverage_stop.wait().await },
         ));
+        // QUIC: patrol tablets and operator clients.
+        crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
 
         // Periodic save of the picture.
         let saver = state.clone();

@@ -31,11 +31,17 @@ impl FleetTask {
 
 /// Starts the simulated fleet against a running server.
 pub async fn spawn_fleet(
-    _server: &Arc<ServerState>,
-    _spec: FleetSpec,
-    _shutdown: Shutdown,
+    server: &Arc<ServerState>,
+    spec: FleetSpec,
+    shutdown: Shutdown,
 ) -> anyhow::Result<FleetTask> {
-    Ok(FleetTask {
-        tasks: tokio::task::JoinSet::new(),
-    })
+    let mut tasks = tokio::task::JoinSet::new();
+    if spec.patrols > 0 {
+        let patrols = crate::patrol::spawn_demo_patrols(server, spec.patrols, shutdown)?;
+        tasks.spawn(async move {
+            let mut patrols = patrols;
+            while patrols.tasks.join_next().await.is_some() {}
+        });
+    }
+    Ok(FleetTask { tasks })
 }

@@ -3,7 +3,9 @@
 //!
 //! - [`demo`]: the simulated fleet that `vigie demo` starts.
 //! - [`drone`]: simulated multicopters speaking MAVLink like ArduCopter.
+//! - [`patrol`]: patrol units on streets and their QUIC tablets.
 #![warn(missing_docs)]
 
 pub mod demo;
 pub mod drone;
+pub mod patrol;

@@ -1,1 +1,20 @@
-//! The QUIC link to patrol tablets and operator clients.
+//! The QUIC link to patrol tablets and operator clients (protocol `vigie/1`,
+//! see `protocols/README.md`).
+//!
+//! One straight path per flow:
+//!
+//! - [`ca`]: the deployment CA; certificates name the unit and its role.
+//! - [`orders`]: the order queue, persisted before anything is sent.
+//! - [`session`]: the sans-I/O core of one tablet's session: hello, positions,
+//!   order delivery and acknowledgement, redelivery on reconnect, link quality.
+//! - [`server`]: the quinn edge: mutual TLS, admission control, one task per
+//!   connection feeding the session core and the fleet picture.
+//! - [`http`]: `POST/GET /api/v1/patrols/{id}/orders`.
+
+pub mod ca;
+pub mod http;
+pub mod link;
+pub mod orders;
+pub mod server;
+pub mod session;
+pub mod tls;

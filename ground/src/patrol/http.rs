@@ -1,0 +1,68 @@
+//! HTTP routes of the patrol link: send an order to a patrol and list a
+//! patrol's orders with their acknowledgement state.
+//!
+//! - `POST /api/v1/patrols/{id}/orders` with a [`NewOrder`] body: stores the
+//!   order, hands it to the unit's live connection if any (otherwise it is
+//!   delivered when the unit connects), answers 201 with the [`OrderRecord`].
+//! - `GET /api/v1/patrols/{id}/orders`: every order of the unit, in issue
+//!   order, as an [`OrderList`].
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::ca::check_unit_id;
+use super::orders::{NewOrder, OrderError, OrderRecord};
+use crate::http::HttpError;
+use crate::server::ServerState;
+
+/// `GET /api/v1/patrols/{id}/orders`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrderList {
+    /// The unit.
+    pub unit: String,
+    /// Its orders, in issue order.
+    pub orders: Vec<OrderRecord>,
+}
+
+/// The patrol routes, to merge into the API router.
+pub fn routes() -> Router<Arc<ServerState>> {
+    Router::new().route("/api/v1/patrols/{id}/orders", get(list).post(create))
+}
+
+fn unit_id(id: &str) -> Result<(), HttpError> {
+    check_unit_id(id).map_err(|e| HttpError::bad_request(e.to_string()))
+}
+
+async fn create(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+    Json(order): Json<NewOrder>,
+) -> Result<(StatusCode, Json<OrderRecord>), HttpError> {
+    unit_id(&id)?;
+    match state.patrol.issue_order(&id, &order) {
+        Ok(record) => Ok((StatusCode::CREATED, Json(record))),
+        Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {
+            Err(HttpError::bad_request(e.to_string()))
+        }
+        Err(e) => Err(HttpError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the order was not stored: {e}"),
+        }),
+    }
+}
+
+async fn list(
+    State(state): State<Arc<ServerState>>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderList>, HttpError> {
+    unit_id(&id)?;
+    let orders = state.patrol.orders().list(&id).map_err(|e| HttpError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("cannot read the orders: {e}"),
+    })?;
+    Ok(Json(OrderList { unit: id, orders }))
+}

@@ -1,0 +1,196 @@
+//! The shared state of the patrol link: the order queue, the revocation list,
+//! and the live session of each connected unit, so that an order stored by
+//! the HTTP API (or dispatch) reaches the unit's connection at once.
+//!
+//! Bounded: each live session has a queue of [`ORDER_NOTIFY_BUFFER`]
+//! notifications; when it is full the notification is dropped and the session
+//! is flagged to re-read the persisted queue (nothing is lost: the queue is
+//! the truth, notifications are only a shortcut).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc};
+use vigie_protocols::tablet::{Broadcast, CloseCode};
+
+use super::ca::{RevocationList, UnitIdentity};
+use super::orders::{NewOrder, OrderError, OrderRecord, OrderStore};
+use crate::store::{Store, StoreError};
+
+/// Order notifications a live session may have pending.
+pub const ORDER_NOTIFY_BUFFER: usize = 64;
+
+/// Broadcasts a session may fall behind before missing some (it is told by
+/// `Lagged` and logs it; broadcasts are not queued for offline units).
+pub const BROADCAST_BUFFER: usize = 256;
+
+/// Counters of the patrol link, for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Connections refused before the handshake (admission control).
+    pub refused_overload: AtomicU64,
+    /// Handshakes that failed (bad, unknown, revoked or expired certificate).
+    pub handshake_failures: AtomicU64,
+    /// Sessions opened (Welcome sent).
+    pub sessions_opened: AtomicU64,
+    /// Orders written to a control stream.
+    pub orders_sent: AtomicU64,
+}
+
+/// One unit's live connection.
+#[derive(Debug)]
+struct Live {
+    /// Distinguishes this connection from a newer one of the same unit.
+    session_id: u64,
+    /// Certificate serial, to close it when revoked.
+    serial: String,
+    /// Order notifications.
+    orders: mpsc::Sender<OrderRecord>,
+    /// Set when a notification was dropped: re-read the queue.
+    resync: Arc<AtomicBool>,
+    /// The connection, to close it when replaced or revoked.
+    conn: quinn::Connection,
+}
+
+/// What a connection task gets when it attaches to the link.
+#[derive(Debug)]
+pub struct Attached {
+    /// This session's id.
+    pub session_id: u64,
+    /// Orders issued while connected.
+    pub orders: mpsc::Receiver<OrderRecord>,
+    /// Set when the session must re-read the queue.
+    pub resync: Arc<AtomicBool>,
+    /// Broadcasts to relay.
+    pub broadcasts: broadcast::Receiver<Broadcast>,
+}
+
+/// The patrol link's shared state.
+#[derive(Debug)]
+pub struct PatrolLink {
+    /// The persisted order queue.
+    orders: OrderStore,
+    /// Revoked certificate serials, refreshed from the store.
+    revoked: Arc<RevocationList>,
+    /// Live sessions by unit id; one per unit (a newer one replaces it).
+    live: Mutex<HashMap<String, Live>>,
+    /// Broadcast fan-out to every live session.
+    broadcasts: broadcast::Sender<Broadcast>,
+    /// Next session id.
+    next_session: AtomicU64,
+    /// Counters.
+    pub counters: LinkCounters,
+}
+
+impl PatrolLink {
+    /// The link over `store`, creating its tables if needed.
+    pub fn new(store: Store) -> Result<PatrolLink, StoreError> {
+        let revoked = Arc::new(RevocationList::default());
+        if let Err(e) = revoked.refresh(&store) {
+            tracing::warn!("cannot read the revocation list yet: {e}");
+        }
+        Ok(PatrolLink {
+            orders: OrderStore::new(store)?,
+            revoked,
+            live: Mutex::default(),
+            broadcasts: broadcast::channel(BROADCAST_BUFFER).0,
+            next_session: AtomicU64::new(1),
+            counters: LinkCounters::default(),
+        })
+    }
+
+    /// The order queue.
+    pub fn orders(&self) -> &OrderStore {
+        &self.orders
+    }
+
+    /// The revocation list the TLS verifier consults.
+    pub fn revocations(&self) -> &Arc<RevocationList> {
+        &self.revoked
+    }
+
+    /// Stores an order for `unit`, then hands it to the unit's live session.
+    pub fn issue_order(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
+        let record = self.orders.create(unit, order, crate::time::unix_ms())?;
+        if let Some(live) = self.lock().get(unit)
+            && live.orders.try_send(record.clone()).is_err()
+        {
+            live.resync.store(true, Ordering::Relaxed);
+        }
+        Ok(record)
+    }
+
+    /// Sends a broadcast to every live session.
+    pub fn broadcast(&self, message: Broadcast) {
+        let _ = self.broadcasts.send(message);
+    }
+
+    /// Number of units with a live connection.
+    pub fn connected(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Registers a new connection of `identity.unit`, closing the older one.
+    pub fn attach(&self, identity: &UnitIdentity, conn: quinn::Connection) -> Attached {
+        let session_id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(ORDER_NOTIFY_BUFFER);
+        let resync = Arc::new(AtomicBool::new(false));
+        let old = self.lock().insert(
+            identity.unit.clone(),
+            Live {
+                session_id,
+                serial: identity.serial.clone(),
+                orders: tx,
+                resync: resync.clone(),
+                conn,
+            },
+        );
+        if let Some(old) = old {
+            tracing::info!(unit = %identity.unit, "a new connection replaces the previous one");
+            old.conn.close(
+                (CloseCode::Replaced as u32).into(),
+                b"a newer connection of this unit took over",
+            );
+        }
+        Attached {
+            session_id,
+            orders: rx,
+            resync,
+            broadcasts: self.broadcasts.subscribe(),
+        }
+    }
+
+    /// Unregisters a connection; `true` if it was still the unit's current one.
+    pub fn detach(&self, unit: &str, session_id: u64) -> bool {
+        let mut live = self.lock();
+        if live.get(unit).is_some_and(|l| l.session_id == session_id) {
+            live.remove(unit);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reloads the revocation list and closes live connections whose
+    /// certificate was revoked since they connected.
+    pub fn refresh_revocations(&self, store: &Store) {
+        if let Err(e) = self.revoked.refresh(store) {
+            tracing::warn!("cannot refresh the revocation list: {e}");
+            return;
+        }
+        for (unit, live) in self.lock().iter() {
+            if self.revoked.is_revoked(&live.serial) {
+                tracing::warn!(%unit, "certificate revoked: closing its connection");
+                live.conn.close(
+                    (CloseCode::Revoked as u32).into(),
+                    b"certificate revoked: ask for a new one",
+                );
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

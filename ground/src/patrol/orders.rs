@@ -1,0 +1,555 @@
+//! The order queue of every patrol unit, persisted in SQLite before anything
+//! is sent, and the record of client message ids already applied.
+//!
+//! An order is created here ([`OrderStore::create`]) and only then handed to
+//! the unit's live session, if any. Until the unit acknowledges it in any way
+//! it is "unacknowledged" and [`OrderStore::unacked`] returns it on every new
+//! session, in issue order. Acks only move an order forward; each client
+//! `message_id` is applied once ([`OrderStore::apply_ack`],
+//! [`OrderStore::remember`]). Dispatch builds incidents on top of this queue.
+
+use rusqlite::{OptionalExtension, params};
+use vigie_protocols::tablet::{AckKind, OrderAck};
+
+use crate::store::{Store, StoreError};
+
+/// Tables of this module; append only.
+const MIGRATIONS: &[&str] = &[
+    // 1: orders, applied client message ids, incident reports.
+    "CREATE TABLE patrol_order (
+        order_id TEXT PRIMARY KEY,
+        unit TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        incident_id TEXT,
+        dest_lat_deg REAL NOT NULL,
+        dest_lon_deg REAL NOT NULL,
+        priority INTEGER NOT NULL,
+        instructions TEXT NOT NULL,
+        issued_ms INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        state_ms INTEGER NOT NULL,
+        reason TEXT,
+        UNIQUE (unit, seq)
+    );
+    CREATE TABLE patrol_message (
+        unit TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (unit, message_id)
+    );
+    CREATE TABLE patrol_incident (
+        id INTEGER PRIMARY KEY,
+        unit TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        category INTEGER NOT NULL,
+        lat_deg REAL,
+        lon_deg REAL,
+        text TEXT NOT NULL,
+        photo_jpeg BLOB,
+        at_ms INTEGER NOT NULL,
+        received_ms INTEGER NOT NULL
+    );",
+];
+
+/// How far a unit has got with an order, as the server last heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Stored, not yet acknowledged by the unit (resent on every new session).
+    Pending,
+    /// The tablet has it.
+    Received,
+    /// The unit takes it.
+    Accepted,
+    /// The unit cannot take it (ends the order).
+    Refused,
+    /// The unit is at the destination.
+    Arrived,
+    /// Done (ends the order).
+    Closed,
+}
+
+impl OrderState {
+    /// Stable lower-case name, as stored and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Received => "received",
+            OrderState::Accepted => "accepted",
+            OrderState::Refused => "refused",
+            OrderState::Arrived => "arrived",
+            OrderState::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<OrderState> {
+        [
+            OrderState::Pending,
+            OrderState::Received,
+            OrderState::Accepted,
+            OrderState::Refused,
+            OrderState::Arrived,
+            OrderState::Closed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    /// Progress rank: an ack applies only if it raises the rank. Refused and
+    /// closed both end an order.
+    fn rank(self) -> u8 {
+        match self {
+            OrderState::Pending => 0,
+            OrderState::Received => 1,
+            OrderState::Accepted => 2,
+            OrderState::Arrived => 3,
+            OrderState::Refused | OrderState::Closed => 4,
+        }
+    }
+
+    /// The state an ack kind moves an order to; `None` for `UNSPECIFIED`.
+    pub fn from_ack(kind: AckKind) -> Option<OrderState> {
+        match kind {
+            AckKind::Unspecified => None,
+            AckKind::Received => Some(OrderState::Received),
+            AckKind::Accepted => Some(OrderState::Accepted),
+            AckKind::Refused => Some(OrderState::Refused),
+            AckKind::Arrived => Some(OrderState::Arrived),
+            AckKind::Closed => Some(OrderState::Closed),
+        }
+    }
+}
+
+/// What an operator (or dispatch) asks of a unit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewOrder {
+    /// Incident the order answers, when there is one.
+    #[serde(default)]
+    pub incident_id: Option<String>,
+    /// Destination latitude, degrees.
+    pub lat_deg: f64,
+    /// Destination longitude, degrees.
+    pub lon_deg: f64,
+    /// Urgency: `low`, `normal`, `high`, `critical`.
+    #[serde(default = "default_priority")]
+    pub priority: String,
+    /// What to do there.
+    #[serde(default)]
+    pub instructions: String,
+}
+
+fn default_priority() -> String {
+    "normal".into()
+}
+
+/// A stored order and its acknowledgement state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OrderRecord {
+    /// Server-unique id, the tablet's idempotency key.
+    pub order_id: String,
+    /// Unit the order is for.
+    pub unit: String,
+    /// Per-unit sequence number, increasing with issue order.
+    pub seq: u64,
+    /// Incident the order answers.
+    pub incident_id: Option<String>,
+    /// Destination latitude, degrees.
+    pub lat_deg: f64,
+    /// Destination longitude, degrees.
+    pub lon_deg: f64,
+    /// Urgency as the protobuf `Priority` number.
+    pub priority: i32,
+    /// What to do there.
+    pub instructions: String,
+    /// When it was issued, Unix ms.
+    pub issued_ms: i64,
+    /// Acknowledgement state.
+    pub state: OrderState,
+    /// When the state last changed, Unix ms.
+    pub state_ms: i64,
+    /// Reason given with a refusal or close.
+    pub reason: Option<String>,
+}
+
+impl OrderRecord {
+    /// The protobuf message sent to the tablet.
+    pub fn to_proto(&self) -> vigie_protocols::tablet::Order {
+        vigie_protocols::tablet::Order {
+            order_id: self.order_id.clone(),
+            seq: self.seq,
+            incident_id: self.incident_id.clone().unwrap_or_default(),
+            destination: Some(vigie_protocols::tablet::GeoPoint {
+                lat_deg: self.lat_deg,
+                lon_deg: self.lon_deg,
+            }),
+            priority: self.priority,
+            instructions: self.instructions.clone(),
+            issued_ms: self.issued_ms,
+        }
+    }
+}
+
+/// What applying an ack did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// The order moved forward.
+    Applied {
+        /// State before.
+        from: OrderState,
+        /// State after.
+        to: OrderState,
+    },
+    /// The ack is older than or equal to what is known: no effect.
+    Stale(OrderState),
+    /// This `message_id` was already applied: no effect.
+    Duplicate,
+    /// No such order for this unit.
+    UnknownOrder,
+    /// The ack kind is `UNSPECIFIED`.
+    Invalid,
+}
+
+/// Why an order could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// Destination outside WGS84 bounds.
+    #[error(
+        "destination {lat_deg}, {lon_deg} is not a WGS84 position (lat -90..90, lon -180..180)"
+    )]
+    BadDestination {
+        /// Latitude given.
+        lat_deg: f64,
+        /// Longitude given.
+        lon_deg: f64,
+    },
+    /// Unknown priority name.
+    #[error("unknown priority {0:?}: use low, normal, high or critical")]
+    BadPriority(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The order queue, over the SQLite store.
+#[derive(Debug, Clone)]
+pub struct OrderStore {
+    /// The database.
+    store: Store,
+}
+
+impl OrderStore {
+    /// Opens the queue, creating its tables if needed.
+    pub fn new(store: Store) -> Result<OrderStore, StoreError> {
+        store.migrate_module("patrol", MIGRATIONS)?;
+        Ok(OrderStore { store })
+    }
+
+    /// Stores a new order for `unit` and returns it (state `pending`).
+    pub fn create(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+        now_ms: i64,
+    ) -> Result<OrderRecord, OrderError> {
+        let valid =
+            (-90.0..=90.0).contains(&order.lat_deg) && (-180.0..=180.0).contains(&order.lon_deg);
+        if !valid {
+            return Err(OrderError::BadDestination {
+                lat_deg: order.lat_deg,
+                lon_deg: order.lon_deg,
+            });
+        }
+        let priority = match order.priority.as_str() {
+            "low" => 1,
+            "normal" | "" => 2,
+            "high" => 3,
+            "critical" => 4,
+            other => return Err(OrderError::BadPriority(other.to_string())),
+        };
+        let record = self.store.with_conn(|c| {
+            let tx = c.transaction()?;
+            let seq: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM patrol_order WHERE unit = ?1",
+                params![unit],
+                |r| r.get(0),
+            )?;
+            let record = OrderRecord {
+                order_id: format!("{unit}-{seq}-{now_ms:x}"),
+                unit: unit.to_string(),
+                seq: seq as u64,
+                incident_id: order.incident_id.clone(),
+                lat_deg: order.lat_deg,
+                lon_deg: order.lon_deg,
+                priority,
+                instructions: order.instructions.clone(),
+                issued_ms: now_ms,
+                state: OrderState::Pending,
+                state_ms: now_ms,
+                reason: None,
+            };
+            tx.execute(
+                "INSERT INTO patrol_order (order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg,
+                    priority, instructions, issued_ms, state, state_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    record.order_id,
+                    record.unit,
+                    seq,
+                    record.incident_id,
+                    record.lat_deg,
+                    record.lon_deg,
+                    record.priority,
+                    record.instructions,
+                    record.issued_ms,
+                    record.state.as_str(),
+                    record.state_ms
+                ],
+            )?;
+            tx.commit()?;
+            Ok(record)
+        })?;
+        Ok(record)
+    }
+
+    /// Orders of `unit` not yet acknowledged, in issue order.
+    pub fn unacked(&self, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
+        self.query("WHERE unit = ?1 AND state = 'pending' ORDER BY seq", unit)
+    }
+
+    /// Every order of `unit`, in issue order.
+    pub fn list(&self, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
+        self.query("WHERE unit = ?1 ORDER BY seq", unit)
+    }
+
+    /// Orders not yet acknowledged, across every unit.
+    pub fn count_unacked(&self) -> Result<u64, StoreError> {
+        self.store.with_conn(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM patrol_order WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n as u64),
+            )
+        })
+    }
+
+    fn query(&self, clause: &str, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
+        let sql = format!(
+            "SELECT order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg, priority,
+                    instructions, issued_ms, state, state_ms, reason
+             FROM patrol_order {clause}"
+        );
+        let path = self.store.path().to_path_buf();
+        let rows: Vec<(OrderRecord, String)> = self.store.with_conn(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![unit], |r| {
+                Ok((
+                    OrderRecord {
+                        order_id: r.get(0)?,
+                        unit: r.get(1)?,
+                        seq: r.get::<_, i64>(2)? as u64,
+                        incident_id: r.get(3)?,
+                        lat_deg: r.get(4)?,
+                        lon_deg: r.get(5)?,
+                        priority: r.get(6)?,
+                        instructions: r.get(7)?,
+                        issued_ms: r.get(8)?,
+                        state: OrderState::Pending,
+                        state_ms: r.get(10)?,
+                        reason: r.get(11)?,
+                    },
+                    r.get::<_, String>(9)?,
+                ))
+            })?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(mut rec, state)| {
+                rec.state = OrderState::parse(&state).ok_or_else(|| StoreError::Corrupt {
+                    path: path.clone(),
+                    table: "patrol_order",
+                    detail: format!("order {}: unknown state {state:?}", rec.order_id),
+                })?;
+                Ok(rec)
+            })
+            .collect()
+    }
+
+    /// Applies an ack from `unit`, once per `message_id`, forward only.
+    pub fn apply_ack(
+        &self,
+        unit: &str,
+        ack: &OrderAck,
+        now_ms: i64,
+    ) -> Result<AckOutcome, StoreError> {
+        let Some(to) = OrderState::from_ack(ack.kind()) else {
+            return Ok(AckOutcome::Invalid);
+        };
+        self.store.with_conn(|c| {
+            let tx = c.transaction()?;
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM patrol_order WHERE order_id = ?1 AND unit = ?2",
+                    params![ack.order_id, unit],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(from) = current.as_deref().and_then(OrderState::parse) else {
+                return Ok(AckOutcome::UnknownOrder);
+            };
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, 'order_ack', ?3)",
+                params![unit, ack.message_id, now_ms],
+            )? == 1;
+            if !fresh {
+                return Ok(AckOutcome::Duplicate);
+            }
+            let outcome = if to.rank() > from.rank() {
+                let reason = (!ack.reason.is_empty()).then(|| ack.reason.clone());
+                tx.execute(
+                    "UPDATE patrol_order SET state = ?1, state_ms = ?2, reason = COALESCE(?3, reason) WHERE order_id = ?4",
+                    params![to.as_str(), now_ms, reason, ack.order_id],
+                )?;
+                AckOutcome::Applied { from, to }
+            } else {
+                AckOutcome::Stale(from)
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    /// Records that `unit` sent `message_id` (of `kind`); `false` if it had
+    /// already been applied.
+    pub fn remember(
+        &self,
+        unit: &str,
+        message_id: &str,
+        kind: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.store.with_conn(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![unit, message_id, kind, now_ms],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Stores an incident report once per `message_id`; `false` if it was a
+    /// duplicate.
+    pub fn store_incident(
+        &self,
+        unit: &str,
+        report: &vigie_protocols::tablet::IncidentReport,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.store.with_conn(|c| {
+            let tx = c.transaction()?;
+            let fresh = tx.execute(
+                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, 'incident', ?3)",
+                params![unit, report.message_id, now_ms],
+            )? == 1;
+            if fresh {
+                let (lat, lon) = report
+                    .location
+                    .map_or((None, None), |p| (Some(p.lat_deg), Some(p.lon_deg)));
+                let photo = (!report.photo_jpeg.is_empty()).then_some(&report.photo_jpeg);
+                tx.execute(
+                    "INSERT INTO patrol_incident (unit, message_id, category, lat_deg, lon_deg, text, photo_jpeg, at_ms, received_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![unit, report.message_id, report.category, lat, lon, report.text, photo, report.at_ms, now_ms],
+                )?;
+            }
+            tx.commit()?;
+            Ok(fresh)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> NewOrder {
+        NewOrder {
+            incident_id: None,
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            priority: "high".into(),
+            instructions: "gate D".into(),
+        }
+    }
+
+    fn ack(id: &str, order_id: &str, kind: AckKind) -> OrderAck {
+        OrderAck {
+            message_id: id.into(),
+            order_id: order_id.into(),
+            kind: kind as i32,
+            reason: String::new(),
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn acks_move_orders_forward_once() {
+        let orders = OrderStore::new(Store::in_memory().unwrap()).unwrap();
+        let a = orders.create("P1", &order(), 10).unwrap();
+        let b = orders.create("P1", &order(), 11).unwrap();
+        let other = orders.create("P2", &order(), 12).unwrap();
+        assert_eq!((a.seq, b.seq, other.seq), (1, 2, 1));
+        assert_eq!(orders.unacked("P1").unwrap(), vec![a.clone(), b.clone()]);
+
+        let accepted = ack("m1", &a.order_id, AckKind::Accepted);
+        assert_eq!(
+            orders.apply_ack("P1", &accepted, 20).unwrap(),
+            AckOutcome::Applied {
+                from: OrderState::Pending,
+                to: OrderState::Accepted
+            }
+        );
+        assert_eq!(
+            orders.apply_ack("P1", &accepted, 21).unwrap(),
+            AckOutcome::Duplicate
+        );
+        assert_eq!(
+            orders
+                .apply_ack("P1", &ack("m2", &a.order_id, AckKind::Received), 22)
+                .unwrap(),
+            AckOutcome::Stale(OrderState::Accepted)
+        );
+        assert_eq!(
+            orders
+                .apply_ack("P2", &ack("m3", &a.order_id, AckKind::Received), 22)
+                .unwrap(),
+            AckOutcome::UnknownOrder,
+            "a unit cannot ack another unit's order"
+        );
+        assert_eq!(orders.unacked("P1").unwrap(), vec![b]);
+        assert!(
+            orders
+                .create(
+                    "P1",
+                    &NewOrder {
+                        lat_deg: 91.0,
+                        ..order()
+                    },
+                    1
+                )
+                .is_err()
+        );
+        assert!(
+            orders
+                .create(
+                    "P1",
+                    &NewOrder {
+                        priority: "urgent".into(),
+                        ..order()
+                    },
+                    1
+                )
+                .is_err()
+        );
+    }
+}

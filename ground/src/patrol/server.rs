@@ -1,0 +1,605 @@
+//! The QUIC edge of the patrol link: binds the endpoint, admits connections,
+//! and runs one task per connection that feeds the [`Session`] core and
+//! carries out what it asks (write to the control stream, close, update the
+//! fleet picture).
+//!
+//! Built for the reconnection storm that follows a server restart (issue 5):
+//! - admission control: at most [`MAX_HANDSHAKES_IN_PROGRESS`] handshakes at
+//!   once; above that, and above [`MAX_CONNECTIONS`], new connections are
+//!   refused at once (a cheap stateless packet) and tablets retry after a
+//!   jittered back-off, instead of every handshake timing out together;
+//! - session tickets, so a tablet that reconnects resumes without a full
+//!   certificate exchange;
+//! - socket buffers of [`SOCKET_BUFFER_BYTES`] so bursts are not dropped by
+//!   the kernel;
+//! - per-connection bounds: one control stream, four report streams, 64 KiB
+//!   control frames, 2 MiB report frames, QUIC flow-control windows, a
+//!   message-rate cap in the session core.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument as _;
+use vigie_protocols::api::{PatrolInfo, Position, Unit, UnitKind, UnitStatus};
+use vigie_protocols::tablet::codec::{
+    self, DecodeError, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES, MAX_REPORT_MESSAGE_BYTES,
+};
+use vigie_protocols::tablet::{
+    ClientMessage, CloseCode, CoverageAnswer, CoverageSource, GeoPoint, ServerMessage, SourceKind,
+    server_message,
+};
+
+use super::ca::{DeploymentCa, Role, UnitIdentity, Validity};
+use super::link::Attached;
+use super::orders::{AckOutcome, OrderState};
+use super::session::{Channel, Output, PathSample, Session};
+use super::tls;
+use crate::server::{ServerState, Shutdown};
+
+/// Handshakes allowed in progress at once; more are refused.
+pub const MAX_HANDSHAKES_IN_PROGRESS: usize = 256;
+
+/// Live connections allowed; more are refused.
+pub const MAX_CONNECTIONS: usize = 20_000;
+
+/// UDP socket send and receive buffer size requested, bytes.
+pub const SOCKET_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+/// A handshake that takes longer than this is abandoned.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often path statistics and the revocation list are refreshed.
+const TICK: Duration = Duration::from_secs(1);
+
+/// How long a write to a tablet's control stream may block before the
+/// tablet is considered stuck and closed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the QUIC listener on `state.config.quic.listen`, registers it as
+/// `quic`, and spawns its task. Creates the deployment CA in the data
+/// directory if there is none and issues the server's certificate from it.
+pub async fn spawn(
+    state: &Arc<ServerState>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: Shutdown,
+) -> anyhow::Result<SocketAddr> {
+    let ca = DeploymentCa::open_or_init(&state.config.data_dir, &state.config.site.name)
+        .context("cannot open the deployment CA")?;
+    let server_cert = ca
+        .issue(
+            vigie_protocols::tablet::SERVER_NAME,
+            Role::Server,
+            Validity::from_now(Duration::from_secs(365 * 86_400)),
+            None,
+        )
+        .context("cannot issue the server certificate")?;
+    let link = state.patrol.clone();
+    link.refresh_revocations(&state.store);
+    let config = tls::server_config(
+        ca.cert_der(),
+        server_cert.cert_der,
+        server_cert.key_der,
+        link.revocations().clone(),
+    )?;
+    let listen = state.config.quic.listen;
+    let endpoint = bind(listen, config)
+        .with_context(|| format!("cannot bind the QUIC listener on {listen}"))?;
+    let addr = endpoint.local_addr()?;
+    state.add_listener("quic", addr);
+    tracing::info!(%addr, "patrol link listening (QUIC, ALPN vigie/1)");
+    tasks.spawn(accept_loop(endpoint, state.clone(), shutdown));
+    Ok(addr)
+}
+
+/// A UDP socket with large buffers, wrapped in a quinn endpoint.
+fn bind(addr: SocketAddr, config: quinn::ServerConfig) -> std::io::Result<quinn::Endpoint> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    for (what, r) in [
+        ("receive", socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES)),
+        ("send", socket.set_send_buffer_size(SOCKET_BUFFER_BYTES)),
+    ] {
+        if let Err(e) = r {
+            tracing::warn!("cannot size the QUIC {what} buffer: {e}; bursts may be dropped");
+        }
+    }
+    socket.bind(&addr.into())?;
+    let mut endpoint_config = quinn::EndpointConfig::default();
+    endpoint_config.max_udp_payload_size(1472).ok();
+    quinn::Endpoint::new(
+        endpoint_config,
+        Some(config),
+        socket.into(),
+        Arc::new(quinn::TokioRuntime),
+    )
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    state: Arc<ServerState>,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES_IN_PROGRESS));
+    let mut connections = JoinSet::new();
+    let mut refresh = tokio::time::interval(Duration::from_secs(2));
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let link = state.patrol.clone();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                if connections.len() >= MAX_CONNECTIONS {
+                    link.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
+                    incoming.refuse();
+                    continue;
+                }
+                match handshakes.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        connections.spawn(connection(incoming, permit, state.clone()));
+                    }
+                    Err(_) => {
+                        link.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
+                        incoming.refuse();
+                    }
+                }
+            }
+            _ = refresh.tick() => link.refresh_revocations(&state.store),
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+    endpoint.close((CloseCode::Normal as u32).into(), b"server shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    connections.abort_all();
+    Ok(())
+}
+
+/// The peer's unit identity from its verified certificate.
+fn identity(conn: &quinn::Connection) -> Option<UnitIdentity> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    UnitIdentity::from_der(certs.first()?)
+}
+
+fn close(conn: &quinn::Connection, code: CloseCode, reason: &str) {
+    conn.close((code as u32).into(), reason.as_bytes());
+}
+
+async fn connection(
+    incoming: quinn::Incoming,
+    permit: OwnedSemaphorePermit,
+    state: Arc<ServerState>,
+) {
+    let remote = incoming.remote_address();
+    let link = state.patrol.clone();
+    let connecting = match incoming.accept() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%remote, "connection not accepted: {e}");
+            return;
+        }
+    };
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            link.counters
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%remote, "handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            link.counters
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%remote, "handshake timed out");
+            return;
+        }
+    };
+    drop(permit);
+    let Some(identity) = identity(&conn) else {
+        close(
+            &conn,
+            CloseCode::ProtocolViolation,
+            "no usable client certificate",
+        );
+        return;
+    };
+    let span = tracing::info_span!("tablet", unit = %identity.unit, %remote);
+    async move {
+        let role = match identity.role.parse::<Role>() {
+            Ok(role) if role.may_connect() => role,
+            _ => {
+                tracing::warn!(role = %identity.role, "refused: role may not connect");
+                let reason = format!("role {:?} may not connect as a client; use a patrol, supervisor or operator certificate", identity.role);
+                close(&conn, CloseCode::RoleRefused, &reason);
+                return;
+            }
+        };
+        // A resumed TLS session skips certificate verification: check again.
+        if link.revocations().is_revoked(&identity.serial) {
+            close(&conn, CloseCode::Revoked, "certificate revoked: ask for a new one");
+            return;
+        }
+        let attached = link.attach(&identity, conn.clone());
+        let session_id = attached.session_id;
+        let mut tablet = Tablet::new(&state, &identity, role, conn.clone());
+        tablet.run(attached).await;
+        if link.detach(&identity.unit, session_id) {
+            tablet.disconnected();
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// One connection's task state: the session core and the unit as shown in
+/// the picture.
+struct Tablet {
+    /// Shared server state.
+    state: Arc<ServerState>,
+    /// The connection.
+    conn: quinn::Connection,
+    /// The protocol core.
+    session: Session,
+    /// The unit as the picture shows it.
+    unit: Unit,
+    /// Status the unit declared (shown while connected).
+    declared: UnitStatus,
+}
+
+impl Tablet {
+    fn new(
+        state: &Arc<ServerState>,
+        identity: &UnitIdentity,
+        role: Role,
+        conn: quinn::Connection,
+    ) -> Tablet {
+        let previous = state.fleet.read(|f| f.get(&identity.unit).cloned());
+        let declared = match previous.as_ref().map(|u| u.status) {
+            Some(UnitStatus::LinkLost) | None => UnitStatus::Available,
+            Some(s) => s,
+        };
+        let unit = Unit {
+            id: identity.unit.clone(),
+            kind: UnitKind::Patrol,
+            status: UnitStatus::LinkLost,
+            name: previous.as_ref().and_then(|u| u.name.clone()),
+            position: previous.as_ref().and_then(|u| u.position),
+            last_seen_ms: previous.as_ref().and_then(|u| u.last_seen_ms),
+            source: "quic".into(),
+            coverage: None,
+            drone: None,
+            patrol: Some(PatrolInfo {
+                role: role.as_str().into(),
+                connected: false,
+                link_quality: None,
+                rtt_ms: None,
+                remote: Some(conn.remote_address().to_string()),
+            }),
+        };
+        Tablet {
+            state: state.clone(),
+            session: Session::new(Instant::now(), identity.unit.clone(), role, 0),
+            conn,
+            unit,
+            declared,
+        }
+    }
+
+    async fn run(&mut self, mut attached: Attached) {
+        self.session = Session::new(
+            Instant::now(),
+            self.unit.id.clone(),
+            self.session_role(),
+            attached.session_id,
+        );
+        // The control stream, within the Hello deadline.
+        let deadline = self.session.poll_timeout().unwrap_or_else(Instant::now);
+        let (mut send, mut recv) = tokio::select! {
+            s = self.conn.accept_bi() => match s {
+                Ok(s) => s,
+                Err(e) => { tracing::info!("closed before opening its control stream: {e}"); return; }
+            },
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                self.session.handle_timeout(Instant::now());
+                let _ = self.apply(None).await;
+                return;
+            }
+        };
+        let mut decoder = FrameDecoder::<ClientMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
+        let mut buf = vec![0u8; 16 * 1024];
+        let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(4);
+        let mut reports = JoinSet::new();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let link = self.state.patrol.clone();
+        loop {
+            let now = Instant::now();
+            let now_ms = crate::time::unix_ms();
+            tokio::select! {
+                read = recv.read(&mut buf) => match read {
+                    Ok(Some(n)) => {
+                        decoder.push(&buf[..n]);
+                        loop {
+                            match decoder.next_message() {
+                                Ok(Some(m)) => self.session.handle_message(now, now_ms, Channel::Control, m, link.orders()),
+                                Ok(None) => break,
+                                Err(e) => {
+                                    self.session.handle_decode_error(Channel::Control, &e);
+                                    if e != DecodeError::UnknownMessage { break; }
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => { close(&self.conn, CloseCode::Normal, "control stream finished"); return; }
+                    Err(e) => { tracing::info!("control stream ended: {e}"); return; }
+                },
+                datagram = self.conn.read_datagram() => match datagram {
+                    Ok(bytes) => match codec::decode_datagram(&bytes) {
+                        Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m, link.orders()),
+                        Err(e) => self.session.handle_decode_error(Channel::Datagram, &e),
+                    },
+                    Err(e) => { tracing::info!("connection ended: {e}"); return; }
+                },
+                stream = self.conn.accept_uni() => match stream {
+                    Ok(stream) => {
+                        let tx = report_tx.clone();
+                        reports.spawn(async move { let _ = tx.send(read_report(stream).await).await; });
+                    }
+                    Err(e) => { tracing::info!("connection ended: {e}"); return; }
+                },
+                Some(report) = report_rx.recv() => match report {
+                    Ok(m) => self.session.handle_message(now, now_ms, Channel::Report, m, link.orders()),
+                    Err(e) => self.session.handle_decode_error(Channel::Report, &e),
+                },
+                Some(_) = reports.join_next(), if !reports.is_empty() => {}
+                Some(order) = attached.orders.recv() => self.session.order_issued(&order),
+                b = attached.broadcasts.recv() => match b {
+                    Ok(b) if b.from_unit != self.unit.id && self.session.is_open() => {
+                        if self.write(&mut send, ServerMessage { body: Some(server_message::Body::Broadcast(b)) }).await.is_err() { return; }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!("missed {n} broadcasts (slow link)"),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    let stats = self.conn.stats();
+                    self.session.path_sample(PathSample { rtt: stats.path.rtt, sent_packets: stats.path.sent_packets, lost_packets: stats.path.lost_packets });
+                    if attached.resync.swap(false, Ordering::Relaxed) {
+                        self.session.resync(link.orders());
+                    }
+                    self.session.handle_timeout(now);
+                    if let Some(info) = self.unit.patrol.as_mut() {
+                        info.rtt_ms = Some(stats.path.rtt.as_secs_f64() * 1000.0);
+                        info.link_quality = self.session.link_quality();
+                        info.remote = Some(self.conn.remote_address().to_string());
+                    }
+                    if self.session.is_open() { self.publish(); }
+                }
+            }
+            if self.apply(Some(&mut send)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn session_role(&self) -> Role {
+        self.unit
+            .patrol
+            .as_ref()
+            .and_then(|p| p.role.parse().ok())
+            .unwrap_or(Role::Patrol)
+    }
+
+    /// Carries out the session's outputs; `Err` when the connection is done.
+    async fn apply(&mut self, mut send: Option<&mut quinn::SendStream>) -> Result<(), ()> {
+        while let Some(out) = self.session.poll_output() {
+            match out {
+                Output::Send(msg) => {
+                    let is_order = matches!(msg.body, Some(server_message::Body::Order(_)));
+                    if let Some(send) = send.as_deref_mut() {
+                        self.write(send, msg).await?;
+                        if is_order {
+                            self.state
+                                .patrol
+                                .counters
+                                .orders_sent
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Output::Close { code, reason } => {
+                    tracing::info!(?code, "closing: {reason}");
+                    close(&self.conn, code, &reason);
+                    return Err(());
+                }
+                Output::Up => {
+                    self.state
+                        .patrol
+                        .counters
+                        .sessions_opened
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("session open");
+                    if let Some(info) = self.unit.patrol.as_mut() {
+                        info.connected = true;
+                    }
+                    self.unit.status = self.declared;
+                    self.unit.last_seen_ms = Some(crate::time::unix_ms());
+                    self.publish();
+                }
+                Output::Position(p) => {
+                    let opt = |v: f32| (v.is_finite()).then_some(f64::from(v));
+                    self.unit.position = Some(Position {
+                        lat_deg: p.lat_deg,
+                        lon_deg: p.lon_deg,
+                        alt_msl_m: None,
+                        alt_rel_m: None,
+                        heading_deg: opt(p.heading_deg),
+                        speed_m_s: opt(p.speed_m_s),
+                        accuracy_m: (p.accuracy_m > 0.0).then_some(f64::from(p.accuracy_m)),
+                    });
+                    self.unit.last_seen_ms = Some(crate::time::unix_ms());
+                    self.publish();
+                }
+                Output::Status(s) => {
+                    self.declared = match s {
+                        vigie_protocols::tablet::UnitStatus::EnRoute => UnitStatus::EnRoute,
+                        vigie_protocols::tablet::UnitStatus::OnScene => UnitStatus::OnScene,
+                        vigie_protocols::tablet::UnitStatus::Unavailable => UnitStatus::Unavailable,
+                        _ => UnitStatus::Available,
+                    };
+                    self.unit.status = self.declared;
+                    self.publish();
+                }
+                Output::Incident(r) => {
+                    tracing::info!(category = ?r.category(), id = %r.message_id, "incident reported");
+                }
+                Output::Broadcast(b) => self.state.patrol.broadcast(b),
+                Output::CoverageQuery { query_id, point } => {
+                    let answer = coverage_answer(&self.state, query_id, point);
+                    if let Some(send) = send.as_deref_mut() {
+                        self.write(send, answer).await?;
+                    }
+                }
+                Output::OrderProgress(outcome, order_id) => {
+                    if let AckOutcome::Applied { to, .. } = outcome {
+                        tracing::info!(%order_id, state = to.as_str(), "order progressed");
+                        let status = match to {
+                            OrderState::Accepted => Some(UnitStatus::EnRoute),
+                            OrderState::Arrived => Some(UnitStatus::OnScene),
+                            OrderState::Closed => Some(UnitStatus::Available),
+                            _ => None,
+                        };
+                        if let Some(s) = status {
+                            self.declared = s;
+                            self.unit.status = s;
+                            self.publish();
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&self, send: &mut quinn::SendStream, msg: ServerMessage) -> Result<(), ()> {
+        let frame = match codec::encode_frame(&msg, MAX_CONTROL_MESSAGE_BYTES) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!("cannot frame a server message: {e}");
+                return Ok(());
+            }
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, send.write_all(&frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::info!("control stream write failed: {e}");
+                Err(())
+            }
+            Err(_) => {
+                tracing::warn!("tablet not reading its control stream for 10 s: closing");
+                close(&self.conn, CloseCode::Flood, "control stream not read");
+                Err(())
+            }
+        }
+    }
+
+    fn publish(&self) {
+        self.state.fleet.upsert(self.unit.clone());
+    }
+
+    /// The connection is gone and no newer one took over.
+    fn disconnected(&mut self) {
+        if let Some(info) = self.unit.patrol.as_mut() {
+            info.connected = false;
+            info.link_quality = Some(0.0);
+        }
+        self.unit.status = UnitStatus::LinkLost;
+        self.publish();
+    }
+}
+
+/// Reads one report stream: one frame, then FIN.
+async fn read_report(mut stream: quinn::RecvStream) -> Result<ClientMessage, DecodeError> {
+    let limit = MAX_REPORT_MESSAGE_BYTES + 10;
+    let bytes = match stream.read_to_end(limit).await {
+        Ok(b) => b,
+        Err(quinn::ReadToEndError::TooLong) => {
+            return Err(DecodeError::TooLarge {
+                len: limit as u64,
+                max: MAX_REPORT_MESSAGE_BYTES,
+            });
+        }
+        Err(e) => {
+            return Err(DecodeError::Malformed {
+                detail: format!("report stream failed: {e}"),
+            });
+        }
+    };
+    let mut decoder = FrameDecoder::<ClientMessage>::new(MAX_REPORT_MESSAGE_BYTES);
+    decoder.push(&bytes);
+    let msg = decoder.next_message()?.ok_or(DecodeError::Truncated {
+        buffered: bytes.len(),
+    })?;
+    decoder.finish()?;
+    Ok(msg)
+}
+
+/// Units whose current coverage contains the point, nearest first.
+fn coverage_answer(
+    state: &ServerState,
+    query_id: String,
+    point: Option<GeoPoint>,
+) -> ServerMessage {
+    use geo::Contains as _;
+    let mut sources = Vec::new();
+    if let Some(p) = point {
+        let target = geo::Point::new(p.lon_deg, p.lat_deg);
+        state.fleet.read(|f| {
+            for u in f.units() {
+                let Some(ring) = &u.coverage else { continue };
+                let poly = geo::Polygon::new(
+                    ring.iter()
+                        .map(|c| geo::coord! { x: c[0], y: c[1] })
+                        .collect(),
+                    vec![],
+                );
+                if !poly.contains(&target) {
+                    continue;
+                }
+                let kind = match u.kind {
+                    UnitKind::Drone => SourceKind::Drone,
+                    UnitKind::Patrol => SourceKind::Patrol,
+                    UnitKind::FixedCamera => SourceKind::FixedCamera,
+                    UnitKind::CallPoint => continue,
+                };
+                let distance_m = u.position.map_or(0.0, |q| {
+                    crate::frame::haversine_m(q.lat_deg, q.lon_deg, p.lat_deg, p.lon_deg)
+                });
+                sources.push(CoverageSource {
+                    unit_id: u.id.clone(),
+                    kind: kind as i32,
+                    name: u.name.clone().unwrap_or_default(),
+                    distance_m,
+                });
+            }
+        });
+    }
+    sources.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+    ServerMessage {
+        body: Some(server_message::Body::Coverage(CoverageAnswer {
+            query_id,
+            point,
+            sources,
+            at_ms: crate::time::unix_ms(),
+        })),
+    }
+}

@@ -1,0 +1,915 @@
+//! The sans-I/O core of one tablet connection.
+//!
+//! Fed with `(now, event)`: decoded client messages from the control stream,
+//! report streams and datagrams, decode errors, orders issued while connected,
+//! and path statistics. It answers with [`Output`]s for the edge to carry out
+//! (send a message, close, update the picture) and with the next instant it
+//! wants to be woken ([`Session::poll_timeout`]). Durable state (the order
+//! queue, message ids already applied) lives in [`OrderStore`]; everything
+//! else dies with the connection, which is what makes a reconnection resume
+//! cleanly: a new session re-reads the queue and sends every order not yet
+//! acknowledged, in order.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use vigie_protocols::tablet::codec::{
+    DecodeError, MAX_CONTROL_MESSAGE_BYTES, MAX_REPORT_MESSAGE_BYTES,
+};
+use vigie_protocols::tablet::{
+    self, Broadcast, ClientMessage, CloseCode, ErrorCode, GeoPoint, IncidentReport, PositionReport,
+    Receipt, ServerMessage, UnitStatus, Welcome, client_message, server_message,
+};
+
+use super::ca::Role;
+use super::orders::{AckOutcome, OrderRecord, OrderStore};
+
+/// Time a client has to send `Hello` after the handshake.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Expected interval between position reports.
+pub const POSITION_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most control-stream messages accepted per second before the client is
+/// closed for flooding (positions on datagrams are not counted).
+pub const MAX_MESSAGES_PER_SECOND: u32 = 200;
+
+/// Most text bytes accepted in incidents and broadcasts.
+pub const MAX_TEXT_BYTES: usize = 2000;
+
+/// Where a message came from; some messages are only valid on some channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// The bidirectional control stream.
+    Control,
+    /// A unidirectional report stream.
+    Report,
+    /// A QUIC datagram.
+    Datagram,
+}
+
+/// What the edge must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send on the control stream.
+    Send(ServerMessage),
+    /// Close the connection with this code and reason.
+    Close {
+        /// QUIC application error code.
+        code: CloseCode,
+        /// Reason phrase for the client.
+        reason: String,
+    },
+    /// The session is open (after Welcome): the link is up.
+    Up,
+    /// A newer position of the unit.
+    Position(PositionReport),
+    /// The unit declared a status.
+    Status(UnitStatus),
+    /// An incident was stored.
+    Incident(IncidentReport),
+    /// A broadcast to relay to every connected unit.
+    Broadcast(Broadcast),
+    /// A coverage query to answer (the edge owns the picture).
+    CoverageQuery {
+        /// The query's message id.
+        query_id: String,
+        /// The point asked about (the unit's position when absent).
+        point: Option<GeoPoint>,
+    },
+    /// An order's state changed.
+    OrderProgress(AckOutcome, String),
+}
+
+/// Link quality inputs sampled from the QUIC path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathSample {
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Packets sent on the path since the connection opened.
+    pub sent_packets: u64,
+    /// Packets declared lost since the connection opened.
+    pub lost_packets: u64,
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Handshake done, waiting for Hello until the deadline.
+    AwaitingHello {
+        /// When to give up.
+        deadline: Instant,
+    },
+    /// Welcome sent.
+    Open,
+    /// Close requested; nothing more is processed.
+    Closed,
+}
+
+/// One tablet's session on one connection.
+#[derive(Debug)]
+pub struct Session {
+    /// Unit id from the certificate.
+    unit: String,
+    /// Role from the certificate.
+    role: Role,
+    /// Id of this session in logs and in Welcome.
+    session_id: u64,
+    /// Where the session is.
+    phase: Phase,
+    /// Seqs of orders sent on this connection: an order announced both by the
+    /// queue read at Hello and by a live notification is sent once.
+    sent_seqs: BTreeSet<u64>,
+    /// Timestamp of the newest position applied (latest wins).
+    last_position_ms: Option<i64>,
+    /// Last known position, for coverage queries without a point.
+    last_position: Option<GeoPoint>,
+    /// Start of the current rate window and messages counted in it.
+    rate_window: (Instant, u32),
+    /// Previous path sample, to compute loss over the last interval.
+    last_path: Option<PathSample>,
+    /// Link quality 0..1, smoothed.
+    quality: Option<f64>,
+    /// Things for the edge to do, in order.
+    out: VecDeque<Output>,
+}
+
+impl Session {
+    /// A session for a verified connection of `unit` with `role`.
+    pub fn new(now: Instant, unit: String, role: Role, session_id: u64) -> Session {
+        Session {
+            unit,
+            role,
+            session_id,
+            phase: Phase::AwaitingHello {
+                deadline: now + HELLO_TIMEOUT,
+            },
+            sent_seqs: BTreeSet::new(),
+            last_position_ms: None,
+            last_position: None,
+            rate_window: (now, 0),
+            last_path: None,
+            quality: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// The unit id.
+    pub fn unit(&self) -> &str {
+        &self.unit
+    }
+
+    /// Whether Welcome was sent and the session not closed.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Link quality 0..1, once a path sample was seen.
+    pub fn link_quality(&self) -> Option<f64> {
+        self.quality
+    }
+
+    /// The next thing for the edge to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitingHello { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// Time passes.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Phase::AwaitingHello { deadline } = self.phase
+            && now >= deadline
+        {
+            self.close(
+                CloseCode::HelloTimeout,
+                "no Hello within 10 s of the handshake".into(),
+            );
+        }
+    }
+
+    /// A frame could not be decoded on `channel`.
+    pub fn handle_decode_error(&mut self, channel: Channel, err: &DecodeError) {
+        match err {
+            DecodeError::UnknownMessage => {
+                self.error(ErrorCode::UnknownMessage, err.to_string(), "")
+            }
+            DecodeError::TooLarge { .. } => self.close(CloseCode::MessageTooLarge, err.to_string()),
+            // A bad datagram is dropped: datagrams are unreliable anyway and
+            // a garbled one must not cost the client its orders.
+            _ if channel == Channel::Datagram => {}
+            _ => self.close(CloseCode::ProtocolViolation, err.to_string()),
+        }
+    }
+
+    /// A decoded message arrived on `channel`.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        now_ms: i64,
+        channel: Channel,
+        msg: ClientMessage,
+        orders: &OrderStore,
+    ) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if channel != Channel::Datagram && !self.count_message(now) {
+            return;
+        }
+        let Some(body) = msg.body else {
+            self.error(
+                ErrorCode::UnknownMessage,
+                DecodeError::UnknownMessage.to_string(),
+                "",
+            );
+            return;
+        };
+        if let Phase::AwaitingHello { .. } = self.phase {
+            match body {
+                client_message::Body::Hello(hello) if channel == Channel::Control => {
+                    self.hello(now_ms, &hello, orders)
+                }
+                _ => self.close(
+                    CloseCode::ProtocolViolation,
+                    "the first message on the control stream must be Hello".into(),
+                ),
+            }
+            return;
+        }
+        match body {
+            client_message::Body::Hello(_) => self.error(
+                ErrorCode::Invalid,
+                "Hello was already received on this connection".into(),
+                "",
+            ),
+            client_message::Body::Position(p) => self.position(p),
+            client_message::Body::Status(s) => {
+                let status = s.status();
+                if status == UnitStatus::Unspecified {
+                    self.error(
+                        ErrorCode::Invalid,
+                        "status must be set".into(),
+                        &s.message_id,
+                    );
+                } else if self.remember(&s.message_id, "status", now_ms, orders) {
+                    self.out.push_back(Output::Status(status));
+                }
+            }
+            client_message::Body::Incident(report) => self.incident(now_ms, report, orders),
+            client_message::Body::OrderAck(ack) => self.order_ack(now_ms, &ack, orders),
+            client_message::Body::CoverageQuery(q) => self.out.push_back(Output::CoverageQuery {
+                query_id: q.message_id,
+                point: q.point.or(self.last_position),
+            }),
+            client_message::Body::Broadcast(mut b) => {
+                if !self.role.may_broadcast() {
+                    self.error(
+                        ErrorCode::NotPermitted,
+                        format!(
+                            "role {} may not broadcast; supervisor and operator certificates may",
+                            self.role.as_str()
+                        ),
+                        &b.message_id,
+                    );
+                } else if b.text.len() > MAX_TEXT_BYTES {
+                    self.error(
+                        ErrorCode::Invalid,
+                        format!("broadcast text over {MAX_TEXT_BYTES} bytes"),
+                        &b.message_id,
+                    );
+                } else if self.remember(&b.message_id, "broadcast", now_ms, orders) {
+                    b.from_unit = self.unit.clone();
+                    b.at_ms = now_ms;
+                    self.out.push_back(Output::Broadcast(b));
+                }
+            }
+            client_message::Body::Ping(p) => self.send(server_message::Body::Pong(tablet::Pong {
+                nonce: p.nonce,
+                server_time_ms: now_ms,
+            })),
+        }
+    }
+
+    /// An order was stored for this unit while the connection is up.
+    pub fn order_issued(&mut self, order: &OrderRecord) {
+        if self.phase == Phase::Open && self.sent_seqs.insert(order.seq) {
+            self.send(server_message::Body::Order(order.to_proto()));
+        }
+    }
+
+    /// Re-reads the queue and sends unacknowledged orders not yet sent on this
+    /// connection (after live notifications were dropped).
+    pub fn resync(&mut self, orders: &OrderStore) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        match orders.unacked(&self.unit) {
+            Ok(list) => list.iter().for_each(|o| self.order_issued(o)),
+            Err(e) => tracing::error!(unit = %self.unit, "cannot read the order queue: {e}"),
+        }
+    }
+
+    /// A new sample of path statistics: updates link quality.
+    pub fn path_sample(&mut self, sample: PathSample) {
+        let loss = match self.last_path {
+            Some(prev) if sample.sent_packets > prev.sent_packets => {
+                (sample.lost_packets.saturating_sub(prev.lost_packets)) as f64
+                    / (sample.sent_packets - prev.sent_packets) as f64
+            }
+            _ => 0.0,
+        };
+        self.last_path = Some(sample);
+        let q = link_quality(sample.rtt, loss);
+        // Exponential smoothing so one bad interval does not flap the picture.
+        self.quality = Some(match self.quality {
+            Some(prev) => 0.7 * prev + 0.3 * q,
+            None => q,
+        });
+    }
+
+    fn hello(&mut self, now_ms: i64, hello: &tablet::Hello, orders: &OrderStore) {
+        if hello.protocol_version != tablet::PROTOCOL_VERSION {
+            self.close(
+                CloseCode::UnsupportedVersion,
+                format!(
+                    "protocol version {} is not supported; this server speaks {}",
+                    hello.protocol_version,
+                    tablet::PROTOCOL_VERSION
+                ),
+            );
+            return;
+        }
+        // Read the queue before Welcome goes out: a failure closes the
+        // session rather than opening one that would miss orders.
+        let pending = match orders.unacked(&self.unit) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(unit = %self.unit, "cannot read the order queue: {e}");
+                self.close(
+                    CloseCode::Normal,
+                    "server storage unavailable; retry later".into(),
+                );
+                return;
+            }
+        };
+        self.phase = Phase::Open;
+        self.send(server_message::Body::Welcome(Welcome {
+            protocol_version: tablet::PROTOCOL_VERSION,
+            server_time_ms: now_ms,
+            unit_id: self.unit.clone(),
+            role: self.role.as_str().into(),
+            session_id: self.session_id,
+            position_interval_ms: POSITION_INTERVAL.as_millis() as u32,
+            max_control_message_bytes: MAX_CONTROL_MESSAGE_BYTES as u32,
+            max_report_message_bytes: MAX_REPORT_MESSAGE_BYTES as u32,
+        }));
+        self.out.push_back(Output::Up);
+        for order in &pending {
+            self.order_issued(order);
+        }
+    }
+
+    fn position(&mut self, p: PositionReport) {
+        let valid = (-90.0..=90.0).contains(&p.lat_deg) && (-180.0..=180.0).contains(&p.lon_deg);
+        if !valid {
+            return;
+        }
+        if self
+            .last_position_ms
+            .is_some_and(|last| p.timestamp_ms <= last)
+        {
+            return; // Latest wins: an older report arriving late is dropped.
+        }
+        self.last_position_ms = Some(p.timestamp_ms);
+        self.last_position = Some(GeoPoint {
+            lat_deg: p.lat_deg,
+            lon_deg: p.lon_deg,
+        });
+        self.out.push_back(Output::Position(p));
+    }
+
+    fn incident(&mut self, now_ms: i64, report: IncidentReport, orders: &OrderStore) {
+        if report.message_id.is_empty()
+            || report.category() == tablet::IncidentCategory::Unspecified
+        {
+            self.error(
+                ErrorCode::Invalid,
+                "an incident needs a message_id and a category".into(),
+                &report.message_id,
+            );
+            return;
+        }
+        if report.text.len() > MAX_TEXT_BYTES || report.photo_jpeg.len() > 1024 * 1024 {
+            self.error(
+                ErrorCode::Invalid,
+                "incident text over 2000 bytes or photo over 1 MiB".into(),
+                &report.message_id,
+            );
+            return;
+        }
+        match orders.store_incident(&self.unit, &report, now_ms) {
+            Ok(fresh) => {
+                self.receipt(&report.message_id, !fresh);
+                if fresh {
+                    self.out.push_back(Output::Incident(report));
+                }
+            }
+            Err(e) => self.internal(&report.message_id, &e),
+        }
+    }
+
+    fn order_ack(&mut self, now_ms: i64, ack: &tablet::OrderAck, orders: &OrderStore) {
+        if ack.message_id.is_empty() {
+            self.error(
+                ErrorCode::Invalid,
+                "an order ack needs a message_id".into(),
+                "",
+            );
+            return;
+        }
+        match orders.apply_ack(&self.unit, ack, now_ms) {
+            Ok(AckOutcome::UnknownOrder) => self.error(
+                ErrorCode::UnknownOrder,
+                format!("no order {:?} for unit {}", ack.order_id, self.unit),
+                &ack.message_id,
+            ),
+            Ok(AckOutcome::Invalid) => self.error(
+                ErrorCode::Invalid,
+                "ack kind must be set".into(),
+                &ack.message_id,
+            ),
+            Ok(outcome) => {
+                self.receipt(&ack.message_id, outcome == AckOutcome::Duplicate);
+                self.out
+                    .push_back(Output::OrderProgress(outcome, ack.order_id.clone()));
+            }
+            Err(e) => self.internal(&ack.message_id, &e),
+        }
+    }
+
+    /// Applies a reliable message id once: `true` when it is new (and receipts it).
+    fn remember(&mut self, message_id: &str, kind: &str, now_ms: i64, orders: &OrderStore) -> bool {
+        if message_id.is_empty() {
+            self.error(
+                ErrorCode::Invalid,
+                format!("a {kind} message needs a message_id"),
+                "",
+            );
+            return false;
+        }
+        match orders.remember(&self.unit, message_id, kind, now_ms) {
+            Ok(fresh) => {
+                self.receipt(message_id, !fresh);
+                fresh
+            }
+            Err(e) => {
+                self.internal(message_id, &e);
+                false
+            }
+        }
+    }
+
+    fn count_message(&mut self, now: Instant) -> bool {
+        let (start, count) = &mut self.rate_window;
+        if now.duration_since(*start) >= Duration::from_secs(1) {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        if *count > MAX_MESSAGES_PER_SECOND {
+            self.close(
+                CloseCode::Flood,
+                format!("more than {MAX_MESSAGES_PER_SECOND} messages in one second"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn receipt(&mut self, message_id: &str, duplicate: bool) {
+        self.send(server_message::Body::Receipt(Receipt {
+            message_id: message_id.into(),
+            duplicate,
+        }));
+    }
+
+    fn internal(&mut self, message_id: &str, e: &dyn std::error::Error) {
+        tracing::error!(unit = %self.unit, "storing a client message failed: {e}");
+        self.error(
+            ErrorCode::Internal,
+            "the server could not store this message; resend it later".into(),
+            message_id,
+        );
+    }
+
+    fn error(&mut self, code: ErrorCode, message: String, message_id: &str) {
+        self.send(server_message::Body::Error(tablet::Error {
+            code: code as i32,
+            message,
+            message_id: message_id.into(),
+        }));
+    }
+
+    fn send(&mut self, body: server_message::Body) {
+        self.out
+            .push_back(Output::Send(ServerMessage { body: Some(body) }));
+    }
+
+    fn close(&mut self, code: CloseCode, reason: String) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Closed;
+            self.out.push_back(Output::Close { code, reason });
+        }
+    }
+}
+
+/// Link quality 0..1 from round-trip time and packet loss: 1 up to 100 ms
+/// and no loss; each 1 % of loss costs 5 %; quality falls linearly to 0 at a
+/// 2 s round trip (a tablet that hears orders seconds late is not usable).
+pub fn link_quality(rtt: Duration, loss: f64) -> f64 {
+    let rtt_ms = rtt.as_secs_f64() * 1000.0;
+    let rtt_factor = (1.0 - (rtt_ms - 100.0).max(0.0) / 1900.0).clamp(0.0, 1.0);
+    let loss_factor = (1.0 - 5.0 * loss).clamp(0.0, 1.0);
+    rtt_factor * loss_factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patrol::orders::{NewOrder, OrderState};
+    use crate::store::Store;
+    use vigie_protocols::tablet::{AckKind, Hello, OrderAck};
+
+    /// A unit on virtual time: connections come and go, the queue persists.
+    struct Rig {
+        orders: OrderStore,
+        now: Instant,
+        now_ms: i64,
+        next_session: u64,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            Rig {
+                orders: OrderStore::new(Store::in_memory().unwrap()).unwrap(),
+                now: Instant::now(),
+                now_ms: 1_700_000_000_000,
+                next_session: 1,
+            }
+        }
+
+        fn advance(&mut self, d: Duration) {
+            self.now += d;
+            self.now_ms += d.as_millis() as i64;
+        }
+
+        fn connect(&mut self, unit: &str, role: Role) -> Session {
+            self.next_session += 1;
+            let mut s = Session::new(self.now, unit.into(), role, self.next_session);
+            self.feed(
+                &mut s,
+                client_message::Body::Hello(Hello {
+                    protocol_version: 1,
+                    ..Hello::default()
+                }),
+            );
+            s
+        }
+
+        fn feed(&mut self, s: &mut Session, body: client_message::Body) {
+            s.handle_message(
+                self.now,
+                self.now_ms,
+                Channel::Control,
+                ClientMessage { body: Some(body) },
+                &self.orders,
+            );
+        }
+
+        fn issue(&mut self, unit: &str, live: Option<&mut Session>) -> OrderRecord {
+            let o = self
+                .orders
+                .create(
+                    unit,
+                    &NewOrder {
+                        incident_id: None,
+                        lat_deg: 48.9,
+                        lon_deg: 2.3,
+                        priority: "normal".into(),
+                        instructions: "go".into(),
+                    },
+                    self.now_ms,
+                )
+                .unwrap();
+            if let Some(s) = live {
+                s.order_issued(&o);
+            }
+            o
+        }
+
+        fn ack(&mut self, s: &mut Session, msg_id: &str, order_id: &str, kind: AckKind) {
+            self.feed(
+                s,
+                client_message::Body::OrderAck(OrderAck {
+                    message_id: msg_id.into(),
+                    order_id: order_id.into(),
+                    kind: kind as i32,
+                    reason: "busy".into(),
+                    at_ms: self.now_ms,
+                }),
+            );
+        }
+    }
+
+    fn drain(s: &mut Session) -> Vec<Output> {
+        std::iter::from_fn(|| s.poll_output()).collect()
+    }
+
+    fn orders_sent(out: &[Output]) -> Vec<u64> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(ServerMessage {
+                    body: Some(server_message::Body::Order(o)),
+                }) => Some(o.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn receipts(out: &[Output]) -> Vec<(String, bool)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(ServerMessage {
+                    body: Some(server_message::Body::Receipt(r)),
+                }) => Some((r.message_id.clone(), r.duplicate)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hello_opens_with_welcome_then_pending_orders_in_order() {
+        let mut rig = Rig::new();
+        rig.issue("P1", None);
+        rig.issue("P1", None);
+        let mut s = rig.connect("P1", Role::Patrol);
+        let out = drain(&mut s);
+        assert!(
+            matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Welcome(w)) }) if w.unit_id == "P1" && w.role == "patrol")
+        );
+        assert_eq!(out[1], Output::Up);
+        assert_eq!(orders_sent(&out), vec![1, 2]);
+        assert!(s.is_open());
+    }
+
+    #[test]
+    fn drop_and_resume_redelivers_every_unacked_order_in_order_exactly_once_in_effect() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        drain(&mut s);
+        let o1 = rig.issue("P1", Some(&mut s));
+        let o2 = rig.issue("P1", Some(&mut s));
+        // A live notification racing with the queue read is sent once.
+        s.order_issued(&o2);
+        assert_eq!(orders_sent(&drain(&mut s)), vec![1, 2]);
+        rig.ack(&mut s, "a1", &o1.order_id, AckKind::Received);
+        drain(&mut s);
+
+        // The connection drops; orders are issued while the unit is away.
+        drop(s);
+        rig.advance(Duration::from_secs(20));
+        let o3 = rig.issue("P1", None);
+        rig.issue("P1", None);
+
+        // A new connection gets exactly the unacknowledged ones, in order.
+        let mut s = rig.connect("P1", Role::Patrol);
+        assert_eq!(orders_sent(&drain(&mut s)), vec![2, 3, 4]);
+
+        // The tablet applies by order_id: a replayed ack changes nothing.
+        rig.ack(&mut s, "a2", &o2.order_id, AckKind::Received);
+        rig.ack(&mut s, "a2", &o2.order_id, AckKind::Received);
+        rig.ack(&mut s, "a3", &o3.order_id, AckKind::Accepted);
+        let out = drain(&mut s);
+        assert_eq!(
+            receipts(&out),
+            vec![
+                ("a2".into(), false),
+                ("a2".into(), true),
+                ("a3".into(), false)
+            ]
+        );
+
+        // Drop again before acking order 4: only order 4 comes back.
+        drop(s);
+        let mut s = rig.connect("P1", Role::Patrol);
+        assert_eq!(orders_sent(&drain(&mut s)), vec![4]);
+        let states: Vec<_> = rig
+            .orders
+            .list("P1")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.state)
+            .collect();
+        assert_eq!(
+            states,
+            [
+                OrderState::Received,
+                OrderState::Received,
+                OrderState::Accepted,
+                OrderState::Pending
+            ]
+        );
+    }
+
+    #[test]
+    fn refused_order_ends_and_later_acks_are_stale() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        let o = rig.issue("P1", Some(&mut s));
+        drain(&mut s);
+        rig.ack(&mut s, "r", &o.order_id, AckKind::Refused);
+        rig.ack(&mut s, "x", &o.order_id, AckKind::Arrived);
+        let out = drain(&mut s);
+        assert!(out.contains(&Output::OrderProgress(
+            AckOutcome::Applied {
+                from: OrderState::Pending,
+                to: OrderState::Refused
+            },
+            o.order_id.clone()
+        )));
+        assert!(out.contains(&Output::OrderProgress(
+            AckOutcome::Stale(OrderState::Refused),
+            o.order_id.clone()
+        )));
+        let stored = &rig.orders.list("P1").unwrap()[0];
+        assert_eq!(
+            (stored.state, stored.reason.as_deref()),
+            (OrderState::Refused, Some("busy"))
+        );
+        rig.ack(&mut s, "y", "nope", AckKind::Received);
+        let out = drain(&mut s);
+        assert!(
+            matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::UnknownOrder)
+        );
+    }
+
+    #[test]
+    fn protocol_rules_close_or_refuse_with_reasons() {
+        let mut rig = Rig::new();
+        // No Hello in time.
+        let mut s = Session::new(rig.now, "P1".into(), Role::Patrol, 1);
+        assert_eq!(s.poll_timeout(), Some(rig.now + HELLO_TIMEOUT));
+        rig.advance(HELLO_TIMEOUT);
+        s.handle_timeout(rig.now);
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Output::Close {
+                code: CloseCode::HelloTimeout,
+                ..
+            }]
+        ));
+        // First message not a Hello.
+        let mut s = Session::new(rig.now, "P1".into(), Role::Patrol, 2);
+        rig.feed(
+            &mut s,
+            client_message::Body::Ping(tablet::Ping { nonce: 1 }),
+        );
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Output::Close {
+                code: CloseCode::ProtocolViolation,
+                ..
+            }]
+        ));
+        // Wrong version.
+        let mut s = Session::new(rig.now, "P1".into(), Role::Patrol, 3);
+        rig.feed(
+            &mut s,
+            client_message::Body::Hello(Hello {
+                protocol_version: 2,
+                ..Hello::default()
+            }),
+        );
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Output::Close {
+                code: CloseCode::UnsupportedVersion,
+                ..
+            }]
+        ));
+        // A patrol may not broadcast; a supervisor may.
+        let mut s = rig.connect("P1", Role::Patrol);
+        drain(&mut s);
+        let b = Broadcast {
+            message_id: "b1".into(),
+            text: "hi".into(),
+            ..Broadcast::default()
+        };
+        rig.feed(&mut s, client_message::Body::Broadcast(b.clone()));
+        assert!(
+            matches!(&drain(&mut s)[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::NotPermitted)
+        );
+        let mut s = rig.connect("S1", Role::Supervisor);
+        drain(&mut s);
+        rig.feed(&mut s, client_message::Body::Broadcast(b));
+        assert!(
+            drain(&mut s)
+                .iter()
+                .any(|o| matches!(o, Output::Broadcast(b) if b.from_unit == "S1"))
+        );
+        // Unknown messages are answered, not fatal; garbage and oversize are fatal.
+        s.handle_decode_error(Channel::Control, &DecodeError::UnknownMessage);
+        s.handle_decode_error(Channel::Datagram, &DecodeError::BadLength);
+        assert!(matches!(&drain(&mut s)[..], [Output::Send(_)]));
+        s.handle_decode_error(
+            Channel::Control,
+            &DecodeError::TooLarge {
+                len: 1 << 20,
+                max: 1 << 16,
+            },
+        );
+        assert!(matches!(
+            drain(&mut s)[..],
+            [Output::Close {
+                code: CloseCode::MessageTooLarge,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn flood_closes_and_positions_are_latest_wins() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        drain(&mut s);
+        for ts in [10, 30, 20] {
+            let p = PositionReport {
+                lat_deg: 48.0,
+                lon_deg: 2.0,
+                timestamp_ms: ts,
+                ..PositionReport::default()
+            };
+            s.handle_message(
+                rig.now,
+                rig.now_ms,
+                Channel::Datagram,
+                ClientMessage {
+                    body: Some(client_message::Body::Position(p)),
+                },
+                &rig.orders,
+            );
+        }
+        let kept: Vec<i64> = drain(&mut s)
+            .iter()
+            .filter_map(|o| match o {
+                Output::Position(p) => Some(p.timestamp_ms),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kept, vec![10, 30]);
+        for i in 0..=MAX_MESSAGES_PER_SECOND {
+            rig.feed(
+                &mut s,
+                client_message::Body::Ping(tablet::Ping {
+                    nonce: u64::from(i),
+                }),
+            );
+        }
+        assert!(matches!(
+            drain(&mut s).last(),
+            Some(Output::Close {
+                code: CloseCode::Flood,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn link_quality_follows_rtt_and_loss() {
+        assert_eq!(link_quality(Duration::from_millis(50), 0.0), 1.0);
+        assert!((link_quality(Duration::from_millis(1050), 0.0) - 0.5).abs() < 1e-9);
+        assert_eq!(link_quality(Duration::from_secs(3), 0.0), 0.0);
+        assert!((link_quality(Duration::from_millis(20), 0.1) - 0.5).abs() < 1e-9);
+        let mut s = Session::new(Instant::now(), "P1".into(), Role::Patrol, 1);
+        s.path_sample(PathSample {
+            rtt: Duration::from_millis(20),
+            sent_packets: 100,
+            lost_packets: 0,
+        });
+        assert_eq!(s.link_quality(), Some(1.0));
+        s.path_sample(PathSample {
+            rtt: Duration::from_millis(20),
+            sent_packets: 200,
+            lost_packets: 20,
+        });
+        let q = s.link_quality().unwrap();
+        assert!((q - 0.7).abs() < 1e-9, "smoothed: {q}");
+    }
+}

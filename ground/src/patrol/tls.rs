@@ -1,0 +1,227 @@
+//! TLS configuration of the patrol link: the server's mutual-TLS config with
+//! a client-certificate verifier that checks the chain, the validity window
+//! and the revocation list, and the matching client config used by tablets
+//! (simulated ones, tests, tools).
+//!
+//! Handshake refusals surface to the client as TLS alerts (`unknown_ca`,
+//! `certificate_expired`, `certificate_revoked`, `certificate_required`), so
+//! the reason is clear on the tablet without a session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+};
+use vigie_protocols::tablet::ALPN;
+
+use super::ca::{RevocationList, UnitIdentity};
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The client verifier could not be built.
+    #[error("client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// A PEM file did not hold what was expected.
+    #[error("{what}: {detail}; expected the PEM files written by `vigie ca issue`")]
+    Pem {
+        /// Which input.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// QUIC refused the TLS configuration.
+    #[error("QUIC TLS configuration: {0}")]
+    Quic(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Verifies client certificates: chain to the deployment CA, validity,
+/// client-auth usage, unit naming, then the revocation list.
+#[derive(Debug)]
+struct UnitCertVerifier {
+    /// WebPKI chain, validity and usage checks.
+    inner: Arc<dyn ClientCertVerifier>,
+    /// Serials refused even though they chain correctly.
+    revoked: Arc<RevocationList>,
+}
+
+impl ClientCertVerifier for UnitCertVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let identity = UnitIdentity::from_der(end_entity);
+        let who = identity.as_ref().map_or("?", |i| i.unit.as_str());
+        if let Err(e) = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            tracing::warn!(unit = who, "refused a client certificate: {e}");
+            return Err(e);
+        }
+        let Some(identity) = identity else {
+            tracing::warn!("refused a client certificate without a unit id (CN) and role (OU)");
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ));
+        };
+        if self.revoked.is_revoked(&identity.serial) {
+            tracing::warn!(unit = %identity.unit, serial = %identity.serial, "refused a revoked certificate");
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
+        }
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Transport limits shared by server and clients: one control stream, a few
+/// report streams, datagrams on, keep-alives so NAT bindings survive.
+pub fn transport_config(server: bool) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(if server { 1u32 } else { 0u32 }.into());
+    t.max_concurrent_uni_streams(if server { 4u32 } else { 0u32 }.into());
+    t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+        30_000,
+    ))));
+    t.keep_alive_interval(Some(Duration::from_secs(10)));
+    t.datagram_receive_buffer_size(Some(if server { 16 * 1024 } else { 0 }));
+    // Per-connection receive windows bound the memory one client can pin.
+    t.stream_receive_window(quinn::VarInt::from_u32(256 * 1024));
+    t.receive_window(quinn::VarInt::from_u32(2 * 1024 * 1024 + 512 * 1024));
+    t.send_window(512 * 1024);
+    t
+}
+
+/// The server's QUIC config: mutual TLS 1.3, ALPN `vigie/1`, session tickets
+/// for cheap resumption, no 0-RTT (a replayed 0-RTT ack would be harmless,
+/// but a replayed Hello from a revoked unit would not be).
+pub fn server_config(
+    ca_der: &[u8],
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    revoked: Arc<RevocationList>,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec()))?;
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+    let verifier = Arc::new(UnitCertVerifier { inner, revoked });
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(cert_der)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+        )?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(32 * 1024);
+    tls.send_tls13_tickets = 2;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config(true)));
+    Ok(config)
+}
+
+/// A tablet's QUIC client config from the three PEM texts `vigie ca issue`
+/// writes. Keeps session tickets in memory for resumption.
+pub fn client_config(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<quinn::ClientConfig, TlsError> {
+    let pem_err = |what: &'static str| {
+        move |e: rustls::pki_types::pem::Error| TlsError::Pem {
+            what,
+            detail: e.to_string(),
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(ca.map_err(pem_err("CA certificate"))?)?;
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(pem_err("unit certificate"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(pem_err("unit key"))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots);
+    let mut tls = if chain.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_auth_cert(chain, key)?
+    };
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config(false)));
+    Ok(config)
+}
+
+/// A client config that presents no certificate (to test refusals).
+pub fn anonymous_client_config(ca_pem: &str) -> Result<quinn::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(ca.map_err(|e| TlsError::Pem {
+            what: "CA certificate",
+            detail: e.to_string(),
+        })?)?;
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config(false)));
+    Ok(config)
+}

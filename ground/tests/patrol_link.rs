@@ -1,0 +1,416 @@
+//! The patrol link end to end over loopback QUIC: a real server, real
+//! certificates, clients speaking raw `vigie/1` frames.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use vigie_ground::config::Config;
+use vigie_ground::patrol::ca::{self, DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+use vigie_ground::patrol::orders::{NewOrder, OrderState};
+use vigie_ground::patrol::tls;
+use vigie_ground::server::Server;
+use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
+use vigie_protocols::tablet::{
+    AckKind, ClientMessage, CloseCode, ErrorCode, Hello, OrderAck, Ping, PositionReport,
+    ServerMessage, client_message, server_message,
+};
+
+/// Bound on every wait in these tests.
+const WAIT: Duration = Duration::from_secs(10);
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "vigie-patrol-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
+    let dir = temp_dir(name);
+    let mut config = Config {
+        data_dir: dir.clone(),
+        ..Config::default()
+    };
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.quic.listen = "127.0.0.1:0".parse().unwrap();
+    for link in &mut config.mavlink.links {
+        link.address = "udpin:127.0.0.1:0".into();
+    }
+    let server = Server::start(config).await.expect("server starts");
+    let quic = server.state().listener("quic").expect("quic listener");
+    (server, dir, quic)
+}
+
+fn client(dir: &std::path::Path, unit: &str, role: Role, validity: Validity) -> quinn::ClientConfig {
+    let ca = DeploymentCa::open(dir).unwrap();
+    let store = vigie_ground::store::Store::open(dir).unwrap();
+    let cert = ca.issue(unit, role, validity, Some(&store)).unwrap();
+    tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap()
+}
+
+fn valid() -> Validity {
+    Validity::from_now(DEFAULT_UNIT_VALIDITY)
+}
+
+async fn dial(quic: SocketAddr, config: quinn::ClientConfig) -> Result<quinn::Connection, String> {
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(config);
+    let connecting = endpoint
+        .connect(quic, vigie_protocols::tablet::SERVER_NAME)
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(WAIT, connecting).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("handshake timed out".into()),
+    }
+}
+
+/// A connected tablet speaking raw frames.
+struct Tablet {
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder<ServerMessage>,
+}
+
+impl Tablet {
+    async fn open(quic: SocketAddr, config: quinn::ClientConfig) -> Tablet {
+        let conn = dial(quic, config).await.expect("handshake");
+        let (send, recv) = conn.open_bi().await.unwrap();
+        let mut t = Tablet {
+            conn,
+            send,
+            recv,
+            decoder: FrameDecoder::new(MAX_CONTROL_MESSAGE_BYTES),
+        };
+        t.send(client_message::Body::Hello(Hello {
+            protocol_version: 1,
+            client_software: "test".into(),
+            client_time_ms: 0,
+        }))
+        .await;
+        match t.next().await.body {
+            Some(server_message::Body::Welcome(_)) => t,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, body: client_message::Body) {
+        let frame = codec::encode_frame(
+            &ClientMessage { body: Some(body) },
+            MAX_CONTROL_MESSAGE_BYTES,
+        )
+        .unwrap();
+        self.send.write_all(&frame).await.unwrap();
+    }
+
+    async fn next(&mut self) -> ServerMessage {
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(m) = self.decoder.next_message().unwrap() {
+                    return m;
+                }
+                let n = self
+                    .recv
+                    .read(&mut buf)
+                    .await
+                    .unwrap()
+                    .expect("stream open");
+                self.decoder.push(&buf[..n]);
+            }
+        })
+        .await
+        .expect("a server message in time")
+    }
+
+    async fn ping(&mut self, nonce: u64) {
+        self.send(client_message::Body::Ping(Ping { nonce })).await;
+        loop {
+            if let Some(server_message::Body::Pong(p)) = self.next().await.body {
+                assert_eq!(p.nonce, nonce);
+                return;
+            }
+        }
+    }
+
+    async fn ack(&mut self, id: &str, order_id: &str, kind: AckKind) -> server_message::Body {
+        self.send(client_message::Body::OrderAck(OrderAck {
+            message_id: id.into(),
+            order_id: order_id.into(),
+            kind: kind as i32,
+            reason: String::new(),
+            at_ms: 0,
+        }))
+        .await;
+        self.next().await.body.unwrap()
+    }
+}
+
+/// How the server ended a connection, as the client sees it.
+async fn closed_reason(conn: &quinn::Connection) -> quinn::ConnectionError {
+    tokio::time::timeout(WAIT, conn.closed())
+        .await
+        .expect("closed in time")
+}
+
+fn order() -> NewOrder {
+    NewOrder {
+        incident_id: Some("I-1".into()),
+        lat_deg: 48.925,
+        lon_deg: 2.36,
+        priority: "high".into(),
+        instructions: "Gate D, medical".into(),
+    }
+}
+
+#[tokio::test]
+async fn valid_certificate_connects_reports_and_receives_orders_across_reconnections() {
+    let (server, dir, quic) = start("ok").await;
+    let state = server.state().clone();
+    let config = client(&dir, "P17", Role::Patrol, valid());
+    let mut tablet = Tablet::open(quic, config.clone()).await;
+
+    // A position on a datagram shows up in the picture with the link details.
+    let pos = ClientMessage {
+        body: Some(client_message::Body::Position(PositionReport {
+            lat_deg: 48.9244,
+            lon_deg: 2.3601,
+            accuracy_m: 4.0,
+            heading_deg: 90.0,
+            speed_m_s: 1.4,
+            timestamp_ms: vigie_ground::time::unix_ms(),
+        })),
+    };
+    tablet
+        .conn
+        .send_datagram(codec::encode_datagram(&pos).unwrap().into())
+        .unwrap();
+    let unit = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(u) = state.fleet.read(|f| f.get("P17").cloned())
+                && u.position.is_some()
+            {
+                return u;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("position in the picture");
+    let info = unit.patrol.unwrap();
+    assert!(info.connected);
+    assert_eq!(info.role, "patrol");
+    assert!(unit.last_seen_ms.is_some());
+
+    // An order issued while connected arrives at once; its ack is receipted.
+    let first = state.patrol.issue_order("P17", &order()).unwrap();
+    let Some(server_message::Body::Order(o)) = tablet.next().await.body else {
+        panic!("order expected")
+    };
+    assert_eq!(o.order_id, first.order_id);
+    assert_eq!(o.instructions, "Gate D, medical");
+    let receipt = tablet.ack("a1", &o.order_id, AckKind::Received).await;
+    assert!(
+        matches!(receipt, server_message::Body::Receipt(r) if r.message_id == "a1" && !r.duplicate)
+    );
+
+    // Away: two orders wait in the queue. Back: both arrive, in order, and
+    // the acknowledged one does not.
+    tablet.conn.close(0u32.into(), b"tunnel");
+    let second = state.patrol.issue_order("P17", &order()).unwrap();
+    let third = state.patrol.issue_order("P17", &order()).unwrap();
+    let mut tablet = Tablet::open(quic, config.clone()).await;
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        if let Some(server_message::Body::Order(o)) = tablet.next().await.body {
+            got.push(o.order_id);
+        }
+    }
+    assert_eq!(got, vec![second.order_id.clone(), third.order_id.clone()]);
+    // A replayed ack (same message id, resent after the reconnection) is a no-op.
+    let again = tablet.ack("a1", &first.order_id, AckKind::Received).await;
+    assert!(matches!(again, server_message::Body::Receipt(r) if r.duplicate));
+    tablet.ack("a2", &second.order_id, AckKind::Accepted).await;
+    let states: Vec<_> = state
+        .patrol
+        .orders()
+        .list("P17")
+        .unwrap()
+        .iter()
+        .map(|o| o.state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            OrderState::Received,
+            OrderState::Accepted,
+            OrderState::Pending
+        ]
+    );
+
+    // A second connection of the same unit replaces the first.
+    let newer = Tablet::open(quic, config).await;
+    let err = closed_reason(&tablet.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::Replaced as u32).into()),
+        "{err}"
+    );
+    drop(newer);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_certificates_are_refused_with_a_reason_and_others_are_unaffected() {
+    let (server, dir, quic) = start("refuse").await;
+    let state = server.state().clone();
+    let mut good = Tablet::open(quic, client(&dir, "P1", Role::Patrol, valid())).await;
+
+    // No certificate.
+    let ca_pem = DeploymentCa::open(&dir).unwrap().cert_pem().to_string();
+    let anon = dial(quic, tls::anonymous_client_config(&ca_pem).unwrap()).await;
+    let reason = match anon {
+        Err(e) => e,
+        Ok(c) => closed_reason(&c).await.to_string(),
+    };
+    assert!(
+        reason.contains("116") || reason.to_lowercase().contains("certificate"),
+        "no cert: {reason}"
+    );
+
+    // A certificate from another deployment's CA.
+    let other = temp_dir("other-ca");
+    DeploymentCa::init(&other, "other").unwrap();
+    let stranger = dial(quic, client(&other, "P1", Role::Patrol, valid())).await;
+    let reason = match stranger {
+        Err(e) => e,
+        Ok(c) => closed_reason(&c).await.to_string(),
+    };
+    assert!(
+        reason.contains("48") || reason.contains("UnknownIssuer"),
+        "unknown CA: {reason}"
+    );
+
+    // Expired.
+    let now = vigie_ground::time::unix_ms();
+    let past = Validity {
+        not_before_ms: now - 10 * 86_400_000,
+        not_after_ms: now - 86_400_000,
+    };
+    let expired = dial(quic, client(&dir, "P2", Role::Patrol, past)).await;
+    let reason = match expired {
+        Err(e) => e,
+        Ok(c) => closed_reason(&c).await.to_string(),
+    };
+    assert!(
+        reason.contains("45") || reason.contains("Expired"),
+        "expired: {reason}"
+    );
+
+    // Revoked.
+    let revoked_config = client(&dir, "P3", Role::Patrol, valid());
+    ca::revoke_unit(&state.store, "P3", now).unwrap();
+    state.patrol.refresh_revocations(&state.store);
+    let revoked = dial(quic, revoked_config).await;
+    let reason = match revoked {
+        Err(e) => e,
+        Ok(c) => closed_reason(&c).await.to_string(),
+    };
+    assert!(
+        reason.contains("44") || reason.contains("Revoked"),
+        "revoked: {reason}"
+    );
+
+    // A server certificate may not connect as a tablet: refused in the
+    // handshake (its key usage is server authentication only).
+    let wrong = dial(quic, client(&dir, "ground2", Role::Server, valid())).await;
+    let reason = match wrong {
+        Err(e) => e,
+        Ok(c) => closed_reason(&c).await.to_string(),
+    };
+    assert!(
+        reason.contains("client authentication"),
+        "server cert as client: {reason}"
+    );
+
+    // A role may not send what it has no right to: a patrol cannot broadcast.
+    good.send(client_message::Body::Broadcast(
+        vigie_protocols::tablet::Broadcast {
+            message_id: "b1".into(),
+            text: "all units".into(),
+            ..Default::default()
+        },
+    ))
+    .await;
+    match good.next().await.body {
+        Some(server_message::Body::Error(e)) => {
+            assert_eq!(e.code(), ErrorCode::NotPermitted);
+            assert!(e.message.contains("may not broadcast"), "{}", e.message);
+        }
+        other => panic!("expected NOT_PERMITTED, got {other:?}"),
+    }
+
+    // None of it touched the good client, and none of them entered the picture.
+    good.ping(7).await;
+    for unit in ["P2", "P3", "ground2"] {
+        assert!(
+            state.fleet.read(|f| f.get(unit).is_none()),
+            "{unit} must not appear"
+        );
+    }
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}
+
+#[tokio::test]
+async fn garbage_oversized_and_unknown_messages_affect_only_their_sender() {
+    let (server, dir, quic) = start("bad-input").await;
+    let mut good = Tablet::open(quic, client(&dir, "P1", Role::Patrol, valid())).await;
+
+    // Unknown message type: an error, and the connection carries on.
+    let mut newer = Tablet::open(quic, client(&dir, "P2", Role::Patrol, valid())).await;
+    newer.send.write_all(&[3, 0x98, 0x06, 0x01]).await.unwrap();
+    match newer.next().await.body {
+        Some(server_message::Body::Error(e)) => assert_eq!(e.code(), ErrorCode::UnknownMessage),
+        other => panic!("expected an error, got {other:?}"),
+    }
+    newer.ping(1).await;
+
+    // Garbage: closed as a protocol violation.
+    let mut garbage = Tablet::open(quic, client(&dir, "P3", Role::Patrol, valid())).await;
+    garbage
+        .send
+        .write_all(&[4, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    let err = closed_reason(&garbage.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::ProtocolViolation as u32).into()),
+        "{err}"
+    );
+
+    // Oversized: refused on the length prefix alone.
+    let mut big = Tablet::open(quic, client(&dir, "P4", Role::Patrol, valid())).await;
+    big.send.write_all(&[0xff, 0xff, 0xff, 0x7f]).await.unwrap();
+    let err = closed_reason(&big.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::MessageTooLarge as u32).into()),
+        "{err}"
+    );
+
+    // Garbage datagrams are dropped without closing.
+    newer.conn.send_datagram(vec![0xff; 50].into()).unwrap();
+    newer.ping(2).await;
+    good.ping(3).await;
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

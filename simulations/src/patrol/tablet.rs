@@ -1,0 +1,403 @@
+//! A simulated patrol tablet: a real `vigie/1` QUIC client with its issued
+//! certificate, driving a [`PatrolUnit`] model.
+//!
+//! It behaves as `protocols/README.md` asks of a real client: positions at
+//! 1 Hz on datagrams; orders applied once per `order_id`; acks kept in an
+//! outbox until receipted and resent after a reconnection; the link counted
+//! up only once `Welcome` arrives; jittered exponential back-off between
+//! connection attempts.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::{RngExt as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+use vigie_ground::frame::LocalFrame;
+use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
+use vigie_protocols::tablet::{
+    AckKind, ClientMessage, Hello, OrderAck, PositionReport, ServerMessage, client_message,
+    server_message,
+};
+
+use super::model::{Mobility, PatrolUnit, Streets, UnitEvent};
+
+/// Most unreceipted messages kept; when full the oldest is dropped (logged):
+/// a tablet offline that long has lost more than acks.
+pub const OUTBOX_LIMIT: usize = 1000;
+
+/// Order ids remembered to apply each order once.
+pub const SEEN_ORDERS_LIMIT: usize = 1000;
+
+/// Time spent on scene before the simulated unit closes its order.
+pub const ON_SCENE: Duration = Duration::from_secs(20);
+
+/// A unit's certificate, key and the CA, PEM.
+#[derive(Debug, Clone)]
+pub struct TabletCerts {
+    /// Unit id.
+    pub unit: String,
+    /// The deployment CA certificate.
+    pub ca_pem: String,
+    /// The unit's certificate.
+    pub cert_pem: String,
+    /// The unit's private key.
+    pub key_pem: String,
+}
+
+impl TabletCerts {
+    /// Reads `<dir>/<unit>.cert.pem`, `<dir>/<unit>.key.pem` and `<dir>/ca.pem`.
+    pub fn load(dir: &Path, unit: &str) -> anyhow::Result<TabletCerts> {
+        let read = |name: String| {
+            let p = dir.join(&name);
+            std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        Ok(TabletCerts {
+            unit: unit.to_string(),
+            ca_pem: read("ca.pem".into())?,
+            cert_pem: read(format!("{unit}.cert.pem"))?,
+            key_pem: read(format!("{unit}.key.pem"))?,
+        })
+    }
+
+    /// Every unit with a certificate in `dir`, sorted by unit id.
+    pub fn units_in(dir: &Path) -> anyhow::Result<Vec<String>> {
+        let mut units: Vec<String> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".cert.pem").map(str::to_string)
+            })
+            .collect();
+        units.sort();
+        Ok(units)
+    }
+}
+
+/// Counters shared by every simulated tablet.
+#[derive(Debug, Default)]
+pub struct TabletStats {
+    /// Tablets whose session is open (Welcome received).
+    pub connected: AtomicUsize,
+    /// Connection attempts.
+    pub attempts: AtomicU64,
+    /// Distinct orders received.
+    pub orders: AtomicU64,
+    /// Orders received again (redelivered after a reconnection).
+    pub redelivered: AtomicU64,
+    /// Arrivals reported.
+    pub arrivals: AtomicU64,
+    /// Order delivery latencies (issue to receipt), milliseconds.
+    pub latencies_ms: Mutex<Vec<i64>>,
+    /// Time from start to first Welcome, milliseconds, per tablet.
+    pub connect_ms: Mutex<Vec<u64>>,
+}
+
+/// Where and how a tablet runs.
+#[derive(Debug, Clone)]
+pub struct TabletSpec {
+    /// The server's QUIC address.
+    pub server: SocketAddr,
+    /// Street network the unit moves on.
+    pub streets: Arc<Streets>,
+    /// Local frame of the site.
+    pub frame: LocalFrame,
+    /// How the unit moves.
+    pub mobility: Mobility,
+    /// Seed of the unit's randomness.
+    pub seed: u64,
+}
+
+/// The tablet's protocol state that survives reconnections.
+struct TabletState {
+    /// Unit id.
+    unit: String,
+    /// The movement model.
+    model: PatrolUnit,
+    /// Orders already applied, most recent last.
+    seen: VecDeque<String>,
+    /// Same, for lookup.
+    seen_set: HashSet<String>,
+    /// Reliable messages not yet receipted, in send order.
+    outbox: VecDeque<ClientMessage>,
+    /// Counter for message ids.
+    next_id: u64,
+    /// When the unit arrived on scene, for closing its order.
+    on_scene_since: Option<Instant>,
+    /// Last model step.
+    last_step: Instant,
+}
+
+impl TabletState {
+    fn message_id(&mut self) -> String {
+        self.next_id += 1;
+        format!(
+            "{}-{}-{}",
+            self.unit,
+            vigie_ground::time::unix_ms(),
+            self.next_id
+        )
+    }
+
+    fn ack(&mut self, order_id: &str, kind: AckKind) -> ClientMessage {
+        let msg = ClientMessage {
+            body: Some(client_message::Body::OrderAck(OrderAck {
+                message_id: self.message_id(),
+                order_id: order_id.into(),
+                kind: kind as i32,
+                reason: String::new(),
+                at_ms: vigie_ground::time::unix_ms(),
+            })),
+        };
+        if self.outbox.len() >= OUTBOX_LIMIT {
+            tracing::warn!(unit = %self.unit, "outbox full: dropping the oldest unreceipted message");
+            self.outbox.pop_front();
+        }
+        self.outbox.push_back(msg.clone());
+        msg
+    }
+}
+
+/// Runs one tablet until `stop` is set: connect, run the session, back off,
+/// reconnect.
+pub async fn run_tablet(
+    spec: TabletSpec,
+    certs: TabletCerts,
+    stats: Arc<TabletStats>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let config =
+        vigie_ground::patrol::tls::client_config(&certs.ca_pem, &certs.cert_pem, &certs.key_pem)?;
+    let bind: SocketAddr = if spec.server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .context("bind address")?;
+    let mut endpoint = quinn::Endpoint::client(bind).context("cannot open a UDP socket")?;
+    endpoint.set_default_client_config(config);
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7ab1e7);
+    let mut state = TabletState {
+        unit: certs.unit.clone(),
+        model: PatrolUnit::new(&spec.streets, spec.mobility, spec.seed),
+        seen: VecDeque::new(),
+        seen_set: HashSet::new(),
+        outbox: VecDeque::new(),
+        next_id: 0,
+        on_scene_since: None,
+        last_step: Instant::now(),
+    };
+    let mut attempt: u32 = 0;
+    let mut first_welcome = true;
+    while !*stop.borrow() {
+        stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let outcome = session(
+            &endpoint,
+            &spec,
+            &mut state,
+            &stats,
+            &mut stop,
+            &mut |welcomed| {
+                if welcomed {
+                    attempt = 0;
+                    if first_welcome {
+                        first_welcome = false;
+                        stats
+                            .connect_ms
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(started.elapsed().as_millis() as u64);
+                    }
+                }
+            },
+        )
+        .await;
+        if let Err(e) = outcome {
+            tracing::debug!(unit = %certs.unit, "session ended: {e:#}");
+        }
+        if *stop.borrow() {
+            break;
+        }
+        // Jittered exponential back-off: random(0, min(30 s, 0.5 s × 2^attempt)).
+        let cap_ms = (500u64 << attempt.min(6)).min(30_000);
+        let wait = Duration::from_millis(rng.random_range(0..=cap_ms));
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    endpoint.close(0u32.into(), b"tablet stopped");
+    Ok(())
+}
+
+/// One connection, from handshake to loss.
+async fn session(
+    endpoint: &quinn::Endpoint,
+    spec: &TabletSpec,
+    state: &mut TabletState,
+    stats: &TabletStats,
+    stop: &mut watch::Receiver<bool>,
+    on_welcome: &mut (dyn FnMut(bool) + Send),
+) -> anyhow::Result<()> {
+    let conn = endpoint
+        .connect(spec.server, vigie_protocols::tablet::SERVER_NAME)?
+        .await
+        .context("handshake")?;
+    let (mut send, mut recv) = conn.open_bi().await?;
+    let hello = ClientMessage {
+        body: Some(client_message::Body::Hello(Hello {
+            protocol_version: vigie_protocols::tablet::PROTOCOL_VERSION,
+            client_software: concat!("vigie-sim/", env!("CARGO_PKG_VERSION")).into(),
+            client_time_ms: vigie_ground::time::unix_ms(),
+        })),
+    };
+    send.write_all(&codec::encode_frame(&hello, MAX_CONTROL_MESSAGE_BYTES)?)
+        .await?;
+    let mut decoder = FrameDecoder::<ServerMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
+    let mut buf = vec![0u8; 8192];
+    let mut up = false;
+    let mut guard = ConnectedGuard { stats, up: false };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let hello_deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(hello_deadline);
+    loop {
+        let mut to_send: Vec<ClientMessage> = Vec::new();
+        tokio::select! {
+            read = recv.read(&mut buf) => {
+                let Some(n) = read? else { anyhow::bail!("server finished the control stream") };
+                decoder.push(&buf[..n]);
+                loop {
+                    let msg = match decoder.next_message() {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break,
+                        Err(codec::DecodeError::UnknownMessage) => continue,
+                        Err(e) => anyhow::bail!("bad frame from server: {e}"),
+                    };
+                    match msg.body {
+                        Some(server_message::Body::Welcome(_)) => {
+                            up = true;
+                            guard.set_up();
+                            on_welcome(true);
+                            to_send.extend(state.outbox.iter().cloned());
+                        }
+                        Some(server_message::Body::Order(order)) => {
+                            if state.seen_set.contains(&order.order_id) {
+                                stats.redelivered.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            let latency = vigie_ground::time::unix_ms() - order.issued_ms;
+                            stats.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()).push(latency);
+                            stats.orders.fetch_add(1, Ordering::Relaxed);
+                            state.seen_set.insert(order.order_id.clone());
+                            state.seen.push_back(order.order_id.clone());
+                            if state.seen.len() > SEEN_ORDERS_LIMIT
+                                && let Some(old) = state.seen.pop_front()
+                            {
+                                state.seen_set.remove(&old);
+                            }
+                            to_send.push(state.ack(&order.order_id, AckKind::Received));
+                            to_send.push(state.ack(&order.order_id, AckKind::Accepted));
+                            if let Some(dest) = order.destination {
+                                let local = spec.frame.to_local(dest.lat_deg, dest.lon_deg);
+                                state.model.go_to(&spec.streets, order.order_id.clone(), local);
+                                state.on_scene_since = None;
+                            }
+                        }
+                        Some(server_message::Body::Receipt(r)) => state.outbox.retain(|m| message_id(m) != Some(r.message_id.as_str())),
+                        Some(server_message::Body::Error(e)) => {
+                            tracing::warn!(unit = %state.unit, "server refused a message: {}", e.message);
+                            state.outbox.retain(|m| message_id(m) != Some(e.message_id.as_str()) || e.message_id.is_empty());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let dt = state.last_step.elapsed().as_secs_f64();
+                state.last_step = Instant::now();
+                if let Some(UnitEvent::Arrived(order_id)) = state.model.step(&spec.streets, dt) {
+                    stats.arrivals.fetch_add(1, Ordering::Relaxed);
+                    to_send.push(state.ack(&order_id, AckKind::Arrived));
+                    state.on_scene_since = Some(Instant::now());
+                }
+                if let (Some(since), Some(order)) = (state.on_scene_since, state.model.order().map(str::to_string))
+                    && since.elapsed() >= ON_SCENE
+                {
+                    to_send.push(state.ack(&order, AckKind::Closed));
+                    state.model.clear_order();
+                    state.on_scene_since = None;
+                }
+                if up {
+                    let (lat, lon) = spec.frame.to_wgs84(state.model.pos.0, state.model.pos.1);
+                    let pos = ClientMessage { body: Some(client_message::Body::Position(PositionReport {
+                        lat_deg: lat,
+                        lon_deg: lon,
+                        accuracy_m: 5.0,
+                        heading_deg: state.model.heading_deg as f32,
+                        speed_m_s: state.model.speed_m_s as f32,
+                        timestamp_ms: vigie_ground::time::unix_ms(),
+                    }))};
+                    if let Ok(bytes) = codec::encode_datagram(&pos) {
+                        // Lost datagrams are fine: the next fix follows in a second.
+                        let _ = conn.send_datagram(bytes.into());
+                    }
+                }
+            }
+            _ = &mut hello_deadline, if !up => anyhow::bail!("no Welcome within 10 s"),
+            _ = stop.changed() => {
+                conn.close(0u32.into(), b"tablet stopped");
+                return Ok(());
+            }
+            e = conn.closed() => anyhow::bail!("connection closed: {e}"),
+        }
+        if up {
+            for m in to_send {
+                send.write_all(&codec::encode_frame(&m, MAX_CONTROL_MESSAGE_BYTES)?)
+                    .await?;
+            }
+        }
+    }
+}
+
+fn message_id(m: &ClientMessage) -> Option<&str> {
+    match &m.body {
+        Some(client_message::Body::OrderAck(a)) => Some(&a.message_id),
+        Some(client_message::Body::Status(s)) => Some(&s.message_id),
+        Some(client_message::Body::Incident(i)) => Some(&i.message_id),
+        _ => None,
+    }
+}
+
+/// Keeps [`TabletStats::connected`] honest however a session ends.
+struct ConnectedGuard<'a> {
+    /// The counter.
+    stats: &'a TabletStats,
+    /// Whether this session counted itself.
+    up: bool,
+}
+
+impl ConnectedGuard<'_> {
+    fn set_up(&mut self) {
+        if !self.up {
+            self.up = true;
+            self.stats.connected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for ConnectedGuard<'_> {
+    fn drop(&mut self) {
+        if self.up {
+            self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -28,6 +28,8 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Run the server with a simulated fleet and show the live picture.
     Demo(cli::demo::DemoArgs),
+    /// Open the 3D operations view (scenario or live), or save a screenshot of it.
+    View(cli::view::ViewArgs),
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
+        Command::View(args) => cli::view::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
     };
     match result {

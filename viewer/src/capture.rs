@@ -1,0 +1,111 @@
+//! Screenshot runs: wait for the first picture and a few frames (assets,
+//! pipelines), capture the window through Bevy's screenshot machinery, save
+//! a PNG, exit. A user's `--screenshot` and the tests run this same code.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+
+use crate::units::UnitsState;
+
+/// Frames rendered after the first picture before capturing: pipelines
+/// compile and meshes upload over the first frames.
+const WARMUP_FRAMES: u32 = 8;
+/// Frames to wait for a first picture (a live server may be slow or down)
+/// before capturing whatever is there.
+const PICTURE_WAIT_FRAMES: u32 = 300;
+/// Frames after which a capture that never completed is an error.
+const GIVE_UP_FRAMES: u32 = 1_500;
+
+/// State of a screenshot run.
+#[derive(Resource)]
+pub struct Capture {
+    /// Where the PNG goes.
+    path: PathBuf,
+    /// Frames seen so far.
+    frames: u32,
+    /// Frame at which the scene was ready (first picture, or waited enough).
+    ready_at: Option<u32>,
+    /// Whether the screenshot was requested.
+    requested: bool,
+    /// Set by the observer once the PNG is written (or failed).
+    outcome: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+impl Capture {
+    /// A capture to `path`.
+    pub fn new(path: PathBuf) -> Capture {
+        Capture {
+            path,
+            frames: 0,
+            ready_at: None,
+            requested: false,
+            outcome: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The result, once known.
+    pub fn outcome(&self) -> Option<Result<(), String>> {
+        self.outcome.lock().ok()?.clone()
+    }
+}
+
+/// Drives the capture; runs last in each frame.
+pub fn capture(
+    mut commands: Commands,
+    mut capture: ResMut<Capture>,
+    state: Res<UnitsState>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    capture.frames += 1;
+    if let Some(outcome) = capture.outcome() {
+        exit.write(match outcome {
+            Ok(()) => AppExit::Success,
+            Err(_) => AppExit::error(),
+        });
+        return;
+    }
+    if capture.frames > GIVE_UP_FRAMES {
+        if let Ok(mut o) = capture.outcome.lock() {
+            *o = Some(Err(format!(
+                "no frame was captured after {GIVE_UP_FRAMES} frames: is a Vulkan driver (Mesa lavapipe) installed and WGPU_BACKEND=vulkan set?"
+            )));
+        }
+        return;
+    }
+    if capture.ready_at.is_none() && (state.pictures > 0 || capture.frames >= PICTURE_WAIT_FRAMES) {
+        capture.ready_at = Some(capture.frames);
+    }
+    let Some(ready) = capture.ready_at else {
+        return;
+    };
+    if !capture.requested && capture.frames >= ready + WARMUP_FRAMES {
+        capture.requested = true;
+        let (path, outcome) = (capture.path.clone(), capture.outcome.clone());
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(move |captured: On<ScreenshotCaptured>| {
+                let result = save_png(&captured.image, &path);
+                match &result {
+                    Ok(()) => tracing::info!("screenshot saved to {}", path.display()),
+                    Err(e) => tracing::error!("{e}"),
+                }
+                if let Ok(mut o) = outcome.lock() {
+                    *o = Some(result);
+                }
+            });
+    }
+}
+
+/// Writes a captured image as an RGB PNG.
+fn save_png(image: &Image, path: &Path) -> Result<(), String> {
+    let rgb = image
+        .clone()
+        .try_into_dynamic()
+        .map_err(|e| format!("captured image has an unexpected format: {e}"))?
+        .to_rgb8();
+    rgb.save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| format!("cannot write {}: {e} (check the directory exists and is writable)", path.display()))
+}

@@ -125,8 +125,7 @@ pub fn build(options: ViewerOptions) -> App {
                 .chain(),
         );
     if let Some(path) = options.screenshot {
-        app.insert_resource(Capture::new(path))
-            .add_systems(Last, capture::capture);
+        capture::install(&mut app, path);
     }
     app
 }
@@ -162,14 +161,14 @@ fn setup_scene(
     }
     commands.spawn((
         DirectionalLight {
-            illuminance: 9_000.0,
+            illuminance: 1_500.0,
             shadow_maps_enabled: false,
             ..default()
         },
         Transform::from_xyz(-300.0, 800.0, 400.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
     commands.insert_resource(GlobalAmbientLight {
-        brightness: 600.0,
+        brightness: 120.0,
         ..default()
     });
 

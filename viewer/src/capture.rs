@@ -3,16 +3,23 @@
 //! a PNG, exit. A user's `--screenshot` and the tests run this same code.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bevy::prelude::*;
+use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::render::{Render, RenderApp, RenderSystems};
 
 use crate::units::UnitsState;
 
-/// Frames rendered after the first picture before capturing: pipelines
-/// compile and meshes upload over the first frames.
+/// Frames rendered after the first picture before capturing: meshes upload
+/// over the first frames.
 const WARMUP_FRAMES: u32 = 8;
+/// Consecutive frames with no render pipeline still compiling before
+/// capturing: shaders compile asynchronously (slowly on a software
+/// renderer), and a mesh whose pipeline is not ready is silently not drawn.
+const IDLE_FRAMES: u32 = 4;
 /// Frames to wait for a first picture (a live server may be slow or down)
 /// before capturing whatever is there.
 const PICTURE_WAIT_FRAMES: u32 = 300;
@@ -32,17 +39,45 @@ pub struct Capture {
     requested: bool,
     /// Set by the observer once the PNG is written (or failed).
     outcome: Arc<Mutex<Option<Result<(), String>>>>,
+    /// Set by the render world each frame: no pipeline waits to compile.
+    pipelines_ready: Arc<AtomicBool>,
+    /// Consecutive frames with every pipeline ready.
+    ready_streak: u32,
+}
+
+/// The render world's side of [`Capture::pipelines_ready`].
+#[derive(Resource)]
+struct PipelinesReady(Arc<AtomicBool>);
+
+/// Adds the capture to an app: the main-world driver and the render-world
+/// watch over pipeline compilation.
+pub fn install(app: &mut App, path: PathBuf) {
+    let capture = Capture::new(path);
+    let ready = capture.pipelines_ready.clone();
+    app.insert_resource(capture).add_systems(Last, self::capture);
+    if let Some(render) = app.get_sub_app_mut(RenderApp) {
+        render
+            .insert_resource(PipelinesReady(ready))
+            .add_systems(Render, watch_pipelines.in_set(RenderSystems::Cleanup));
+    }
+}
+
+fn watch_pipelines(cache: Res<PipelineCache>, ready: Res<PipelinesReady>) {
+    let idle = cache.waiting_pipelines().next().is_none() && cache.pipelines().next().is_some();
+    ready.0.store(idle, Ordering::Relaxed);
 }
 
 impl Capture {
     /// A capture to `path`.
-    pub fn new(path: PathBuf) -> Capture {
+    fn new(path: PathBuf) -> Capture {
         Capture {
             path,
             frames: 0,
             ready_at: None,
             requested: false,
             outcome: Arc::new(Mutex::new(None)),
+            pipelines_ready: Arc::new(AtomicBool::new(false)),
+            ready_streak: 0,
         }
     }
 
@@ -53,7 +88,7 @@ impl Capture {
 }
 
 /// Drives the capture; runs last in each frame.
-pub fn capture(
+fn capture(
     mut commands: Commands,
     mut capture: ResMut<Capture>,
     state: Res<UnitsState>,
@@ -78,10 +113,18 @@ pub fn capture(
     if capture.ready_at.is_none() && (state.pictures > 0 || capture.frames >= PICTURE_WAIT_FRAMES) {
         capture.ready_at = Some(capture.frames);
     }
+    if capture.pipelines_ready.load(Ordering::Relaxed) {
+        capture.ready_streak += 1;
+    } else {
+        capture.ready_streak = 0;
+    }
     let Some(ready) = capture.ready_at else {
         return;
     };
-    if !capture.requested && capture.frames >= ready + WARMUP_FRAMES {
+    if !capture.requested
+        && capture.frames >= ready + WARMUP_FRAMES
+        && capture.ready_streak >= IDLE_FRAMES
+    {
         capture.requested = true;
         let (path, outcome) = (capture.path.clone(), capture.outcome.clone());
         commands

@@ -10,7 +10,7 @@ use geo::TriangulateEarcut;
 
 use crate::coverage::CoverageGrid;
 use crate::palette;
-use crate::scene::{Building, EastNorth, Street, Zone};
+use crate::scene::{Building, EastNorth, Street, Zone, ZoneKind};
 use crate::view::world;
 
 /// Accumulates triangles with normals and colours; becomes one [`Mesh`].
@@ -65,7 +65,7 @@ impl Batch {
         );
         for t in poly.earcut_triangles() {
             let base = self.positions.len() as u32;
-            for c in [t.0, t.1, t.2] {
+            for c in [t.v1(), t.v2(), t.v3()] {
                 self.vertex(world([c.x, c.y], up_m).into(), [0.0, 1.0, 0.0], color);
             }
             self.indices.extend([base, base + 1, base + 2]);
@@ -200,13 +200,17 @@ pub fn streets(streets: &[Street], up_m: f64) -> Batch {
     b
 }
 
-/// Zones as translucent volumes (walls and ceiling), one batch.
+/// Zones as translucent volumes, one batch: walls, and a ceiling for
+/// no-fly and event zones (a drone perimeter's ceiling would tint the whole
+/// site; its walls say enough).
 pub fn zones(zones: &[Zone]) -> Batch {
     let mut b = Batch::default();
     for z in zones {
         let color = palette::linear(palette::zone(z.kind));
         b.walls(&z.ring, z.floor_m, z.ceiling_m, color);
-        b.flat_polygon(&z.ring, z.ceiling_m, color);
+        if z.kind != ZoneKind::DronePerimeter {
+            b.flat_polygon(&z.ring, z.ceiling_m, color);
+        }
     }
     b
 }

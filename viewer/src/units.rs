@@ -25,7 +25,7 @@ const FOOTPRINT_UP_M: f64 = 0.35;
 /// Height of the heat map above the ground, metres.
 const HEAT_UP_M: f64 = 0.45;
 /// Marker radius on screen, pixels, whatever the zoom.
-pub const MARKER_PX: f32 = 7.0;
+pub const MARKER_PX: f32 = 5.0;
 
 /// The static scene, shared by every system.
 #[derive(Resource, Clone)]

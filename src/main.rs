@@ -30,6 +30,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// List and command drones through a running server.
     Drone(cli::drone::DroneArgs),
+    /// Open the 3D operations view (scenario or live), or save a screenshot of it.
+    View(cli::view::ViewArgs),
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
+        Command::View(args) => cli::view::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
         Command::Drone(args) => cli::drone::run(args),
     };

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod drone;
 pub mod duration;
 pub mod serve;
+pub mod view;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

@@ -1,1 +1,32 @@
 //! The Vigie 3D operations view (Bevy).
+//!
+//! How the crate fits together:
+//!
+//! - [`scene`]: the picture model: a site's static layers in the local
+//!   frame, and [`scene::Picture`], the moving units as the API gives them.
+//! - [`scenario`]: scenario files (TOML + GeoJSON) and their scripted units.
+//! - [`source`]: where pictures come from (scenario, live HTTP); the one
+//!   place to add the QUIC operator client and replay.
+//! - [`coverage`]: a fixed camera's ground coverage and the coverage heat
+//!   map with its gaps, on the CPU.
+//! - [`meshes`]: batched meshes, one per layer, from scene data.
+//! - [`view`]: the orbit camera and the projection tests use to find pixels.
+//! - [`palette`], [`layers`]: colours and toggleable layers.
+//! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
+//!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
+//!   are its systems.
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod capture;
+pub mod controls;
+pub mod coverage;
+pub mod layers;
+pub mod meshes;
+pub mod palette;
+pub mod panels;
+pub mod scenario;
+pub mod scene;
+pub mod source;
+pub mod units;
+pub mod view;

@@ -1,0 +1,134 @@
+//! `vigie view`: the 3D operations view, on a scenario file or a live
+//! ground server, interactive or as a one-shot screenshot.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use vigie_viewer::app::{self, ViewerOptions};
+use vigie_viewer::layers::Layers;
+use vigie_viewer::scenario::Scenario;
+use vigie_viewer::scene::Scene;
+use vigie_viewer::source::{LiveSource, ScenarioSource, Source};
+
+/// Stade de France, the default origin of a live view without a scenario.
+const DEFAULT_ORIGIN: (f64, f64) = (48.924459, 2.360164);
+/// Half side of the ground of a live view without a scenario, metres.
+const DEFAULT_EXTENT_M: f64 = 1000.0;
+
+/// Options of `vigie view`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
+)]
+pub struct ViewArgs {
+    /// Scenario file (TOML with GeoJSON layers). With --live, gives the
+    /// static layers (buildings, zones, cameras) and units come from the server.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Ground server to follow, e.g. `http://127.0.0.1:8080` (polls
+    /// `/api/v1/units` every 500 ms).
+    #[arg(long)]
+    pub live: Option<String>,
+    /// Save a PNG of the view to this file once the scene is ready, then exit.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Scenario time to start at (e.g. `90s`, `2m`).
+    #[arg(long, value_parser = super::duration::parse, default_value = "0s")]
+    pub at: Duration,
+    /// Window (and screenshot) size, `WIDTHxHEIGHT` pixels.
+    #[arg(long, value_parser = parse_size, default_value = "1280x720")]
+    pub size: (u32, u32),
+    /// Layers shown at start, comma-separated (default: all but heatmap):
+    /// buildings, streets, zones, cameras, coverage, heatmap, drones,
+    /// patrols, incidents, hud.
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Origin `LAT,LON` of a live view without a scenario.
+    #[arg(long, value_parser = parse_origin)]
+    pub origin: Option<(f64, f64)>,
+}
+
+/// Runs the viewer.
+pub fn run(args: ViewArgs) -> anyhow::Result<()> {
+    let layers = match &args.layers {
+        Some(list) => Layers::parse_list(list).map_err(anyhow::Error::msg)?,
+        None => Layers::default(),
+    };
+    let scenario = args
+        .scenario
+        .as_deref()
+        .map(|p| Scenario::load(p).map(Arc::new))
+        .transpose()
+        .context("loading the scenario")?;
+    let (scene, source) = match (&args.live, scenario) {
+        (Some(url), scenario) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("--live wants an HTTP URL such as http://127.0.0.1:8080, got {url:?}");
+            }
+            let scene = match scenario {
+                Some(s) => Arc::new(s.scene.clone()),
+                None => {
+                    let (lat, lon) = args.origin.unwrap_or(DEFAULT_ORIGIN);
+                    Arc::new(Scene::empty("live", lat, lon, DEFAULT_EXTENT_M))
+                }
+            };
+            (scene, Source::Live(LiveSource::start(url)))
+        }
+        (None, Some(s)) => {
+            let playing = args.screenshot.is_none();
+            (
+                Arc::new(s.scene.clone()),
+                Source::Scenario(ScenarioSource::new(s, args.at, playing)),
+            )
+        }
+        (None, None) => bail!(
+            "nothing to view: give --scenario FILE, --live URL, or both (see --help)"
+        ),
+    };
+    app::run(ViewerOptions {
+        scene,
+        source,
+        size: args.size,
+        screenshot: args.screenshot,
+        layers,
+        view: None,
+    })?;
+    Ok(())
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?}: write the size as WIDTHxHEIGHT, e.g. 320x180");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
+        return Err(format!("{text:?}: width and height must be between 16 and 8192 pixels"));
+    }
+    Ok((w, h))
+}
+
+fn parse_origin(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("{text:?}: write the origin as LAT,LON in degrees, e.g. 48.9245,2.3602");
+    let (lat, lon) = text.split_once(',').ok_or_else(bad)?;
+    let (lat, lon): (f64, f64) = (lat.trim().parse().map_err(|_| bad())?, lon.trim().parse().map_err(|_| bad())?);
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(bad());
+    }
+    Ok((lat, lon))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_origins_parse_or_say_why_not() {
+        assert_eq!(parse_size("320x180"), Ok((320, 180)));
+        assert!(parse_size("320").is_err());
+        assert!(parse_size("0x10").is_err());
+        assert_eq!(parse_origin("48.9,2.36"), Ok((48.9, 2.36)));
+        assert!(parse_origin("100,2").is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! The Bevy application: builds the static scene once, then each frame
+//! takes the source's picture, moves markers, draws lines (frustums,
+//! trails, altitude lines, incident links), reads the operator's input and
+//! updates the overlays. A screenshot run is the same app with a capture
+//! system that exits once the picture is saved.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::prelude::*;
+use bevy::render::view::Msaa;
+use bevy::window::{PresentMode, WindowResolution};
+use thiserror::Error;
+use vigie_protocols::api::UnitKind;
+
+use crate::capture::{self, Capture};
+use crate::controls;
+use crate::layers::{Layer, Layers};
+use crate::meshes;
+use crate::palette;
+use crate::panels;
+use crate::scene::Scene;
+use crate::source::Source;
+use crate::units::{self, CoverageStats, MarkerAssets, Orbit, SceneRes, SourceRes, UnitsState};
+use crate::view::{NEAR_M, OrbitView, VFOV_DEG, world};
+
+/// Height of streets above the ground, metres.
+const STREET_UP_M: f64 = 0.1;
+/// Height of fixed camera coverage above the ground, metres.
+const COVERAGE_UP_M: f64 = 0.3;
+/// Height of privacy masks above the ground, metres: above every overlay.
+const PRIVACY_UP_M: f64 = 0.6;
+
+/// Why the viewer stopped with an error.
+#[derive(Debug, Error)]
+pub enum ViewerError {
+    /// The screenshot could not be taken or saved.
+    #[error("screenshot failed: {0}")]
+    Screenshot(String),
+    /// The renderer or window system stopped with an error.
+    #[error("the viewer stopped with error code {0} (see the log above)")]
+    Exit(u8),
+}
+
+/// How to run the viewer.
+pub struct ViewerOptions {
+    /// The static scene.
+    pub scene: Arc<Scene>,
+    /// Where units come from.
+    pub source: Source,
+    /// Window (and screenshot) size, pixels; default 1280x720.
+    pub size: (u32, u32),
+    /// Save a screenshot here after the scene is ready, then exit.
+    pub screenshot: Option<PathBuf>,
+    /// Layers shown at start.
+    pub layers: Layers,
+    /// Initial view; default: the site overview.
+    pub view: Option<OrbitView>,
+}
+
+/// Opens the viewer window and runs until it is closed (or, with a
+/// screenshot, until the picture is saved).
+pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
+    let mut app = build(options);
+    let exit = app.run();
+    if let Some(outcome) = app.world().get_resource::<Capture>().and_then(Capture::outcome) {
+        return outcome.map_err(ViewerError::Screenshot);
+    }
+    match exit {
+        AppExit::Success => Ok(()),
+        AppExit::Error(code) => Err(ViewerError::Exit(code.get())),
+    }
+}
+
+/// The configured app, not yet running.
+pub fn build(options: ViewerOptions) -> App {
+    let (w, h) = options.size;
+    let capture = options.screenshot.is_some();
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: format!("Vigie: {}", options.scene.name),
+                    resolution: WindowResolution::new(w, h).with_scale_factor_override(1.0),
+                    resizable: !capture,
+                    present_mode: PresentMode::AutoVsync,
+                    ..default()
+                }),
+                ..default()
+            })
+            // The binary already logs through `tracing`.
+            .disable::<bevy::log::LogPlugin>(),
+    );
+    let view = options
+        .view
+        .unwrap_or_else(|| OrbitView::overview(options.scene.extent_m));
+    app.insert_resource(ClearColor(palette::SKY.into()))
+        .insert_resource(SceneRes(options.scene))
+        .insert_resource(SourceRes(options.source))
+        .insert_resource(Orbit(view))
+        .insert_resource(options.layers)
+        .insert_resource(CaptureMode(capture))
+        .init_resource::<UnitsState>()
+        .init_resource::<CoverageStats>()
+        .init_resource::<controls::Selection>()
+        .init_resource::<controls::FindPrompt>()
+        .add_systems(Startup, (setup_scene, panels::setup))
+        .add_systems(
+            Update,
+            (
+                units::poll_source,
+                units::sync_units,
+                units::update_heat_map,
+                controls::keyboard,
+                controls::mouse,
+                controls::pick,
+                apply_orbit,
+                units::scale_markers,
+                apply_layers,
+                draw_lines,
+                panels::update,
+            )
+                .chain(),
+        );
+    if let Some(path) = options.screenshot {
+        capture::install(&mut app, path);
+    }
+    app
+}
+
+/// Whether this run only takes a screenshot (MSAA off, no interaction).
+#[derive(Resource)]
+pub struct CaptureMode(pub bool);
+
+/// Spawns the camera, lights and every static layer as batched meshes.
+fn setup_scene(
+    mut commands: Commands,
+    scene: Res<SceneRes>,
+    orbit: Res<Orbit>,
+    capture: Res<CaptureMode>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    let scene = &scene.0;
+    let mut camera = commands.spawn((
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov: VFOV_DEG.to_radians(),
+            near: NEAR_M,
+            far: orbit.0.far_m(scene.extent_m),
+            ..default()
+        }),
+        // Colours on screen are the palette's: the legend and tests rely on it.
+        Tonemapping::None,
+        Transform::from_translation(orbit.0.eye()).with_rotation(orbit.0.rotation()),
+    ));
+    if capture.0 {
+        camera.insert(Msaa::Off);
+    }
+    commands.spawn((
+        DirectionalLight {
+            illuminance: 1_500.0,
+            shadow_maps_enabled: false,
+            ..default()
+        },
+        Transform::from_xyz(-300.0, 800.0, 400.0).looking_at(Vec3::ZERO, Vec3::Y),
+    ));
+    commands.insert_resource(GlobalAmbientLight {
+        brightness: 120.0,
+        ..default()
+    });
+
+    let assets = MarkerAssets::new(&mut meshes, &mut materials);
+    let overlay = assets.overlay.clone();
+
+    // Ground: a flat unlit square, the map's base colour.
+    let e = scene.extent_m as f32;
+    commands.spawn((
+        Mesh3d(meshes.add(Plane3d::default().mesh().size(2.0 * e, 2.0 * e))),
+        MeshMaterial3d(materials.add(units::unlit(palette::GROUND.into()))),
+    ));
+    let lit_vertex_coloured = materials.add(StandardMaterial {
+        base_color: Color::WHITE,
+        perceptual_roughness: 0.9,
+        ..default()
+    });
+    let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 5] = [
+        (
+            meshes::buildings(&scene.buildings).into_mesh(),
+            Some(Layer::Buildings),
+            lit_vertex_coloured,
+        ),
+        (
+            meshes::streets(&scene.streets, STREET_UP_M).into_mesh(),
+            Some(Layer::Streets),
+            materials.add(units::unlit(Color::WHITE)),
+        ),
+        (
+            meshes::zones(&scene.zones).into_mesh(),
+            Some(Layer::Zones),
+            overlay.clone(),
+        ),
+        (
+            meshes::flat_rings(
+                scene.cameras.iter().map(|c| {
+                    (
+                        c.coverage.as_slice(),
+                        palette::owner(c.owner).with_alpha(palette::COVERAGE_ALPHA),
+                    )
+                }),
+                COVERAGE_UP_M,
+            )
+            .into_mesh(),
+            Some(Layer::Coverage),
+            overlay,
+        ),
+        (
+            meshes::flat_rings(
+                scene
+                    .privacy_masks
+                    .iter()
+                    .map(|m| (m.ring.as_slice(), palette::PRIVACY)),
+                PRIVACY_UP_M,
+            )
+            .into_mesh(),
+            None,
+            materials.add(units::unlit(Color::WHITE)),
+        ),
+    ];
+    for (mesh, layer, material) in layers {
+        let Some(mesh) = mesh else { continue };
+        let mut e = commands.spawn((Mesh3d(meshes.add(mesh)), MeshMaterial3d(material)));
+        if let Some(layer) = layer {
+            e.insert(layer);
+        }
+    }
+    // Camera masts: one shared cube, one material per owner network.
+    let cube = meshes.add(Cuboid::new(3.0, 3.0, 3.0));
+    for c in &scene.cameras {
+        let material = materials.add(units::unlit(palette::owner(c.owner).into()));
+        commands.spawn((
+            Layer::Cameras,
+            Mesh3d(cube.clone()),
+            MeshMaterial3d(material),
+            Transform::from_translation(world(c.position, c.height_m)),
+        ));
+    }
+    let incident = meshes.add(Cone::new(6.0, 14.0));
+    let incident_material = materials.add(units::unlit(palette::INCIDENT.into()));
+    for i in &scene.incidents {
+        commands.spawn((
+            Layer::Incidents,
+            Mesh3d(incident.clone()),
+            MeshMaterial3d(incident_material.clone()),
+            Transform::from_translation(world(i.position, 7.0))
+                .with_rotation(Quat::from_rotation_x(std::f32::consts::PI)),
+        ));
+    }
+    commands.insert_resource(assets);
+}
+
+/// Moves the Bevy camera to the orbit state.
+fn apply_orbit(orbit: Res<Orbit>, mut camera: Query<&mut Transform, With<Camera3d>>) {
+    if !orbit.is_changed() {
+        return;
+    }
+    for mut t in &mut camera {
+        t.translation = orbit.0.eye();
+        t.rotation = orbit.0.rotation();
+    }
+}
+
+/// Shows and hides entities by layer.
+pub fn apply_layers(layers: Res<Layers>, mut q: Query<(&Layer, &mut Visibility)>) {
+    for (layer, mut v) in &mut q {
+        let want = if layers.shown(*layer) {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
+        if *v != want {
+            *v = want;
+        }
+    }
+}
+
+/// Lines: camera frustums, drone trails and altitude lines, heading ticks,
+/// incident links and the selection ring.
+fn draw_lines(
+    mut gizmos: Gizmos,
+    scene: Res<SceneRes>,
+    layers: Res<Layers>,
+    state: Res<UnitsState>,
+    selection: Res<controls::Selection>,
+    orbit: Res<Orbit>,
+) {
+    let scene = &scene.0;
+    if layers.shown(Layer::Cameras) {
+        for c in &scene.cameras {
+            let top = world(c.position, c.height_m);
+            let color = Color::from(palette::owner(c.owner));
+            gizmos.line(world(c.position, 0.0), top, color);
+            // The frustum's outer edges: to the coverage's first and last
+            // far-arc points, and the sector's extreme corners.
+            if let (Some(first), Some(last)) = (c.coverage.first(), c.coverage.last()) {
+                gizmos.line(top, world(*first, 0.3), color);
+                gizmos.line(top, world(*last, 0.3), color);
+            }
+        }
+    }
+    if layers.shown(Layer::Drones) {
+        let trail = Color::from(palette::DRONE_FOOTPRINT.with_alpha(0.8));
+        for (id, track) in &state.tracks {
+            if track.len() >= 2 {
+                gizmos.linestrip(track.iter().copied(), trail);
+            }
+            if let Some((_, p)) = state.units.get(id) {
+                let top = world(p.position, p.alt_m);
+                let status = Color::from(palette::status(p.status));
+                gizmos.line(world(p.position, 0.0), top, status);
+                if let Some(h) = p.heading_deg {
+                    let r = h.to_radians() as f32;
+                    let len = orbit.0.distance_m * 0.03;
+                    gizmos.line(top, top + Vec3::new(r.sin(), 0.0, -r.cos()) * len, status);
+                }
+            }
+        }
+    }
+    if layers.shown(Layer::Incidents) {
+        for i in &scene.incidents {
+            let at = world(i.position, 1.0);
+            for id in &i.suggested {
+                if let Some((_, p)) = state.units.get(id) {
+                    let alt = if p.kind == UnitKind::Drone { p.alt_m } else { 1.0 };
+                    gizmos.line(at, world(p.position, alt), Color::from(palette::INCIDENT));
+                }
+            }
+        }
+    }
+    if let Some(at) = selection.position(scene, &state) {
+        let r = orbit.0.distance_m * 0.02;
+        gizmos.circle(
+            Isometry3d::new(at, Quat::from_rotation_x(std::f32::consts::FRAC_PI_2)),
+            r,
+            Color::from(palette::SELECTION),
+        );
+    }
+}

@@ -29,7 +29,8 @@ const TOLERANCE: i32 = 12;
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
 fn scenario_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("simulations/scenarios/stade-de-france/scenario.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("simulations/scenarios/stade-de-france/scenario.toml")
 }
 
 fn on_path(program: &str) -> bool {
@@ -166,7 +167,12 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
                 .iter()
                 .filter_map(|p| Some((p.id.as_str(), p.coverage.as_deref()?))),
         )
-        .chain(scene.privacy_masks.iter().map(|m| ("privacy", m.ring.as_slice())))
+        .chain(
+            scene
+                .privacy_masks
+                .iter()
+                .map(|m| ("privacy", m.ring.as_slice())),
+        )
         .collect();
     let seen_by = |p: EastNorth| -> Vec<&str> {
         rings
@@ -183,11 +189,23 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
         .find(|c| c.id == "cam-city-01")
         .expect("cam-city-01 in the scenario");
     let h = camera.heading_deg.to_radians();
-    let along = |d: f64| [camera.position[0] + d * h.sin(), camera.position[1] + d * h.cos()];
+    let along = |d: f64| {
+        [
+            camera.position[0] + d * h.sin(),
+            camera.position[1] + d * h.cos(),
+        ]
+    };
     let inside = along(camera.range_m * 0.6);
     let behind = along(-40.0);
-    assert_eq!(seen_by(inside), vec!["cam-city-01"], "probe sees only the camera");
-    assert!(seen_by(behind).is_empty(), "probe behind the camera is bare ground");
+    assert_eq!(
+        seen_by(inside),
+        vec!["cam-city-01"],
+        "probe sees only the camera"
+    );
+    assert!(
+        seen_by(behind).is_empty(),
+        "probe behind the camera is bare ground"
+    );
 
     // The known drone.
     let drone = placed
@@ -196,7 +214,11 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
         .expect("drone:sim:2 in the picture");
     assert_eq!(drone.status, UnitStatus::OnScene);
 
-    let ground = [palette::GROUND.red, palette::GROUND.green, palette::GROUND.blue];
+    let ground = [
+        palette::GROUND.red,
+        palette::GROUND.green,
+        palette::GROUND.blue,
+    ];
     let city = palette::owner(camera.owner);
     let expected_coverage = bytes(over(
         [city.red, city.green, city.blue],
@@ -213,14 +235,21 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
         (x, y, img.get_pixel(x, y).0)
     };
     let (x, y, c) = probe(world(behind, 0.0));
-    assert!(close(c, bytes(ground)), "ground at ({x},{y}) is {c:?}, expected {:?}", bytes(ground));
+    assert!(
+        close(c, bytes(ground)),
+        "ground at ({x},{y}) is {c:?}, expected {:?}",
+        bytes(ground)
+    );
     let (x, y, c) = probe(world(inside, 0.3));
     assert!(
         close(c, expected_coverage),
         "camera coverage at ({x},{y}) is {c:?}, expected {expected_coverage:?}"
     );
     let (x, y, c) = probe(world(drone.position, drone.alt_m));
-    assert!(close(c, expected_drone), "drone at ({x},{y}) is {c:?}, expected {expected_drone:?}");
+    assert!(
+        close(c, expected_drone),
+        "drone at ({x},{y}) is {c:?}, expected {expected_drone:?}"
+    );
 
     // Everything on: the picture is not blank (many colours, no single one
     // dominating) and the drone still shows where it must.
@@ -238,6 +267,9 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
     );
     let (x, y) = pixel_at(&view, world(drone.position, drone.alt_m));
     let c = full.get_pixel(x, y).0;
-    assert!(close(c, expected_drone), "drone in the full view at ({x},{y}) is {c:?}");
+    assert!(
+        close(c, expected_drone),
+        "drone in the full view at ({x},{y}) is {c:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

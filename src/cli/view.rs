@@ -84,9 +84,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                 Source::Scenario(ScenarioSource::new(s, args.at, playing)),
             )
         }
-        (None, None) => bail!(
-            "nothing to view: give --scenario FILE, --live URL, or both (see --help)"
-        ),
+        (None, None) => {
+            bail!("nothing to view: give --scenario FILE, --live URL, or both (see --help)")
+        }
     };
     app::run(ViewerOptions {
         scene,
@@ -102,9 +102,14 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let bad = || format!("{text:?}: write the size as WIDTHxHEIGHT, e.g. 320x180");
     let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (w, h): (u32, u32) = (w.trim().parse().map_err(|_| bad())?, h.trim().parse().map_err(|_| bad())?);
+    let (w, h): (u32, u32) = (
+        w.trim().parse().map_err(|_| bad())?,
+        h.trim().parse().map_err(|_| bad())?,
+    );
     if !(16..=8192).contains(&w) || !(16..=8192).contains(&h) {
-        return Err(format!("{text:?}: width and height must be between 16 and 8192 pixels"));
+        return Err(format!(
+            "{text:?}: width and height must be between 16 and 8192 pixels"
+        ));
     }
     Ok((w, h))
 }
@@ -112,7 +117,10 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 fn parse_origin(text: &str) -> Result<(f64, f64), String> {
     let bad = || format!("{text:?}: write the origin as LAT,LON in degrees, e.g. 48.9245,2.3602");
     let (lat, lon) = text.split_once(',').ok_or_else(bad)?;
-    let (lat, lon): (f64, f64) = (lat.trim().parse().map_err(|_| bad())?, lon.trim().parse().map_err(|_| bad())?);
+    let (lat, lon): (f64, f64) = (
+        lat.trim().parse().map_err(|_| bad())?,
+        lon.trim().parse().map_err(|_| bad())?,
+    );
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
         return Err(bad());
     }

@@ -55,7 +55,10 @@ fn cameras(rng: &mut Rng) -> Vec<FixedCamera> {
             let mut c = FixedCamera {
                 id: format!("cam-{i}"),
                 name: String::new(),
-                position: [rng.range(-EXTENT_M, EXTENT_M), rng.range(-EXTENT_M, EXTENT_M)],
+                position: [
+                    rng.range(-EXTENT_M, EXTENT_M),
+                    rng.range(-EXTENT_M, EXTENT_M),
+                ],
                 height_m: rng.range(4.0, 12.0),
                 heading_deg: rng.range(0.0, 360.0),
                 tilt_deg: rng.range(5.0, 30.0),
@@ -75,20 +78,37 @@ fn picture(scene: &Scene, rng: &mut Rng, at_ms: i64) -> Picture {
     let mut units = Vec::with_capacity(DRONES + PATROLS);
     for i in 0..DRONES + PATROLS {
         let drone = i < DRONES;
-        let (e, n) = (rng.range(-EXTENT_M, EXTENT_M), rng.range(-EXTENT_M, EXTENT_M));
+        let (e, n) = (
+            rng.range(-EXTENT_M, EXTENT_M),
+            rng.range(-EXTENT_M, EXTENT_M),
+        );
         let (lat, lon) = frame.to_wgs84(e, n);
         let coverage = drone.then(|| {
-            [(-40.0, -30.0), (40.0, -30.0), (40.0, 30.0), (-40.0, 30.0), (-40.0, -30.0)]
-                .iter()
-                .map(|&(de, dn)| {
-                    let (la, lo) = frame.to_wgs84(e + de, n + dn);
-                    [lo, la]
-                })
-                .collect()
+            [
+                (-40.0, -30.0),
+                (40.0, -30.0),
+                (40.0, 30.0),
+                (-40.0, 30.0),
+                (-40.0, -30.0),
+            ]
+            .iter()
+            .map(|&(de, dn)| {
+                let (la, lo) = frame.to_wgs84(e + de, n + dn);
+                [lo, la]
+            })
+            .collect()
         });
         units.push(Unit {
-            id: if drone { format!("drone:{i}") } else { format!("patrol-{i}") },
-            kind: if drone { UnitKind::Drone } else { UnitKind::Patrol },
+            id: if drone {
+                format!("drone:{i}")
+            } else {
+                format!("patrol-{i}")
+            },
+            kind: if drone {
+                UnitKind::Drone
+            } else {
+                UnitKind::Patrol
+            },
             status: UnitStatus::ALL[i % UnitStatus::ALL.len()],
             name: None,
             position: Some(Position {
@@ -209,9 +229,19 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("heat_map");
     g.sample_size(10);
-    let footprints: Vec<&[[f64; 2]]> = scene.cameras.iter().map(|c| c.coverage.as_slice()).collect();
+    let footprints: Vec<&[[f64; 2]]> = scene
+        .cameras
+        .iter()
+        .map(|c| c.coverage.as_slice())
+        .collect();
     g.bench_function("cameras_100k_cells_10m", |b| {
-        b.iter(|| black_box(CoverageGrid::compute(&scene, footprints.iter().copied(), 10.0)))
+        b.iter(|| {
+            black_box(CoverageGrid::compute(
+                &scene,
+                footprints.iter().copied(),
+                10.0,
+            ))
+        })
     });
     g.finish();
 }

@@ -64,7 +64,11 @@ pub struct ViewerOptions {
 pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
     let mut app = build(options);
     let exit = app.run();
-    if let Some(outcome) = app.world().get_resource::<Capture>().and_then(Capture::outcome) {
+    if let Some(outcome) = app
+        .world()
+        .get_resource::<Capture>()
+        .and_then(Capture::outcome)
+    {
         return outcome.map_err(ViewerError::Screenshot);
     }
     match exit {
@@ -333,7 +337,11 @@ fn draw_lines(
             let at = world(i.position, 1.0);
             for id in &i.suggested {
                 if let Some((_, p)) = state.units.get(id) {
-                    let alt = if p.kind == UnitKind::Drone { p.alt_m } else { 1.0 };
+                    let alt = if p.kind == UnitKind::Drone {
+                        p.alt_m
+                    } else {
+                        1.0
+                    };
                     gizmos.line(at, world(p.position, alt), Color::from(palette::INCIDENT));
                 }
             }

@@ -54,7 +54,8 @@ struct PipelinesReady(Arc<AtomicBool>);
 pub fn install(app: &mut App, path: PathBuf) {
     let capture = Capture::new(path);
     let ready = capture.pipelines_ready.clone();
-    app.insert_resource(capture).add_systems(Last, self::capture);
+    app.insert_resource(capture)
+        .add_systems(Last, self::capture);
     if let Some(render) = app.get_sub_app_mut(RenderApp) {
         render
             .insert_resource(PipelinesReady(ready))
@@ -127,9 +128,8 @@ fn capture(
     {
         capture.requested = true;
         let (path, outcome) = (capture.path.clone(), capture.outcome.clone());
-        commands
-            .spawn(Screenshot::primary_window())
-            .observe(move |captured: On<ScreenshotCaptured>| {
+        commands.spawn(Screenshot::primary_window()).observe(
+            move |captured: On<ScreenshotCaptured>| {
                 let result = save_png(&captured.image, &path);
                 match &result {
                     Ok(()) => tracing::info!("screenshot saved to {}", path.display()),
@@ -138,7 +138,8 @@ fn capture(
                 if let Ok(mut o) = outcome.lock() {
                     *o = Some(result);
                 }
-            });
+            },
+        );
     }
 }
 
@@ -150,5 +151,10 @@ fn save_png(image: &Image, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("captured image has an unexpected format: {e}"))?
         .to_rgb8();
     rgb.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| format!("cannot write {}: {e} (check the directory exists and is writable)", path.display()))
+        .map_err(|e| {
+            format!(
+                "cannot write {}: {e} (check the directory exists and is writable)",
+                path.display()
+            )
+        })
 }

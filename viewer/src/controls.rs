@@ -35,7 +35,11 @@ impl Selection {
     pub fn position(&self, scene: &Scene, state: &UnitsState) -> Option<Vec3> {
         let id = self.id.as_deref()?;
         if let Some((_, p)) = state.units.get(id) {
-            let alt = if p.kind == UnitKind::Drone { p.alt_m } else { 0.0 };
+            let alt = if p.kind == UnitKind::Drone {
+                p.alt_m
+            } else {
+                0.0
+            };
             return Some(world(p.position, alt));
         }
         if let Some(c) = scene.cameras.iter().find(|c| c.id == id) {
@@ -69,8 +73,18 @@ fn candidates<'a>(
         .units
         .values()
         .map(|(u, _)| (u.id.as_str(), u.name.as_deref().unwrap_or("")))
-        .chain(scene.cameras.iter().map(|c| (c.id.as_str(), c.name.as_str())))
-        .chain(scene.incidents.iter().map(|i| (i.id.as_str(), i.title.as_str())))
+        .chain(
+            scene
+                .cameras
+                .iter()
+                .map(|c| (c.id.as_str(), c.name.as_str())),
+        )
+        .chain(
+            scene
+                .incidents
+                .iter()
+                .map(|i| (i.id.as_str(), i.title.as_str())),
+        )
 }
 
 /// Finds an id: exact id first, then the first id or label containing the
@@ -169,12 +183,26 @@ pub fn keyboard(
     }
     let dt = time.delta_secs();
     let axis = |neg: &[KeyCode], pos: &[KeyCode]| {
-        let n = if keys.any_pressed(neg.iter().copied()) { 1.0 } else { 0.0 };
-        let p = if keys.any_pressed(pos.iter().copied()) { 1.0 } else { 0.0 };
+        let n = if keys.any_pressed(neg.iter().copied()) {
+            1.0
+        } else {
+            0.0
+        };
+        let p = if keys.any_pressed(pos.iter().copied()) {
+            1.0
+        } else {
+            0.0
+        };
         p - n
     };
-    let right = axis(&[KeyCode::KeyA, KeyCode::ArrowLeft], &[KeyCode::KeyD, KeyCode::ArrowRight]);
-    let ahead = axis(&[KeyCode::KeyS, KeyCode::ArrowDown], &[KeyCode::KeyW, KeyCode::ArrowUp]);
+    let right = axis(
+        &[KeyCode::KeyA, KeyCode::ArrowLeft],
+        &[KeyCode::KeyD, KeyCode::ArrowRight],
+    );
+    let ahead = axis(
+        &[KeyCode::KeyS, KeyCode::ArrowDown],
+        &[KeyCode::KeyW, KeyCode::ArrowUp],
+    );
     let turn = axis(&[KeyCode::KeyQ], &[KeyCode::KeyE]);
     let tilt = axis(&[KeyCode::KeyF], &[KeyCode::KeyR]);
     let zoom = axis(
@@ -186,7 +214,9 @@ pub fn keyboard(
         orbit.0.pan(right * speed, ahead * speed);
     }
     if (turn != 0.0 || tilt != 0.0) && !ctrl {
-        orbit.0.orbit(turn * ORBIT_DEG_PER_S * dt, tilt * ORBIT_DEG_PER_S * dt);
+        orbit
+            .0
+            .orbit(turn * ORBIT_DEG_PER_S * dt, tilt * ORBIT_DEG_PER_S * dt);
     }
     if zoom != 0.0 {
         orbit.0.zoom((1.0 + zoom * 1.5 * dt).max(0.1));
@@ -218,7 +248,9 @@ pub fn mouse(
     if buttons.pressed(MouseButton::Left) {
         *dragged += d.length();
         if d != Vec2::ZERO {
-            orbit.0.orbit(d.x * ORBIT_DEG_PER_PX, d.y * ORBIT_DEG_PER_PX);
+            orbit
+                .0
+                .orbit(d.x * ORBIT_DEG_PER_PX, d.y * ORBIT_DEG_PER_PX);
         }
     }
     if buttons.just_released(MouseButton::Left) && *dragged < CLICK_SLOP_PX {
@@ -257,9 +289,19 @@ pub fn pick(
     };
     let scene = &scene.0;
     let units = state.units.values().filter_map(|(u, p)| {
-        let layer = if p.kind == UnitKind::Drone { Layer::Drones } else { Layer::Patrols };
-        let alt = if p.kind == UnitKind::Drone { p.alt_m } else { 0.0 };
-        layers.shown(layer).then(|| (u.id.as_str(), world(p.position, alt)))
+        let layer = if p.kind == UnitKind::Drone {
+            Layer::Drones
+        } else {
+            Layer::Patrols
+        };
+        let alt = if p.kind == UnitKind::Drone {
+            p.alt_m
+        } else {
+            0.0
+        };
+        layers
+            .shown(layer)
+            .then(|| (u.id.as_str(), world(p.position, alt)))
     });
     let cams = scene
         .cameras

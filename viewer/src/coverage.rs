@@ -26,8 +26,7 @@ const SENSOR_ASPECT: f64 = 16.0 / 9.0;
 pub fn fixed_camera_coverage(camera: &FixedCamera, _buildings: &[Building]) -> Vec<EastNorth> {
     let h = camera.height_m.max(0.1);
     let hfov = camera.hfov_deg.clamp(1.0, 179.0);
-    let vfov =
-        (2.0 * ((hfov.to_radians() / 2.0).tan() / SENSOR_ASPECT).atan()).to_degrees();
+    let vfov = (2.0 * ((hfov.to_radians() / 2.0).tan() / SENSOR_ASPECT).atan()).to_degrees();
     let tilt = camera.tilt_deg.clamp(-89.0, 90.0);
     // Depression angles of the image's bottom and top edges.
     let bottom = tilt + vfov / 2.0;
@@ -190,7 +189,11 @@ impl CoverageGrid {
             let lo = |v: f64, o: f64| (((v - o) / cell_m - 0.5).ceil().max(0.0)) as usize;
             let hi = |v: f64, o: f64| {
                 let x = ((v - o) / cell_m - 0.5).floor();
-                if x < 0.0 { None } else { Some((x as usize).min(size - 1)) }
+                if x < 0.0 {
+                    None
+                } else {
+                    Some((x as usize).min(size - 1))
+                }
             };
             let (Some(c1), Some(r1)) = (hi(max[0], origin[0]), hi(max[1], origin[1])) else {
                 return;
@@ -244,7 +247,9 @@ impl CoverageGrid {
         if col < 0.0 || row < 0.0 || col >= self.size as f64 || row >= self.size as f64 {
             return None;
         }
-        self.cells.get(row as usize * self.size + col as usize).copied()
+        self.cells
+            .get(row as usize * self.size + col as usize)
+            .copied()
     }
 
     /// Coverage of the event zones.
@@ -310,14 +315,20 @@ mod tests {
         assert!(!contains(&ring, [-50.0, 0.0]), "behind is not");
         assert!(!contains(&ring, [0.0, 50.0]), "90 degrees off axis is not");
         assert!(!contains(&ring, [95.0, 0.0]), "beyond range is not");
-        assert!(!contains(&ring, [3.0, 0.0]), "under the lens is not seen at this tilt");
+        assert!(
+            !contains(&ring, [3.0, 0.0]),
+            "under the lens is not seen at this tilt"
+        );
     }
 
     #[test]
     fn steep_camera_sees_under_itself_and_not_far() {
         let ring = fixed_camera_coverage(&camera(0.0, 80.0), &[]);
         let (_, max) = bounds(&ring);
-        assert!(max[1] < 20.0, "a camera looking down does not reach its range");
+        assert!(
+            max[1] < 20.0,
+            "a camera looking down does not reach its range"
+        );
         assert!(contains(&ring, [0.0, 0.5]));
     }
 

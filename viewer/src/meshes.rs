@@ -105,8 +105,7 @@ impl Batch {
                 self.vertex(world(b, top_m).into(), n, color),
                 self.vertex(world(a, top_m).into(), n, color),
             ];
-            self.indices
-                .extend([v[0], v[1], v[2], v[0], v[2], v[3]]);
+            self.indices.extend([v[0], v[1], v[2], v[0], v[2], v[3]]);
         }
     }
 
@@ -252,7 +251,8 @@ mod tests {
 
     fn up_facing(b: &Batch) -> bool {
         b.indices.chunks_exact(3).all(|t| {
-            let [a, p, q] = [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
+            let [a, p, q] =
+                [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
             (p - a).cross(q - a).y > 0.0
         })
     }
@@ -275,7 +275,8 @@ mod tests {
             .indices
             .chunks_exact(3)
             .map(|t| {
-                let [a, p, q] = [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
+                let [a, p, q] =
+                    [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
                 (p - a).cross(q - a).length() / 2.0
             })
             .sum();
@@ -310,7 +311,8 @@ mod tests {
                 assert!(out.x * n[0] + out.z * n[2] > 0.0);
             }
             assert!(b.indices.chunks_exact(3).all(|t| {
-                let [a, p, q] = [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
+                let [a, p, q] =
+                    [t[0], t[1], t[2]].map(|i| bevy::math::Vec3::from(b.positions[i as usize]));
                 let n = bevy::math::Vec3::from(b.normals[t[0] as usize]);
                 (p - a).cross(q - a).dot(n) > 0.0
             }));

@@ -131,18 +131,25 @@ pub fn update(
 ) {
     let hud = layers.shown(Layer::Hud);
     let show = |v: &mut Visibility, on: bool| {
-        let want = if on { Visibility::Inherited } else { Visibility::Hidden };
+        let want = if on {
+            Visibility::Inherited
+        } else {
+            Visibility::Hidden
+        };
         if *v != want {
             *v = want;
         }
     };
     for (mut text, mut v) in &mut q.p0() {
         show(&mut v, hud);
-        let (drones, patrols) = state.units.values().fold((0, 0), |(d, p), (u, _)| match u.kind {
-            UnitKind::Drone => (d + 1, p),
-            UnitKind::Patrol => (d, p + 1),
-            _ => (d, p),
-        });
+        let (drones, patrols) = state
+            .units
+            .values()
+            .fold((0, 0), |(d, p), (u, _)| match u.kind {
+                UnitKind::Drone => (d + 1, p),
+                UnitKind::Patrol => (d, p + 1),
+                _ => (d, p),
+            });
         let mut s = format!(
             "{} | {} | {} drones, {} patrols, {} cameras",
             scene.0.name,
@@ -152,13 +159,21 @@ pub fn update(
             scene.0.cameras.len()
         );
         if let (true, Some(f)) = (layers.shown(Layer::HeatMap), stats.fraction) {
-            let _ = write!(s, " | event zones covered {:.0} %, {} gap cells", f * 100.0, stats.gaps);
+            let _ = write!(
+                s,
+                " | event zones covered {:.0} %, {} gap cells",
+                f * 100.0,
+                stats.gaps
+            );
         }
         s.push_str(" | H: help");
         set(&mut text, s);
     }
     for (mut text, mut v) in &mut q.p1() {
-        let details = selection.id.as_deref().and_then(|id| details(&scene.0, &state, id));
+        let details = selection
+            .id
+            .as_deref()
+            .and_then(|id| details(&scene.0, &state, id));
         show(&mut v, hud && details.is_some());
         if let Some(d) = details {
             set(&mut text, d);
@@ -257,7 +272,11 @@ fn unit_details(u: &Unit, alt_m: f64, at_ms: i64) -> String {
             s,
             "\nrole {}, {}",
             p.role,
-            if p.connected { "connected" } else { "disconnected" }
+            if p.connected {
+                "connected"
+            } else {
+                "disconnected"
+            }
         );
         if let Some(q) = p.link_quality {
             let _ = write!(s, ", link {:.0} %", q * 100.0);
@@ -265,7 +284,11 @@ fn unit_details(u: &Unit, alt_m: f64, at_ms: i64) -> String {
     }
     match u.last_seen_ms {
         Some(t) => {
-            let _ = write!(s, "\nlast seen {:.1} s ago", (at_ms - t).max(0) as f64 / 1000.0);
+            let _ = write!(
+                s,
+                "\nlast seen {:.1} s ago",
+                (at_ms - t).max(0) as f64 / 1000.0
+            );
         }
         None => s.push_str("\nnever heard from"),
     }

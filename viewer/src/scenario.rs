@@ -46,8 +46,8 @@ use vigie_protocols::api::{DroneTelemetry, PatrolInfo, Position, Unit, UnitKind,
 
 use crate::coverage::fixed_camera_coverage;
 use crate::scene::{
-    Building, EastNorth, FixedCamera, Incident, OwnerNetwork, Picture, PrivacyMask, Scene,
-    Street, Zone, ZoneKind,
+    Building, EastNorth, FixedCamera, Incident, OwnerNetwork, Picture, PrivacyMask, Scene, Street,
+    Zone, ZoneKind,
 };
 
 /// Roof height used when a building gives neither `height_m` nor `levels`.
@@ -63,7 +63,9 @@ const TRACK_STEP_S: f64 = 2.0;
 #[derive(Debug, Error)]
 pub enum ScenarioError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source} (check the path; layer paths are relative to the scenario file)")]
+    #[error(
+        "cannot read {path}: {source} (check the path; layer paths are relative to the scenario file)"
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -517,7 +519,9 @@ fn path(id: &str, raw: &[[f64; 4]], frame: &LocalFrame) -> Result<Vec<Waypoint>,
         message: message.to_owned(),
     };
     if raw.is_empty() {
-        return Err(err("path is empty: give at least one [lon, lat, alt_m, t_s]"));
+        return Err(err(
+            "path is empty: give at least one [lon, lat, alt_m, t_s]",
+        ));
     }
     if raw.iter().flatten().any(|v| !v.is_finite()) {
         return Err(err("path has a non-finite number"));
@@ -736,7 +740,10 @@ mod tests {
         let (p, h) = u.at(5.0);
         assert!((p.east_m - 50.0).abs() < 1e-9);
         assert!((h - 90.0).abs() < 1e-9, "heading east");
-        assert!((u.at(20.0).0.east_m - 100.0).abs() < 1e-9, "clamped at the end");
+        assert!(
+            (u.at(20.0).0.east_m - 100.0).abs() < 1e-9,
+            "clamped at the end"
+        );
         let l = unit(vec![wp(0.0, 0.0, 0.0), wp(100.0, 0.0, 10.0)], true);
         assert!((l.at(12.5).0.east_m - 25.0).abs() < 1e-9, "loops");
         let single = unit(vec![wp(7.0, 8.0, 0.0)], false);
@@ -761,9 +768,15 @@ mod tests {
         )
         .expect("write");
         let e = Scenario::load(&toml).expect_err("bad owner");
-        assert!(e.to_string().contains("feature 0") && e.to_string().contains("mall"), "{e}");
+        assert!(
+            e.to_string().contains("feature 0") && e.to_string().contains("mall"),
+            "{e}"
+        );
         std::fs::write(&toml, "name = 1").expect("write");
-        assert!(matches!(Scenario::load(&toml), Err(ScenarioError::Toml { .. })));
+        assert!(matches!(
+            Scenario::load(&toml),
+            Err(ScenarioError::Toml { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -781,9 +794,16 @@ mod tests {
             .filter(|u| u.kind == UnitKind::Drone)
             .collect();
         assert_eq!(drones.len(), 2);
-        assert!(drones.iter().all(|d| d.coverage.as_ref().is_some_and(|c| c.len() > 8)));
+        assert!(
+            drones
+                .iter()
+                .all(|d| d.coverage.as_ref().is_some_and(|c| c.len() > 8))
+        );
         assert_eq!(
-            pic.units.iter().filter(|u| u.kind == UnitKind::Patrol).count(),
+            pic.units
+                .iter()
+                .filter(|u| u.kind == UnitKind::Patrol)
+                .count(),
             3
         );
     }

@@ -259,7 +259,10 @@ mod tests {
         let mut s = ScenarioSource::new(scenario(), Duration::from_secs(50), false);
         let p = s.poll(Duration::ZERO).expect("first poll gives a picture");
         assert_eq!(p.at_ms, 50_000);
-        assert!(s.poll(Duration::from_secs(5)).is_none(), "frozen: nothing new");
+        assert!(
+            s.poll(Duration::from_secs(5)).is_none(),
+            "frozen: nothing new"
+        );
     }
 
     #[test]
@@ -334,7 +337,11 @@ mod tests {
         let p = got.expect("a picture within 5 s");
         assert_eq!(p.at_ms, list.at_ms);
         assert_eq!(p.units, list.units);
-        assert!(live.describe().contains("1 pictures"), "{}", live.describe());
+        assert!(
+            live.describe().contains("1 pictures"),
+            "{}",
+            live.describe()
+        );
         // Second poll after the interval, then stop the source.
         for _ in 0..100 {
             if live.poll(Duration::ZERO).is_some() {

@@ -127,13 +127,21 @@ pub struct MarkerAssets {
 
 impl MarkerAssets {
     /// Creates the shared assets.
-    pub fn new(meshes: &mut Assets<Mesh>, materials: &mut Assets<StandardMaterial>) -> MarkerAssets {
+    pub fn new(
+        meshes: &mut Assets<Mesh>,
+        materials: &mut Assets<StandardMaterial>,
+    ) -> MarkerAssets {
         let status = UnitStatus::ALL
             .iter()
             .map(|&s| (s, materials.add(unlit(palette::status(s).into()))))
             .collect();
         MarkerAssets {
-            drone: meshes.add(Sphere::new(1.0).mesh().ico(2).unwrap_or_else(|_| Sphere::new(1.0).mesh().uv(16, 8))),
+            drone: meshes.add(
+                Sphere::new(1.0)
+                    .mesh()
+                    .ico(2)
+                    .unwrap_or_else(|_| Sphere::new(1.0).mesh().uv(16, 8)),
+            ),
             patrol: meshes.add(Cylinder::new(1.0, 0.8)),
             status,
             overlay: materials.add(overlay_material()),
@@ -231,7 +239,10 @@ pub fn sync_units(
     }
     let rings = state.units.values().filter_map(|(_, p)| {
         let ring = p.coverage.as_deref()?;
-        Some((ring, palette::DRONE_FOOTPRINT.with_alpha(palette::FOOTPRINT_ALPHA)))
+        Some((
+            ring,
+            palette::DRONE_FOOTPRINT.with_alpha(palette::FOOTPRINT_ALPHA),
+        ))
     });
     let mesh = meshes::flat_rings(rings, FOOTPRINT_UP_M).into_mesh();
     for e in &footprints {
@@ -296,11 +307,12 @@ pub fn update_heat_map(
     }
     *last = Some((state.pictures, now));
     let scene = &scene.0;
-    let footprints = scene
-        .cameras
-        .iter()
-        .map(|c| c.coverage.as_slice())
-        .chain(state.units.values().filter_map(|(_, p)| p.coverage.as_deref()));
+    let footprints = scene.cameras.iter().map(|c| c.coverage.as_slice()).chain(
+        state
+            .units
+            .values()
+            .filter_map(|(_, p)| p.coverage.as_deref()),
+    );
     let grid = CoverageGrid::compute(scene, footprints, HEAT_CELL_M);
     let summary = grid.summary(scene);
     stats.fraction = Some(summary.fraction());

@@ -111,8 +111,7 @@ impl OrbitView {
     /// Turns the camera around the target by degrees of heading and pitch.
     pub fn orbit(&mut self, heading_deg: f32, pitch_deg: f32) {
         self.heading_deg = (self.heading_deg + heading_deg).rem_euclid(360.0);
-        self.pitch_deg =
-            (self.pitch_deg + pitch_deg).clamp(PITCH_RANGE_DEG.0, PITCH_RANGE_DEG.1);
+        self.pitch_deg = (self.pitch_deg + pitch_deg).clamp(PITCH_RANGE_DEG.0, PITCH_RANGE_DEG.1);
     }
 
     /// Multiplies the distance by `factor`, within 20 m and 50 km.
@@ -135,9 +134,13 @@ mod tests {
         };
         let c = v.world_to_pixel(Vec3::ZERO, 320, 180).expect("in front");
         assert!((c.x - 160.0).abs() < 0.01 && (c.y - 90.0).abs() < 0.01);
-        let north = v.world_to_pixel(world([0.0, 50.0], 0.0), 320, 180).expect("in front");
+        let north = v
+            .world_to_pixel(world([0.0, 50.0], 0.0), 320, 180)
+            .expect("in front");
         assert!(north.y < 90.0 && (north.x - 160.0).abs() < 0.01);
-        let east = v.world_to_pixel(world([50.0, 0.0], 0.0), 320, 180).expect("in front");
+        let east = v
+            .world_to_pixel(world([50.0, 0.0], 0.0), 320, 180)
+            .expect("in front");
         assert!(east.x > 160.0);
         let behind = v.eye() - v.forward() * 10.0;
         assert!(v.world_to_pixel(behind, 320, 180).is_none());

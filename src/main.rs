@@ -31,6 +31,12 @@ enum Command {
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Who sees what: now, over a zone, over time (offline on files too).
+    #[command(subcommand)]
+    Coverage(cli::coverage::CoverageCommand),
+    /// The fixed-camera inventory: import (with a report of rejected rows) and export.
+    #[command(subcommand)]
+    Cameras(cli::cameras::CamerasCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +46,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
+        Command::Coverage(cmd) => cli::coverage::run(cmd),
+        Command::Cameras(cmd) => cli::cameras::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -296,6 +296,8 @@ async fn run_history(
     to_ms: i64,
 ) -> Result<Json<Value>, HttpError> {
     check_window(from_ms, to_ms)?;
+    // Nothing is known of the future: open intervals end now.
+    let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();
     let store = state.store.clone();
     let covered: Vec<Covered> = blocking(move || {

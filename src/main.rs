@@ -35,6 +35,12 @@ enum Command {
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Who sees what: now, over a zone, over time (offline on files too).
+    #[command(subcommand)]
+    Coverage(cli::coverage::CoverageCommand),
+    /// The fixed-camera inventory: import (with a report of rejected rows) and export.
+    #[command(subcommand)]
+    Cameras(cli::cameras::CamerasCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::View(args) => cli::view::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
         Command::Drone(args) => cli::drone::run(args),
+        Command::Coverage(cmd) => cli::coverage::run(cmd),
+        Command::Cameras(cmd) => cli::cameras::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

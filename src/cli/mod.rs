@@ -1,6 +1,8 @@
 //! Subcommands of the `vigie` binary, one file each.
 
+pub mod cameras;
 pub mod config;
+pub mod coverage;
 pub mod demo;
 pub mod drone;
 pub mod duration;

@@ -296,6 +296,8 @@ async fn run_history(
     to_ms: i64,
 ) -> Result<Json<Value>, HttpError> {
     check_window(from_ms, to_ms)?;
+    // Nothing is known of the future: open intervals end now.
+    let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();
     let store = state.store.clone();
     let covered: Vec<Covered> = blocking(move || {
@@ -356,7 +358,8 @@ async fn soonest(
     Ok(Json(json!({ "sources": etas })))
 }
 
-/// Every coverage polygon as a GeoJSON FeatureCollection (WGS84).
+/// Every coverage polygon as a GeoJSON FeatureCollection (WGS84), with the
+/// privacy masks as features of kind `privacy_mask`.
 pub fn sources_geojson(live: &LiveCoverage) -> Value {
     live.read(|idx| {
         let features: Vec<Value> = idx
@@ -377,6 +380,22 @@ pub fn sources_geojson(live: &LiveCoverage) -> Value {
                 })
             })
             .collect();
+        // Privacy masks go with the coverage so that views black them out.
+        let masks = idx.masks().rings().iter().map(|r| {
+            let ring: Vec<[f64; 2]> = r
+                .iter()
+                .map(|p| {
+                    let (lat, lon) = live.frame.to_wgs84(p[0], p[1]);
+                    [lon, lat]
+                })
+                .collect();
+            json!({
+                "type": "Feature",
+                "properties": {"kind": "privacy_mask"},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            })
+        });
+        let features: Vec<Value> = features.into_iter().chain(masks).collect();
         json!({"type": "FeatureCollection", "features": features})
     })
 }

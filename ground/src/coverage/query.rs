@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::camera::{Tier, pixel_density};
+use super::camera::Tier;
+#[cfg(doc)]
+use super::camera::pixel_density;
 use super::index::CoverageIndex;
 use super::polygon::{Bbox, Pt, hilbert_key, ray_crossings, row_crossings};
 use super::{Network, SourceKind};
@@ -52,12 +54,14 @@ pub struct Sighting {
 
 #[inline]
 fn hit(index: &CoverageIndex, slot: u32, p: Pt) -> Hit {
-    let s = index.source(slot);
-    let (de, dn) = (p[0] - s.eye[0], p[1] - s.eye[1]);
-    let distance_m = (de * de + dn * dn + s.height_m * s.height_m).sqrt();
+    // Density falls as 1/distance: density at 1 m over the distance (as
+    // [`pixel_density`], which floors the distance at 0.1 m).
+    let [e, n, h2, at_1m] = index.rank_data(slot);
+    let (de, dn) = (p[0] - e, p[1] - n);
+    let distance_m = (de * de + dn * dn + h2).sqrt();
     Hit {
         slot,
-        density_px_m: pixel_density(s.horizontal_px, s.hfov_deg, distance_m),
+        density_px_m: at_1m / distance_m.max(0.1),
         distance_m,
     }
 }

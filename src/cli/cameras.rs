@@ -1,0 +1,237 @@
+//! `vigie cameras`: the fixed-camera inventory in the data directory.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use vigie_ground::config::Config;
+use vigie_ground::coverage::buildings::Buildings;
+use vigie_ground::coverage::history;
+use vigie_ground::coverage::inventory::{self, Rejected};
+use vigie_ground::frame::LocalFrame;
+use vigie_ground::store::Store;
+
+/// Fixed-camera inventory commands.
+#[derive(Subcommand, Debug)]
+pub enum CamerasCommand {
+    /// Import an inventory (CSV or GeoJSON) into the data directory,
+    /// replacing the current one; rejected rows are listed with the reason.
+    ///
+    /// CSV columns: id, network (city, transit, parking, housing, private,
+    /// other), lat, lon, mount_height_m, heading_deg, tilt_deg (negative
+    /// looks down), hfov_deg, range_m or resolution_px (+ range_tier:
+    /// detection, observation, recognition, identification), ptz, name.
+    /// GeoJSON: Point features with the same properties.
+    ///
+    /// Example: `vigie cameras import cameras.csv --buildings buildings.geojson --masks masks.geojson`
+    Import {
+        /// The inventory file (.csv or .geojson).
+        file: PathBuf,
+        /// Building footprints with heights (GeoJSON): coverage is clipped
+        /// by line of sight.
+        #[arg(long)]
+        buildings: Option<PathBuf>,
+        /// Privacy masks (GeoJSON polygons), excluded from every answer.
+        #[arg(long)]
+        masks: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Import even when some rows are rejected (otherwise nothing is
+        /// imported and the exit status is 1).
+        #[arg(long)]
+        allow_rejected: bool,
+        #[command(flatten)]
+        place: DataPlace,
+    },
+    /// Export the current inventory as CSV or GeoJSON.
+    ///
+    /// Example: `vigie cameras export --format geojson --out cameras.geojson`
+    Export {
+        /// `csv` or `geojson`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Output file; standard output without it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        place: DataPlace,
+    },
+}
+
+/// Where the data directory is.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataPlace {
+    /// TOML configuration (data directory and site origin).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides the configuration's).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DataPlace {
+    /// The configuration with the override applied.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        if let Some(d) = &self.data_dir {
+            config.data_dir = d.clone();
+        }
+        Ok(config)
+    }
+
+    /// Opens the store and the site frame.
+    pub fn open(&self) -> anyhow::Result<(Store, LocalFrame)> {
+        let config = self.config()?;
+        let store = Store::open(&config.data_dir)
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+        history::migrate(&store)?;
+        Ok((
+            store,
+            LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg),
+        ))
+    }
+}
+
+/// Runs a `vigie cameras` subcommand.
+pub fn run(cmd: CamerasCommand) -> anyhow::Result<()> {
+    match cmd {
+        CamerasCommand::Import {
+            file,
+            buildings,
+            masks,
+            json,
+            allow_rejected,
+            place,
+        } => import(file, buildings, masks, json, allow_rejected, place),
+        CamerasCommand::Export { format, out, place } => {
+            let (store, _) = place.open()?;
+            let cameras: Vec<_> = history::load_inventory(&store)?
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            let text = match format.as_str() {
+                "csv" => inventory::to_csv(&cameras),
+                "geojson" | "json" => {
+                    serde_json::to_string_pretty(&inventory::to_geojson(&cameras))?
+                }
+                other => anyhow::bail!("unknown format {other:?}: use csv or geojson"),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_rejected(what: &str, rejected: &[Rejected]) {
+    for r in rejected {
+        match &r.id {
+            Some(id) => println!("  {what} row {} ({id}): {}", r.row, r.reason),
+            None => println!("  {what} row {}: {}", r.row, r.reason),
+        }
+    }
+}
+
+fn import(
+    file: PathBuf,
+    buildings: Option<PathBuf>,
+    masks: Option<PathBuf>,
+    json: bool,
+    allow_rejected: bool,
+    place: DataPlace,
+) -> anyhow::Result<()> {
+    let (store, frame) = place.open()?;
+    let imp = inventory::load_cameras(&file)?;
+    let (building_text, building_set, building_rejected) = match &buildings {
+        Some(path) => {
+            let text = inventory::read_layer(path)?;
+            let (b, rej) = inventory::parse_buildings(&text, &frame)?;
+            (Some(text), Some(Buildings::new(b)), rej)
+        }
+        None => (None, None, Vec::new()),
+    };
+    let (mask_text, mask_rejected) = match &masks {
+        Some(path) => {
+            let text = inventory::read_layer(path)?;
+            let (_, rej) = inventory::parse_masks(&text, &frame)?;
+            (Some(text), rej)
+        }
+        None => (None, Vec::new()),
+    };
+    let mut blind = Vec::new();
+    let stored: Vec<_> = imp
+        .cameras
+        .iter()
+        .map(|c| {
+            let ring = c.coverage(&frame, building_set.as_ref()).map(|r| {
+                r.iter()
+                    .map(|p| {
+                        let (lat, lon) = frame.to_wgs84(p[0], p[1]);
+                        [lon, lat]
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if ring.is_none() {
+                blind.push(c.id.clone());
+            }
+            (c.clone(), ring)
+        })
+        .collect();
+    let rejected_total = imp.rejected.len() + building_rejected.len() + mask_rejected.len();
+    let commit = rejected_total == 0 || allow_rejected;
+    if commit {
+        let now = vigie_ground::time::unix_ms();
+        history::save_inventory(&store, now, &stored)?;
+        if let Some(text) = building_text {
+            history::save_layer(&store, "buildings", &text, now)?;
+        }
+        if let Some(text) = mask_text {
+            history::save_layer(&store, "masks", &text, now)?;
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "imported": commit,
+                "cameras": imp.cameras.len(),
+                "rejected": imp.rejected,
+                "buildings_rejected": building_rejected,
+                "masks_rejected": mask_rejected,
+                "no_ground_in_view": blind,
+            }))?
+        );
+    } else {
+        println!(
+            "{} {} cameras from {} ({} rejected){}",
+            if commit { "imported" } else { "NOT imported:" },
+            imp.cameras.len(),
+            file.display(),
+            imp.rejected.len(),
+            if commit {
+                ""
+            } else {
+                " — fix the rows below or pass --allow-rejected"
+            }
+        );
+        print_rejected("camera", &imp.rejected);
+        print_rejected("building", &building_rejected);
+        print_rejected("mask", &mask_rejected);
+        for id in &blind {
+            println!(
+                "  camera {id}: sees no ground within its range (check tilt_deg and range); kept, but covers nothing"
+            );
+        }
+    }
+    if !commit {
+        anyhow::bail!("{rejected_total} rejected rows; nothing imported");
+    }
+    Ok(())
+}

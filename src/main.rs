@@ -31,6 +31,9 @@ enum Command {
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Run simulated units against a ground server or any ground software.
+    #[command(subcommand)]
+    Sim(cli::sim::SimCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
+        Command::Sim(cmd) => cli::sim::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

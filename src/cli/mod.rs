@@ -4,6 +4,7 @@ pub mod config;
 pub mod demo;
 pub mod duration;
 pub mod serve;
+pub mod sim;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

@@ -22,7 +22,9 @@ fn pymavlink_available() -> Result<(), String> {
         .status()
     {
         Err(e) => Err(format!("python3 not runnable ({e})")),
-        Ok(s) if !s.success() => Err("python3 has no pymavlink (pip install -r scripts/requirements-test.txt)".into()),
+        Ok(s) if !s.success() => {
+            Err("python3 has no pymavlink (pip install -r scripts/requirements-test.txt)".into())
+        }
         Ok(_) => Ok(()),
     }
 }
@@ -73,7 +75,9 @@ fn a_pymavlink_ground_station_flies_a_simulated_drone() {
     );
     let mut sim = Reaped(
         Command::new(env!("CARGO_BIN_EXE_vigie"))
-            .args(["sim", "drones", "--count", "1", "--ground", &ground, "--for", "110s"])
+            .args([
+                "sim", "drones", "--count", "1", "--ground", &ground, "--for", "110s",
+            ])
             .env("VIGIE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -89,7 +93,10 @@ fn a_pymavlink_ground_station_flies_a_simulated_drone() {
             break None;
         }
         if let Some(s) = sim.0.try_wait().expect("wait for vigie") {
-            panic!("vigie sim drones exited early ({s}):\n{}", output_of(&mut sim.0));
+            panic!(
+                "vigie sim drones exited early ({s}):\n{}",
+                output_of(&mut sim.0)
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };

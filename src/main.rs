@@ -41,6 +41,9 @@ enum Command {
     /// The fixed-camera inventory: import (with a report of rejected rows) and export.
     #[command(subcommand)]
     Cameras(cli::cameras::CamerasCommand),
+    /// Run simulated units against a ground server or any ground software.
+    #[command(subcommand)]
+    Sim(cli::sim::SimCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Drone(args) => cli::drone::run(args),
         Command::Coverage(cmd) => cli::coverage::run(cmd),
         Command::Cameras(cmd) => cli::cameras::run(cmd),
+        Command::Sim(cmd) => cli::sim::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod drone;
 pub mod duration;
 pub mod serve;
 pub mod view;
+pub mod sim;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

@@ -28,6 +28,10 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Run the server with a simulated fleet and show the live picture.
     Demo(cli::demo::DemoArgs),
+    /// Deployment certificate authority: issue and revoke unit certificates.
+    Ca(cli::ca::CaArgs),
+    /// Simulated patrol tablets against a running server (QUIC).
+    SimPatrols(cli::sim_patrols::SimPatrolsArgs),
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -40,6 +44,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Config(cmd) => cli::config::run(cmd),
+        Command::Ca(args) => cli::ca::run(args),
+        Command::SimPatrols(args) => cli::sim_patrols::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

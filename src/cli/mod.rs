@@ -1,9 +1,11 @@
 //! Subcommands of the `vigie` binary, one file each.
 
+pub mod ca;
 pub mod config;
 pub mod demo;
 pub mod duration;
 pub mod serve;
+pub mod sim_patrols;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

@@ -32,6 +32,8 @@ enum Command {
     Drone(cli::drone::DroneArgs),
     /// Open the 3D operations view (scenario or live), or save a screenshot of it.
     View(cli::view::ViewArgs),
+    /// Deployment certificate authority: issue and revoke unit certificates.
+    Ca(cli::ca::CaArgs),
     /// Print or check configuration.
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
@@ -58,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Coverage(cmd) => cli::coverage::run(cmd),
         Command::Cameras(cmd) => cli::cameras::run(cmd),
         Command::Sim(cmd) => cli::sim::run(cmd),
+        Command::Ca(args) => cli::ca::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

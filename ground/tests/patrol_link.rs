@@ -48,7 +48,12 @@ async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
     (server, dir, quic)
 }
 
-fn client(dir: &std::path::Path, unit: &str, role: Role, validity: Validity) -> quinn::ClientConfig {
+fn client(
+    dir: &std::path::Path,
+    unit: &str,
+    role: Role,
+    validity: Validity,
+) -> quinn::ClientConfig {
     let ca = DeploymentCa::open(dir).unwrap();
     let store = vigie_ground::store::Store::open(dir).unwrap();
     let cert = ca.issue(unit, role, validity, Some(&store)).unwrap();

@@ -1,6 +1,7 @@
 //! Subcommands of the `vigie` binary, one file each.
 
 pub mod cameras;
+pub mod ca;
 pub mod config;
 pub mod coverage;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod duration;
 pub mod serve;
 pub mod view;
 pub mod sim;
+pub mod sim_patrols;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

@@ -16,6 +16,11 @@ pub enum SimCommand {
     ///
     /// Example: `vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s`
     Drones(DronesArgs),
+    /// Simulated patrol tablets speaking the QUIC protocol, each with its own
+    /// issued certificate.
+    ///
+    /// Example: `vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs`
+    Patrols(super::sim_patrols::SimPatrolsArgs),
 }
 
 /// Options of `vigie sim drones`.
@@ -69,6 +74,7 @@ fn parse_origin(text: &str) -> Result<(f64, f64), String> {
 pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
     match cmd {
         SimCommand::Drones(args) => drones(args),
+        SimCommand::Patrols(args) => super::sim_patrols::run(args),
     }
 }
 

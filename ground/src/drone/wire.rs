@@ -195,9 +195,11 @@ fn parse_one(b: &[u8]) -> (Result<Frame<'_>, FrameError>, usize) {
         }
         let msgid = u32::from_le_bytes([b[7], b[8], b[9], 0]);
         let Some(extra) = extra_crc(msgid) else {
-            // Check the CRC can't be done without the seed; skip the frame
-            // as announced by its length so its payload is not rescanned.
-            return (Err(FrameError::UnknownMessage(msgid)), total);
+            // Without the seed the CRC can't be checked, so the length can't
+            // be trusted either: skip only the start byte, or stray bytes
+            // that look like a header would swallow the real frame after
+            // them. Anything found inside must still pass its own CRC.
+            return (Err(FrameError::UnknownMessage(msgid)), 1);
         };
         let crc = crc_accumulate(crc_accumulate(0xffff, &b[1..10 + len]), &[extra]);
         if crc != u16::from_le_bytes([b[10 + len], b[11 + len]]) {
@@ -227,7 +229,7 @@ fn parse_one(b: &[u8]) -> (Result<Frame<'_>, FrameError>, usize) {
         }
         let msgid = b[5] as u32;
         let Some(extra) = extra_crc(msgid) else {
-            return (Err(FrameError::UnknownMessage(msgid)), total);
+            return (Err(FrameError::UnknownMessage(msgid)), 1);
         };
         let crc = crc_accumulate(crc_accumulate(0xffff, &b[1..6 + len]), &[extra]);
         if crc != u16::from_le_bytes([b[6 + len], b[7 + len]]) {
@@ -406,6 +408,15 @@ mod tests {
         assert_eq!(complete_prefix_len(&buf[..one + 5]), one);
         assert_eq!(complete_prefix_len(&buf[..one + 1]), one);
         assert_eq!(complete_prefix_len(&[1, 2, 3]), 3);
+    }
+
+    #[test]
+    fn a_false_header_does_not_swallow_the_real_frame_after_it() {
+        let mut buf = vec![0xFD, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0xDE, 0xBC, 0x0A];
+        encode(&mut buf, header(4), &position(), None);
+        let good: Vec<_> = frames(&buf).filter_map(Result::ok).collect();
+        assert_eq!(good.len(), 1);
+        assert_eq!(good[0].decode().unwrap(), position());
     }
 
     #[test]

@@ -33,18 +33,33 @@ enum Command {
     /// Open the 3D operations view (scenario or live), or save a screenshot of it.
     View(cli::view::ViewArgs),
     /// Deployment certificate authority: issue and revoke unit certificates.
+    #[command(
+        after_help = "Examples:\n  vigie ca init\n  vigie ca issue --unit P17 --role patrol --out certs\n  vigie ca revoke P17"
+    )]
     Ca(cli::ca::CaArgs),
     /// Print or check configuration.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie config default > vigie.toml\n  vigie config check vigie.toml"
+    )]
     Config(cli::config::ConfigCommand),
     /// Who sees what: now, over a zone, over time (offline on files too).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z"
+    )]
     Coverage(cli::coverage::CoverageCommand),
     /// The fixed-camera inventory: import (with a report of rejected rows) and export.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie cameras import cams.csv --buildings buildings.geojson\n  vigie cameras export --format geojson --out cams.geojson"
+    )]
     Cameras(cli::cameras::CamerasCommand),
     /// Run simulated units against a ground server or any ground software.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s\n  vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs"
+    )]
     Sim(cli::sim::SimCommand),
 }
 

@@ -47,13 +47,25 @@ fn every_subcommand_explains_itself_with_an_example() {
 fn a_bad_config_names_the_file_the_line_and_the_problem() {
     let dir = temp("badconfig");
     let file = dir.join("bad.toml");
-    std::fs::write(&file, "data_dir = \"x\"\n\n[http]\nlisten = \"not an address\"\n").unwrap();
-    let out = vigie().args(["serve", "--config"]).arg(&file).output().unwrap();
+    std::fs::write(
+        &file,
+        "data_dir = \"x\"\n\n[http]\nlisten = \"not an address\"\n",
+    )
+    .unwrap();
+    let out = vigie()
+        .args(["serve", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:4:"), "{err}");
     assert!(err.to_lowercase().contains("address"), "{err}");
-    let out = vigie().args(["config", "check"]).arg(dir.join("missing.toml")).output().unwrap();
+    let out = vigie()
+        .args(["config", "check"])
+        .arg(dir.join("missing.toml"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
@@ -121,15 +133,25 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "demo did not stop");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "demo did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
-    assert!(rest.iter().any(|l| l.contains("demo stopped cleanly")), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("demo stopped cleanly")),
+        "{rest:?}"
+    );
     // What the API answered is what the picture printed: every unit id the
     // API listed appears in the terminal picture.
     let printed = rest.join("\n");
     for u in &units.units {
-        assert!(printed.contains(&u.id), "{} not in the printed picture", u.id);
+        assert!(
+            printed.contains(&u.id),
+            "{} not in the printed picture",
+            u.id
+        );
     }
 }

@@ -15,7 +15,8 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
-    GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage, MavModeFlag, MavState, MavType,
+    GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage, MavModeFlag, MavState,
+    MavType,
 };
 use vigie_ground::drone::link::{LinkCore, LinkSettings};
 use vigie_ground::drone::wire;

@@ -46,7 +46,11 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Starts the simulated fleet against a running server: drones take off
 /// from around the site origin and orbit it at staggered radii and
 /// altitudes, commanded through the server like an operator would.
-pub async fn spawn_fleet(server: &Arc<ServerState>, spec: FleetSpec, shutdown: Shutdown) -> anyhow::Result<FleetTask> {
+pub async fn spawn_fleet(
+    server: &Arc<ServerState>,
+    spec: FleetSpec,
+    shutdown: Shutdown,
+) -> anyhow::Result<FleetTask> {
     let mut tasks = tokio::task::JoinSet::new();
     let site = &server.config.site;
     let origin = (site.origin_lat_deg, site.origin_lon_deg);
@@ -87,9 +91,18 @@ pub async fn spawn_fleet(server: &Arc<ServerState>, spec: FleetSpec, shutdown: S
 
 /// Waits for a drone in the picture, then flies it: guided, arm, take off,
 /// camera 45° down, orbit the site.
-async fn fly(server: Arc<ServerState>, id: String, i: usize, origin: (f64, f64), mut shutdown: Shutdown) {
+async fn fly(
+    server: Arc<ServerState>,
+    id: String,
+    i: usize,
+    origin: (f64, f64),
+    mut shutdown: Shutdown,
+) {
     let mut changes = server.fleet.subscribe();
-    let present = |s: &ServerState| s.fleet.read(|f| f.get(&id).is_some_and(|u| u.position.is_some()));
+    let present = |s: &ServerState| {
+        s.fleet
+            .read(|f| f.get(&id).is_some_and(|u| u.position.is_some()))
+    };
     let joined = tokio::time::timeout(JOIN_TIMEOUT, async {
         while !present(&server) {
             match changes.recv().await {
@@ -106,10 +119,15 @@ async fn fly(server: Arc<ServerState>, id: String, i: usize, origin: (f64, f64),
     }
     let alt = 40.0 + 10.0 * (i % 5) as f64;
     let steps = [
-        DroneCommand::SetMode { mode: "GUIDED".into() },
+        DroneCommand::SetMode {
+            mode: "GUIDED".into(),
+        },
         DroneCommand::Arm,
         DroneCommand::Takeoff { alt_m: alt },
-        DroneCommand::Gimbal { pitch_deg: -45.0, yaw_deg: 0.0 },
+        DroneCommand::Gimbal {
+            pitch_deg: -45.0,
+            yaw_deg: 0.0,
+        },
         DroneCommand::Orbit {
             lat_deg: origin.0,
             lon_deg: origin.1,

@@ -1,14 +1,23 @@
 //! `vigie drone`: list and command drones through a running server.
 
 use clap::{Args, Subcommand};
-use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, FenceShape, MissionItem, UnitList};
+use vigie_protocols::api::{
+    CommandOutcome, CommandResult, DroneCommand, FenceShape, MissionItem, UnitList,
+};
 
 /// Options shared by every `vigie drone` subcommand.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  vigie drone list\n  vigie drone arm drone:udp0:1\n  vigie drone takeoff drone:udp0:1 --alt 40\n  vigie drone goto drone:udp0:1 48.9250 2.3610 --alt 60\n  vigie drone orbit drone:udp0:1 48.9245 2.3602 --radius 80 --alt 60\n  vigie drone fence drone:udp0:1 --circle 48.9245,2.3602,500\n  vigie drone rtl drone:udp0:1")]
+#[command(
+    after_help = "Examples:\n  vigie drone list\n  vigie drone arm drone:udp0:1\n  vigie drone takeoff drone:udp0:1 --alt 40\n  vigie drone goto drone:udp0:1 48.9250 2.3610 --alt 60\n  vigie drone orbit drone:udp0:1 48.9245 2.3602 --radius 80 --alt 60\n  vigie drone fence drone:udp0:1 --circle 48.9245,2.3602,500\n  vigie drone rtl drone:udp0:1"
+)]
 pub struct DroneArgs {
     /// The server's HTTP address.
-    #[arg(long, global = true, env = "VIGIE_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
     #[command(subcommand)]
     pub command: DroneCommandArg,
@@ -154,7 +163,10 @@ fn polygon(text: &str, inclusion: bool) -> anyhow::Result<FenceShape> {
         .split(';')
         .map(|p| numbers(p, 2, "vertex").map(|v| [v[0], v[1]]))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(FenceShape::Polygon { inclusion, vertices })
+    Ok(FenceShape::Polygon {
+        inclusion,
+        vertices,
+    })
 }
 
 fn circle(text: &str, inclusion: bool) -> anyhow::Result<FenceShape> {
@@ -176,7 +188,13 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
         DroneCommandArg::Disarm { id } => (id, DroneCommand::Disarm),
         DroneCommandArg::Mode { id, mode } => (id, DroneCommand::SetMode { mode }),
         DroneCommandArg::Takeoff { id, alt } => (id, DroneCommand::Takeoff { alt_m: alt }),
-        DroneCommandArg::Goto { id, lat, lon, alt, speed } => (
+        DroneCommandArg::Goto {
+            id,
+            lat,
+            lon,
+            alt,
+            speed,
+        } => (
             id,
             DroneCommand::Goto {
                 lat_deg: lat,
@@ -185,7 +203,14 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
                 speed_m_s: speed,
             },
         ),
-        DroneCommandArg::Orbit { id, lat, lon, radius, alt, speed } => (
+        DroneCommandArg::Orbit {
+            id,
+            lat,
+            lon,
+            radius,
+            alt,
+            speed,
+        } => (
             id,
             DroneCommand::Orbit {
                 lat_deg: lat,
@@ -233,15 +258,18 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
                 shapes.push(polygon(p, false)?);
             }
             if shapes.is_empty() {
-                anyhow::bail!("a fence needs at least one --circle, --exclude-circle, --polygon or --exclude-polygon");
+                anyhow::bail!(
+                    "a fence needs at least one --circle, --exclude-circle, --polygon or --exclude-polygon"
+                );
             }
             (id, DroneCommand::Fence { shapes })
         }
         DroneCommandArg::Mission { id, file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let items: Vec<MissionItem> = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: not a list of mission items: {e}", file.display()))?;
+            let items: Vec<MissionItem> = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{}: not a list of mission items: {e}", file.display())
+            })?;
             (id, DroneCommand::Mission { items })
         }
         DroneCommandArg::Download { id } => (id, DroneCommand::DownloadMission),
@@ -275,7 +303,9 @@ fn list(base: &str) -> anyhow::Result<()> {
     let url = format!("{base}/api/v1/drones");
     let list: UnitList = ureq::get(&url)
         .call()
-        .map_err(|e| anyhow::anyhow!("cannot reach the server at {base}: {e} (is `vigie serve` running?)"))?
+        .map_err(|e| {
+            anyhow::anyhow!("cannot reach the server at {base}: {e} (is `vigie serve` running?)")
+        })?
         .body_mut()
         .read_json()
         .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;

@@ -1,16 +1,16 @@
 //! Subcommands of the `vigie` binary, one file each.
 
-pub mod cameras;
 pub mod ca;
+pub mod cameras;
 pub mod config;
 pub mod coverage;
 pub mod demo;
 pub mod drone;
 pub mod duration;
 pub mod serve;
-pub mod view;
 pub mod sim;
 pub mod sim_patrols;
+pub mod view;
 
 /// Logs to stderr, so that stdout carries only what a command prints.
 pub fn init_logging(filter: &str) {

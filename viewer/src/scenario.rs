@@ -794,11 +794,11 @@ mod tests {
             .filter(|u| u.kind == UnitKind::Drone)
             .collect();
         assert_eq!(drones.len(), 2);
-        assert!(
-            drones
-                .iter()
-                .all(|d| d.coverage.as_ref().is_some_and(|c| c.len() > 8))
-        );
+        assert!(drones.iter().all(|d| {
+            d.coverage
+                .as_ref()
+                .is_some_and(|c| c.len() >= 4 && c.first() == c.last())
+        }));
         assert_eq!(
             pic.units
                 .iter()

@@ -76,6 +76,7 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     let mut child = vigie()
         .args([
             "demo",
+            "--no-view",
             "--for",
             "6s",
             "--http",

@@ -44,6 +44,9 @@ pub struct DemoArgs {
     /// Simulated patrols.
     #[arg(long, default_value_t = 6)]
     pub patrols: usize,
+    /// Do not open the 3D viewer even when a display is present.
+    #[arg(long)]
+    pub no_view: bool,
     /// How often the picture is printed.
     #[arg(long, default_value = "1s", value_parser = super::duration::parse)]
     pub every: Duration,
@@ -93,6 +96,30 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     .await
     .context("cannot start the simulated fleet")?;
 
+    // With a display, open the 3D view on the live picture as its own
+    // process (Bevy wants the main thread; the server keeps this one).
+    let mut viewer = None;
+    let display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if display && !args.no_view {
+        let scenario = std::path::Path::new("simulations/scenarios/stade-de-france/scenario.toml");
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        cmd.arg("view").arg("--live").arg(format!("http://{http}"));
+        if scenario.exists() {
+            cmd.arg("--scenario").arg(scenario);
+        } else {
+            let s = &state.config.site;
+            cmd.arg("--origin")
+                .arg(format!("{},{}", s.origin_lat_deg, s.origin_lon_deg));
+        }
+        match cmd.stdout(std::process::Stdio::null()).spawn() {
+            Ok(child) => {
+                println!("  3D view opened (close it any time; --no-view to skip)");
+                viewer = Some(child);
+            }
+            Err(e) => println!("  3D view not opened: {e}"),
+        }
+    }
     let stop = async {
         match args.run_for {
             Some(d) => {
@@ -121,6 +148,10 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         _ = printer => {}
     }
     fleet_task.stop().await;
+    if let Some(mut v) = viewer {
+        let _ = v.kill();
+        let _ = v.wait();
+    }
     println!("demo stopped cleanly");
     Ok(())
 }

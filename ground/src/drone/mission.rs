@@ -152,25 +152,8 @@ impl Transfer {
         let mut step = Step::default();
         let (t_sys, t_comp) = self.target;
         match (&mut self.phase, msg) {
-            (
-                Phase::Uploading {
-                    items,
-                    served,
-                    last,
-                },
-                MavMessage::MISSION_REQUEST_INT(r),
-            ) if r.mission_type == self.mission_type => {
-                if let Some(item) = items.get(r.seq as usize) {
-                    let m = MavMessage::MISSION_ITEM_INT(item.clone());
-                    *served = (*served).max(r.seq as usize + 1);
-                    *last = m.clone();
-                    step.send.push(m);
-                    self.deadline = now + STEP_TIMEOUT;
-                    self.retries = 0;
-                }
-            }
-            // The deprecated float request: older autopilots still send it,
-            // and the spec says to answer with MISSION_ITEM_INT all the same.
+            // The deprecated float request too: older autopilots still send
+            // it, and the spec says to answer with MISSION_ITEM_INT all the same.
             #[allow(deprecated)]
             (
                 Phase::Uploading {
@@ -178,11 +161,20 @@ impl Transfer {
                     served,
                     last,
                 },
-                MavMessage::MISSION_REQUEST(r),
-            ) if r.mission_type == self.mission_type => {
-                if let Some(item) = items.get(r.seq as usize) {
+                MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                    seq, mission_type, ..
+                })
+                | MavMessage::MISSION_REQUEST(
+                    mavlink::dialects::ardupilotmega::MISSION_REQUEST_DATA {
+                        seq,
+                        mission_type,
+                        ..
+                    },
+                ),
+            ) if *mission_type == self.mission_type => {
+                if let Some(item) = items.get(*seq as usize) {
                     let m = MavMessage::MISSION_ITEM_INT(item.clone());
-                    *served = (*served).max(r.seq as usize + 1);
+                    *served = (*served).max(*seq as usize + 1);
                     *last = m.clone();
                     step.send.push(m);
                     self.deadline = now + STEP_TIMEOUT;

@@ -319,7 +319,7 @@ impl LinkCore {
             self.counters.messages.fetch_add(1, Ordering::Relaxed);
             self.handle_message(now, from, frame.header, &msg);
         }
-        self.flush_sends(now, wall_ms);
+        self.flush_sends();
     }
 
     fn flag_signing(&mut self, system_id: u8, reason: SigningReject) {
@@ -675,7 +675,7 @@ impl LinkCore {
             self.ops
                 .insert(op_id, (key, Op::Transfer(Box::new(t), now)));
             self.queue_to(key, first);
-            self.flush_sends(now, wall_ms);
+            self.flush_sends();
             return Ok(op_id);
         }
         let msg = self.command_message(key, cmd).map_err(refuse)?;
@@ -685,7 +685,7 @@ impl LinkCore {
         match started {
             Ok(id) => {
                 self.ops.insert(op_id, (key, Op::Command(id)));
-                self.flush_sends(now, wall_ms);
+                self.flush_sends();
                 Ok(op_id)
             }
             Err(f) => Err(refuse(f.detail)),
@@ -703,13 +703,7 @@ impl LinkCore {
                 Err("parameters must be finite numbers".to_string())
             }
         };
-        let pos = |lat: f64, lon: f64| {
-            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
-                Ok(((lat * 1e7).round() as i32, (lon * 1e7).round() as i32))
-            } else {
-                Err(format!("({lat}, {lon}) is not a WGS84 position"))
-            }
-        };
+        let pos = mission::position_e7;
         let nan = f32::NAN;
         Ok(match cmd {
             DroneCommand::Arm => long(
@@ -938,7 +932,7 @@ impl LinkCore {
             });
             self.broadcast(hb);
         }
-        self.flush_sends(now, wall_ms);
+        self.flush_sends();
     }
 
     /// Sends `msg` to every distinct peer (our heartbeat).
@@ -970,10 +964,11 @@ impl LinkCore {
         }
     }
 
-    fn flush_sends(&mut self, _now: Instant, wall_ms: i64) {
-        debug_assert_eq!(wall_ms, self.wall_ms);
+    /// Encodes what the engines queued; first reserves signing timestamps
+    /// if the wall time of the current input (`self.wall_ms`) needs it.
+    fn flush_sends(&mut self) {
         if let Some(s) = self.signer.as_mut() {
-            let ts = signing::timestamp_from_unix_ms(wall_ms);
+            let ts = signing::timestamp_from_unix_ms(self.wall_ms);
             if s.needs_reservation(ts) {
                 let r = s.reserve(ts);
                 self.events.push_back(LinkEvent::PersistSigning(r));

@@ -301,6 +301,15 @@ impl Transfer {
     }
 }
 
+/// A WGS84 position as MAVLink's degrees ×1e7, or why it is not one.
+pub fn position_e7(lat_deg: f64, lon_deg: f64) -> Result<(i32, i32), String> {
+    if (-90.0..=90.0).contains(&lat_deg) && (-180.0..=180.0).contains(&lon_deg) {
+        Ok((deg_e7(lat_deg), deg_e7(lon_deg)))
+    } else {
+        Err(format!("({lat_deg}, {lon_deg}) is not a WGS84 position"))
+    }
+}
+
 fn deg_e7(deg: f64) -> i32 {
     (deg * 1e7).round() as i32
 }
@@ -342,13 +351,7 @@ pub fn mission_items(steps: &[MissionItem]) -> Result<Vec<MISSION_ITEM_INT_DATA>
     )];
     for (i, s) in steps.iter().enumerate() {
         let check = |lat: f64, lon: f64| {
-            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "mission item {i}: ({lat}, {lon}) is not a WGS84 position"
-                ))
-            }
+            position_e7(lat, lon).map_err(|e| format!("mission item {i}: {e}"))
         };
         out.push(match *s {
             MissionItem::Takeoff { alt_m } => item(

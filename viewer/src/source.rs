@@ -5,8 +5,11 @@
 //!
 //! - [`ScenarioSource`]: scripted units of a scenario file, on the
 //!   scenario's clock (frozen for screenshots).
-//! - [`LiveSource`]: polls a ground server's `GET /api/v1/units` over HTTP
-//!   every 500 ms on a background thread, latest picture wins.
+//! - [`LiveSource`]: a ground server's live picture on a background thread,
+//!   latest picture wins: over QUIC as an operator client with an operator
+//!   certificate (a snapshot, then deltas: [`LiveSource::start_quic`]), or by
+//!   polling `GET /api/v1/units` over HTTP every 500 ms with an operator
+//!   token ([`LiveSource::start`]).
 //! - Replay is not built yet: it needs the ground's coverage history.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +24,8 @@ use crate::scene::Picture;
 
 /// How often the live source asks the server for the picture.
 pub const LIVE_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Fewest time between two picture steps asked of a QUIC server.
+pub const QUIC_PICTURE_INTERVAL: Duration = Duration::from_millis(200);
 /// How long one live request may take before it counts as failed.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Smallest scenario time step between two pictures: units move smoothly
@@ -137,6 +142,55 @@ pub struct LiveSource {
 }
 
 impl LiveSource {
+    /// Follows the picture over QUIC from the server at `addr` with an
+    /// operator client config (see `vigie_ground::patrol::client`),
+    /// reconnecting with back-off when the link fails.
+    pub fn start_quic(
+        addr: std::net::SocketAddr,
+        config: vigie_ground::patrol::ClientConfig,
+    ) -> LiveSource {
+        let slot = Arc::new(Mutex::new(LiveSlot::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (slot, stop) = (slot.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("vigie-live-quic".into())
+                .spawn(move || {
+                    vigie_ground::patrol::client::follow_picture_blocking(
+                        addr,
+                        config,
+                        QUIC_PICTURE_INTERVAL,
+                        &stop,
+                        |picture| {
+                            let Ok(mut s) = slot.lock() else { return };
+                            s.latest = Some(Picture {
+                                at_ms: picture.at_ms(),
+                                units: picture.units().cloned().collect(),
+                                tracks: Vec::new(),
+                            });
+                            s.error = None;
+                            s.received += 1;
+                        },
+                        |e| {
+                            let message = format!("{e} (retrying)");
+                            tracing::warn!("live picture from {addr}: {message}");
+                            if let Ok(mut s) = slot.lock() {
+                                s.error = Some(message);
+                            }
+                        },
+                    )
+                })
+                .map_err(|e| tracing::error!("cannot start the live picture thread: {e}"))
+                .ok()
+        };
+        LiveSource {
+            base: format!("quic://{addr}"),
+            slot,
+            stop,
+            thread,
+        }
+    }
+
     /// Starts polling `base` (scheme, host and port), sending `token` as the
     /// operator's bearer token when given.
     pub fn start(base: &str, token: Option<String>) -> LiveSource {
@@ -394,5 +448,88 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(saw_error, "{}", live.describe());
+    }
+
+    #[test]
+    fn quic_live_source_follows_a_real_ground_server() {
+        use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+        let dir = std::env::temp_dir().join(format!("vigie-viewer-quic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut config = vigie_ground::config::Config {
+            data_dir: dir.clone(),
+            ..Default::default()
+        };
+        config.http.listen = "127.0.0.1:0".parse().expect("addr");
+        config.quic.listen = "127.0.0.1:0".parse().expect("addr");
+        for link in &mut config.mavlink.links {
+            link.address = "udpin:127.0.0.1:0".into();
+        }
+        let server = rt
+            .block_on(vigie_ground::server::Server::start(config))
+            .expect("server starts");
+        let quic = server.state().listener("quic").expect("quic listener");
+        let ca = DeploymentCa::open(&dir).expect("ca");
+        let cert = ca
+            .issue(
+                "OPS7",
+                Role::Operator,
+                Validity::from_now(DEFAULT_UNIT_VALIDITY),
+                Some(&server.state().store),
+            )
+            .expect("operator certificate");
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).expect("certs dir");
+        std::fs::write(certs.join("ca.pem"), ca.cert_pem()).expect("write");
+        std::fs::write(certs.join("OPS7.cert.pem"), &cert.cert_pem).expect("write");
+        std::fs::write(certs.join("OPS7.key.pem"), &cert.key_pem).expect("write");
+        let unit = |id: &str, status| vigie_protocols::api::Unit {
+            id: id.into(),
+            kind: UnitKind::Patrol,
+            status,
+            name: None,
+            position: None,
+            last_seen_ms: None,
+            source: "test".into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        };
+        server
+            .state()
+            .fleet
+            .upsert(unit("P1", UnitStatus::Available));
+        let config =
+            vigie_ground::patrol::client::load_client_config(&certs, "OPS7").expect("credentials");
+        let mut live = Source::Live(LiveSource::start_quic(quic, config));
+        let wait_for = |live: &mut Source, want: UnitStatus| {
+            for _ in 0..500 {
+                if let Some(p) = live.poll(Duration::ZERO)
+                    && p.units.iter().any(|u| u.id == "P1" && u.status == want)
+                {
+                    return p;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!(
+                "no picture with P1 {want:?} within 10 s: {}",
+                live.describe()
+            );
+        };
+        let first = wait_for(&mut live, UnitStatus::Available);
+        assert_eq!(first.units.len(), 1, "the viewer itself is not a unit");
+        server.state().fleet.upsert(unit("P1", UnitStatus::OnScene));
+        wait_for(&mut live, UnitStatus::OnScene);
+        assert!(
+            live.describe().starts_with("live quic://"),
+            "{}",
+            live.describe()
+        );
+        drop(live);
+        rt.block_on(server.stop()).expect("server stops");
     }
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub mavlink: MavlinkConfig,
     /// QUIC listener for tablets and operator clients.
     pub quic: QuicConfig,
+    /// Recording of the picture over time, for replay.
+    pub timeline: TimelineConfig,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mavlink: MavlinkConfig::default(),
             quic: QuicConfig::default(),
+            timeline: TimelineConfig::default(),
         }
     }
 }
@@ -172,6 +175,30 @@ impl Default for QuicConfig {
     }
 }
 
+/// Recording of the picture over time (`vigie view --replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimelineConfig {
+    /// Record the picture. Default true.
+    pub record: bool,
+    /// Recording period, milliseconds: changes within it are coalesced.
+    /// Default 1000.
+    pub every_ms: u64,
+    /// A whole-picture keyframe at least this often, milliseconds; replay
+    /// seeks from the keyframe before the wanted moment. Default 60000.
+    pub keyframe_every_ms: u64,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            record: true,
+            every_ms: 1_000,
+            keyframe_every_ms: 60_000,
+        }
+    }
+}
+
 impl Config {
     /// Loads a configuration file; missing fields take their defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -217,6 +244,15 @@ impl Config {
                 "site.origin_lon_deg = {} is not a longitude (-180..180)",
                 site.origin_lon_deg
             ));
+        }
+        if self.timeline.every_ms < 100 {
+            return Err(format!(
+                "timeline.every_ms = {} is too short: record at most 10 times a second (>= 100)",
+                self.timeline.every_ms
+            ));
+        }
+        if self.timeline.keyframe_every_ms < self.timeline.every_ms {
+            return Err("timeline.keyframe_every_ms must be at least timeline.every_ms".into());
         }
         if self.mavlink.link_loss_ms == 0 {
             return Err("mavlink.link_loss_ms must be above 0".into());

@@ -13,6 +13,8 @@
 //! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
 //! - [`coverage`]: who sees what, now and over time: one spatial index over
 //!   every camera footprint.
+//! - [`timeline`]: the picture recorded over time, for replaying a day or
+//!   a drill.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
@@ -31,3 +33,4 @@ pub mod patrol;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod timeline;

@@ -21,7 +21,7 @@ const DEFAULT_EXTENT_M: f64 = 1000.0;
 /// Options of `vigie view`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
+    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
 )]
 pub struct ViewArgs {
     /// Scenario file (TOML with GeoJSON layers). With --live, gives the
@@ -45,6 +45,13 @@ pub struct ViewArgs {
     /// Operator token for `--live http://...` (any role sees the picture).
     #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Replay the picture a server recorded in this data directory (its
+    /// timeline); `--at` is then the offset from the recording's start.
+    #[arg(long, conflicts_with = "live")]
+    pub replay: Option<PathBuf>,
+    /// Length of the replayed window from `--at`.
+    #[arg(long, value_parser = super::duration::parse, default_value = "2h")]
+    pub length: Duration,
     /// Save a PNG of the view to this file once the scene is ready, then exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -76,6 +83,46 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         .map(|p| Scenario::load(p).map(Arc::new))
         .transpose()
         .context("loading the scenario")?;
+    if let Some(dir) = &args.replay {
+        let store = vigie_ground::store::Store::open(dir)
+            .with_context(|| format!("opening the recording in {}", dir.display()))?;
+        vigie_ground::timeline::persist::migrate(&store)?;
+        let Some((first, last)) = store.timeline_span()? else {
+            bail!(
+                "{} holds no recorded picture: run `vigie serve` (or `vigie demo --data-dir`) with [timeline] record = true",
+                dir.display()
+            );
+        };
+        let from = first + args.at.as_millis() as i64;
+        if from > last {
+            bail!(
+                "--at {:?} is past the end of the recording ({} s long)",
+                args.at,
+                (last - first) / 1000
+            );
+        }
+        let to = from.saturating_add(args.length.as_millis() as i64);
+        let replay = vigie_ground::timeline::Replay::new(store.timeline_steps(from, to)?);
+        let playing = args.screenshot.is_none();
+        let source = vigie_viewer::source::ReplaySource::new(replay, from, playing)
+            .context("the recording is empty in that window")?;
+        let scene = match scenario {
+            Some(s) => Arc::new(s.scene.clone()),
+            None => {
+                let (lat, lon) = args.origin.unwrap_or(DEFAULT_ORIGIN);
+                Arc::new(Scene::empty("replay", lat, lon, DEFAULT_EXTENT_M))
+            }
+        };
+        app::run(ViewerOptions {
+            scene,
+            source: Source::Replay(source),
+            size: args.size,
+            screenshot: args.screenshot.clone(),
+            layers,
+            view: None,
+        })?;
+        return Ok(());
+    }
     let (scene, source) = match (&args.live, scenario) {
         (Some(url), scenario) => {
             let live = if let Some(addr) = url.strip_prefix("quic://") {

@@ -10,7 +10,8 @@
 //!   certificate (a snapshot, then deltas: [`LiveSource::start_quic`]), or by
 //!   polling `GET /api/v1/units` over HTTP every 500 ms with an operator
 //!   token ([`LiveSource::start`]).
-//! - Replay is not built yet: it needs the ground's coverage history.
+//! - [`ReplaySource`]: a recorded day or drill (the ground's timeline) on a
+//!   clock of its own that can pause, seek and run faster.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,8 @@ pub enum Source {
     Scenario(ScenarioSource),
     /// A ground server's live picture.
     Live(LiveSource),
+    /// A recorded period of a ground server's picture.
+    Replay(ReplaySource),
 }
 
 impl Source {
@@ -47,6 +50,7 @@ impl Source {
         match self {
             Source::Scenario(s) => s.poll(wall),
             Source::Live(s) => s.poll(),
+            Source::Replay(s) => s.poll(wall),
         }
     }
 
@@ -59,15 +63,127 @@ impl Source {
                 if s.playing { "" } else { " (paused)" }
             ),
             Source::Live(s) => s.describe(),
+            Source::Replay(s) => s.describe(),
         }
     }
 
-    /// Pauses or resumes a scenario clock; live sources cannot pause.
+    /// Pauses or resumes a scenario or replay clock; live sources cannot
+    /// pause.
     pub fn toggle_pause(&mut self) {
-        if let Source::Scenario(s) = self {
-            s.playing = !s.playing;
+        match self {
+            Source::Scenario(s) => s.playing = !s.playing,
+            Source::Replay(s) => s.playing = !s.playing,
+            Source::Live(_) => {}
         }
     }
+
+    /// Moves a replay's clock by `delta_ms` (clamped to the recording).
+    pub fn seek(&mut self, delta_ms: i64) {
+        if let Source::Replay(s) = self {
+            s.seek(delta_ms);
+        }
+    }
+
+    /// Multiplies a replay's speed by `factor` (1/16x to 64x).
+    pub fn scale_speed(&mut self, factor: f64) {
+        if let Source::Replay(s) = self {
+            s.speed = (s.speed * factor).clamp(1.0 / 16.0, 64.0);
+        }
+    }
+}
+
+/// A recorded period of the picture, on its own clock.
+pub struct ReplaySource {
+    /// The recording.
+    replay: vigie_ground::timeline::Replay,
+    /// First and last recorded instants, Unix ms.
+    span: (i64, i64),
+    /// Replay clock, Unix ms.
+    time_ms: i64,
+    /// Whether the clock runs.
+    playing: bool,
+    /// Replay seconds per wall second.
+    speed: f64,
+    /// Wall time of the previous poll.
+    last_wall: Option<Duration>,
+    /// Replay time of the last picture handed out; `None` forces one.
+    emitted: Option<i64>,
+}
+
+impl ReplaySource {
+    /// Replays `replay` from `start_ms` (clamped to the recording); `playing
+    /// = false` freezes the clock (screenshots). `None` when nothing was
+    /// recorded.
+    pub fn new(
+        replay: vigie_ground::timeline::Replay,
+        start_ms: i64,
+        playing: bool,
+    ) -> Option<ReplaySource> {
+        let span = replay.span()?;
+        Some(ReplaySource {
+            replay,
+            span,
+            time_ms: start_ms.clamp(span.0, span.1),
+            playing,
+            speed: 1.0,
+            last_wall: None,
+            emitted: None,
+        })
+    }
+
+    /// The replay clock, Unix ms.
+    pub fn time_ms(&self) -> i64 {
+        self.time_ms
+    }
+
+    fn seek(&mut self, delta_ms: i64) {
+        self.time_ms = self
+            .time_ms
+            .saturating_add(delta_ms)
+            .clamp(self.span.0, self.span.1);
+        self.emitted = None;
+    }
+
+    fn poll(&mut self, wall: Duration) -> Option<Picture> {
+        if self.playing
+            && let Some(last) = self.last_wall
+        {
+            let step = wall.saturating_sub(last).as_secs_f64() * 1000.0 * self.speed;
+            self.time_ms = (self.time_ms + step as i64).min(self.span.1);
+        }
+        self.last_wall = Some(wall);
+        let due = match self.emitted {
+            None => true,
+            Some(t) => {
+                (self.time_ms - t).unsigned_abs() >= SCENARIO_PICTURE_STEP.as_millis() as u64
+            }
+        };
+        due.then(|| {
+            self.emitted = Some(self.time_ms);
+            Picture {
+                at_ms: self.time_ms,
+                units: self.replay.picture_at(self.time_ms),
+                tracks: Vec::new(),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        let offset_s = (self.time_ms - self.span.0) as f64 / 1000.0;
+        let total_s = (self.span.1 - self.span.0) as f64 / 1000.0;
+        format!(
+            "replay {} UTC +{offset_s:.0}/{total_s:.0} s x{}{}",
+            clock(self.time_ms),
+            self.speed,
+            if self.playing { "" } else { " (paused)" }
+        )
+    }
+}
+
+/// `HH:MM:SS` of a Unix time in ms, UTC.
+fn clock(unix_ms: i64) -> String {
+    let s = unix_ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Scripted units of a scenario, on the scenario's own clock.
@@ -531,5 +647,65 @@ mod tests {
         );
         drop(live);
         rt.block_on(server.stop()).expect("server stops");
+    }
+
+    #[test]
+    fn replay_source_plays_seeks_and_scales_on_its_own_clock() {
+        use vigie_ground::timeline::{Recorder, Replay};
+        let unit = |status| vigie_protocols::api::Unit {
+            id: "P1".into(),
+            kind: UnitKind::Patrol,
+            status,
+            name: None,
+            position: None,
+            last_seen_ms: None,
+            source: "test".into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        };
+        // 0-59 s available, 60-119 s on scene.
+        let mut rec = Recorder::new(30_000);
+        let mut steps = Vec::new();
+        for t in 0..120i64 {
+            let status = if t < 60 {
+                UnitStatus::Available
+            } else {
+                UnitStatus::OnScene
+            };
+            steps.extend(rec.step(t * 1_000, &[unit(status)]));
+        }
+        let mut src =
+            Source::Replay(ReplaySource::new(Replay::new(steps), 50_000, true).expect("recorded"));
+        let status = |p: Picture| p.units[0].status;
+        assert_eq!(
+            status(src.poll(Duration::ZERO).unwrap()),
+            UnitStatus::Available
+        );
+        // Ten wall seconds at 1x: 60 s, on scene.
+        assert_eq!(
+            status(src.poll(Duration::from_secs(10)).unwrap()),
+            UnitStatus::OnScene
+        );
+        // Paused: the clock stays; seeking back still answers.
+        src.toggle_pause();
+        assert!(src.poll(Duration::from_secs(20)).is_none());
+        src.seek(-30_000);
+        let p = src.poll(Duration::from_secs(21)).unwrap();
+        assert_eq!((p.at_ms, status(p)), (30_000, UnitStatus::Available));
+        assert!(
+            src.describe().contains("+30/90 s") && src.describe().contains("paused"),
+            "{}",
+            src.describe()
+        );
+        // Seeking is clamped to the recording; 4x speed.
+        src.seek(-1_000_000);
+        src.scale_speed(4.0);
+        src.toggle_pause();
+        src.poll(Duration::from_secs(21));
+        let p = src.poll(Duration::from_secs(36)).unwrap();
+        assert_eq!(p.at_ms, 60_000);
+        assert_eq!(status(p), UnitStatus::OnScene);
+        assert!(src.describe().contains("x4"), "{}", src.describe());
     }
 }

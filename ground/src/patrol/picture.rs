@@ -8,14 +8,13 @@
 //! is computed after the previous one was written, so changes in between are
 //! coalesced (latest state wins) and memory stays bounded by one step.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use vigie_protocols::api::Unit;
 use vigie_protocols::tablet::picture::unit_to_proto;
 use vigie_protocols::tablet::{PictureUpdate, ServerMessage, codec, server_message};
 
-use crate::fleet::FleetHandle;
+use crate::fleet::{FleetHandle, PictureDiff};
 
 /// Units per chunk: keeps every frame well under [`MAX_PICTURE_FRAME_BYTES`]
 /// (a drone with its footprint is under 1 kB on the wire).
@@ -31,8 +30,8 @@ pub const PICTURE_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What one subscriber was last sent, and the step counter.
 #[derive(Debug, Default)]
 pub struct PictureFeed {
-    /// Units as last sent, by id.
-    sent: HashMap<String, Unit>,
+    /// What was last sent.
+    diff: PictureDiff,
     /// Next step number.
     seq: u64,
 }
@@ -47,34 +46,9 @@ impl PictureFeed {
     /// nothing changed since the last step (never for the snapshot).
     pub fn step(&mut self, at_ms: i64, units: &[Unit]) -> Vec<PictureUpdate> {
         let snapshot = self.seq == 0;
-        let mut changed = Vec::new();
-        let mut present = HashMap::with_capacity(units.len());
-        for u in units {
-            present.insert(u.id.as_str(), ());
-            if snapshot || self.sent.get(&u.id) != Some(u) {
-                changed.push(u);
-            }
-        }
-        let removed: Vec<String> = if snapshot {
-            Vec::new()
-        } else {
-            let mut gone: Vec<String> = self
-                .sent
-                .keys()
-                .filter(|id| !present.contains_key(id.as_str()))
-                .cloned()
-                .collect();
-            gone.sort_unstable();
-            gone
-        };
+        let (changed, removed) = self.diff.diff(units);
         if !snapshot && changed.is_empty() && removed.is_empty() {
             return Vec::new();
-        }
-        for id in &removed {
-            self.sent.remove(id);
-        }
-        for u in &changed {
-            self.sent.insert(u.id.clone(), (*u).clone());
         }
         let chunks = changed.len().div_ceil(UNITS_PER_CHUNK).max(1);
         let seq = self.seq;

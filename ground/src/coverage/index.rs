@@ -109,7 +109,7 @@ impl Packed {
     /// Calls `f(slot)` for each polygon containing `p`.
     #[inline]
     fn at_point(&self, p: Pt, f: &mut impl FnMut(u32)) {
-        self.grid.at_point(&self.verts, p, f);
+        self.grid.at_point(&self.verts, &self.offsets, p, f);
     }
 
     /// Calls `f(slot, ring)` for each polygon whose box meets `q`.

@@ -172,7 +172,8 @@ impl Grid {
         let mut words = vec![0u32; scratch.len()];
         for (c, from, to) in listed {
             let at = next[c as usize] as usize;
-            words[at..at + (to - from) as usize].copy_from_slice(&scratch[from as usize..to as usize]);
+            words[at..at + (to - from) as usize]
+                .copy_from_slice(&scratch[from as usize..to as usize]);
             next[c as usize] += to - from;
         }
         grid.starts = starts;
@@ -230,7 +231,10 @@ impl Grid {
         let x = (p[0] - (self.origin[0] + cx as f64 * self.cell_m)) as f32;
         let y = (p[1] - (self.origin[1] + cy as f64 * self.cell_m)) as f32;
         let exact = |pos: u32| {
-            let (a, b) = (offsets[pos as usize] as usize, offsets[pos as usize + 1] as usize);
+            let (a, b) = (
+                offsets[pos as usize] as usize,
+                offsets[pos as usize + 1] as usize,
+            );
             point_in_ring(&verts[a..b], p)
         };
         let mut k = 0;
@@ -269,14 +273,9 @@ impl Grid {
         }
     }
 
-    /// Cell side, metres (0 for an empty grid).
-    #[cfg(test)]
-    pub(crate) fn cell_m(&self) -> f64 {
-        self.cell_m
-    }
-
     /// Number of listed (cell, polygon) pairs, and how many of them cover
     /// their cell whole.
+    #[cfg(test)]
     pub(crate) fn entry_counts(&self) -> (usize, usize) {
         self.counts
     }

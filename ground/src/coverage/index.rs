@@ -21,8 +21,8 @@ use rstar::{AABB, RTree, RTreeObject};
 use serde::{Deserialize, Serialize};
 
 use super::buildings::Buildings;
-use super::mask::Masks;
 use super::grid::Grid;
+use super::mask::Masks;
 use super::polygon::{Bbox, Pt, hilbert_key, point_in_ring};
 use super::{Network, SourceKind};
 

@@ -61,6 +61,11 @@ enum Command {
         after_help = "Examples:\n  vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s\n  vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs"
     )]
     Sim(cli::sim::SimCommand),
+    /// Operator tokens for the HTTP API: issue, list, revoke.
+    #[command(
+        after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
+    )]
+    Token(cli::token::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Cameras(cmd) => cli::cameras::run(cmd),
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Ca(args) => cli::ca::run(args),
+        Command::Token(args) => cli::token::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -95,12 +95,16 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut http = None;
+    let mut token = None;
     let mut seen = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push(line.clone());
         if let Some(addr) = line.trim().strip_prefix("http") {
             http = Some(addr.trim().to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("token") {
+            token = Some(t.trim().to_string());
         }
         if line.starts_with("--- picture") {
             break;
@@ -114,7 +118,14 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
         .read_json()
         .unwrap();
     assert_eq!(health.status, "ok");
+    let token = token.unwrap_or_else(|| panic!("no operator token in {seen:?}"));
+    let refused = ureq::get(&format!("http://{http}/api/v1/units")).call();
+    assert!(
+        matches!(refused, Err(ureq::Error::StatusCode(401))),
+        "{refused:?}"
+    );
     let units: UnitList = ureq::get(&format!("http://{http}/api/v1/units"))
+        .header("Authorization", &format!("Bearer {token}"))
         .call()
         .unwrap()
         .body_mut()

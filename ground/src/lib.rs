@@ -2,6 +2,7 @@
 //!
 //! How the crate fits together, following DESIGN.md's data flows:
 //!
+//! - [`auth`]: operator roles, permissions and bearer tokens on the HTTP API.
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`frame`]: the local metric frame (east/north metres around the site
 //!   origin) in which all geometry runs; WGS84 at the edges.
@@ -18,6 +19,7 @@
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod coverage;
 pub mod drone;

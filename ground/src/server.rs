@@ -116,6 +116,7 @@ impl Server {
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let store = Store::open(&config.data_dir)?;
         crate::drone::persist::migrate(&store)?;
+        crate::auth::tokens::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");

@@ -84,7 +84,19 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     for l in state.listeners() {
         println!("  {:<14} {}", l.name, l.address);
     }
-    println!("  try: curl http://{http}/api/v1/units");
+    // The demo's operator: an admin token, shown once, as `vigie token
+    // issue` would.
+    let token = state
+        .store
+        .issue_token(
+            "demo",
+            vigie_ground::auth::Role::Admin,
+            vigie_ground::time::unix_ms(),
+        )
+        .context("cannot issue the demo's operator token")?
+        .token;
+    println!("  token          {token}");
+    println!("  try: curl -H 'Authorization: Bearer {token}' http://{http}/api/v1/units");
     let fleet_task = vigie_sim::demo::spawn_fleet(
         &state,
         vigie_sim::demo::FleetSpec {
@@ -105,6 +117,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         let scenario = std::path::Path::new("simulations/scenarios/stade-de-france/scenario.toml");
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.arg("view").arg("--live").arg(format!("http://{http}"));
+        cmd.env("VIGIE_TOKEN", &token);
         if scenario.exists() {
             cmd.arg("--scenario").arg(scenario);
         } else {

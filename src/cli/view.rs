@@ -32,6 +32,9 @@ pub struct ViewArgs {
     /// `/api/v1/units` every 500 ms).
     #[arg(long)]
     pub live: Option<String>,
+    /// Operator token for --live (any role sees the picture).
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Save a PNG of the view to this file once the scene is ready, then exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -75,7 +78,10 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                     Arc::new(Scene::empty("live", lat, lon, DEFAULT_EXTENT_M))
                 }
             };
-            (scene, Source::Live(LiveSource::start(url)))
+            (
+                scene,
+                Source::Live(LiveSource::start(url, args.token.clone())),
+            )
         }
         (None, Some(s)) => {
             let playing = args.screenshot.is_none();

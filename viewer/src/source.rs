@@ -137,8 +137,9 @@ pub struct LiveSource {
 }
 
 impl LiveSource {
-    /// Starts polling `base` (scheme, host and port).
-    pub fn start(base: &str) -> LiveSource {
+    /// Starts polling `base` (scheme, host and port), sending `token` as the
+    /// operator's bearer token when given.
+    pub fn start(base: &str, token: Option<String>) -> LiveSource {
         let base = base.trim_end_matches('/').to_owned();
         let slot = Arc::new(Mutex::new(LiveSlot::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -147,7 +148,7 @@ impl LiveSource {
             let (slot, stop) = (slot.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("vigie-live".into())
-                .spawn(move || poll_loop(&url, &slot, &stop))
+                .spawn(move || poll_loop(&url, token.as_deref(), &slot, &stop))
                 .map_err(|e| tracing::error!("cannot start the live polling thread: {e}"))
                 .ok()
         };
@@ -183,14 +184,18 @@ impl Drop for LiveSource {
     }
 }
 
-fn poll_loop(url: &str, slot: &Mutex<LiveSlot>, stop: &AtomicBool) {
+fn poll_loop(url: &str, token: Option<&str>, slot: &Mutex<LiveSlot>, stop: &AtomicBool) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(LIVE_TIMEOUT))
         .build()
         .into();
     while !stop.load(Ordering::Relaxed) {
-        let result = agent
-            .get(url)
+        let mut request = agent.get(url);
+        if let Some(b) = &bearer {
+            request = request.header("Authorization", b);
+        }
+        let result = request
             .call()
             .and_then(|mut r| r.body_mut().read_json::<UnitList>());
         let Ok(mut s) = slot.lock() else { return };
@@ -276,25 +281,34 @@ mod tests {
 
     /// A one-route HTTP server on loopback answering every request with
     /// `body`, for at most `requests` requests.
-    fn serve(body: String, requests: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        body: String,
+        requests: usize,
+    ) -> (u16, std::thread::JoinHandle<Vec<(String, String)>>) {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("addr").port();
         let handle = std::thread::spawn(move || {
-            let mut paths = Vec::new();
+            let mut paths: Vec<(String, String)> = Vec::new();
             for stream in listener.incoming().take(requests) {
                 let Ok(mut stream) = stream else { break };
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
-                paths.push(line.split_whitespace().nth(1).unwrap_or("").to_owned());
-                // Drain the headers.
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                // Drain the headers, keeping the bearer token.
+                let mut auth = String::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("authorization:") {
+                        auth = v.trim().to_owned();
+                    }
                 }
+                paths.push((path, auth));
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -325,7 +339,10 @@ mod tests {
         };
         let body = serde_json::to_string(&list).expect("json");
         let (port, server) = serve(body, 2);
-        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}/")));
+        let mut live = Source::Live(LiveSource::start(
+            &format!("http://127.0.0.1:{port}/"),
+            Some("vgt_test".into()),
+        ));
         let mut got = None;
         for _ in 0..250 {
             if let Some(p) = live.poll(Duration::ZERO) {
@@ -351,7 +368,12 @@ mod tests {
         }
         drop(live);
         let paths = server.join().expect("server thread");
-        assert!(paths.iter().all(|p| p == "/api/v1/units"), "{paths:?}");
+        assert!(
+            paths
+                .iter()
+                .all(|(p, auth)| p == "/api/v1/units" && auth == "bearer vgt_test"),
+            "{paths:?}"
+        );
     }
 
     #[test]
@@ -361,7 +383,7 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("ephemeral port");
-        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}")));
+        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}"), None));
         let mut saw_error = false;
         for _ in 0..100 {
             assert!(live.poll(Duration::ZERO).is_none());

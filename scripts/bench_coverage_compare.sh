@@ -54,14 +54,16 @@ chmod -R a+rX "$DATA"
 # 3. PostgreSQL on loopback, as an unprivileged user.
 PGDATA="$WORK/pg"
 SOCK="$WORK/sock"
+rm -rf "$PGDATA"
 mkdir -p "$SOCK"
 RUN=()
 if [ "$(id -u)" = 0 ]; then
     chown -R postgres "$SOCK"
     mkdir -p "$PGDATA" && chown postgres "$PGDATA"
+    : > "$WORK/pg.log" && chown postgres "$WORK/pg.log"
     RUN=(runuser -u postgres --)
 fi
-"${RUN[@]}" "$PGBIN/initdb" -q -A trust -U vigie -D "$PGDATA" >/dev/null
+"${RUN[@]}" "$PGBIN/initdb" -A trust -U vigie -D "$PGDATA" >/dev/null
 "${RUN[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $SOCK -c max_parallel_workers_per_gather=0 -c shared_buffers=256MB -c work_mem=256MB" start >/dev/null
 stop_pg() { "${RUN[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true; }

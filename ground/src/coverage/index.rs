@@ -5,7 +5,7 @@
 //! - a **static packed part** for fixed cameras, built once: polygons sorted
 //!   along a Hilbert curve (a polygon's slot is its place on the curve),
 //!   their vertices stored flat in that order. Point queries read a uniform
-//!   grid of cell lists ([`super::grid`]): whole-cell covers and inline
+//!   grid of cell lists (`grid.rs`): whole-cell covers and inline
 //!   half-planes answer most hits without touching the vertices. Box
 //!   queries (zones) walk a tree of boxes with 16 children per node laid
 //!   out level by level, with no pointers (a node's children are found by

@@ -143,7 +143,11 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
+        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open_with(
+            &store,
+            frame,
+            &config.coverage,
+        )?);
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,

@@ -141,3 +141,83 @@ async fn a_patrol_certificate_may_not_follow_the_picture() {
     }
     server.stop().await.unwrap();
 }
+
+/// A patrol tablet that streams its camera counts as coverage: its view
+/// sector, pointed where it says, is in "who sees this point".
+#[tokio::test]
+async fn a_streaming_tablet_is_a_source_of_eyes_where_its_camera_points() {
+    use vigie_protocols::tablet::codec::{self, MAX_CONTROL_MESSAGE_BYTES};
+    use vigie_protocols::tablet::{ClientMessage, Hello, PositionReport, client_message};
+
+    let (server, dir, quic) = start("streaming").await;
+    let state = server.state().clone();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(client(&dir, "P17", Role::Patrol));
+    let conn = endpoint
+        .connect(quic, vigie_protocols::tablet::SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    let hello = ClientMessage {
+        body: Some(client_message::Body::Hello(Hello {
+            protocol_version: 1,
+            client_software: "test".into(),
+            client_time_ms: 0,
+        })),
+    };
+    send.write_all(&codec::encode_frame(&hello, MAX_CONTROL_MESSAGE_BYTES).unwrap())
+        .await
+        .unwrap();
+    let (lat, lon) = (48.9244, 2.3601);
+    let report = |streaming: bool, ts: i64| ClientMessage {
+        body: Some(client_message::Body::Position(PositionReport {
+            lat_deg: lat,
+            lon_deg: lon,
+            accuracy_m: 4.0,
+            heading_deg: 0.0,
+            speed_m_s: 0.0,
+            timestamp_ms: ts,
+            streaming,
+            // Walking north, filming east.
+            camera_bearing_deg: 90.0,
+        })),
+    };
+    let (east_x, east_y) = state.frame.to_local(lat, lon);
+    let seen_by_p17 = |dx: f64, dy: f64| {
+        state.coverage.read(|index| {
+            let mut hits = Vec::new();
+            vigie_ground::coverage::query::who_sees(index, [east_x + dx, east_y + dy], &mut hits);
+            hits.iter().any(|h| index.source(h.slot).id == "P17")
+        })
+    };
+    // Poll until the sector is in the index (datagrams may be lost: resend).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut ts = vigie_ground::time::unix_ms();
+    while !seen_by_p17(10.0, 0.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the tablet's sector never appeared"
+        );
+        ts += 1;
+        conn.send_datagram(codec::encode_datagram(&report(true, ts)).unwrap().into())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Ten metres east is seen; ten metres west, behind the camera, is not.
+    assert!(!seen_by_p17(-10.0, 0.0));
+    let unit = state.fleet.read(|f| f.get("P17").cloned()).unwrap();
+    assert!(unit.coverage.is_some());
+    // Streaming stops: the sector goes.
+    while seen_by_p17(10.0, 0.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sector outlived the stream"
+        );
+        ts += 1;
+        conn.send_datagram(codec::encode_datagram(&report(false, ts)).unwrap().into())
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await.unwrap();
+}

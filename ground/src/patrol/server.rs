@@ -477,6 +477,7 @@ impl Tablet {
                         speed_m_s: opt(p.speed_m_s),
                         accuracy_m: (p.accuracy_m > 0.0).then_some(f64::from(p.accuracy_m)),
                     });
+                    self.unit.coverage = streaming_sector(&self.state, &p);
                     self.unit.last_seen_ms = Some(crate::time::unix_ms());
                     self.publish();
                 }
@@ -595,6 +596,45 @@ async fn read_report(mut stream: quinn::RecvStream) -> Result<ClientMessage, Dec
     })?;
     decoder.finish()?;
     Ok(msg)
+}
+
+/// The view sector of a tablet's camera while it streams, as a closed WGS84
+/// `[lon, lat]` ring; `None` when it does not stream or no bearing is known.
+/// Its range is where the stream still reaches the configured pixel-density
+/// tier (IEC 62676-4) with the configured tablet optics.
+fn streaming_sector(
+    state: &ServerState,
+    p: &vigie_protocols::tablet::PositionReport,
+) -> Option<Vec<[f64; 2]>> {
+    if !p.streaming {
+        return None;
+    }
+    let bearing = [p.camera_bearing_deg, p.heading_deg]
+        .into_iter()
+        .find(|b| b.is_finite())
+        .map(f64::from)?;
+    let optics = &state.config.coverage.optics;
+    let range_m = crate::coverage::camera::tier_range_m(
+        optics.tablet_px,
+        optics.tablet_hfov_deg,
+        optics.range_tier,
+    );
+    let (east, north) = state.frame.to_local(p.lat_deg, p.lon_deg);
+    let ring = crate::coverage::footprint::view_sector(
+        east,
+        north,
+        bearing,
+        optics.tablet_hfov_deg,
+        range_m,
+    );
+    Some(
+        ring.into_iter()
+            .map(|(e, n)| {
+                let (lat, lon) = state.frame.to_wgs84(e, n);
+                [lon, lat]
+            })
+            .collect(),
+    )
 }
 
 /// Units whose current coverage contains the point, nearest first.

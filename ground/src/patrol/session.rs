@@ -922,6 +922,8 @@ mod tests {
                 lat_deg: 48.0,
                 lon_deg: 2.0,
                 timestamp_ms: ts,
+                streaming: false,
+                camera_bearing_deg: f32::NAN,
                 ..PositionReport::default()
             };
             s.handle_message(

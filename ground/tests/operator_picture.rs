@@ -180,7 +180,7 @@ async fn a_streaming_tablet_is_a_source_of_eyes_where_its_camera_points() {
             timestamp_ms: ts,
             streaming,
             // Walking north, filming east.
-            camera_bearing_deg: 90.0,
+            camera_bearing_deg: Some(90.0),
         })),
     };
     let (east_x, east_y) = state.frame.to_local(lat, lon);

@@ -609,8 +609,9 @@ fn streaming_sector(
     if !p.streaming {
         return None;
     }
-    let bearing = [p.camera_bearing_deg, p.heading_deg]
+    let bearing = [p.camera_bearing_deg, Some(p.heading_deg)]
         .into_iter()
+        .flatten()
         .find(|b| b.is_finite())
         .map(f64::from)?;
     let optics = &state.config.coverage.optics;

@@ -923,7 +923,7 @@ mod tests {
                 lon_deg: 2.0,
                 timestamp_ms: ts,
                 streaming: false,
-                camera_bearing_deg: f32::NAN,
+                camera_bearing_deg: None,
                 ..PositionReport::default()
             };
             s.handle_message(

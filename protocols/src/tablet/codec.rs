@@ -364,7 +364,7 @@ mod tests {
                 speed_m_s: 1.4,
                 timestamp_ms: 1,
                 streaming: false,
-                camera_bearing_deg: f32::NAN,
+                camera_bearing_deg: None,
             })),
         };
         let bytes = encode_datagram(&pos).unwrap();

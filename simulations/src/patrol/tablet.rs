@@ -347,7 +347,7 @@ async fn session(
                         timestamp_ms: vigie_ground::time::unix_ms(),
                         // On scene, the patrol films what it was sent to see.
                         streaming: state.on_scene_since.is_some(),
-                        camera_bearing_deg: f32::NAN,
+                        camera_bearing_deg: None,
                     }))};
                     if let Ok(bytes) = codec::encode_datagram(&pos) {
                         // Lost datagrams are fine: the next fix follows in a second.

@@ -12,6 +12,8 @@
 //! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
 //! - [`coverage`]: who sees what, now and over time: one spatial index over
 //!   every camera footprint.
+//! - [`plan`]: offline event coverage planning: drone stations, rotations
+//!   and patrol posts for what fixed cameras miss; street camera siting.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
@@ -26,6 +28,7 @@ pub mod frame;
 pub mod http;
 pub mod metrics;
 pub mod patrol;
+pub mod plan;
 pub mod server;
 pub mod store;
 pub mod time;

@@ -231,7 +231,7 @@ pub fn cells(event: &Event, opts: &Options) -> Result<Cells, PlanError> {
             super::event::Shape::Polygon(ring) => {
                 grid.fill(ring, &mut xs, |g| pairs.push((g as u32, z as u16)));
             }
-            shape @ super::event::Shape::Corridor { line, half_width_m } => {
+            super::event::Shape::Corridor { line, half_width_m } => {
                 let start = pairs.len();
                 for s in line.windows(2) {
                     let b0 = [s[0][0].min(s[1][0]), s[0][1].min(s[1][1])];
@@ -247,7 +247,6 @@ pub fn cells(event: &Event, opts: &Options) -> Result<Cells, PlanError> {
                         }
                     }
                 }
-                let _ = shape;
                 // A cell near two segments was pushed twice.
                 pairs[start..].sort_unstable();
                 let mut tail = pairs.split_off(start);

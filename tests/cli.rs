@@ -168,11 +168,7 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
             .arg(out)
             .output()
             .unwrap();
-        assert!(
-            o.status.success(),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).to_string()
     };
     let stdout = run(&dir.join("a"));
@@ -188,7 +184,10 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
         "timeline.png",
     ] {
         let p = dir.join("a").join(f);
-        assert!(std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
+        assert!(
+            std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing"
+        );
         if f.ends_with(".png") {
             let img = image::open(&p).unwrap();
             assert!(img.width() > 100 && img.height() > 100, "{f}");
@@ -203,7 +202,10 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
         .iter()
         .filter_map(|f| f["properties"]["kind"].as_str())
         .collect();
-    assert!(kinds.contains(&"drone_station") && kinds.contains(&"patrol_post"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"drone_station") && kinds.contains(&"patrol_post"),
+        "{kinds:?}"
+    );
     let report = std::fs::read_to_string(dir.join("a/report.md")).unwrap();
     assert!(report.contains("1 − 1/e") && report.contains("timeline.png"));
     run(&dir.join("b"));
@@ -219,10 +221,19 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
         .unwrap()
         .replace("ceiling_m = 120", "ceiling_m = 300");
     std::fs::write(&bad, text).unwrap();
-    let o = vigie().args(["plan"]).arg(&bad).arg("--out").arg(dir.join("c")).output().unwrap();
+    let o = vigie()
+        .args(["plan"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.join("c"))
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bad.toml:") && err.contains("ceiling_m"), "{err}");
+    assert!(
+        err.contains("bad.toml:") && err.contains("ceiling_m"),
+        "{err}"
+    );
 
     // Street camera siting.
     let scenario = format!("{root}/simulations/scenarios/stade-de-france");

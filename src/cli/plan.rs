@@ -131,19 +131,20 @@ fn run_cameras(c: CamerasArgs) -> anyhow::Result<()> {
         anyhow::bail!("--radius {} must be above 0 and at most 5000 m", c.radius);
     }
     if !(0.0..=1.0).contains(&c.target) {
-        anyhow::bail!("--target {} must be a share within 0..1 (0.95 for 95 %)", c.target);
+        anyhow::bail!(
+            "--target {} must be a share within 0..1 (0.95 for 95 %)",
+            c.target
+        );
     }
     let text = std::fs::read_to_string(&c.streets)
         .with_context(|| format!("cannot read {}", c.streets.display()))?;
-    let (frame, streets) = cameras::parse_streets(&text, None)
-        .with_context(|| format!("{}", c.streets.display()))?;
+    let (frame, streets) =
+        cameras::parse_streets(&text, None).with_context(|| format!("{}", c.streets.display()))?;
     let mut existing = Vec::new();
     if let Some(p) = &c.cameras {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let csv = p
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let csv = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let (list, rejected) = cameras::parse_existing(&text, csv, &frame)
             .with_context(|| format!("{}", p.display()))?;
         for r in rejected {

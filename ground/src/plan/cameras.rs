@@ -289,7 +289,7 @@ fn samples(streets: &[Street], step_m: f64) -> (Vec<Pt>, Vec<f64>) {
     for s in streets {
         for w in s.line.windows(2) {
             let d = f64::hypot(w[1][0] - w[0][0], w[1][1] - w[0][1]);
-            if !(d > 0.0) {
+            if d.is_nan() || d <= 0.0 {
                 continue;
             }
             let k = (d / step_m).ceil().max(1.0) as usize;

@@ -94,8 +94,10 @@ impl Grid {
                 // Columns whose centre x satisfies pair[0] <= x < pair[1].
                 let a = ((pair[0] - self.origin[0]) / self.cell_m - 0.5).ceil();
                 let b = ((pair[1] - self.origin[0]) / self.cell_m - 0.5).ceil();
-                let a = a.clamp(0.0, self.cols as f64) as usize;
-                let b = b.clamp(0.0, self.cols as f64) as usize;
+                // One column of slack each side against rounding; the
+                // test below decides.
+                let a = (a - 1.0).clamp(0.0, self.cols as f64) as usize;
+                let b = (b + 1.0).clamp(0.0, self.cols as f64) as usize;
                 for i in a..b {
                     let x = self.centre(i, j)[0];
                     if x >= pair[0] && x < pair[1] {
@@ -205,7 +207,7 @@ fn cell_side(event: &Event, opts: &Options) -> (Pt, Pt, f64) {
 /// fixed cameras see.
 pub fn cells(event: &Event, opts: &Options) -> Result<Cells, PlanError> {
     let (lo, hi, cell_m) = cell_side(event, opts);
-    if !(cell_m > 0.0 && cell_m.is_finite()) || !lo[0].is_finite() || !hi[0].is_finite() {
+    if !(cell_m > 0.0 && cell_m.is_finite() && lo[0].is_finite() && hi[0].is_finite()) {
         return Err(PlanError::Invalid(format!(
             "cell size {cell_m} m must be above 0 and zones must have finite coordinates"
         )));
@@ -663,5 +665,41 @@ fn posts(event: &Event, cells: &Cells, opts: &Options, rng: &mut Rng, out: &mut 
             });
         }
         y += s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coverage::polygon::point_in_ring;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, rng_seed: proptest::test_runner::RngSeed::Fixed(4), ..ProptestConfig::default() })]
+
+        /// Filling a ring marks exactly the cells whose centre
+        /// `point_in_ring` puts inside; a disc exactly those within reach.
+        #[test]
+        fn fill_and_disc_agree_with_brute_force(
+            pts in proptest::collection::vec((-60.0f64..60.0, -60.0f64..60.0), 3..8),
+            cell in 1.0f64..9.0,
+            c in (-50.0f64..50.0, -50.0f64..50.0),
+            r in 0.0f64..40.0,
+        ) {
+            let mut ring: Vec<Pt> = pts.iter().map(|&(x, y)| [x, y]).collect();
+            ring.push(ring[0]);
+            let g = Grid { origin: [-55.0, -57.0], cell_m: cell, cols: (110.0 / cell) as usize, rows: (115.0 / cell) as usize };
+            let mut got = vec![false; g.cols * g.rows];
+            g.fill(&ring, &mut Vec::new(), |k| got[k] = true);
+            let mut near = vec![false; g.cols * g.rows];
+            g.disc([c.0, c.1], r, |k| near[k] = true);
+            for j in 0..g.rows {
+                for i in 0..g.cols {
+                    let p = g.centre(i, j);
+                    prop_assert_eq!(got[j * g.cols + i], point_in_ring(&ring, p), "cell {} {}", i, j);
+                    prop_assert_eq!(near[j * g.cols + i], f64::hypot(p[0] - c.0, p[1] - c.1) <= r);
+                }
+            }
+        }
     }
 }

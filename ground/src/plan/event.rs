@@ -875,10 +875,15 @@ fn validate_drones(d: &DroneAssets) -> Result<(), String> {
             d.ceiling_m
         ));
     }
-    if !(d.endurance_s > 0.0) || !(d.reserve_s >= 0.0) || d.reserve_s >= d.endurance_s {
+    if d.endurance_s.is_nan()
+        || d.endurance_s <= 0.0
+        || d.reserve_s.is_nan()
+        || d.reserve_s < 0.0
+        || d.reserve_s >= d.endurance_s
+    {
         return Err("endurance_min must be above 0 and above reserve_min".into());
     }
-    if !(d.swap_s >= 0.0) {
+    if d.swap_s.is_nan() || d.swap_s < 0.0 {
         return Err("swap_min must be 0 or more".into());
     }
     if !(d.cruise_m_s > 0.0 && d.climb_m_s > 0.0) {

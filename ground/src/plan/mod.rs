@@ -407,18 +407,18 @@ fn validate(event: &Event, opts: &Options) -> Result<(), PlanError> {
     if event.zones.is_empty() {
         return Err(PlanError::Invalid("the event has no zone to cover".into()));
     }
-    if !(opts.station_spacing_m >= 5.0) {
+    if opts.station_spacing_m.is_nan() || opts.station_spacing_m < 5.0 {
         return Err(PlanError::Invalid(
             "station spacing must be at least 5 m".into(),
         ));
     }
-    if !(opts.post_spacing >= 0.1) {
+    if opts.post_spacing.is_nan() || opts.post_spacing < 0.1 {
         return Err(PlanError::Invalid(
             "post spacing must be at least 0.1 of the post radius".into(),
         ));
     }
     if let Some(c) = opts.cell_m
-        && !(c >= 1.0 && c <= 500.0)
+        && !(1.0..=500.0).contains(&c)
     {
         return Err(PlanError::Invalid(format!(
             "cell size {c} m must be within 1..500"
@@ -430,12 +430,12 @@ fn validate(event: &Event, opts: &Options) -> Result<(), PlanError> {
 fn zone_summaries(event: &Event, cells: &Cells, cover: &[Cover]) -> Vec<ZoneSummary> {
     let n = event.zones.len();
     let (mut area, mut before, mut after) = (vec![0usize; n], vec![0usize; n], vec![0usize; n]);
-    for c in 0..cells.len() {
+    for (c, &cov) in cover.iter().enumerate() {
         for &z in &cells.zone_sets[cells.zone_set[c] as usize] {
             let z = z as usize;
             area[z] += 1;
-            before[z] += usize::from(cover[c] == Cover::Fixed);
-            after[z] += usize::from(cover[c] != Cover::Gap);
+            before[z] += usize::from(cov == Cover::Fixed);
+            after[z] += usize::from(cov != Cover::Gap);
         }
     }
     let cell_area = cells.grid.cell_m * cells.grid.cell_m;

@@ -70,7 +70,7 @@ pub fn rotation(d: &DroneAssets, transit_s: f64, window_s: f64) -> Option<Rotati
     let airborne = d.endurance_s - d.reserve_s;
     let on = airborne - 2.0 * transit_s;
     // Less than a minute on station is no station.
-    if !(on >= 60.0) {
+    if on.is_nan() || on < 60.0 {
         return None;
     }
     let cycle = airborne + d.swap_s;

@@ -219,7 +219,11 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
     let bad = dir.join("bad.toml");
     let text = std::fs::read_to_string(&event)
         .unwrap()
-        .replace("ceiling_m = 120", "ceiling_m = 300");
+        .replace("ceiling_m = 120", "ceiling_m = 300")
+        .replace(
+            "\"../scenarios/",
+            &format!("\"{root}/simulations/scenarios/"),
+        );
     std::fs::write(&bad, text).unwrap();
     let o = vigie()
         .args(["plan"])

@@ -294,6 +294,9 @@ pub struct Event {
     pub authorisation: Vec<Vec<Pt>>,
     /// Drone flight authorisation time window.
     pub flight_window: Window,
+    /// Local time's offset from UTC, seconds, as the authorisation's start
+    /// is written (for display only: times are kept in UTC).
+    pub utc_offset_s: i64,
     /// Areas to watch.
     pub zones: Vec<Zone>,
     /// No-fly zones.
@@ -787,6 +790,7 @@ impl Builder<'_> {
             frame,
             authorisation,
             flight_window,
+            utc_offset_s: utc_offset_s(&auth.start),
             zones,
             no_fly,
             masks,
@@ -1021,6 +1025,22 @@ pub fn parse_time_s(s: &str) -> Result<i64, String> {
     Ok(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2] - offset_s)
 }
 
+/// The UTC offset written in an RFC 3339 time, seconds (0 for `Z` or
+/// none).
+pub fn utc_offset_s(s: &str) -> i64 {
+    let s = s.trim();
+    let Some(k) = s.rfind(['+', '-']).filter(|&k| k > 10) else {
+        return 0;
+    };
+    let rest = &s[k..];
+    let neg = rest.starts_with('-');
+    let Some((h, m)) = rest[1..].split_once(':') else {
+        return 0;
+    };
+    let v = h.parse::<i64>().unwrap_or(0) * 3600 + m.parse::<i64>().unwrap_or(0) * 60;
+    if neg { -v } else { v }
+}
+
 /// `HH:MM` of Unix seconds, UTC.
 pub fn hhmm_utc(t_s: i64) -> String {
     let s = t_s.rem_euclid(86_400);
@@ -1111,5 +1131,8 @@ count = 10
         assert_eq!(parse_time_s("2024-07-26T19:30:00+02:00"), Ok(1_722_015_000));
         assert!(parse_time_s("2024-07-26 19:30").is_err());
         assert_eq!(hhmm_utc(1_722_015_000), "17:30");
+        assert_eq!(utc_offset_s("2024-07-26T19:30:00+02:00"), 7200);
+        assert_eq!(utc_offset_s("2024-07-26T19:30:00-03:30"), -12_600);
+        assert_eq!(utc_offset_s("2024-07-26T19:30:00Z"), 0);
     }
 }

@@ -230,6 +230,8 @@ pub struct Plan {
     pub event: String,
     /// Seed used.
     pub seed: u64,
+    /// Local time's offset from UTC, seconds (for display).
+    pub utc_offset_s: i64,
     /// The sample cells.
     pub cells: Cells,
     /// What covers each cell.
@@ -390,6 +392,7 @@ pub fn plan_with_progress(
     Ok(Plan {
         event: event.name.clone(),
         seed: opts.seed,
+        utc_offset_s: event.utc_offset_s,
         cells,
         cover,
         stations,

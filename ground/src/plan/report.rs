@@ -13,6 +13,22 @@ use image::{Rgb, RgbImage};
 use serde_json::{Value, json};
 
 use super::event::{Event, hhmm_utc};
+
+/// `HH:MM` in the event's local time.
+fn clock(plan: &Plan, t_s: i64) -> String {
+    hhmm_utc(t_s + plan.utc_offset_s)
+}
+
+/// The event's local time zone, as `UTC+02:00`.
+fn zone(plan: &Plan) -> String {
+    let o = plan.utc_offset_s;
+    let sign = if o < 0 { '-' } else { '+' };
+    format!(
+        "UTC{sign}{:02}:{:02}",
+        o.abs() / 3600,
+        (o.abs() % 3600) / 60
+    )
+}
 use super::{Cover, Plan};
 use crate::coverage::polygon::Pt;
 
@@ -310,7 +326,8 @@ pub fn summary_md(plan: &Plan) -> String {
     if !plan.stations.is_empty() {
         let _ = writeln!(
             out,
-            "\n| Station | Altitude | Gimbal pitch / heading | Airframes | Sorties | On station | Transit | Window (UTC) |\n|---|---|---|---|---|---|---|---|"
+            "\n| Station | Altitude | Gimbal pitch / heading | Airframes | Sorties | On station | Transit | Window ({}) |\n|---|---|---|---|---|---|---|---|",
+            zone(plan)
         );
         for s in &plan.stations {
             let st = &s.station;
@@ -326,15 +343,16 @@ pub fn summary_md(plan: &Plan) -> String {
                 r.sorties,
                 r.on_station_s / 60.0,
                 r.transit_s / 60.0,
-                hhmm_utc(st.window.start_s),
-                hhmm_utc(st.window.end_s)
+                clock(plan, st.window.start_s),
+                clock(plan, st.window.end_s)
             );
         }
     }
     if !plan.posts.is_empty() {
         let _ = writeln!(
             out,
-            "\n| Post | Radius | Teams | Window (UTC) |\n|---|---|---|---|"
+            "\n| Post | Radius | Teams | Window ({}) |\n|---|---|---|---|",
+            zone(plan)
         );
         for p in &plan.posts {
             let _ = writeln!(
@@ -343,8 +361,8 @@ pub fn summary_md(plan: &Plan) -> String {
                 p.id,
                 p.post.radius_m,
                 p.post.teams,
-                hhmm_utc(p.post.window.start_s),
-                hhmm_utc(p.post.window.end_s)
+                clock(plan, p.post.window.start_s),
+                clock(plan, p.post.window.end_s)
             );
         }
     }
@@ -396,14 +414,15 @@ pub fn report_md(event: &Event, plan: &Plan) -> String {
     );
     let _ = writeln!(
         out,
-        "## Coverage over time\n\n![coverage over time](timeline.png)\n\nWeighted share of the zones on watch at each time that is seen (blue: fixed cameras only; green: with the stations and posts on duty). Times UTC; the grid lines are every 25 %.\n\n| Time (UTC) | Fixed cameras | With the plan | Area on watch |\n|---|---|---|---|"
+        "## Coverage over time\n\n![coverage over time](timeline.png)\n\nWeighted share of the zones on watch at each time that is seen (blue: fixed cameras only; green: with the stations and posts on duty). Times {tz}; the grid lines are every 25 %; the plot's hour labels are local time too.\n\n| Time ({tz}) | Fixed cameras | With the plan | Area on watch |\n|---|---|---|---|",
+        tz = zone(plan)
     );
     let every = (plan.timeline.len() / 12).max(1);
     for p in plan.timeline.iter().step_by(every) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {:.1} ha |",
-            hhmm_utc(p.t_s),
+            clock(plan, p.t_s),
             pct(p.before),
             pct(p.after),
             p.active_m2 / 1e4
@@ -677,13 +696,14 @@ pub fn timeline_png(plan: &Plan) -> RgbImage {
         line(&mut img, (left, y), (left + pw, y), Rgb([225, 225, 225]));
         text(&mut img, 4, y - 5, &format!("{}%", q * 25), INK);
     }
-    let mut hour = (first.t_s / 3600 + 1) * 3600;
+    let off = plan.utc_offset_s;
+    let mut hour = ((first.t_s + off).div_euclid(3600) + 1) * 3600 - off;
     let step = if span > 12.0 * 3600.0 { 3 * 3600 } else { 3600 };
     while hour <= last.t_s {
         let x = x_of(hour);
         line(&mut img, (x, top), (x, top + ph), Rgb([235, 235, 235]));
         line(&mut img, (x, top + ph), (x, top + ph + 5), INK);
-        text(&mut img, x - 19, top + ph + 10, &hhmm_utc(hour), INK);
+        text(&mut img, x - 19, top + ph + 10, &clock(plan, hour), INK);
         hour += step;
     }
     line(&mut img, (left, top), (left, top + ph), INK);

@@ -115,6 +115,7 @@ pub(super) fn random_event(seed: u64) -> Event {
         frame,
         authorisation: vec![rect(&mut rng, 100.0, 300.0, 600.0)],
         flight_window: flight,
+        utc_offset_s: 7200,
         zones,
         no_fly,
         masks,

@@ -17,8 +17,8 @@
 //! - [`objective`]: weighted maximum coverage with a budget per asset pool.
 //! - [`greedy`]: lazy greedy and swaps, with the `1 − 1/e` bound and an a
 //!   posteriori bound on the optimum for every plan.
-//! - [`exact`] (tests): the integer program that gives the optimum of small
-//!   instances.
+//! - `exact` (compiled for tests): the integer program that gives the
+//!   optimum of small instances, to measure greedy against.
 //! - [`report`]: the plan as GeoJSON, a summary table, a Markdown report
 //!   with maps and a coverage-over-time plot.
 //! - [`cameras`]: fixed-camera siting along streets (`vigie plan cameras`).

@@ -5,7 +5,11 @@
 //!   drones and 400 patrol teams: the whole `plan::plan` call, from
 //!   rasterising the zones to the coverage-over-time curve;
 //! - street camera siting over 3,000 seeded streets at 200 m radius to 95 %
-//!   of street length, with 710 existing cameras.
+//!   of street length, with 710 existing cameras, and from scratch.
+//!
+//! Beside the Seine workload (where 5,000 cameras already see most
+//! of the route), the same event with its own 40 cameras, where drones and
+//! patrols share the work.
 //!
 //! Run: `cargo bench -p vigie-ground --bench plan`.
 
@@ -100,10 +104,39 @@ fn plan_seine(c: &mut Criterion) {
         p.quality.swaps,
         t.elapsed().as_secs_f64()
     );
+    // With the event's own 40 cameras most of the route is open: drones
+    // and patrols share the work, and local search has more to do.
+    let sparse = {
+        let mut e = seine(0);
+        e.cameras = Event::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../simulations/events/seine-opening-ceremony.toml"),
+        )
+        .expect("loads")
+        .cameras;
+        e
+    };
+    let t = Instant::now();
+    let q = plan::plan(&sparse, &opts).expect("the Seine plans");
+    eprintln!(
+        "seine, 40 cameras: {} stations ({} airframes), {} posts ({} teams), coverage {:.1} % -> {:.1} %, >= {:.1} % of optimal, {} swaps, one run {:.2} s",
+        q.stations.len(),
+        q.totals.airframes_used,
+        q.posts.len(),
+        q.totals.teams_used,
+        100.0 * q.totals.before,
+        100.0 * q.totals.after,
+        100.0 * q.quality.ratio_lower_bound,
+        q.quality.swaps,
+        t.elapsed().as_secs_f64()
+    );
     let mut g = c.benchmark_group("plan");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.bench_function("seine_5000_cameras_60_drones_400_teams", |b| {
         b.iter(|| black_box(plan::plan(&event, &opts).expect("plans")))
+    });
+    g.bench_function("seine_40_cameras_60_drones_400_teams", |b| {
+        b.iter(|| black_box(plan::plan(&sparse, &opts).expect("plans")))
     });
     g.finish();
 }
@@ -137,10 +170,21 @@ fn site_streets(c: &mut Criterion) {
         s.new.len(),
         t.elapsed().as_secs_f64()
     );
+    let t = Instant::now();
+    let s = cameras::site(&streets, &[], &opts);
+    eprintln!(
+        "streets, no camera yet: {:.1} % with {} new cameras, one run {:.2} s",
+        100.0 * s.after,
+        s.new.len(),
+        t.elapsed().as_secs_f64()
+    );
     let mut g = c.benchmark_group("plan_cameras");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("streets_3000_radius_200_target_95", |b| {
         b.iter(|| black_box(cameras::site(&streets, &existing, &opts)))
+    });
+    g.bench_function("streets_3000_from_scratch", |b| {
+        b.iter(|| black_box(cameras::site(&streets, &[], &opts)))
     });
     g.finish();
 }

@@ -313,6 +313,8 @@ pub struct Event {
     pub patrols: PatrolAssets,
     /// Rows of layer files that were not imported, and why.
     pub warnings: Vec<String>,
+    /// Where the event's coordinates come from (cited in the report).
+    pub sources: Vec<String>,
 }
 
 impl Event {
@@ -394,7 +396,6 @@ struct EventFile {
     patrols: Option<Spanned<PatrolSpec>>,
     /// Free text: where the coordinates come from.
     #[serde(default)]
-    #[allow(dead_code)]
     sources: Vec<String>,
 }
 
@@ -799,6 +800,7 @@ impl Builder<'_> {
             drones,
             patrols,
             warnings,
+            sources: f.sources.clone(),
         })
     }
 

@@ -468,6 +468,12 @@ pub fn report_md(event: &Event, plan: &Plan) -> String {
             g.area_m2
         );
     }
+    if !event.sources.is_empty() {
+        let _ = writeln!(out, "\n## Sources of the event's coordinates\n");
+        for s in &event.sources {
+            let _ = writeln!(out, "- {s}");
+        }
+    }
     if !event.warnings.is_empty() {
         let _ = writeln!(out, "\n## Layer rows not imported\n");
         for w in &event.warnings {

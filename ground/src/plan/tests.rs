@@ -124,6 +124,7 @@ pub(super) fn random_event(seed: u64) -> Event {
         drones,
         patrols,
         warnings: Vec::new(),
+        sources: Vec::new(),
     }
 }
 

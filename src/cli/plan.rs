@@ -106,7 +106,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     bar.finish();
     let written = report::write_all(&event, &plan, &out)?;
     let t = &plan.totals;
-    println!(
+    let mut stdout = std::io::stdout().lock();
+    // Writes to a closed pipe (`| head`) are not errors of the plan.
+    let _ = writeln!(
+        stdout,
         "{}: coverage {:.1} % -> {:.1} % with {} drone stations ({}/{} airframes) and {} patrol posts ({}/{} teams); at least {:.1} % of optimal; {:.1} s",
         plan.event,
         100.0 * t.before,
@@ -121,7 +124,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     for p in written {
-        println!("wrote {}", p.display());
+        let _ = writeln!(stdout, "wrote {}", p.display());
     }
     Ok(())
 }
@@ -172,7 +175,9 @@ fn run_cameras(c: CamerasArgs) -> anyhow::Result<()> {
     let md = c.out.join("summary.md");
     std::fs::write(&md, cameras::summary_md(&siting, &opts))
         .with_context(|| format!("cannot write {}", md.display()))?;
-    println!(
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
         "{} streets ({:.1} km), {} existing cameras: {:.1} % watched; {} new cameras -> {:.1} %{}; {:.2} s",
         streets.len(),
         siting.street_m / 1000.0,
@@ -187,7 +192,7 @@ fn run_cameras(c: CamerasArgs) -> anyhow::Result<()> {
         },
         started.elapsed().as_secs_f64()
     );
-    println!("wrote {}\nwrote {}", gj.display(), md.display());
+    let _ = writeln!(stdout, "wrote {}\nwrote {}", gj.display(), md.display());
     Ok(())
 }
 

@@ -122,8 +122,11 @@ pub fn solve(inst: &Instance, seed: u64, swap_rounds: usize) -> Outcome {
         (state, greedy_value, swaps)
     };
     let (mut state, mut greedy_value, mut swaps) = run(None, true);
+    // Every plan found bounds the optimum: keep the tightest bound.
+    let mut bound = upper_bound(&state);
     for (first, by_ratio) in starts.into_iter().skip(1) {
         let other = run(first, by_ratio);
+        bound = bound.min(upper_bound(&other.0));
         if other.0.total > state.total + EPS {
             (state, greedy_value, swaps) = other;
         }
@@ -131,7 +134,7 @@ pub fn solve(inst: &Instance, seed: u64, swap_rounds: usize) -> Outcome {
     if !thorough {
         swaps = local_search(&mut state, &ties, swap_rounds);
     }
-    let upper_bound = upper_bound(&state);
+    let upper_bound = bound.min(upper_bound(&state)).max(state.total);
     Outcome {
         chosen: state.chosen.clone(),
         value: state.total,

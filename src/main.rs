@@ -55,6 +55,11 @@ enum Command {
         after_help = "Examples:\n  vigie cameras import cams.csv --buildings buildings.geojson\n  vigie cameras export --format geojson --out cams.geojson"
     )]
     Cameras(cli::cameras::CamerasCommand),
+    /// Plan drone stations, rotations and patrol posts for an event; site street cameras.
+    #[command(
+        after_help = "Examples:\n  vigie plan simulations/events/stade-de-france.toml --out plan-sdf\n  vigie plan simulations/events/seine-opening-ceremony.toml --out plan-seine --seed 7\n  vigie plan cameras --streets streets.geojson --radius 200 --target 0.95 --cameras cams.csv --out siting"
+    )]
+    Plan(cli::plan::PlanArgs),
     /// Run simulated units against a ground server or any ground software.
     #[command(
         subcommand,
@@ -80,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Command::Coverage(cmd) => cli::coverage::run(cmd),
         Command::Cameras(cmd) => cli::cameras::run(cmd),
         Command::Sim(cmd) => cli::sim::run(cmd),
+        Command::Plan(args) => cli::plan::run(args),
         Command::Ca(args) => cli::ca::run(args),
         Command::Token(args) => cli::token::run(args),
     };

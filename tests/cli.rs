@@ -192,3 +192,105 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("past the end of the recording"), "{err}");
 }
+
+#[test]
+fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_plan() {
+    let dir = temp("plan");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let event = format!("{root}/simulations/events/stade-de-france.toml");
+    let run = |out: &std::path::Path| {
+        let o = vigie()
+            .args(["plan", &event, "--seed", "3", "--quiet", "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let stdout = run(&dir.join("a"));
+    assert!(stdout.contains("drone stations"), "{stdout}");
+    for f in [
+        "plan.geojson",
+        "summary.csv",
+        "summary.md",
+        "report.md",
+        "before.png",
+        "after.png",
+        "gaps.png",
+        "timeline.png",
+    ] {
+        let p = dir.join("a").join(f);
+        assert!(
+            std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false),
+            "{f} missing"
+        );
+        if f.ends_with(".png") {
+            let img = image::open(&p).unwrap();
+            assert!(img.width() > 100 && img.height() > 100, "{f}");
+        }
+    }
+    let gj: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("a/plan.geojson")).unwrap())
+            .unwrap();
+    let kinds: Vec<&str> = gj["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["properties"]["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"drone_station") && kinds.contains(&"patrol_post"),
+        "{kinds:?}"
+    );
+    let report = std::fs::read_to_string(dir.join("a/report.md")).unwrap();
+    assert!(report.contains("1 − 1/e") && report.contains("timeline.png"));
+    run(&dir.join("b"));
+    assert_eq!(
+        std::fs::read(dir.join("a/plan.geojson")).unwrap(),
+        std::fs::read(dir.join("b/plan.geojson")).unwrap(),
+        "same seed, same plan"
+    );
+
+    // A bad event file: the file, the line and the problem.
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(&event)
+        .unwrap()
+        .replace("ceiling_m = 120", "ceiling_m = 300")
+        .replace(
+            "\"../scenarios/",
+            &format!("\"{root}/simulations/scenarios/"),
+        );
+    std::fs::write(&bad, text).unwrap();
+    let o = vigie()
+        .args(["plan"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(dir.join("c"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.toml:") && err.contains("ceiling_m"),
+        "{err}"
+    );
+
+    // Street camera siting.
+    let scenario = format!("{root}/simulations/scenarios/stade-de-france");
+    let o = vigie()
+        .args(["plan", "cameras", "--streets"])
+        .arg(format!("{scenario}/streets.geojson"))
+        .args(["--radius", "100", "--target", "0.9", "--cameras"])
+        .arg(format!("{scenario}/cameras.geojson"))
+        .arg("--out")
+        .arg(dir.join("siting"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let gj: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("siting/new-cameras.geojson")).unwrap(),
+    )
+    .unwrap();
+    assert!(gj["properties"]["after"].as_f64().unwrap() >= 0.9);
+    assert!(!gj["features"].as_array().unwrap().is_empty());
+}

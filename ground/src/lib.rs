@@ -15,6 +15,8 @@
 //!   every camera footprint.
 //! - [`timeline`]: the picture recorded over time, for replaying a day or
 //!   a drill.
+//! - [`plan`]: offline event coverage planning: drone stations, rotations
+//!   and patrol posts for what fixed cameras miss; street camera siting.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
@@ -30,6 +32,7 @@ pub mod frame;
 pub mod http;
 pub mod metrics;
 pub mod patrol;
+pub mod plan;
 pub mod server;
 pub mod store;
 pub mod time;

@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod demo;
 pub mod drone;
 pub mod duration;
+pub mod plan;
 pub mod serve;
 pub mod sim;
 pub mod sim_patrols;

@@ -1,0 +1,746 @@
+//! What a plan looks like on disk: GeoJSON for GIS tools and the viewer, a
+//! summary table (Markdown and CSV), and a Markdown report with PNG maps of
+//! coverage before and after, the gaps, and coverage over time.
+//!
+//! The maps are drawn cell by cell with the `image` crate: no plotting
+//! library, no font files (the few digits on the plot's axes come from a
+//! 3 × 5 pixel font below).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use image::{Rgb, RgbImage};
+use serde_json::{Value, json};
+
+use super::event::{Event, hhmm_utc};
+
+/// `HH:MM` in the event's local time.
+fn clock(plan: &Plan, t_s: i64) -> String {
+    hhmm_utc(t_s + plan.utc_offset_s)
+}
+
+/// The event's local time zone, as `UTC+02:00`.
+fn zone(plan: &Plan) -> String {
+    let o = plan.utc_offset_s;
+    let sign = if o < 0 { '-' } else { '+' };
+    format!(
+        "UTC{sign}{:02}:{:02}",
+        o.abs() / 3600,
+        (o.abs() % 3600) / 60
+    )
+}
+use super::{Cover, Plan};
+use crate::coverage::polygon::Pt;
+
+/// Why the report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be written.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Files written by [`write_all`], in the order written.
+pub const FILES: [&str; 8] = [
+    "plan.geojson",
+    "summary.csv",
+    "summary.md",
+    "before.png",
+    "after.png",
+    "gaps.png",
+    "timeline.png",
+    "report.md",
+];
+
+/// Writes every output into `dir` (created if missing); returns the paths.
+pub fn write_all(event: &Event, plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let err = |path: &Path, e: &dyn std::fmt::Display| ReportError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    let mut written = Vec::new();
+    let mut text = |name: &str, body: String| -> Result<(), ReportError> {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(|e| err(&p, &e))?;
+        written.push(p);
+        Ok(())
+    };
+    text(
+        "plan.geojson",
+        serde_json::to_string_pretty(&geojson(event, plan)).unwrap_or_default(),
+    )?;
+    text("summary.csv", summary_csv(event, plan))?;
+    text("summary.md", summary_md(plan))?;
+    let mut png = |name: &str, img: RgbImage| -> Result<(), ReportError> {
+        let p = dir.join(name);
+        img.save(&p).map_err(|e| err(&p, &e))?;
+        written.push(p);
+        Ok(())
+    };
+    png("before.png", map(event, plan, MapKind::Before))?;
+    png("after.png", map(event, plan, MapKind::After))?;
+    png("gaps.png", map(event, plan, MapKind::Gaps))?;
+    png("timeline.png", timeline_png(plan))?;
+    let p = dir.join("report.md");
+    std::fs::write(&p, report_md(event, plan)).map_err(|e| err(&p, &e))?;
+    written.push(p);
+    Ok(written)
+}
+
+fn lonlat(event: &Event, p: Pt) -> [f64; 2] {
+    let (lat, lon) = event.frame.to_wgs84(p[0], p[1]);
+    [(lon * 1e7).round() / 1e7, (lat * 1e7).round() / 1e7]
+}
+
+/// RFC 3339 UTC of Unix seconds.
+pub fn rfc3339(t_s: i64) -> String {
+    let days = t_s.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let s = t_s.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s % 3600) / 60,
+        s % 60
+    )
+}
+
+/// The plan as a GeoJSON FeatureCollection: stations (Points) with their
+/// footprints (Polygons), posts (Points), gaps (MultiPolygons of cell
+/// rectangles). Every feature has a `kind` property.
+pub fn geojson(event: &Event, plan: &Plan) -> Value {
+    let mut features = Vec::new();
+    for s in &plan.stations {
+        let st = &s.station;
+        let r = &st.rotation;
+        features.push(json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": lonlat(event, st.pos)},
+            "properties": {
+                "kind": "drone_station",
+                "id": s.id,
+                "altitude_m": st.altitude_m,
+                "gimbal_pitch_deg": st.pitch_deg,
+                "gimbal_yaw_deg": st.yaw_deg,
+                "airframes": r.airframes,
+                "sorties": r.sorties,
+                "on_station_min": (r.on_station_s / 6.0).round() / 10.0,
+                "transit_min": (r.transit_s / 6.0).round() / 10.0,
+                "launch_site": st.launch,
+                "start": rfc3339(st.window.start_s),
+                "end": rfc3339(st.window.end_s),
+                "adds_weighted_m2": s.value.round(),
+            }
+        }));
+        if s.footprint.len() >= 4 {
+            let ring: Vec<[f64; 2]> = s.footprint.iter().map(|&p| lonlat(event, p)).collect();
+            features.push(json!({
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"kind": "drone_footprint", "id": s.id},
+            }));
+        }
+    }
+    for p in &plan.posts {
+        features.push(json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": lonlat(event, p.post.pos)},
+            "properties": {
+                "kind": "patrol_post",
+                "id": p.id,
+                "radius_m": p.post.radius_m,
+                "teams": p.post.teams,
+                "start": rfc3339(p.post.window.start_s),
+                "end": rfc3339(p.post.window.end_s),
+                "adds_weighted_m2": p.value.round(),
+            }
+        }));
+    }
+    for (k, g) in plan.gaps.iter().enumerate() {
+        let polys: Vec<Value> = rectangles(plan, &g.cells)
+            .into_iter()
+            .map(|[a, b]| {
+                json!([[
+                    lonlat(event, a),
+                    lonlat(event, [b[0], a[1]]),
+                    lonlat(event, b),
+                    lonlat(event, [a[0], b[1]]),
+                    lonlat(event, a)
+                ]])
+            })
+            .collect();
+        features.push(json!({
+            "type": "Feature",
+            "geometry": {"type": "MultiPolygon", "coordinates": polys},
+            "properties": {
+                "kind": "gap",
+                "rank": k + 1,
+                "area_m2": g.area_m2.round(),
+                "centroid": lonlat(event, g.centroid),
+            }
+        }));
+    }
+    json!({
+        "type": "FeatureCollection",
+        "properties": {
+            "event": plan.event,
+            "seed": plan.seed,
+            "coverage_before": plan.totals.before,
+            "coverage_after": plan.totals.after,
+            "airframes_used": plan.totals.airframes_used,
+            "teams_used": plan.totals.teams_used,
+        },
+        "features": features,
+    })
+}
+
+/// Cells (ascending ids, so row-major) as rectangles: one per run along a
+/// row, `[south-west, north-east]` in the local frame.
+fn rectangles(plan: &Plan, cells: &[u32]) -> Vec<[Pt; 2]> {
+    let g = &plan.cells.grid;
+    let mut out: Vec<[Pt; 2]> = Vec::new();
+    let mut run: Option<(usize, usize, usize)> = None;
+    let flush = |run: (usize, usize, usize), out: &mut Vec<[Pt; 2]>| {
+        let (j, a, b) = run;
+        out.push([
+            [
+                g.origin[0] + a as f64 * g.cell_m,
+                g.origin[1] + j as f64 * g.cell_m,
+            ],
+            [
+                g.origin[0] + b as f64 * g.cell_m,
+                g.origin[1] + (j + 1) as f64 * g.cell_m,
+            ],
+        ]);
+    };
+    for &c in cells {
+        let gi = plan.cells.at[c as usize] as usize;
+        let (i, j) = (gi % g.cols, gi / g.cols);
+        run = match run {
+            Some((rj, a, b)) if rj == j && b == i => Some((rj, a, b + 1)),
+            Some(r) => {
+                flush(r, &mut out);
+                Some((j, i, i + 1))
+            }
+            None => Some((j, i, i + 1)),
+        };
+    }
+    if let Some(r) = run {
+        flush(r, &mut out);
+    }
+    out
+}
+
+/// One row per station and post.
+pub fn summary_csv(event: &Event, plan: &Plan) -> String {
+    let mut out = String::from(
+        "id,kind,lat,lon,altitude_m,gimbal_pitch_deg,gimbal_yaw_deg,airframes_or_teams,start,end,adds_weighted_m2\n",
+    );
+    for s in &plan.stations {
+        let st = &s.station;
+        let [lon, lat] = lonlat(event, st.pos);
+        let _ = writeln!(
+            out,
+            "{},drone_station,{lat},{lon},{},{},{},{},{},{},{:.0}",
+            s.id,
+            st.altitude_m,
+            st.pitch_deg,
+            st.yaw_deg,
+            st.rotation.airframes,
+            rfc3339(st.window.start_s),
+            rfc3339(st.window.end_s),
+            s.value
+        );
+    }
+    for p in &plan.posts {
+        let [lon, lat] = lonlat(event, p.post.pos);
+        let _ = writeln!(
+            out,
+            "{},patrol_post,{lat},{lon},,,,{},{},{},{:.0}",
+            p.id,
+            p.post.teams,
+            rfc3339(p.post.window.start_s),
+            rfc3339(p.post.window.end_s),
+            p.value
+        );
+    }
+    out
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", 100.0 * x)
+}
+
+/// The headline table and the stations and posts, in Markdown.
+pub fn summary_md(plan: &Plan) -> String {
+    let t = &plan.totals;
+    let mut out = String::new();
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| Open area sampled | {:.1} ha |", t.area_m2 / 1e4);
+    let _ = writeln!(
+        out,
+        "| Seen by fixed cameras (weighted) | {} |",
+        pct(t.before)
+    );
+    let _ = writeln!(
+        out,
+        "| Watched with the plan (weighted) | {} |",
+        pct(t.after)
+    );
+    let _ = writeln!(out, "| … added by drones | {} |", pct(t.by_drones));
+    let _ = writeln!(out, "| … added by patrols | {} |", pct(t.by_patrols));
+    let _ = writeln!(
+        out,
+        "| Drone stations | {} ({} of {} airframes) |",
+        plan.stations.len(),
+        t.airframes_used,
+        t.airframes
+    );
+    let _ = writeln!(
+        out,
+        "| Patrol posts | {} ({} of {} teams) |",
+        plan.posts.len(),
+        t.teams_used,
+        t.teams
+    );
+    let _ = writeln!(
+        out,
+        "| Plan vs optimum | at least {} |",
+        pct(plan.quality.ratio_lower_bound)
+    );
+    let _ = writeln!(out, "| Gaps | {} |", plan.gap_count);
+    if !plan.stations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| Station | Altitude | Gimbal pitch / heading | Airframes | Sorties | On station | Transit | Window ({}) |\n|---|---|---|---|---|---|---|---|",
+            zone(plan)
+        );
+        for s in &plan.stations {
+            let st = &s.station;
+            let r = &st.rotation;
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} m | {:.0}° / {:.0}° | {} | {} | {:.0} min | {:.1} min | {}–{} |",
+                s.id,
+                st.altitude_m,
+                st.pitch_deg,
+                st.yaw_deg,
+                r.airframes,
+                r.sorties,
+                r.on_station_s / 60.0,
+                r.transit_s / 60.0,
+                clock(plan, st.window.start_s),
+                clock(plan, st.window.end_s)
+            );
+        }
+    }
+    if !plan.posts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| Post | Radius | Teams | Window ({}) |\n|---|---|---|---|",
+            zone(plan)
+        );
+        for p in &plan.posts {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} m | {} | {}–{} |",
+                p.id,
+                p.post.radius_m,
+                p.post.teams,
+                clock(plan, p.post.window.start_s),
+                clock(plan, p.post.window.end_s)
+            );
+        }
+    }
+    out
+}
+
+/// The full report in Markdown, referring to the PNGs beside it.
+pub fn report_md(event: &Event, plan: &Plan) -> String {
+    let t = &plan.totals;
+    let q = &plan.quality;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Coverage plan: {}\n", plan.event);
+    let _ = writeln!(
+        out,
+        "Seed {}. Weighted coverage of the zones rises from **{}** with fixed cameras alone to **{}** with {} drone stations ({} of {} airframes) and {} patrol posts ({} of {} teams). Coverage is weighted by each zone's weight and counted on {:.0} m cells; {:.1} ha under privacy masks are never counted.\n",
+        plan.seed,
+        pct(t.before),
+        pct(t.after),
+        plan.stations.len(),
+        t.airframes_used,
+        t.airframes,
+        plan.posts.len(),
+        t.teams_used,
+        t.teams,
+        plan.cells.grid.cell_m,
+        t.masked_m2 / 1e4,
+    );
+    let _ = writeln!(out, "## Summary\n\n{}", summary_md(plan));
+    let _ = writeln!(
+        out,
+        "\n## Zones\n\n| Zone | Weight | Crowd | Open area | Fixed cameras | With the plan | People outside coverage (est.) |\n|---|---|---|---|---|---|---|"
+    );
+    for z in &plan.zones {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} ha | {} | {} | {:.0} |",
+            z.name,
+            z.weight,
+            z.crowd,
+            z.area_m2 / 1e4,
+            pct(z.before),
+            pct(z.after),
+            f64::from(z.crowd) * (1.0 - z.after)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Maps\n\nBlue: fixed cameras; green: planned drones (footprints outlined, stations as dark triangles); purple: planned patrols (posts as dots); red: gaps; amber: not yet covered; dark outline: flight authorisation; red outline: no-fly zones; black squares: launch sites. The bar at the bottom left is 100 m.\n\n| Before | After | Gaps |\n|---|---|---|\n| ![before](before.png) | ![after](after.png) | ![gaps](gaps.png) |\n"
+    );
+    let _ = writeln!(
+        out,
+        "## Coverage over time\n\n![coverage over time](timeline.png)\n\nWeighted share of the zones on watch at each time that is seen (blue: fixed cameras only; green: with the stations and posts on duty). Times {tz}; the grid lines are every 25 %; the plot's hour labels are local time too.\n\n| Time ({tz}) | Fixed cameras | With the plan | Area on watch |\n|---|---|---|---|",
+        tz = zone(plan)
+    );
+    let every = (plan.timeline.len() / 12).max(1);
+    for p in plan.timeline.iter().step_by(every) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} ha |",
+            clock(plan, p.t_s),
+            pct(p.before),
+            pct(p.after),
+            p.active_m2 / 1e4
+        );
+    }
+    let d = &event.drones;
+    let _ = writeln!(
+        out,
+        "\n## Rotations\n\nEach airframe flies {:.0} min (endurance {:.0} min less a {:.0} min reserve) and needs {:.0} min on the ground for a battery swap. A station reached in T minutes (distance at {:.0} m/s plus the climb at {:.0} m/s) is held {:.0} − 2T min per sortie, and needs `ceil((E − R + S) / (E − R − 2T))` airframes to stay watched without a break, or fewer when its window takes fewer sorties. {} candidate stations were too far from every launch site and {} needed more airframes or teams than available; both were left out.\n",
+        (d.endurance_s - d.reserve_s) / 60.0,
+        d.endurance_s / 60.0,
+        d.reserve_s / 60.0,
+        d.swap_s / 60.0,
+        d.cruise_m_s,
+        d.climb_m_s,
+        (d.endurance_s - d.reserve_s) / 60.0,
+        q.unreachable,
+        q.over_assets,
+    );
+    let _ = writeln!(
+        out,
+        "## How good is this plan\n\n{} candidate stations ({} positions refused in no-fly zones) and {} candidate posts. Lazy greedy reached {:.0} weighted m², swaps ({} made) {:.0}. Greedy is guaranteed within `1 − 1/e ≈ 63 %` of the optimum when every candidate costs the same (Nemhauser, Wolsey & Fisher 1978), `½(1 − 1/e)` with unequal costs (Khuller, Moss & Naor 1999). For this plan, submodularity gives a sharper bound: no plan within the budgets can exceed {:.0} weighted m², so this plan is **at least {} of the optimum**. On small instances the tests compare with the exact integer-programming optimum.\n",
+        q.station_candidates,
+        q.in_no_fly,
+        q.post_candidates,
+        q.greedy_value,
+        q.swaps,
+        q.value,
+        q.upper_bound,
+        pct(q.ratio_lower_bound),
+    );
+    let _ = writeln!(
+        out,
+        "## Largest gaps\n\n{} separate gaps in all.\n\n| # | Area | Centre (lat, lon) |\n|---|---|---|",
+        plan.gap_count
+    );
+    for (k, g) in plan.gaps.iter().enumerate() {
+        let [lon, lat] = lonlat(event, g.centroid);
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} m² | {lat:.6}, {lon:.6} |",
+            k + 1,
+            g.area_m2
+        );
+    }
+    if !event.sources.is_empty() {
+        let _ = writeln!(out, "\n## Sources of the event's coordinates\n");
+        for s in &event.sources {
+            let _ = writeln!(out, "- {s}");
+        }
+    }
+    if !event.warnings.is_empty() {
+        let _ = writeln!(out, "\n## Layer rows not imported\n");
+        for w in &event.warnings {
+            let _ = writeln!(out, "- {w}");
+        }
+    }
+    out
+}
+
+/// Which map to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    /// Fixed cameras only.
+    Before,
+    /// With the plan.
+    After,
+    /// Only the gaps left.
+    Gaps,
+}
+
+const BLUE: Rgb<u8> = Rgb([66, 120, 220]);
+const GREEN: Rgb<u8> = Rgb([60, 170, 90]);
+const PURPLE: Rgb<u8> = Rgb([150, 90, 200]);
+const RED: Rgb<u8> = Rgb([220, 50, 40]);
+const AMBER: Rgb<u8> = Rgb([240, 170, 60]);
+const PALE: Rgb<u8> = Rgb([215, 215, 215]);
+const INK: Rgb<u8> = Rgb([30, 30, 40]);
+
+/// Local frame to pixels.
+struct View {
+    lo: Pt,
+    scale: f64,
+    h: u32,
+}
+
+impl View {
+    fn px(&self, p: Pt) -> (i64, i64) {
+        (
+            ((p[0] - self.lo[0]) * self.scale).round() as i64,
+            (f64::from(self.h) - (p[1] - self.lo[1]) * self.scale).round() as i64,
+        )
+    }
+}
+
+fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
+    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        img.put_pixel(x as u32, y as u32, c);
+    }
+}
+
+fn line(img: &mut RgbImage, a: (i64, i64), b: (i64, i64), c: Rgb<u8>) {
+    let (mut x, mut y) = a;
+    let (dx, dy) = ((b.0 - a.0).abs(), -(b.1 - a.1).abs());
+    let (sx, sy) = (
+        if a.0 < b.0 { 1 } else { -1 },
+        if a.1 < b.1 { 1 } else { -1 },
+    );
+    let mut err = dx + dy;
+    for _ in 0..100_000 {
+        put(img, x, y, c);
+        if (x, y) == b {
+            break;
+        }
+        let e2 = 2 * err;
+        if e2 >= dy {
+            err += dy;
+            x += sx;
+        }
+        if e2 <= dx {
+            err += dx;
+            y += sy;
+        }
+    }
+}
+
+fn ring(img: &mut RgbImage, v: &View, r: &[Pt], c: Rgb<u8>) {
+    for w in r.windows(2) {
+        line(img, v.px(w[0]), v.px(w[1]), c);
+    }
+}
+
+fn disc(img: &mut RgbImage, centre: (i64, i64), r: i64, c: Rgb<u8>) {
+    for dy in -r..=r {
+        for dx in -r..=r {
+            if dx * dx + dy * dy <= r * r {
+                put(img, centre.0 + dx, centre.1 + dy, c);
+            }
+        }
+    }
+}
+
+/// A map of the plan, at most 1400 × 1000 pixels.
+pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
+    let g = &plan.cells.grid;
+    let pad = 0.05 * (g.cols.max(g.rows) as f64 * g.cell_m);
+    let lo = [g.origin[0] - pad, g.origin[1] - pad];
+    let w_m = g.cols as f64 * g.cell_m + 2.0 * pad;
+    let h_m = g.rows as f64 * g.cell_m + 2.0 * pad;
+    let scale = (1400.0 / w_m).min(1000.0 / h_m);
+    let (w, h) = (
+        ((w_m * scale).ceil() as u32).max(1),
+        ((h_m * scale).ceil() as u32).max(1),
+    );
+    let v = View { lo, scale, h };
+    let mut img = RgbImage::from_pixel(w, h, Rgb([248, 248, 244]));
+    let cell_px = (g.cell_m * scale).ceil().max(1.0) as i64;
+    for c in 0..plan.cells.len() {
+        let colour = match (kind, plan.cover[c]) {
+            (_, Cover::Fixed) if kind != MapKind::Gaps => BLUE,
+            (MapKind::Before, _) => AMBER,
+            (MapKind::After, Cover::Drone) => GREEN,
+            (MapKind::After, Cover::Patrol) => PURPLE,
+            (_, Cover::Gap) => RED,
+            (MapKind::Gaps, _) => PALE,
+            _ => PALE,
+        };
+        let centre = plan.cells.centre(c);
+        let (x, y) = v.px([centre[0] - g.cell_m / 2.0, centre[1] + g.cell_m / 2.0]);
+        for dy in 0..cell_px {
+            for dx in 0..cell_px {
+                put(&mut img, x + dx, y + dy, colour);
+            }
+        }
+    }
+    for r in &event.authorisation {
+        ring(&mut img, &v, r, INK);
+    }
+    for z in &event.no_fly {
+        ring(&mut img, &v, &z.ring, RED);
+    }
+    if kind == MapKind::After {
+        for s in &plan.stations {
+            ring(&mut img, &v, &s.footprint, Rgb([20, 110, 50]));
+        }
+        for p in &plan.posts {
+            disc(&mut img, v.px(p.post.pos), 2, Rgb([90, 40, 140]));
+        }
+        for s in &plan.stations {
+            let (x, y) = v.px(s.station.pos);
+            for k in 0..6 {
+                line(&mut img, (x - k, y + 3), (x + k, y + 3), INK);
+                line(
+                    &mut img,
+                    (x - k / 2, y + 3 - k),
+                    (x + k / 2, y + 3 - k),
+                    INK,
+                );
+            }
+        }
+    }
+    for l in &event.drones.launch_sites {
+        let (x, y) = v.px(*l);
+        for dy in -3..=3 {
+            for dx in -3..=3 {
+                put(&mut img, x + dx, y + dy, INK);
+            }
+        }
+    }
+    // 100 m scale bar.
+    let bar = (100.0 * scale).round() as i64;
+    let y0 = i64::from(h) - 10;
+    for k in 0..3 {
+        line(&mut img, (10, y0 + k), (10 + bar, y0 + k), INK);
+    }
+    img
+}
+
+/// 3 × 5 glyphs for `0-9`, `:` and `%`, rows top to bottom, 3 bits each.
+fn glyph(ch: char) -> Option<[u8; 5]> {
+    Some(match ch {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        ':' => [0, 2, 0, 2, 0],
+        '%' => [5, 1, 2, 4, 5],
+        _ => return None,
+    })
+}
+
+fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, c: Rgb<u8>) {
+    let k = 2;
+    for (n, ch) in s.chars().enumerate() {
+        let Some(rows) = glyph(ch) else { continue };
+        for (r, bits) in rows.iter().enumerate() {
+            for b in 0..3 {
+                if bits & (4 >> b) != 0 {
+                    for dy in 0..k {
+                        for dx in 0..k {
+                            put(
+                                img,
+                                x + n as i64 * 4 * k + b * k + dx,
+                                y + r as i64 * k + dy,
+                                c,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Coverage over time: fixed cameras (blue) and with the plan (green),
+/// 0–100 % with grid lines every 25 %, hour ticks labelled in UTC.
+pub fn timeline_png(plan: &Plan) -> RgbImage {
+    let (w, h) = (960u32, 360u32);
+    let (left, right, top, bottom) = (56i64, 20i64, 16i64, 40i64);
+    let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
+    let pw = i64::from(w) - left - right;
+    let ph = i64::from(h) - top - bottom;
+    let (Some(first), Some(last)) = (plan.timeline.first(), plan.timeline.last()) else {
+        return img;
+    };
+    let span = (last.t_s - first.t_s).max(1) as f64;
+    let x_of = |t: i64| left + ((t - first.t_s) as f64 / span * pw as f64).round() as i64;
+    let y_of = |f: f64| top + ph - (f.clamp(0.0, 1.0) * ph as f64).round() as i64;
+    for q in 0..=4 {
+        let y = y_of(f64::from(q) / 4.0);
+        line(&mut img, (left, y), (left + pw, y), Rgb([225, 225, 225]));
+        text(&mut img, 4, y - 5, &format!("{}%", q * 25), INK);
+    }
+    let off = plan.utc_offset_s;
+    let mut hour = ((first.t_s + off).div_euclid(3600) + 1) * 3600 - off;
+    let step = if span > 12.0 * 3600.0 { 3 * 3600 } else { 3600 };
+    while hour <= last.t_s {
+        let x = x_of(hour);
+        line(&mut img, (x, top), (x, top + ph), Rgb([235, 235, 235]));
+        line(&mut img, (x, top + ph), (x, top + ph + 5), INK);
+        text(&mut img, x - 19, top + ph + 10, &clock(plan, hour), INK);
+        hour += step;
+    }
+    line(&mut img, (left, top), (left, top + ph), INK);
+    line(&mut img, (left, top + ph), (left + pw, top + ph), INK);
+    // Area under "with the plan", lightly.
+    for w2 in plan.timeline.windows(2) {
+        let (x0, x1) = (x_of(w2[0].t_s), x_of(w2[1].t_s));
+        for x in x0..x1 {
+            let f = w2[0].after
+                + (w2[1].after - w2[0].after) * (x - x0) as f64 / (x1 - x0).max(1) as f64;
+            line(
+                &mut img,
+                (x, y_of(f)),
+                (x, top + ph - 1),
+                Rgb([220, 242, 226]),
+            );
+        }
+    }
+    for w2 in plan.timeline.windows(2) {
+        for (get, c) in [
+            (
+                &(|p: &super::TimePoint| p.before) as &dyn Fn(&super::TimePoint) -> f64,
+                BLUE,
+            ),
+            (&|p: &super::TimePoint| p.after, GREEN),
+        ] {
+            let a = (x_of(w2[0].t_s), y_of(get(&w2[0])));
+            let b = (x_of(w2[1].t_s), y_of(get(&w2[1])));
+            line(&mut img, a, b, c);
+            line(&mut img, (a.0, a.1 - 1), (b.0, b.1 - 1), c);
+        }
+    }
+    img
+}

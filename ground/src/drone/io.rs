@@ -44,7 +44,7 @@ enum Transport {
         /// The connection, when up.
         stream: Option<TcpStream>,
         /// Bytes of a frame still arriving.
-        pending: Vec<u8>,
+        pending: wire::StreamBuffer,
     },
 }
 
@@ -94,7 +94,7 @@ pub async fn bind(config: &LinkConfig) -> anyhow::Result<BoundLink> {
             Transport::Tcp {
                 addr: target,
                 stream: None,
-                pending: Vec::new(),
+                pending: wire::StreamBuffer::default(),
             },
             target,
             Some(target),
@@ -379,14 +379,7 @@ fn feed(
     match transport {
         Transport::Udp(_) => core.handle_bytes(now, wall, from, bytes),
         Transport::Tcp { pending, .. } => {
-            pending.extend_from_slice(bytes);
-            let n = wire::complete_prefix_len(pending);
-            core.handle_bytes(now, wall, from, &pending[..n]);
-            pending.drain(..n);
-            // A peer that never completes a frame cannot grow this.
-            if pending.len() > wire::MAX_FRAME_LEN {
-                pending.clear();
-            }
+            pending.push(bytes, |run| core.handle_bytes(now, wall, from, run));
         }
     }
 }

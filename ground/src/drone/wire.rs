@@ -251,9 +251,13 @@ fn parse_one(b: &[u8]) -> (Result<Frame<'_>, FrameError>, usize) {
     }
 }
 
-/// For a byte stream (TCP): how many leading bytes of `buf` hold only whole
-/// frames (or garbage); the rest is the start of a frame still arriving and
-/// must be kept for the next read.
+/// For a byte stream (TCP): how many leading bytes of `buf` the splitter
+/// can decide on now (whole frames, rejected stretches); the rest is the
+/// start of a frame still arriving and must be kept for the next read.
+///
+/// It decides exactly as [`frames`] does, so a false start byte claiming a
+/// long frame is rejected by its checksum once its bytes are in, and the
+/// real frame found inside it is not cut in two.
 pub fn complete_prefix_len(buf: &[u8]) -> usize {
     let mut pos = 0;
     while pos < buf.len() {
@@ -278,9 +282,58 @@ pub fn complete_prefix_len(buf: &[u8]) -> usize {
         if b.len() < need {
             return start;
         }
-        pos = start + need;
+        let (result, used) = parse_one(b);
+        pos = start + if result.is_ok() { used } else { 1 };
     }
     buf.len()
+}
+
+/// Reassembles a byte stream (TCP) into runs of whole frames.
+///
+/// Holds at most one unfinished frame ([`MAX_FRAME_LEN`] bytes): whatever a
+/// peer sends, the buffer cannot grow past that.
+#[derive(Debug, Default)]
+pub struct StreamBuffer {
+    /// Bytes of a frame still arriving.
+    pending: Vec<u8>,
+}
+
+impl StreamBuffer {
+    /// Appends `bytes` and hands every run that can be decided on now to
+    /// `decided` (feed it to [`frames`] or the link core).
+    pub fn push(&mut self, bytes: &[u8], mut decided: impl FnMut(&[u8])) {
+        // The common case: nothing pending and the read ends on a frame
+        // boundary, so no copy.
+        if self.pending.is_empty() {
+            let n = complete_prefix_len(bytes);
+            if n > 0 {
+                decided(&bytes[..n]);
+            }
+            self.pending.extend_from_slice(&bytes[n..]);
+        } else {
+            self.pending.extend_from_slice(bytes);
+            let n = complete_prefix_len(&self.pending);
+            if n > 0 {
+                decided(&self.pending[..n]);
+                self.pending.drain(..n);
+            }
+        }
+        // Cannot happen (an unfinished frame is shorter than the largest
+        // one), kept as the bound's guarantee.
+        if self.pending.len() > MAX_FRAME_LEN {
+            self.pending.clear();
+        }
+    }
+
+    /// Bytes held for the next read.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets the unfinished frame (the connection was lost).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+    }
 }
 
 /// Encodes `msg` as a MAVLink 2 frame appended to `out`; signs it when `sign`
@@ -408,6 +461,26 @@ mod tests {
         assert_eq!(complete_prefix_len(&buf[..one + 5]), one);
         assert_eq!(complete_prefix_len(&buf[..one + 1]), one);
         assert_eq!(complete_prefix_len(&[1, 2, 3]), 3);
+    }
+
+    #[test]
+    fn a_stream_finds_the_real_frame_inside_a_false_header() {
+        // A false header claiming a frame that ends inside the real one
+        // following it, then filler.
+        let mut stream = vec![0xFD, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00];
+        encode(&mut stream, header(4), &position(), None);
+        stream.extend(std::iter::repeat_n(0u8, 300));
+        for chunk in [1, 7, 64, stream.len()] {
+            let mut buf = StreamBuffer::default();
+            let mut good = Vec::new();
+            for c in stream.chunks(chunk) {
+                buf.push(c, |run| {
+                    good.extend(frames(run).filter_map(Result::ok).map(|f| f.decode()));
+                });
+                assert!(buf.buffered() <= MAX_FRAME_LEN);
+            }
+            assert_eq!(good, vec![Ok(position())], "chunks of {chunk}");
+        }
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub struct FleetArgs {
     /// Simulated drones (255 per ground link; more use several links).
     #[arg(long, default_value_t = 500)]
     pub drones: usize,
-    /// GLOBAL_POSITION_INT rate per drone, Hz (plus a 1 Hz heartbeat).
+    /// GLOBAL_POSITION_INT and ATTITUDE rate per drone, Hz (plus
+    /// HEARTBEAT, SYS_STATUS and GPS_RAW_INT at 1 Hz).
     #[arg(long, default_value_t = 10.0)]
     pub rate_hz: f64,
     /// Measurement window.
@@ -240,6 +241,36 @@ fn heartbeat() -> MavMessage {
         base_mode: MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
         system_status: MavState::MAV_STATE_ACTIVE,
         mavlink_version: 3,
+    })
+}
+
+fn attitude(time_boot_ms: u32) -> MavMessage {
+    MavMessage::ATTITUDE(mavlink::dialects::ardupilotmega::ATTITUDE_DATA {
+        time_boot_ms,
+        roll: 0.01,
+        pitch: -0.02,
+        yaw: 1.57,
+        ..Default::default()
+    })
+}
+
+fn sys_status() -> MavMessage {
+    MavMessage::SYS_STATUS(mavlink::dialects::ardupilotmega::SYS_STATUS_DATA {
+        voltage_battery: 15_200,
+        battery_remaining: 87,
+        ..Default::default()
+    })
+}
+
+fn gps_raw(time_boot_ms: u32) -> MavMessage {
+    MavMessage::GPS_RAW_INT(mavlink::dialects::ardupilotmega::GPS_RAW_INT_DATA {
+        time_usec: u64::from(time_boot_ms) * 1000,
+        fix_type: mavlink::dialects::ardupilotmega::GpsFixType::GPS_FIX_TYPE_3D_FIX,
+        lat: HOME_E7.0,
+        lon: HOME_E7.1,
+        eph: 80,
+        satellites_visible: 14,
+        ..Default::default()
     })
 }
 
@@ -546,9 +577,11 @@ fn latency_of(
     (sent > 0 && seen_ns >= sent).then(|| seen_ns - sent)
 }
 
-/// One benchmark drone: HEARTBEAT at 1 Hz, GLOBAL_POSITION_INT at `rate_hz`
-/// with its send time stamped, COMMAND_ACK (accepted) to every command, as
-/// an autopilot answers the ground's stream requests.
+/// One benchmark drone: GLOBAL_POSITION_INT (its send time stamped) and
+/// ATTITUDE at `rate_hz`; HEARTBEAT, SYS_STATUS and GPS_RAW_INT at 1 Hz;
+/// COMMAND_ACK (accepted) to every command, as an autopilot answers the
+/// ground's stream requests. The wire load of a telemetry stream without
+/// the autopilot simulation behind it, so that send times can be stamped.
 async fn bench_drone(
     k: usize,
     sock: tokio::net::UdpSocket,
@@ -572,15 +605,22 @@ async fn bench_drone(
         tokio::select! {
             _ = stop.changed() => return Ok(()),
             _ = tick.tick() => {
+                let t_ms = epoch.elapsed().as_millis() as u32;
                 if last_hb.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                    encode(sys, seq as u8, &heartbeat(), &mut out);
-                    if sock.send(&out).await.is_ok() {
-                        sent.fetch_add(1, Ordering::Relaxed);
+                    for msg in [heartbeat(), sys_status(), gps_raw(t_ms)] {
+                        encode(sys, seq as u8, &msg, &mut out);
+                        if sock.send(&out).await.is_ok() {
+                            sent.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     last_hb = Some(Instant::now());
                 }
                 seq += 1;
-                encode(sys, seq as u8, &position(seq, epoch.elapsed().as_millis() as u32), &mut out);
+                encode(sys, seq as u8, &attitude(t_ms), &mut out);
+                if sock.send(&out).await.is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                encode(sys, seq as u8, &position(seq, t_ms), &mut out);
                 stamps[k].0[seq as usize % STAMPS].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 if sock.send(&out).await.is_ok() {
                     sent.fetch_add(1, Ordering::Relaxed);

@@ -424,7 +424,8 @@ fn udp(args: UdpArgs) -> anyhow::Result<()> {
 }
 
 /// Send times of one drone's recent reports, by sequence number modulo
-/// [`STAMPS`]: nanoseconds since the benchmark's epoch.
+/// [`STAMPS`]: Unix time in microseconds (wall clock, so that the ground's
+/// own millisecond stamps compare with it).
 struct DroneStamps(Vec<AtomicU64>);
 
 /// Reports remembered per drone (at 10 Hz, 25 s of them).
@@ -491,14 +492,23 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let sent0 = sent.load(Ordering::Relaxed);
     let (cpu0, sim_cpu0) = (threads_cpu(SERVER_THREAD), threads_cpu(SIM_THREAD));
     let start = Instant::now();
+    // Send to the ground's state update (the unit's last-seen stamp,
+    // millisecond resolution), and send to the probe seeing the update.
     let mut latencies_us: Vec<u64> = Vec::new();
+    let mut probe_us: Vec<u64> = Vec::new();
+    let mut last_seq = vec![-1i64; args.drones];
     let mut lagged = 0u64;
     while start.elapsed() < args.duration {
         match changes.try_recv() {
             Ok(Change::Upsert(unit)) => {
-                let seen = epoch.elapsed().as_nanos() as u64;
-                if let Some(l) = latency_of(&unit, &stamps, seen) {
-                    latencies_us.push(l / 1000);
+                // Only the first update showing a report measures it: later
+                // ones (a SYS_STATUS changing the battery) show it older.
+                if let Some((k, seq, ground, probe)) = latency_of(&unit, &stamps, unix_us())
+                    && last_seq[k] != seq
+                {
+                    last_seq[k] = seq;
+                    latencies_us.push(ground);
+                    probe_us.push(probe);
                 }
             }
             Ok(Change::Remove(_)) => {}
@@ -520,13 +530,13 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let (_, processed_total) = settle(&server, links, Duration::from_secs(5));
     let window_sent = sent_total - sent0;
 
-    latencies_us.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies_us.is_empty() {
+    let pct = |v: &mut Vec<u64>, p: f64| -> f64 {
+        if v.is_empty() {
             return f64::NAN;
         }
-        let i = ((latencies_us.len() as f64 * p).ceil() as usize).clamp(1, latencies_us.len()) - 1;
-        latencies_us[i] as f64 / 1000.0
+        v.sort_unstable();
+        let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i] as f64 / 1000.0
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -546,11 +556,17 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         100.0 * sim_cpu.as_secs_f64() / window.as_secs_f64()
     );
     println!(
-        "  latency         send to picture update: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} updates sampled, {} missed by the probe)",
-        pct(0.5),
-        pct(0.99),
-        pct(1.0),
+        "  latency         send to ground state update: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} updates, ±1 ms: the ground stamps milliseconds)",
+        pct(&mut latencies_us, 0.5),
+        pct(&mut latencies_us, 0.99),
+        pct(&mut latencies_us, 1.0),
         latencies_us.len(),
+    );
+    println!(
+        "  probe latency   send to the probe seeing the picture change: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} missed by the probe)",
+        pct(&mut probe_us, 0.5),
+        pct(&mut probe_us, 0.99),
+        pct(&mut probe_us, 1.0),
         lagged
     );
     println!(
@@ -560,12 +576,14 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Send-to-update latency of the report a drone unit shows, nanoseconds.
+/// The drone index and report sequence number a drone unit shows, and that
+/// report's latencies in microseconds: from its send to the ground's state
+/// update (the unit's last-seen stamp), and to `seen_us`.
 fn latency_of(
     unit: &vigie_protocols::api::Unit,
     stamps: &[DroneStamps],
-    seen_ns: u64,
-) -> Option<u64> {
+    seen_us: u64,
+) -> Option<(usize, i64, u64, u64)> {
     let d = unit.drone.as_ref()?;
     let link: usize = d.link.strip_prefix("bench")?.parse().ok()?;
     let k = link * PER_LINK + d.system_id as usize - 1;
@@ -574,7 +592,22 @@ fn latency_of(
         return None;
     }
     let sent = stamps.get(k)?.0[seq as usize % STAMPS].load(Ordering::Relaxed);
-    (sent > 0 && seen_ns >= sent).then(|| seen_ns - sent)
+    let updated = u64::try_from(unit.last_seen_ms?).ok()? * 1000;
+    (sent > 0).then(|| {
+        (
+            k,
+            seq,
+            updated.saturating_sub(sent),
+            seen_us.saturating_sub(sent),
+        )
+    })
+}
+
+/// The wall clock, Unix microseconds.
+fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// One benchmark drone: GLOBAL_POSITION_INT (its send time stamped) and
@@ -621,7 +654,7 @@ async fn bench_drone(
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
                 encode(sys, seq as u8, &position(seq, t_ms), &mut out);
-                stamps[k].0[seq as usize % STAMPS].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                stamps[k].0[seq as usize % STAMPS].store(unix_us(), Ordering::Relaxed);
                 if sock.send(&out).await.is_ok() {
                     sent.fetch_add(1, Ordering::Relaxed);
                 }

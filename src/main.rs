@@ -71,6 +71,12 @@ enum Command {
         after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
     )]
     Token(cli::token::TokenArgs),
+    /// Load tests of the drone link against an in-process ground server.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie bench udp --datagrams 2000000\n  vigie bench fleet --drones 500 --rate-hz 10 --for 30s"
+    )]
+    Bench(cli::bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Command::Plan(args) => cli::plan::run(args),
         Command::Ca(args) => cli::ca::run(args),
         Command::Token(args) => cli::token::run(args),
+        Command::Bench(cmd) => cli::bench::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -236,8 +236,15 @@ impl Server {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(e) = saver.store.save_units(&saver.fleet.snapshot(), crate::time::unix_ms()) {
-                            tracing::error!("saving the fleet picture failed: {e}");
+                        // SQLite blocks (about 100 ms for 500 units on a busy
+                        // machine): off the runtime's threads, or every link
+                        // task sharing the thread stalls that long.
+                        let (store, units) = (saver.store.clone(), saver.fleet.snapshot());
+                        let saved = tokio::task::spawn_blocking(move || store.save_units(&units, crate::time::unix_ms())).await;
+                        match saved {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => tracing::error!("saving the fleet picture failed: {e}"),
+                            Err(e) => tracing::error!("saving the fleet picture failed: {e}"),
                         }
                     }
                     _ = save_stop.wait() => return Ok(()),

@@ -13,7 +13,8 @@
 //! two vehicles, never one: the second is tracked apart, both are flagged,
 //! and the operator is told (QGroundControl silently merges them).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,6 +25,7 @@ use mavlink::dialects::ardupilotmega::{
     COMMAND_INT_DATA, COMMAND_LONG_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame,
     MavMessage, MavMissionType, MavModeFlag, MavState, MavType,
 };
+use rustc_hash::FxHashMap as HashMap;
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 
 use super::command::{CommandEngine, CommandId, Finished};
@@ -195,10 +197,10 @@ impl LinkCore {
         LinkCore {
             settings,
             seq: 0,
-            vehicles: HashMap::new(),
-            components: HashMap::new(),
+            vehicles: HashMap::default(),
+            components: HashMap::default(),
             commands: CommandEngine::default(),
-            ops: HashMap::new(),
+            ops: HashMap::default(),
             next_op: 0,
             signer,
             verifier,
@@ -284,6 +286,9 @@ impl LinkCore {
             self.next_heartbeat = Some(now);
         }
         let sign_now = signing::timestamp_from_unix_ms(wall_ms);
+        // Counted once per input, not per message: each shared-counter update
+        // is a locked instruction.
+        let mut messages = 0;
         for result in wire::frames(bytes) {
             let frame = match result {
                 Ok(f) => f,
@@ -316,8 +321,13 @@ impl LinkCore {
                     continue;
                 }
             };
-            self.counters.messages.fetch_add(1, Ordering::Relaxed);
+            messages += 1;
             self.handle_message(now, from, frame.header, &msg);
+        }
+        if messages > 0 {
+            self.counters
+                .messages
+                .fetch_add(messages, Ordering::Relaxed);
         }
         self.flush_sends();
     }
@@ -331,7 +341,7 @@ impl LinkCore {
             let w = format!("MAVLink signing: rejected messages ({reason})");
             if !v.warnings.contains(&w) {
                 v.warnings.push(w);
-                self.events.push_back(LinkEvent::Changed(key));
+                self.mark_changed(key);
             }
         }
     }
@@ -371,20 +381,17 @@ impl LinkCore {
             return; // another ground station on the link
         }
         let key = self.route(now, sys, comp, from);
-        let is_new = !self.vehicles.contains_key(&key);
-        if is_new {
-            // Only a heartbeat makes a vehicle: stray telemetry from a
-            // system never introduced is not a unit.
-            if !matches!(msg, MavMessage::HEARTBEAT(_)) {
-                return;
+        // One map lookup per message: this is the ingest hot path.
+        let (v, is_new) = match self.vehicles.entry(key) {
+            Entry::Occupied(o) => (o.into_mut(), false),
+            Entry::Vacant(e) => {
+                // Only a heartbeat makes a vehicle: stray telemetry from a
+                // system never introduced is not a unit.
+                if !matches!(msg, MavMessage::HEARTBEAT(_)) {
+                    return;
+                }
+                (e.insert(Vehicle::new(sys, from, now)), true)
             }
-            self.vehicles.insert(key, Vehicle::new(sys, from, now));
-            if key.duplicate_of.is_none() && comp != COMP_CAMERA {
-                self.request_streams(now, sys);
-            }
-        }
-        let Some(v) = self.vehicles.get_mut(&key) else {
-            return;
         };
         let was_up = v.link_up;
         let was_camera = v.has_camera;
@@ -394,11 +401,15 @@ impl LinkCore {
         }
         let changed = v.apply(now, comp, msg);
         let camera_appeared = !was_camera && v.has_camera;
-        if !was_up && v.link_up {
+        let recovered = !was_up && v.link_up;
+        if is_new && key.duplicate_of.is_none() && comp != COMP_CAMERA {
+            self.request_streams(now, sys);
+        }
+        if recovered {
             self.events.push_back(LinkEvent::Recovered(key));
         }
         if changed || is_new || camera_appeared {
-            self.events.push_back(LinkEvent::Changed(key));
+            self.mark_changed(key);
         }
         if camera_appeared && key.duplicate_of.is_none() {
             self.request_camera(now, sys);
@@ -428,50 +439,49 @@ impl LinkCore {
             duplicate_of: None,
         };
         let loss = self.settings.link_loss;
-        match self.components.get(&(sys, comp)).copied() {
-            None => {
-                self.components.insert((sys, comp), (from, now));
-                primary
+        // One lookup on the usual path (the same sender again).
+        let first = match self.components.entry((sys, comp)) {
+            Entry::Vacant(e) => {
+                e.insert((from, now));
+                return primary;
             }
-            Some((addr, _)) if addr == from => {
-                self.components.insert((sys, comp), (from, now));
-                primary
-            }
-            // The first sender went silent: the vehicle moved (new NAT port,
-            // new network). It is the same vehicle.
-            Some((_, last)) if now.saturating_duration_since(last) > loss => {
-                self.components.insert((sys, comp), (from, now));
-                primary
-            }
-            Some((first, _)) => {
-                let key = VehicleKey {
-                    system_id: sys,
-                    duplicate_of: Some(from),
-                };
-                if !self.vehicles.contains_key(&key) {
-                    let warning = format!(
-                        "system id {sys} is claimed by two vehicles on link {}: {first} and {from}; they are kept apart, give each its own SYSID",
-                        self.settings.name
-                    );
-                    if let Some(v) = self.vehicles.get_mut(&primary) {
-                        if !v.warnings.contains(&warning) {
-                            v.warnings.push(warning.clone());
-                        }
-                        self.events.push_back(LinkEvent::Changed(primary));
-                    }
-                    self.events.push_back(LinkEvent::DuplicateSystemId {
-                        system_id: sys,
-                        first,
-                        second: from,
-                    });
-                    // Created here so the warning rides along with it.
-                    let mut v = Vehicle::new(sys, from, now);
-                    v.warnings.push(warning);
-                    self.vehicles.insert(key, v);
+            Entry::Occupied(mut o) => {
+                let (addr, last) = *o.get();
+                // Same sender; or the first sender went silent: the vehicle
+                // moved (new NAT port, new network). It is the same vehicle.
+                if addr == from || now.saturating_duration_since(last) > loss {
+                    o.insert((from, now));
+                    return primary;
                 }
-                key
+                addr
             }
+        };
+        let key = VehicleKey {
+            system_id: sys,
+            duplicate_of: Some(from),
+        };
+        if !self.vehicles.contains_key(&key) {
+            let warning = format!(
+                "system id {sys} is claimed by two vehicles on link {}: {first} and {from}; they are kept apart, give each its own SYSID",
+                self.settings.name
+            );
+            if let Some(v) = self.vehicles.get_mut(&primary) {
+                if !v.warnings.contains(&warning) {
+                    v.warnings.push(warning.clone());
+                }
+                self.mark_changed(primary);
+            }
+            self.events.push_back(LinkEvent::DuplicateSystemId {
+                system_id: sys,
+                first,
+                second: from,
+            });
+            // Created here so the warning rides along with it.
+            let mut v = Vehicle::new(sys, from, now);
+            v.warnings.push(warning);
+            self.vehicles.insert(key, v);
         }
+        key
     }
 
     fn request_streams(&mut self, now: Instant, sys: u8) {
@@ -872,7 +882,7 @@ impl LinkCore {
         lost.sort();
         for key in lost {
             self.events.push_back(LinkEvent::Lost(key));
-            self.events.push_back(LinkEvent::Changed(key));
+            self.mark_changed(key);
             if key.duplicate_of.is_none() {
                 for f in self.commands.on_link_lost(now, key.system_id) {
                     self.finish_command(f);
@@ -1019,7 +1029,26 @@ impl LinkCore {
 
     /// Next event for the edge.
     pub fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        if let LinkEvent::Changed(key) = ev
+            && let Some(v) = self.vehicles.get_mut(&key)
+        {
+            v.change_queued = false;
+        }
+        Some(ev)
+    }
+
+    /// Queues a [`LinkEvent::Changed`] for `key` unless one already waits:
+    /// the edge reads the vehicle's state when it publishes, so one event
+    /// per burst is enough.
+    fn mark_changed(&mut self, key: VehicleKey) {
+        if let Some(v) = self.vehicles.get_mut(&key) {
+            if v.change_queued {
+                return;
+            }
+            v.change_queued = true;
+        }
+        self.events.push_back(LinkEvent::Changed(key));
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`mission`]: mission, fence and rally transfers.
 //! - [`link`]: one link: vehicles by system id, duplicates, link loss,
 //!   commands and transfers, our heartbeat.
+//! - [`ingest`]: the whole ingest path as one function of arbitrary bytes,
+//!   for the fuzz target and its seeded test.
 //!
 //! And the thin edge:
 //! - [`endpoint`]: `udpin:` / `udpout:` / `tcp:` addresses.
@@ -21,6 +23,7 @@ pub mod command;
 pub mod endpoint;
 pub mod http;
 pub mod hub;
+pub mod ingest;
 pub mod io;
 pub mod link;
 pub mod mission;

@@ -84,6 +84,9 @@ pub struct Vehicle {
     pub status_texts: VecDeque<String>,
     /// Conditions an operator must see.
     pub warnings: Vec<String>,
+    /// Whether the link's event queue already holds a "changed" event for
+    /// this vehicle (a burst of telemetry queues one, not one per message).
+    pub change_queued: bool,
 }
 
 /// What CAMERA_FOV_STATUS said.
@@ -125,6 +128,7 @@ impl Vehicle {
             video_uri: None,
             status_texts: VecDeque::new(),
             warnings: Vec::new(),
+            change_queued: false,
         }
     }
 
@@ -175,7 +179,9 @@ impl Vehicle {
                     alt_msl_m: Some(p.alt as f64 / 1000.0),
                     alt_rel_m: Some(p.relative_alt as f64 / 1000.0),
                     heading_deg: heading,
-                    speed_m_s: Some(f64::hypot(p.vx as f64, p.vy as f64) / 100.0),
+                    // vx, vy are i16: no overflow, so no need for hypot's
+                    // slower careful path.
+                    speed_m_s: Some(((p.vx as f64).powi(2) + (p.vy as f64).powi(2)).sqrt() / 100.0),
                     accuracy_m: self.position.and_then(|p| p.accuracy_m),
                 });
                 true

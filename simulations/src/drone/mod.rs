@@ -10,6 +10,7 @@
 //! - [`autopilot`]: modes, arming, guided commands, missions, failsafes, gimbal.
 //! - [`vehicle`]: the MAVLink protocol of one drone (autopilot and camera).
 //! - [`link`]: bytes in and out, MAVLink 2 signing, sequence numbers.
+//! - [`params`]: the parameter protocol over a few ArduCopter parameters.
 //! - [`udp`]: the real-time driver, one UDP socket per drone.
 //! - [`virtual_clock`]: the in-process driver for tests, drills, benchmarks.
 //!
@@ -20,6 +21,7 @@
 pub mod autopilot;
 pub mod fence;
 pub mod link;
+pub mod params;
 pub mod physics;
 pub mod udp;
 pub mod vehicle;

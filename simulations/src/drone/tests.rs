@@ -926,3 +926,79 @@ fn runs_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+fn param_values(sent: &[Sent]) -> Vec<(String, f32)> {
+    sent.iter()
+        .filter_map(|s| match &s.out.message {
+            MavMessage::PARAM_VALUE(v) if s.out.component_id == AUTOPILOT_COMPONENT => {
+                Some((v.param_id.to_str().unwrap_or("").to_string(), v.param_value))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn parameters_are_listed_read_and_set_and_a_set_changes_the_flight() {
+    let (mut w, i) = world();
+    let r = w.send(
+        i,
+        &MavMessage::PARAM_REQUEST_LIST(PARAM_REQUEST_LIST_DATA {
+            target_system: 1,
+            target_component: 1,
+        }),
+    );
+    let listed = param_values(&r);
+    assert_eq!(listed.len(), super::params::PARAMS.len());
+    for name in ["FENCE_ENABLE", "RTL_ALT", "WPNAV_SPEED"] {
+        assert!(listed.iter().any(|(n, _)| n == name), "{name} missing");
+    }
+    // Another vehicle's request is not ours to answer.
+    let r = w.send(
+        i,
+        &MavMessage::PARAM_REQUEST_READ(PARAM_REQUEST_READ_DATA {
+            param_index: -1,
+            target_system: 9,
+            target_component: 1,
+            param_id: "RTL_ALT".into(),
+        }),
+    );
+    assert!(param_values(&r).is_empty());
+    let r = w.send(
+        i,
+        &MavMessage::PARAM_SET(PARAM_SET_DATA {
+            param_value: 500.0,
+            target_system: 1,
+            target_component: 1,
+            param_id: "WPNAV_SPEED".into(),
+            param_type: MavParamType::MAV_PARAM_TYPE_REAL32,
+        }),
+    );
+    assert_eq!(param_values(&r), vec![("WPNAV_SPEED".to_string(), 500.0)]);
+
+    // 5 m/s instead of the default 10: 100 m takes over 15 s.
+    airborne(&mut w, i, 20.0);
+    let (lat, lon) = offset(0.0, 100.0);
+    let r = w.send(
+        i,
+        &int(
+            MavCmd::MAV_CMD_DO_REPOSITION,
+            [-1.0, 0., 0., f32::NAN],
+            lat,
+            lon,
+            20.0,
+        ),
+    );
+    assert_eq!(
+        ack_of(&r, MavCmd::MAV_CMD_DO_REPOSITION),
+        Some(MavResult::MAV_RESULT_ACCEPTED)
+    );
+    let p = last_position(&w.advance(Duration::from_secs(15))).unwrap();
+    assert!(
+        dist_from(&p, lat, lon) > 10.0,
+        "{}",
+        dist_from(&p, lat, lon)
+    );
+    let p = last_position(&w.advance(Duration::from_secs(15))).unwrap();
+    assert!(dist_from(&p, lat, lon) < 1.0, "{}", dist_from(&p, lat, lon));
+}

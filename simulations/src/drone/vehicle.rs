@@ -463,6 +463,24 @@ impl Vehicle {
             MavMessage::MISSION_ACK(_) => {
                 // The end of a download: downloads are stateless here.
             }
+            MavMessage::PARAM_REQUEST_LIST(m)
+                if (m.target_system == 0 || m.target_system == me)
+                    && matches!(m.target_component, 0 | AUTOPILOT_COMPONENT) =>
+            {
+                out.extend(super::params::list(&self.ap).into_iter().map(autopilot));
+            }
+            MavMessage::PARAM_REQUEST_READ(m)
+                if (m.target_system == 0 || m.target_system == me)
+                    && matches!(m.target_component, 0 | AUTOPILOT_COMPONENT) =>
+            {
+                out.extend(super::params::read(&self.ap, m).map(autopilot));
+            }
+            MavMessage::PARAM_SET(m)
+                if (m.target_system == 0 || m.target_system == me)
+                    && matches!(m.target_component, 0 | AUTOPILOT_COMPONENT) =>
+            {
+                out.extend(super::params::set(&mut self.ap, m).map(autopilot));
+            }
             _ => {}
         }
     }

@@ -57,6 +57,8 @@ pub struct Config {
     pub mavlink: MavlinkConfig,
     /// QUIC listener for tablets and operator clients.
     pub quic: QuicConfig,
+    /// How long recordings, coverage history and telemetry are kept.
+    pub retention: crate::guardrails::retention::RetentionConfig,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mavlink: MavlinkConfig::default(),
             quic: QuicConfig::default(),
+            retention: Default::default(),
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct ServerState {
     pub drones: crate::drone::hub::DroneHub,
     /// Live coverage index over every camera, following the picture.
     pub coverage: Arc<crate::coverage::live::LiveCoverage>,
+    /// The audit register: who did what, when, why.
+    pub audit: crate::guardrails::audit::Audit,
+    /// Retention limits and operator events of the guardrails.
+    pub guardrails: Arc<crate::guardrails::Guardrails>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -117,6 +121,9 @@ impl Server {
         let store = Store::open(&config.data_dir)?;
         crate::drone::persist::migrate(&store)?;
         crate::auth::tokens::migrate(&store)?;
+        crate::guardrails::authorisation::migrate(&store)?;
+        crate::guardrails::retention::migrate(&store)?;
+        let audit = crate::guardrails::audit::Audit::open(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");
@@ -142,7 +149,12 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
+        let mut coverage = crate::coverage::live::LiveCoverage::open(&store, frame)?;
+        // The retention purge (guardrails) owns coverage history: it honours
+        // legal holds and writes the deletion register.
+        coverage.retention_ms = i64::MAX / 4;
+        let coverage = Arc::new(coverage);
+        let guardrails = Arc::new(crate::guardrails::Guardrails::new(config.retention.clone()));
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,
@@ -154,8 +166,11 @@ impl Server {
             started: Instant::now(),
             drones,
             coverage,
+            audit,
+            guardrails,
             listeners: Mutex::default(),
         });
+        crate::guardrails::tasks::record_config(&state)?;
         let (stop, stop_rx) = watch::channel(false);
         let shutdown = Shutdown { rx: stop_rx };
         let mut tasks = JoinSet::new();
@@ -194,6 +209,16 @@ impl Server {
         ));
         // QUIC: patrol tablets and operator clients.
         crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
+
+        // Authorisations over time (fences, recalls) and the retention purge.
+        tasks.spawn(crate::guardrails::tasks::supervise(
+            state.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::guardrails::tasks::purge(
+            state.clone(),
+            shutdown.clone(),
+        ));
 
         // Periodic save of the picture.
         let saver = state.clone();

@@ -63,6 +63,11 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         "/api/v1/drones/{id}/commands" => Access::Needs(CommandDrone),
         "/api/v1/patrols/{id}/orders" if read => Access::Needs(ViewPicture),
         "/api/v1/patrols/{id}/orders" => Access::Needs(Dispatch),
+        p if p.starts_with("/api/v1/audit") => Access::Needs(ReadAudit),
+        "/api/v1/authorisations" | "/api/v1/guardrails/events" if read => {
+            Access::Needs(ViewPicture)
+        }
+        p if p.starts_with("/api/v1/authorisations") => Access::Needs(ManageAuthorisations),
         "/api/v1/units" | "/api/v1/units/{id}" | "/api/v1/drones" if read => {
             Access::Needs(ViewPicture)
         }

@@ -1,0 +1,121 @@
+//! Guardrails by design: what Vigie refuses to do, and the proof of what it
+//! did.
+//!
+//! - [`audit`]: the append-only, hash-chained audit register (who did what,
+//!   when, why) and its verification.
+//! - [`authorisation`]: prefectoral flight authorisations (legal purpose,
+//!   perimeter, window, camera cap) and the sans-I/O check every drone
+//!   command passes.
+//! - [`supervisor`]: authorisations over time (sans-I/O): perimeter fences
+//!   when one comes into force, recalls and warnings when one ends.
+//! - [`retention`]: retention limits, legal holds, the recordings index and
+//!   the deletion register.
+//! - [`notice`]: the public information notice, Markdown and HTML.
+//! - [`gate`]: the hooks other modules call (drone commands, footage
+//!   queries, refused requests) so that checks and records live here.
+//! - [`http`]: `/api/v1/audit`, `/api/v1/authorisations`,
+//!   `/api/v1/guardrails/events`.
+//! - [`tasks`]: the thin tokio tasks driving the supervisor and the purge.
+//!
+//! What Vigie never does (no audio, no face, biometric or behaviour
+//! recognition) is a property of what is *not* in the code; README.md says
+//! it and why.
+
+pub mod audit;
+pub mod authorisation;
+pub mod gate;
+pub mod http;
+pub mod notice;
+pub mod retention;
+pub mod supervisor;
+pub mod tasks;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Events kept for `GET /api/v1/guardrails/events`; older ones are dropped
+/// (they stay in the audit register).
+pub const MAX_EVENTS: usize = 256;
+
+/// Something operators must see (an authorisation ending, a recall, a
+/// fence that could not be uploaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardEvent {
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+    /// Severity: `info` or `warning`.
+    pub level: String,
+    /// The authorisation concerned, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<i64>,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Guardrail state shared by the server's handlers and tasks.
+#[derive(Debug, Default)]
+pub struct Guardrails {
+    /// Retention limits in force.
+    pub retention: retention::RetentionConfig,
+    /// Recent events, oldest first, at most [`MAX_EVENTS`].
+    events: Mutex<VecDeque<GuardEvent>>,
+}
+
+impl Guardrails {
+    /// Guardrails with these retention limits.
+    pub fn new(retention: retention::RetentionConfig) -> Guardrails {
+        Guardrails {
+            retention,
+            events: Mutex::default(),
+        }
+    }
+
+    /// Adds an event (and logs it); the oldest goes when full.
+    pub fn event(&self, event: GuardEvent) {
+        if event.level == "warning" {
+            tracing::warn!(authorisation = ?event.authorisation, "{}", event.message);
+        } else {
+            tracing::info!(authorisation = ?event.authorisation, "{}", event.message);
+        }
+        let mut q = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= MAX_EVENTS {
+            q.pop_front();
+        }
+        q.push_back(event);
+    }
+
+    /// Events since `after_ms` (exclusive), oldest first.
+    pub fn events_since(&self, after_ms: i64) -> Vec<GuardEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| e.at_ms > after_ms)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_bounded_oldest_dropped() {
+        let g = Guardrails::default();
+        for i in 0..(MAX_EVENTS as i64 + 10) {
+            g.event(GuardEvent {
+                at_ms: i,
+                level: "info".into(),
+                authorisation: None,
+                message: format!("{i}"),
+            });
+        }
+        let all = g.events_since(-1);
+        assert_eq!(all.len(), MAX_EVENTS);
+        assert_eq!(all[0].at_ms, 10);
+        assert_eq!(g.events_since(MAX_EVENTS as i64 + 8).len(), 1);
+    }
+}

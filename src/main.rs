@@ -61,11 +61,28 @@ enum Command {
         after_help = "Examples:\n  vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s\n  vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs"
     )]
     Sim(cli::sim::SimCommand),
-    /// Operator tokens for the HTTP API: issue, list, revoke.
+    /// Operator tokens for the HTTP API: issue, list, revoke (offline, needs file access).
     #[command(
         after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
     )]
     Token(cli::token::TokenArgs),
+    /// The audit register: verify its hash chain, export it for an inspector (offline, needs file access).
+    #[command(
+        after_help = "Examples:\n  vigie audit verify\n  vigie audit export --from 2026-07-14T00:00:00Z --to 2026-07-15T00:00:00Z --out register.csv"
+    )]
+    Audit(cli::audit::AuditArgs),
+    /// Flight authorisations: record, list, end (offline, needs file access; admins use the API).
+    #[command(
+        after_help = "Examples:\n  vigie authorisation add --purpose gatherings --service \"DDSP 93\" --order-ref 2026-093 --perimeter \"48.915,2.355;48.915,2.365;48.925,2.365\" --from 2026-07-14T12:00:00Z --to 2026-07-14T23:00:00Z --max-cameras 2 --drone drone:udp0:1\n  vigie authorisation list\n  vigie authorisation end 3"
+    )]
+    Authorisation(cli::authorisation::AuthorisationArgs),
+    /// Retention: legal holds, recordings index, deletion register (offline, needs file access).
+    #[command(
+        after_help = "Examples:\n  vigie retention hold recording:12 --reason \"PV 2026/1234\"\n  vigie retention release recording:12 --reason \"case closed\"\n  vigie retention register"
+    )]
+    Retention(cli::retention::RetentionArgs),
+    /// Write the public information notice (Markdown and HTML) from the authorisations in force.
+    Notice(cli::notice::NoticeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +99,10 @@ fn main() -> std::process::ExitCode {
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Ca(args) => cli::ca::run(args),
         Command::Token(args) => cli::token::run(args),
+        Command::Audit(args) => cli::audit::run(args),
+        Command::Authorisation(args) => cli::authorisation::run(args),
+        Command::Retention(args) => cli::retention::run(args),
+        Command::Notice(args) => cli::notice::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

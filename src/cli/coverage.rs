@@ -203,7 +203,7 @@ fn parse_lat_lon(s: &str) -> Result<[f64; 2], String> {
 }
 
 /// Unix milliseconds from Unix ms or RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
-fn parse_time_ms(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }

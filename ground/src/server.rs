@@ -154,6 +154,12 @@ impl Server {
         // legal holds and writes the deletion register.
         coverage.retention_ms = i64::MAX / 4;
         let coverage = Arc::new(coverage);
+        // Every command to a drone, whoever sends it, passes the guardrails.
+        drones.set_gate(Arc::new(crate::guardrails::gate::DroneGate {
+            store: store.clone(),
+            fleet: fleet.clone(),
+            audit: audit.clone(),
+        }));
         let guardrails = Arc::new(crate::guardrails::Guardrails::new(config.retention.clone()));
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {

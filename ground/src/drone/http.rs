@@ -55,11 +55,6 @@ async fn command(
             }),
         );
     }
-    let actor = crate::guardrails::audit::Actor::from(&op);
-    if let Err(refused) = crate::guardrails::gate::drone_command(&state, &actor, &id, &cmd) {
-        return (StatusCode::OK, Json(refused));
-    }
-    let result = state.drones.command(&id, cmd).await;
-    crate::guardrails::gate::drone_command_result(&state, &actor, &id, &result);
+    let result = state.drones.command_as(&(&op).into(), &id, cmd).await;
     (StatusCode::OK, Json(result))
 }

@@ -11,10 +11,13 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand};
 
-use super::audit::{Actor, Entry};
+use super::audit::{Actor, Audit, Entry};
 use super::authorisation::{self, CheckState};
+use crate::drone::hub::CommandGate;
+use crate::fleet::FleetHandle;
 use crate::http::HttpError;
 use crate::server::ServerState;
+use crate::store::{Store, StoreError};
 
 fn refused(detail: String) -> CommandResult {
     CommandResult {
@@ -39,24 +42,55 @@ fn command_json(cmd: &DroneCommand) -> Value {
 }
 
 /// What the authorisation check reads, from the store and the picture.
-pub fn check_state(state: &ServerState) -> Result<CheckState, crate::store::StoreError> {
+pub fn check_state(store: &Store, fleet: &FleetHandle) -> Result<CheckState, StoreError> {
     Ok(CheckState {
-        authorisations: state.store.list_authorisations()?,
-        drones: CheckState::drones_of(&state.fleet.snapshot()),
+        authorisations: store.list_authorisations()?,
+        drones: CheckState::drones_of(&fleet.snapshot()),
     })
+}
+
+/// The gate every drone command passes (set on the server's drone hub):
+/// the authorisation check, then the register.
+#[derive(Debug, Clone)]
+pub struct DroneGate {
+    /// Where authorisations are.
+    pub store: Store,
+    /// Where drones are.
+    pub fleet: FleetHandle,
+    /// Where commands are recorded.
+    pub audit: Audit,
+}
+
+impl CommandGate for DroneGate {
+    fn before(
+        &self,
+        actor: &Actor,
+        unit_id: &str,
+        cmd: &DroneCommand,
+    ) -> Result<(), CommandResult> {
+        drone_command(self, crate::time::unix_ms(), actor, unit_id, cmd)
+    }
+
+    fn after(&self, actor: &Actor, unit_id: &str, result: &CommandResult) {
+        let entry = Entry::new(crate::time::unix_ms(), actor.clone(), "drone.command.result", unit_id)
+            .detail(json!({"outcome": result.outcome, "detail": result.detail, "attempts": result.attempts}));
+        if let Err(e) = self.audit.record(entry) {
+            tracing::error!("audit register unavailable, command result unrecorded: {e}");
+        }
+    }
 }
 
 /// Checks a drone command against the authorisations and records it.
 /// `Err` carries the typed refusal to return to the caller (outcome
 /// `refused`, with the reason), already recorded.
 pub fn drone_command(
-    state: &ServerState,
+    gate: &DroneGate,
+    now: i64,
     actor: &Actor,
     drone_id: &str,
     cmd: &DroneCommand,
 ) -> Result<(), CommandResult> {
-    let now = crate::time::unix_ms();
-    let verdict = match check_state(state) {
+    let verdict = match check_state(&gate.store, &gate.fleet) {
         Ok(s) => authorisation::check(now, drone_id, cmd, &s),
         Err(e) if is_safety(cmd) => {
             tracing::error!("cannot read authorisations ({e}); letting the recall through");
@@ -71,7 +105,7 @@ pub fn drone_command(
         Ok(()) => {
             let entry =
                 Entry::new(now, actor.clone(), "drone.command", drone_id).detail(command_json(cmd));
-            if let Err(e) = state.audit.record(entry) {
+            if let Err(e) = gate.audit.record(entry) {
                 if is_safety(cmd) {
                     tracing::error!("audit register unavailable ({e}); recall sent unrecorded");
                 } else {
@@ -87,7 +121,7 @@ pub fn drone_command(
             let entry = Entry::new(now, actor.clone(), "drone.command.refused", drone_id).detail(
                 json!({"command": command_json(cmd), "authorisation": refusal.authorisation, "refusal": refusal.reason}),
             );
-            if let Err(e) = state.audit.record(entry) {
+            if let Err(e) = gate.audit.record(entry) {
                 tracing::error!("audit register unavailable, refusal unrecorded: {e}");
             }
             Err(refused(format!(
@@ -95,27 +129,6 @@ pub fn drone_command(
                 refusal.reason
             )))
         }
-    }
-}
-
-/// Records how a sent command ended.
-pub fn drone_command_result(
-    state: &ServerState,
-    actor: &Actor,
-    drone_id: &str,
-    result: &CommandResult,
-) {
-    let entry = Entry::new(
-        crate::time::unix_ms(),
-        actor.clone(),
-        "drone.command.result",
-        drone_id,
-    )
-    .detail(
-        json!({"outcome": result.outcome, "detail": result.detail, "attempts": result.attempts}),
-    );
-    if let Err(e) = state.audit.record(entry) {
-        tracing::error!("audit register unavailable, command result unrecorded: {e}");
     }
 }
 

@@ -113,18 +113,16 @@ async fn act(state: &Arc<ServerState>, sup: &mut Supervisor, action: Action) {
     }
 }
 
-/// Sends a command as Vigie itself, recorded before and after.
+/// Sends a command as Vigie itself (checked and recorded by the hub's gate).
 async fn send(
     state: &Arc<ServerState>,
     drone: &str,
     command: DroneCommand,
 ) -> vigie_protocols::api::CommandResult {
-    if let Err(refused) = super::gate::drone_command(state, &Actor::System, drone, &command) {
-        return refused;
-    }
-    let result = state.drones.command(drone, command).await;
-    super::gate::drone_command_result(state, &Actor::System, drone, &result);
-    result
+    state
+        .drones
+        .command_as(&Actor::System, drone, command)
+        .await
 }
 
 /// Drives the supervisor until shutdown.
@@ -140,7 +138,7 @@ pub async fn supervise(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::R
             _ = tick.tick() => {}
             _ = stop.wait() => return Ok(()),
         }
-        let check = match super::gate::check_state(&state) {
+        let check = match super::gate::check_state(&state.store, &state.fleet) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot read authorisations: {e}");

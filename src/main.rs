@@ -46,7 +46,7 @@ enum Command {
     /// Who sees what: now, over a zone, over time (offline on files too).
     #[command(
         subcommand,
-        after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z"
+        after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z --reason \"incident 42\""
     )]
     Coverage(cli::coverage::CoverageCommand),
     /// The fixed-camera inventory: import (with a report of rejected rows) and export.

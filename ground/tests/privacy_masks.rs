@@ -111,8 +111,8 @@ fn a_masked_point_is_never_in_a_who_sees_answer() {
         .collect();
     live.read(|idx| {
         let batch = query::who_sees_batch(idx, &local);
-        for i in 0..local.len() {
-            assert!(batch.masked[i] && batch.of(i).is_empty(), "{:?}", local[i]);
+        for (i, p) in local.iter().enumerate() {
+            assert!(batch.masked[i] && batch.of(i).is_empty(), "{p:?}");
         }
     });
 

@@ -132,3 +132,33 @@ pub fn record_local(
     )?;
     Ok(())
 }
+
+/// Records an offline coverage-history (footage) query: who (the local
+/// user), what, the window and why. Refuses an empty reason.
+pub fn record_footage_query(
+    store: &Store,
+    target: &vigie_ground::coverage::history::Target,
+    from_ms: i64,
+    to_ms: i64,
+    reason: &str,
+) -> anyhow::Result<()> {
+    use vigie_ground::coverage::history::Target;
+    if reason.trim().is_empty() {
+        anyhow::bail!("--reason is empty: say which incident or case the search serves");
+    }
+    let what = match target {
+        Target::Point(p) => serde_json::json!({"point": p}),
+        Target::Path(p) => serde_json::json!({"path": p}),
+    };
+    Audit::open(store)?.record(
+        Entry::new(
+            vigie_ground::time::unix_ms(),
+            Actor::local_user(),
+            "coverage.history",
+            "coverage",
+        )
+        .detail(serde_json::json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
+        .reason(reason.trim()),
+    )?;
+    Ok(())
+}

@@ -172,7 +172,8 @@ pub fn footage_query(
         })
 }
 
-/// Records a request refused by the access policy (401 or 403).
+/// Records a request refused by the access policy (401 or 403), at most
+/// [`super::MAX_REFUSALS_PER_S`] a second (the rest are counted).
 pub fn refused_request(
     state: &ServerState,
     actor: Actor,
@@ -181,8 +182,16 @@ pub fn refused_request(
     status: u16,
     message: &str,
 ) {
-    let entry = Entry::new(crate::time::unix_ms(), actor, "http.refused", path)
-        .detail(json!({"method": method, "status": status, "message": message}));
+    let now = crate::time::unix_ms();
+    let Some(unrecorded_before) = state.guardrails.admit_refusal(now) else {
+        return;
+    };
+    let entry = Entry::new(now, actor, "http.refused", path).detail(json!({
+        "method": method,
+        "status": status,
+        "message": message,
+        "unrecorded_refusals_before": unrecorded_before,
+    }));
     if let Err(e) = state.audit.record(entry) {
         tracing::error!("audit register unavailable, refusal unrecorded: {e}");
     }

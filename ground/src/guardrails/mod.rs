@@ -54,6 +54,39 @@ pub struct GuardEvent {
     pub message: String,
 }
 
+/// Refused requests recorded per second at most; beyond, they are counted
+/// and the count goes with the next recorded one, so a flood of bad tokens
+/// cannot fill the disk with one synced row each.
+pub const MAX_REFUSALS_PER_S: u32 = 20;
+
+/// Bounds how many refused requests are recorded per second (sans-I/O).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RefusalLimiter {
+    /// Start of the current one-second window, Unix milliseconds.
+    window_ms: i64,
+    /// Refusals recorded in it.
+    recorded: u32,
+    /// Refusals not recorded since the last recorded one.
+    suppressed: u64,
+}
+
+impl RefusalLimiter {
+    /// `Some(n)` when this refusal is to be recorded, `n` being how many
+    /// were left unrecorded before it; `None` when it is only counted.
+    pub fn admit(&mut self, now_ms: i64) -> Option<u64> {
+        if now_ms - self.window_ms >= 1000 || now_ms < self.window_ms {
+            self.window_ms = now_ms;
+            self.recorded = 0;
+        }
+        if self.recorded >= MAX_REFUSALS_PER_S {
+            self.suppressed += 1;
+            return None;
+        }
+        self.recorded += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
 /// Guardrail state shared by the server's handlers and tasks.
 #[derive(Debug, Default)]
 pub struct Guardrails {
@@ -61,6 +94,8 @@ pub struct Guardrails {
     pub retention: retention::RetentionConfig,
     /// Recent events, oldest first, at most [`MAX_EVENTS`].
     events: Mutex<VecDeque<GuardEvent>>,
+    /// Bounds the recording of refused requests.
+    refusals: Mutex<RefusalLimiter>,
 }
 
 impl Guardrails {
@@ -68,8 +103,16 @@ impl Guardrails {
     pub fn new(retention: retention::RetentionConfig) -> Guardrails {
         Guardrails {
             retention,
-            events: Mutex::default(),
+            ..Guardrails::default()
         }
+    }
+
+    /// Whether to record a refused request now; see [`RefusalLimiter`].
+    pub fn admit_refusal(&self, now_ms: i64) -> Option<u64> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(now_ms)
     }
 
     /// Adds an event (and logs it); the oldest goes when full.
@@ -101,6 +144,19 @@ impl Guardrails {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_recorded_up_to_the_rate_then_counted() {
+        let mut l = RefusalLimiter::default();
+        for _ in 0..MAX_REFUSALS_PER_S {
+            assert_eq!(l.admit(10_000), Some(0));
+        }
+        assert_eq!(l.admit(10_500), None);
+        assert_eq!(l.admit(10_999), None);
+        // A new second: recorded again, with the count of those left out.
+        assert_eq!(l.admit(11_000), Some(2));
+        assert_eq!(l.admit(11_001), Some(0));
+    }
 
     #[test]
     fn events_are_bounded_oldest_dropped() {

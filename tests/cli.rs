@@ -166,4 +166,29 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
             u.id
         );
     }
+    // The server recorded its picture: the replay of the last recorded
+    // moment holds every unit the API listed.
+    let store = vigie_ground::store::Store::open(&dir.join("data")).unwrap();
+    vigie_ground::timeline::persist::migrate(&store).unwrap();
+    let (first, last) = store.timeline_span().unwrap().expect("a recorded timeline");
+    let replay = vigie_ground::timeline::Replay::new(store.timeline_steps(first, last).unwrap());
+    let replayed: Vec<String> = replay.picture_at(last).into_iter().map(|u| u.id).collect();
+    for u in &units.units {
+        assert!(
+            replayed.contains(&u.id),
+            "{} not in the replay: {replayed:?}",
+            u.id
+        );
+    }
+    // Replaying past the end says so.
+    let out = vigie()
+        .args(["view", "--replay"])
+        .arg(dir.join("data"))
+        .args(["--at", "999h", "--screenshot"])
+        .arg(dir.join("never.png"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("past the end of the recording"), "{err}");
 }

@@ -16,6 +16,8 @@
 //! - [`guardrails`]: flight authorisations checked on every drone command,
 //!   the hash-chained audit register, retention with legal holds, the public
 //!   notice.
+//! - [`timeline`]: the picture recorded over time, for replaying a day or
+//!   a drill.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
@@ -35,3 +37,4 @@ pub mod patrol;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod timeline;

@@ -124,6 +124,7 @@ impl Server {
         crate::guardrails::authorisation::migrate(&store)?;
         crate::guardrails::retention::migrate(&store)?;
         let audit = crate::guardrails::audit::Audit::open(&store)?;
+        crate::timeline::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");
@@ -149,7 +150,8 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let mut coverage = crate::coverage::live::LiveCoverage::open(&store, frame)?;
+        let mut coverage =
+            crate::coverage::live::LiveCoverage::open_with(&store, frame, &config.coverage)?;
         // The retention purge (guardrails) owns coverage history: it honours
         // legal holds and writes the deletion register.
         coverage.retention_ms = i64::MAX / 4;
@@ -160,7 +162,9 @@ impl Server {
             fleet: fleet.clone(),
             audit: audit.clone(),
         }));
-        let guardrails = Arc::new(crate::guardrails::Guardrails::new(config.retention.clone()));
+        let guardrails = Arc::new(crate::guardrails::Guardrails::new(
+            crate::guardrails::retention::Limits::from_config(&config),
+        ));
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,
@@ -215,6 +219,33 @@ impl Server {
         ));
         // QUIC: patrol tablets and operator clients.
         crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
+
+        // The timeline: the picture recorded for replay.
+        if state.config.timeline.record {
+            let recorder = state.clone();
+            let mut record_stop = shutdown.clone();
+            tasks.spawn(async move {
+                let cfg = &recorder.config.timeline;
+                let mut core = crate::timeline::Recorder::new(cfg.keyframe_every_ms as i64);
+                let mut tick = tokio::time::interval(Duration::from_millis(cfg.every_ms));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let units = recorder.fleet.snapshot();
+                            if let Some(step) = core.step(crate::time::unix_ms(), &units) {
+                                let store = recorder.store.clone();
+                                let written = tokio::task::spawn_blocking(move || store.append_step(&step)).await;
+                                if let Ok(Err(e)) = written {
+                                    tracing::error!("recording the timeline failed: {e}");
+                                }
+                            }
+                        }
+                        _ = record_stop.wait() => return Ok(()),
+                    }
+                }
+            });
+        }
 
         // Authorisations over time (fences, recalls) and the retention purge.
         tasks.spawn(crate::guardrails::tasks::supervise(

@@ -118,8 +118,8 @@ pub fn run(args: RetentionArgs) -> anyhow::Result<()> {
         }
         RetentionCommand::Purge { config } => {
             let cfg = match config {
-                Some(p) => Config::load(&p)?.retention,
-                None => retention::RetentionConfig::default(),
+                Some(p) => retention::Limits::from_config(&Config::load(&p)?),
+                None => retention::Limits::default(),
             };
             let counts = retention::purge(&store, now, &cfg)?;
             let total: usize = counts.iter().map(|(_, n)| n).sum();

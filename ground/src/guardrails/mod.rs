@@ -91,7 +91,7 @@ impl RefusalLimiter {
 #[derive(Debug, Default)]
 pub struct Guardrails {
     /// Retention limits in force.
-    pub retention: retention::RetentionConfig,
+    pub retention: retention::Limits,
     /// Recent events, oldest first, at most [`MAX_EVENTS`].
     events: Mutex<VecDeque<GuardEvent>>,
     /// Bounds the recording of refused requests.
@@ -100,7 +100,7 @@ pub struct Guardrails {
 
 impl Guardrails {
     /// Guardrails with these retention limits.
-    pub fn new(retention: retention::RetentionConfig) -> Guardrails {
+    pub fn new(retention: retention::Limits) -> Guardrails {
         Guardrails {
             retention,
             ..Guardrails::default()

@@ -3,17 +3,19 @@
 //!
 //! What Vigie keeps that falls under retention limits:
 //! - **Coverage history** (`coverage_interval`: which camera or drone saw
-//!   which ground, when): purged `coverage_history_days` after each interval
-//!   ended. This is also the only position history of drones that is kept.
+//!   which ground, when): purged `[coverage] history_retention_days` after
+//!   each interval ended.
 //! - **Recordings index** (`recording_index`: source, start, end, location,
 //!   storage URI). Nothing records video yet; drones' streams will be indexed
 //!   here. Drone recordings go `drone_recordings_days` after the operation
 //!   (the recording's end), fixed video-protection ones after
 //!   `fixed_video_days`. Deleting the index row is the signal for the
 //!   storage to delete the file (the register lists the URI).
-//! - **Telemetry / position history**: not persisted. Vigie keeps only the
-//!   last known state of each unit (`unit_last_known`) to recover after a
-//!   restart; a unit not heard from for `telemetry_days` is forgotten.
+//! - **Telemetry / position history**: the recorded picture (`timeline_step`,
+//!   for replay) is purged by whole keyframe periods after `telemetry_days`;
+//!   the last known state of each unit (`unit_last_known`, to recover after a
+//!   restart) is forgotten once the unit is silent that long. Legal holds do
+//!   not apply to the timeline yet (export what is needed first).
 //!
 //! A legal hold (`vigie retention hold ITEM --reason ...`) suspends the purge
 //! of one item (an item seized for proceedings) until released. Every purge
@@ -61,7 +63,8 @@ pub fn migrate(store: &Store) -> Result<(), StoreError> {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// `[retention]` in the configuration: how long each kind of data is kept.
+/// `[retention]` in the configuration: how long recordings and telemetry are
+/// kept. Coverage history's limit is `[coverage] history_retention_days`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
@@ -70,9 +73,8 @@ pub struct RetentionConfig {
     pub drone_recordings_days: u32,
     /// Fixed video-protection recordings, days (legal maximum 30). Default 30.
     pub fixed_video_days: u32,
-    /// Coverage history (who saw where, when), days. Default 30.
-    pub coverage_history_days: u32,
-    /// Last known state of a unit not heard from since, days. Default 30.
+    /// The recorded picture (timeline) and the last known state of a unit
+    /// not heard from since, days. Default 30.
     pub telemetry_days: u32,
     /// Time between purge passes, seconds. Default 3600.
     pub purge_interval_s: u64,
@@ -83,9 +85,36 @@ impl Default for RetentionConfig {
         RetentionConfig {
             drone_recordings_days: 7,
             fixed_video_days: 30,
-            coverage_history_days: 30,
             telemetry_days: 30,
             purge_interval_s: 3600,
+        }
+    }
+}
+
+/// Every retention limit in force, milliseconds, from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// `[retention]` as configured.
+    pub config: RetentionConfig,
+    /// Coverage history, from `[coverage] history_retention_days`.
+    pub coverage_history_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            config: RetentionConfig::default(),
+            coverage_history_ms: 30 * DAY_MS,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits of a server configuration.
+    pub fn from_config(config: &crate::config::Config) -> Limits {
+        Limits {
+            config: config.retention.clone(),
+            coverage_history_ms: config.coverage.retention_ms(),
         }
     }
 }
@@ -115,13 +144,13 @@ impl Category {
         }
     }
 
-    /// How long this category is kept under `cfg`, milliseconds.
-    pub fn limit_ms(self, cfg: &RetentionConfig) -> i64 {
+    /// How long this category is kept under `limits`, milliseconds.
+    pub fn limit_ms(self, limits: &Limits) -> i64 {
         let days = match self {
-            Category::DroneRecording => cfg.drone_recordings_days,
-            Category::FixedRecording => cfg.fixed_video_days,
-            Category::CoverageHistory => cfg.coverage_history_days,
-            Category::Telemetry => cfg.telemetry_days,
+            Category::DroneRecording => limits.config.drone_recordings_days,
+            Category::FixedRecording => limits.config.fixed_video_days,
+            Category::CoverageHistory => return limits.coverage_history_ms,
+            Category::Telemetry => limits.config.telemetry_days,
         };
         i64::from(days) * DAY_MS
     }
@@ -145,7 +174,7 @@ pub struct Candidate {
 /// category's limit and not under a legal hold.
 pub fn plan<'a>(
     now_ms: i64,
-    cfg: &RetentionConfig,
+    cfg: &Limits,
     candidates: &'a [Candidate],
     holds: &HashSet<String>,
 ) -> Vec<&'a Candidate> {
@@ -349,11 +378,7 @@ fn has_table(c: &rusqlite::Connection, name: &str) -> rusqlite::Result<bool> {
 
 /// Everything that could be purged at `now_ms` under `cfg`: only rows past
 /// the smallest limit are read.
-fn candidates(
-    store: &Store,
-    now_ms: i64,
-    cfg: &RetentionConfig,
-) -> Result<Vec<Candidate>, StoreError> {
+fn candidates(store: &Store, now_ms: i64, cfg: &Limits) -> Result<Vec<Candidate>, StoreError> {
     store.with_conn(|c| {
         let mut out = Vec::new();
         let before = |cat: Category| now_ms - cat.limit_ms(cfg);
@@ -432,7 +457,7 @@ fn candidates(
 pub fn purge(
     store: &Store,
     now_ms: i64,
-    cfg: &RetentionConfig,
+    cfg: &Limits,
 ) -> Result<Vec<(Category, usize)>, StoreError> {
     migrate(store)?;
     let all = candidates(store, now_ms, cfg)?;
@@ -478,7 +503,36 @@ pub fn purge(
         }
         tx.commit()
     })?;
+    // The recorded picture goes by whole keyframe periods, as one register
+    // line per pass (its rows are many and small).
+    if has_timeline(store)? {
+        let before = now_ms - Category::Telemetry.limit_ms(cfg);
+        let n = store.purge_timeline_before(before)?;
+        if n > 0 {
+            store.with_conn(|c| {
+                c.execute(
+                    "INSERT INTO deletion_register (deleted_ms, item, category, ended_ms, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        now_ms,
+                        format!("timeline:before:{before}"),
+                        Category::Telemetry.as_str(),
+                        before,
+                        format!("{n} recorded picture steps")
+                    ],
+                )
+            })?;
+            match counts.iter_mut().find(|(c, _)| *c == Category::Telemetry) {
+                Some((_, k)) => *k += n,
+                None => counts.push((Category::Telemetry, n)),
+            }
+        }
+    }
     Ok(counts)
+}
+
+fn has_timeline(store: &Store) -> Result<bool, StoreError> {
+    store.with_conn(|c| has_table(c, "timeline_step"))
 }
 
 #[cfg(test)]
@@ -496,7 +550,7 @@ mod tests {
 
     #[test]
     fn each_category_has_its_limit_and_holds_suspend_the_purge() {
-        let cfg = RetentionConfig::default();
+        let cfg = Limits::default();
         let day = DAY_MS;
         let c = vec![
             cand("recording:1", Category::DroneRecording, 0),
@@ -527,7 +581,7 @@ mod tests {
         let store = Store::in_memory().unwrap();
         migrate(&store).unwrap();
         crate::coverage::history::migrate(&store).unwrap();
-        let cfg = RetentionConfig::default();
+        let cfg = Limits::default();
         let rec = |end_ms| Recording {
             id: 0,
             source: "drone:udp0:1".into(),

@@ -155,7 +155,7 @@ pub async fn supervise(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::R
 /// Runs a retention purge pass every `purge_interval_s` until shutdown.
 pub async fn purge(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::Result<()> {
     let cfg = state.guardrails.retention.clone();
-    let mut tick = tokio::time::interval(Duration::from_secs(cfg.purge_interval_s.max(1)));
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.config.purge_interval_s.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -9,12 +9,21 @@
 //!   order delivery and acknowledgement, redelivery on reconnect, link quality.
 //! - [`server`]: the quinn edge: mutual TLS, admission control, one task per
 //!   connection feeding the session core and the fleet picture.
+//! - [`picture`]: the live picture for operator clients, a snapshot then
+//!   deltas on a stream of its own.
+//! - [`client`]: an operator client that follows the live picture.
 //! - [`http`]: `POST/GET /api/v1/patrols/{id}/orders`.
 
 pub mod ca;
+pub mod client;
 pub mod http;
 pub mod link;
 pub mod orders;
+pub mod picture;
 pub mod server;
 pub mod session;
 pub mod tls;
+
+/// A QUIC client configuration (an operator's or a tablet's credentials), as
+/// [`client::load_client_config`] and [`tls::client_config`] build it.
+pub type ClientConfig = quinn::ClientConfig;

@@ -282,6 +282,19 @@ struct Tablet {
     unit: Unit,
     /// Status the unit declared (shown while connected).
     declared: UnitStatus,
+    /// The live picture stream task, for operator clients that asked.
+    picture: Option<tokio::task::JoinHandle<()>>,
+    /// Whether this client is a unit in the field shown in the picture (an
+    /// operator console is not: it must never be dispatched).
+    in_picture: bool,
+}
+
+impl Drop for Tablet {
+    fn drop(&mut self) {
+        if let Some(task) = self.picture.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Tablet {
@@ -321,6 +334,8 @@ impl Tablet {
             conn,
             unit,
             declared,
+            picture: None,
+            in_picture: role != Role::Operator,
         }
     }
 
@@ -485,6 +500,17 @@ impl Tablet {
                         self.write(send, answer).await?;
                     }
                 }
+                Output::SubscribePicture { min_interval } => {
+                    tracing::info!(?min_interval, "operator client follows the live picture");
+                    self.picture = Some(tokio::spawn(
+                        super::picture::stream(
+                            self.conn.clone(),
+                            self.state.fleet.clone(),
+                            min_interval,
+                        )
+                        .in_current_span(),
+                    ));
+                }
                 Output::OrderProgress(outcome, order_id) => {
                     if let AckOutcome::Applied { to, .. } = outcome {
                         tracing::info!(%order_id, state = to.as_str(), "order progressed");
@@ -529,7 +555,9 @@ impl Tablet {
     }
 
     fn publish(&self) {
-        self.state.fleet.upsert(self.unit.clone());
+        if self.in_picture {
+            self.state.fleet.upsert(self.unit.clone());
+        }
     }
 
     /// The connection is gone and no newer one took over.

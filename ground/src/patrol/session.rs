@@ -79,7 +79,15 @@ pub enum Output {
     },
     /// An order's state changed.
     OrderProgress(AckOutcome, String),
+    /// Start streaming the live picture to this client (once per connection).
+    SubscribePicture {
+        /// Fewest time between two picture steps.
+        min_interval: Duration,
+    },
 }
+
+/// Shortest interval between two picture steps a client may ask for.
+pub const MIN_PICTURE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Link quality inputs sampled from the QUIC path.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +138,8 @@ pub struct Session {
     last_path: Option<PathSample>,
     /// Link quality 0..1, smoothed.
     quality: Option<f64>,
+    /// Whether the live picture was already subscribed on this connection.
+    picture_subscribed: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
 }
@@ -150,6 +160,7 @@ impl Session {
             rate_window: (now, 0),
             last_path: None,
             quality: None,
+            picture_subscribed: false,
             out: VecDeque::new(),
         }
     }
@@ -294,6 +305,24 @@ impl Session {
                 nonce: p.nonce,
                 server_time_ms: now_ms,
             })),
+            client_message::Body::SubscribePicture(sub) => {
+                if !matches!(self.role, Role::Operator | Role::Supervisor) {
+                    self.error(
+                        ErrorCode::NotPermitted,
+                        format!(
+                            "role {} may not follow the live picture; supervisor and operator certificates may",
+                            self.role.as_str()
+                        ),
+                        "",
+                    );
+                } else if !self.picture_subscribed {
+                    self.picture_subscribed = true;
+                    let asked = Duration::from_millis(u64::from(sub.min_interval_ms));
+                    self.out.push_back(Output::SubscribePicture {
+                        min_interval: asked.max(MIN_PICTURE_INTERVAL),
+                    });
+                }
+            }
         }
     }
 
@@ -757,6 +786,45 @@ mod tests {
         let out = drain(&mut s);
         assert!(
             matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::UnknownOrder)
+        );
+    }
+
+    #[test]
+    fn only_operators_and_supervisors_follow_the_picture_once_per_connection() {
+        let mut rig = Rig::new();
+        let sub = |ms| {
+            client_message::Body::SubscribePicture(tablet::PictureSubscribe {
+                min_interval_ms: ms,
+            })
+        };
+        let mut p = rig.connect("P1", Role::Patrol);
+        drain(&mut p);
+        rig.feed(&mut p, sub(200));
+        assert!(
+            matches!(&drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
+        );
+        let mut op = rig.connect("OPS1", Role::Operator);
+        drain(&mut op);
+        rig.feed(&mut op, sub(10));
+        assert_eq!(
+            drain(&mut op),
+            vec![Output::SubscribePicture {
+                min_interval: MIN_PICTURE_INTERVAL
+            }]
+        );
+        rig.feed(&mut op, sub(500));
+        assert!(
+            drain(&mut op).is_empty(),
+            "a second subscription is ignored"
+        );
+        let mut sup = rig.connect("S1", Role::Supervisor);
+        drain(&mut sup);
+        rig.feed(&mut sup, sub(500));
+        assert_eq!(
+            drain(&mut sup),
+            vec![Output::SubscribePicture {
+                min_interval: Duration::from_millis(500)
+            }]
         );
     }
 

@@ -46,7 +46,7 @@ enum Command {
     /// Who sees what: now, over a zone, over time (offline on files too).
     #[command(
         subcommand,
-        after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z"
+        after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z --reason \"incident 42\""
     )]
     Coverage(cli::coverage::CoverageCommand),
     /// The fixed-camera inventory: import (with a report of rejected rows) and export.
@@ -66,7 +66,7 @@ enum Command {
         after_help = "Examples:\n  vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s\n  vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs"
     )]
     Sim(cli::sim::SimCommand),
-    /// Operator tokens for the HTTP API: issue, list, revoke.
+    /// Operator tokens for the HTTP API: issue, list, revoke (offline, needs file access).
     #[command(
         after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
     )]
@@ -77,6 +77,23 @@ enum Command {
         after_help = "Examples:\n  vigie bench udp --datagrams 2000000\n  vigie bench fleet --drones 500 --rate-hz 10 --for 30s"
     )]
     Bench(cli::bench::BenchCommand),
+    /// The audit register: verify its hash chain, export it for an inspector (offline, needs file access).
+    #[command(
+        after_help = "Examples:\n  vigie audit verify\n  vigie audit export --from 2026-07-14T00:00:00Z --to 2026-07-15T00:00:00Z --out register.csv"
+    )]
+    Audit(cli::audit::AuditArgs),
+    /// Flight authorisations: record, list, end (offline, needs file access; admins use the API).
+    #[command(
+        after_help = "Examples:\n  vigie authorisation add --purpose gatherings --service \"DDSP 93\" --order-ref 2026-093 --perimeter \"48.915,2.355;48.915,2.365;48.925,2.365\" --from 2026-07-14T12:00:00Z --to 2026-07-14T23:00:00Z --max-cameras 2 --drone drone:udp0:1\n  vigie authorisation list\n  vigie authorisation end 3"
+    )]
+    Authorisation(cli::authorisation::AuthorisationArgs),
+    /// Retention: legal holds, recordings index, deletion register (offline, needs file access).
+    #[command(
+        after_help = "Examples:\n  vigie retention hold recording:12 --reason \"PV 2026/1234\"\n  vigie retention release recording:12 --reason \"case closed\"\n  vigie retention register"
+    )]
+    Retention(cli::retention::RetentionArgs),
+    /// Write the public information notice (Markdown and HTML) from the authorisations in force.
+    Notice(cli::notice::NoticeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,6 +112,10 @@ fn main() -> std::process::ExitCode {
         Command::Ca(args) => cli::ca::run(args),
         Command::Token(args) => cli::token::run(args),
         Command::Bench(cmd) => cli::bench::run(cmd),
+        Command::Audit(args) => cli::audit::run(args),
+        Command::Authorisation(args) => cli::authorisation::run(args),
+        Command::Retention(args) => cli::retention::run(args),
+        Command::Notice(args) => cli::notice::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -201,6 +201,46 @@ fn every_route_needs_a_token_and_each_role_is_refused_what_it_may_not_do() {
         assert_ne!(call("GET", &history, Some(t), None).0, 403);
     }
 
+    // Flight authorisations: everyone reads them, only admins record or end them.
+    let auths = url("/api/v1/authorisations");
+    for t in [&admin, &pilot, &dispatcher, &planner, &auditor] {
+        assert_eq!(call("GET", &auths, Some(t), None).0, 200);
+    }
+    let spec = Some(
+        r#"{"purpose":"gatherings","service":"DDSP 93","perimeter":[[2.35,48.91],[2.37,48.91],[2.37,48.93]],
+            "from_ms":0,"to_ms":1,"max_cameras":1,"order_ref":"2026-093"}"#,
+    );
+    for t in [&pilot, &dispatcher, &planner, &auditor] {
+        let (s, body) = call("POST", &auths, Some(t), spec);
+        assert_eq!(s, 403, "{body}");
+        assert!(body.contains("manage flight authorisations"), "{body}");
+        let end = url("/api/v1/authorisations/1/end");
+        assert_eq!(call("POST", &end, Some(t), None).0, 403);
+    }
+    let (s, body) = call("POST", &auths, Some(&admin), spec);
+    assert_eq!(s, 201, "{body}");
+    let bad = Some(
+        r#"{"purpose":"face_search","service":"x","perimeter":[],"from_ms":0,"to_ms":1,"max_cameras":1,"order_ref":"y"}"#,
+    );
+    assert_eq!(call("POST", &auths, Some(&admin), bad).0, 422);
+
+    // The audit register: auditors and admins only; it holds the refusals above.
+    for t in [&pilot, &dispatcher, &planner] {
+        let (s, body) = call("GET", &url("/api/v1/audit"), Some(t), None);
+        assert_eq!(s, 403, "{body}");
+        assert!(body.contains("read the audit register"), "{body}");
+    }
+    assert_eq!(
+        call("GET", &url("/api/v1/audit"), Some(&admin), None).0,
+        200
+    );
+    let (s, body) = call("GET", &url("/api/v1/audit"), Some(&auditor), None);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"action\":\"http.refused\""), "{body}");
+    assert!(body.contains("\"actor\":\"anonymous\""), "{body}");
+    assert!(body.contains("\"actor\":\"operator:claire\""), "{body}");
+    assert!(body.contains("authorisation.add"), "{body}");
+
     // Tokens: admins only; a revoked token stops working at once.
     for t in [&pilot, &dispatcher, &planner, &auditor] {
         assert_eq!(call("GET", &url("/api/v1/tokens"), Some(t), None).0, 403);

@@ -300,6 +300,42 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
         let (_, list) = call(&url("/api/v1/drones"), &token, None);
         list["units"][0]["id"].as_str().map(str::to_string)
     });
+    // The guardrails let it fly only under a flight authorisation naming it.
+    let around = format!(
+        "{},{};{},{};{},{};{},{}",
+        HOME.0 - 0.01,
+        HOME.1 - 0.01,
+        HOME.0 - 0.01,
+        HOME.1 + 0.01,
+        HOME.0 + 0.01,
+        HOME.1 + 0.01,
+        HOME.0 + 0.01,
+        HOME.1 - 0.01
+    );
+    run_ok(
+        &[
+            "authorisation",
+            "add",
+            "--purpose",
+            "gatherings",
+            "--service",
+            "e2e",
+            "--order-ref",
+            "e2e",
+            "--perimeter",
+            &around,
+            "--from",
+            "0",
+            "--to",
+            "99999999999999",
+            "--max-cameras",
+            "1",
+            "--drone",
+            &drone,
+            "--data-dir",
+        ],
+        &[&data],
+    );
     let command = |c: Value| {
         wait_for(&format!("{c} accepted"), || {
             let (_, r) = call(
@@ -360,7 +396,7 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
             .as_millis() as i64;
         let (_, h) = call(
             &url(&format!(
-                "/api/v1/coverage/history?lat={lat}&lon={lon}&from_ms={from_ms}&to_ms={to_ms}"
+                "/api/v1/coverage/history?lat={lat}&lon={lon}&from_ms={from_ms}&to_ms={to_ms}&reason=e2e"
             )),
             &token,
             None,
@@ -390,7 +426,7 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
     // Masked points have no history either.
     let (_, h) = call(
         &url(&format!(
-            "/api/v1/coverage/history?lat={mlat}&lon={mlon}&from_ms={from_ms}&to_ms={to_ms}"
+            "/api/v1/coverage/history?lat={mlat}&lon={mlon}&from_ms={from_ms}&to_ms={to_ms}&reason=e2e"
         )),
         &token,
         None,

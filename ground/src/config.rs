@@ -61,6 +61,8 @@ pub struct Config {
     pub timeline: TimelineConfig,
     /// Coverage history retention and the optics assumed for ranking.
     pub coverage: CoverageConfig,
+    /// How long recordings, coverage history and telemetry are kept.
+    pub retention: crate::guardrails::retention::RetentionConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             quic: QuicConfig::default(),
             timeline: TimelineConfig::default(),
             coverage: CoverageConfig::default(),
+            retention: Default::default(),
         }
     }
 }

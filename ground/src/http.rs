@@ -95,6 +95,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::drone::http::routes())
         .merge(crate::coverage::http::routes())
         .merge(crate::patrol::http::routes())
+        .merge(crate::guardrails::http::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::http::enforce,

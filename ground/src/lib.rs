@@ -13,6 +13,9 @@
 //! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
 //! - [`coverage`]: who sees what, now and over time: one spatial index over
 //!   every camera footprint.
+//! - [`guardrails`]: flight authorisations checked on every drone command,
+//!   the hash-chained audit register, retention with legal holds, the public
+//!   notice.
 //! - [`timeline`]: the picture recorded over time, for replaying a day or
 //!   a drill.
 //! - [`plan`]: offline event coverage planning: drone stations, rotations
@@ -29,6 +32,7 @@ pub mod coverage;
 pub mod drone;
 pub mod fleet;
 pub mod frame;
+pub mod guardrails;
 pub mod http;
 pub mod metrics;
 pub mod patrol;

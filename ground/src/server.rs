@@ -66,6 +66,10 @@ pub struct ServerState {
     pub drones: crate::drone::hub::DroneHub,
     /// Live coverage index over every camera, following the picture.
     pub coverage: Arc<crate::coverage::live::LiveCoverage>,
+    /// The audit register: who did what, when, why.
+    pub audit: crate::guardrails::audit::Audit,
+    /// Retention limits and operator events of the guardrails.
+    pub guardrails: Arc<crate::guardrails::Guardrails>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -117,6 +121,9 @@ impl Server {
         let store = Store::open(&config.data_dir)?;
         crate::drone::persist::migrate(&store)?;
         crate::auth::tokens::migrate(&store)?;
+        crate::guardrails::authorisation::migrate(&store)?;
+        crate::guardrails::retention::migrate(&store)?;
+        let audit = crate::guardrails::audit::Audit::open(&store)?;
         crate::timeline::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
@@ -143,11 +150,21 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open_with(
-            &store,
-            frame,
-            &config.coverage,
-        )?);
+        let mut coverage =
+            crate::coverage::live::LiveCoverage::open_with(&store, frame, &config.coverage)?;
+        // The retention purge (guardrails) owns coverage history: it honours
+        // legal holds and writes the deletion register.
+        coverage.retention_ms = i64::MAX / 4;
+        let coverage = Arc::new(coverage);
+        // Every command to a drone, whoever sends it, passes the guardrails.
+        drones.set_gate(Arc::new(crate::guardrails::gate::DroneGate {
+            store: store.clone(),
+            fleet: fleet.clone(),
+            audit: audit.clone(),
+        }));
+        let guardrails = Arc::new(crate::guardrails::Guardrails::new(
+            crate::guardrails::retention::Limits::from_config(&config),
+        ));
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
         let state = Arc::new(ServerState {
             config,
@@ -159,8 +176,11 @@ impl Server {
             started: Instant::now(),
             drones,
             coverage,
+            audit,
+            guardrails,
             listeners: Mutex::default(),
         });
+        crate::guardrails::tasks::record_config(&state)?;
         let (stop, stop_rx) = watch::channel(false);
         let shutdown = Shutdown { rx: stop_rx };
         let mut tasks = JoinSet::new();
@@ -226,6 +246,16 @@ impl Server {
                 }
             });
         }
+
+        // Authorisations over time (fences, recalls) and the retention purge.
+        tasks.spawn(crate::guardrails::tasks::supervise(
+            state.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(crate::guardrails::tasks::purge(
+            state.clone(),
+            shutdown.clone(),
+        ));
 
         // Periodic save of the picture.
         let saver = state.clone();

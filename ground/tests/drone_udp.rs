@@ -59,6 +59,24 @@ async fn a_vehicle_on_udp_appears_in_the_picture_and_answers_a_command() {
     let _ = std::fs::remove_dir_all(&dir);
     let server = Server::start(config(&dir)).await.unwrap();
     let state = server.state().clone();
+    // The guardrails refuse arming without a flight authorisation naming the
+    // drone around where it is.
+    let now = vigie_ground::time::unix_ms();
+    let authorisation = vigie_ground::guardrails::authorisation::NewAuthorisation {
+        purpose: vigie_ground::guardrails::authorisation::Purpose::Gatherings,
+        service: "test".into(),
+        contact: String::new(),
+        perimeter: vec![[2.35, 48.91], [2.37, 48.91], [2.37, 48.93], [2.35, 48.93]],
+        from_ms: now - 60_000,
+        to_ms: now + 3_600_000,
+        max_cameras: 1,
+        order_ref: "test".into(),
+        drones: vec!["drone:udp0:42".into()],
+    };
+    state
+        .store
+        .add_authorisation(&authorisation, now, "system")
+        .unwrap();
     let ground: SocketAddr = state.listener("mavlink:udp0").unwrap();
     let mut changes = state.fleet.subscribe();
 

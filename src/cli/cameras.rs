@@ -195,6 +195,7 @@ fn import(
         }
         if let Some(text) = mask_text {
             history::save_layer(&store, "masks", &text, now)?;
+            super::audit::record_local(&store, now, "masks.change", "masks", &text)?;
         }
     }
     if json {

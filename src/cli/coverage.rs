@@ -70,7 +70,7 @@ pub enum CoverageCommand {
     /// Which sources covered a point or a path between two times, with the
     /// exact sub-intervals (from the data directory's history).
     ///
-    /// Example: `vigie coverage history --at 48.9245,2.3601 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z`
+    /// Example: `vigie coverage history --at 48.9245,2.3601 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z --reason "incident 42"`
     History {
         #[command(flatten)]
         place: DataPlace,
@@ -86,6 +86,9 @@ pub enum CoverageCommand {
         /// Window end, same formats.
         #[arg(long, value_parser = parse_time_ms)]
         to: i64,
+        /// Why the history is searched (incident, case): written to the audit register.
+        #[arg(long)]
+        reason: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -207,7 +210,7 @@ fn parse_lat_lon(s: &str) -> Result<[f64; 2], String> {
 }
 
 /// Unix milliseconds from Unix ms or RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SS[.fff]Z`).
-fn parse_time_ms(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
@@ -357,6 +360,7 @@ pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
             path,
             from,
             to,
+            reason,
             json,
         } => {
             let (store, frame) = place.open()?;
@@ -371,6 +375,7 @@ pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
                 ),
                 _ => anyhow::bail!("give --at LAT,LON or --path \"LAT,LON LAT,LON ...\""),
             };
+            super::audit::record_footage_query(&store, &target, from, to, &reason)?;
             // Nothing is known of the future: fixed cameras' open intervals end now.
             let to = to.min(vigie_ground::time::unix_ms());
             let covered = history::covered(&store, &frame, &masks, &target, from, to, &[])?;

@@ -97,6 +97,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         .token;
     println!("  token          {token}");
     println!("  try: curl -H 'Authorization: Bearer {token}' http://{http}/api/v1/units");
+    demo_authorisation(&state, args)?;
     let fleet_task = vigie_sim::demo::spawn_fleet(
         &state,
         vigie_sim::demo::FleetSpec {
@@ -252,4 +253,65 @@ fn print_picture(units: &[Unit], tty: bool) {
 fn clock(ms: i64) -> String {
     let s = ms.div_euclid(1000).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// The demo's flight authorisation: every simulated drone may fly within
+/// 2 km of the site for the demo's duration (a day without `--for`), as a
+/// prefectoral order would allow; the guardrails refuse the rest.
+fn demo_authorisation(
+    state: &vigie_ground::server::ServerState,
+    args: &DemoArgs,
+) -> anyhow::Result<()> {
+    use vigie_ground::guardrails::authorisation::{NewAuthorisation, Purpose};
+    if args.drones == 0 {
+        return Ok(());
+    }
+    let site = &state.config.site;
+    let frame = vigie_ground::frame::LocalFrame::new(site.origin_lat_deg, site.origin_lon_deg);
+    let corner = |e: f64, n: f64| {
+        let (lat, lon) = frame.to_wgs84(e, n);
+        [lon, lat]
+    };
+    let link = state
+        .config
+        .mavlink
+        .links
+        .first()
+        .map_or("udp0".to_string(), |l| l.name.clone());
+    let now = vigie_ground::time::unix_ms();
+    let length_ms = args
+        .run_for
+        .map_or(86_400_000, |d| d.as_millis() as i64 + 60_000);
+    let spec = NewAuthorisation {
+        purpose: Purpose::Gatherings,
+        service: "Vigie demo".into(),
+        contact: "nobody: this is a simulation".into(),
+        perimeter: vec![
+            corner(-2000.0, -2000.0),
+            corner(2000.0, -2000.0),
+            corner(2000.0, 2000.0),
+            corner(-2000.0, 2000.0),
+        ],
+        from_ms: now - 60_000,
+        to_ms: now + length_ms,
+        max_cameras: args.drones as u32,
+        order_ref: "DEMO".into(),
+        drones: (1..=args.drones.min(255))
+            .map(|k| format!("drone:{link}:{k}"))
+            .collect(),
+    };
+    let saved = state
+        .store
+        .add_authorisation(&spec, now, "system")
+        .context("cannot record the demo's flight authorisation")?;
+    state.audit.record(
+        vigie_ground::guardrails::audit::Entry::new(
+            now,
+            vigie_ground::guardrails::audit::Actor::System,
+            "authorisation.add",
+            &format!("authorisation:{}", saved.id),
+        )
+        .detail(serde_json::to_value(&saved)?),
+    )?;
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! Subcommands of the `vigie` binary, one file each.
 
+pub mod audit;
+pub mod authorisation;
 pub mod bench;
 pub mod ca;
 pub mod cameras;
@@ -8,7 +10,9 @@ pub mod coverage;
 pub mod demo;
 pub mod drone;
 pub mod duration;
+pub mod notice;
 pub mod plan;
+pub mod retention;
 pub mod serve;
 pub mod sim;
 pub mod sim_patrols;

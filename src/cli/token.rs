@@ -1,5 +1,8 @@
 //! `vigie token`: operator tokens for the HTTP API, managed offline on the
 //! data directory (a running server sees changes on the next request).
+//!
+//! These commands need file access to the data directory: whoever may write
+//! it is an administrator. Issues and revocations go to the audit register.
 
 use std::path::PathBuf;
 
@@ -11,7 +14,7 @@ use vigie_ground::store::Store;
 /// Options shared by every `vigie token` subcommand.
 #[derive(Args, Debug)]
 pub struct TokenArgs {
-    /// Data directory holding the database.
+    /// Data directory holding the database (needs file access to it).
     #[arg(long, global = true, default_value = "./vigie-data")]
     pub data_dir: PathBuf,
     #[command(subcommand)]
@@ -50,6 +53,13 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         TokenCommand::Issue { name, role } => {
             let role: Role = role.parse()?;
             let issued = store.issue_token(&name, role, now)?;
+            record(
+                &store,
+                now,
+                "token.issue",
+                &format!("token:{}", issued.info.id),
+                serde_json::json!({"name": name, "role": role}),
+            )?;
             eprintln!(
                 "token {} for {name} ({role}); it is shown only now, keep it secret:",
                 issued.info.id
@@ -69,6 +79,13 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id_or_name } => {
             let n = store.revoke_tokens(&id_or_name, now)?;
+            record(
+                &store,
+                now,
+                "token.revoke",
+                &id_or_name,
+                serde_json::json!({"revoked": n}),
+            )?;
             if n == 0 {
                 anyhow::bail!(
                     "no live token matches {id_or_name:?}: `vigie token list` shows them"
@@ -77,6 +94,20 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             println!("revoked {n} token(s)");
         }
     }
+    Ok(())
+}
+
+/// Records a token change in the audit register, as the local user.
+fn record(
+    store: &Store,
+    now: i64,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> anyhow::Result<()> {
+    use vigie_ground::guardrails::audit::{Actor, Audit, Entry};
+    Audit::open(store)?
+        .record(Entry::new(now, Actor::local_user(), action, target).detail(detail))?;
     Ok(())
 }
 

@@ -63,6 +63,11 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         "/api/v1/drones/{id}/commands" => Access::Needs(CommandDrone),
         "/api/v1/patrols/{id}/orders" if read => Access::Needs(ViewPicture),
         "/api/v1/patrols/{id}/orders" => Access::Needs(Dispatch),
+        p if p.starts_with("/api/v1/audit") => Access::Needs(ReadAudit),
+        "/api/v1/authorisations" | "/api/v1/guardrails/events" if read => {
+            Access::Needs(ViewPicture)
+        }
+        p if p.starts_with("/api/v1/authorisations") => Access::Needs(ManageAuthorisations),
         "/api/v1/units" | "/api/v1/units/{id}" | "/api/v1/drones" if read => {
             Access::Needs(ViewPicture)
         }
@@ -100,11 +105,30 @@ pub async fn enforce(
     let (mut parts, body) = request.into_parts();
     let op = match resolve(&parts, &state) {
         Ok(op) => op,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            crate::guardrails::gate::refused_request(
+                &state,
+                crate::guardrails::audit::Actor::Anonymous,
+                parts.method.as_str(),
+                &path,
+                e.status.as_u16(),
+                &e.message,
+            );
+            return e.into_response();
+        }
     };
     if let Err(forbidden) = op.require(permission) {
         tracing::warn!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
-        return HttpError::from(forbidden).into_response();
+        let e = HttpError::from(forbidden);
+        crate::guardrails::gate::refused_request(
+            &state,
+            (&op).into(),
+            parts.method.as_str(),
+            &path,
+            e.status.as_u16(),
+            &e.message,
+        );
+        return e.into_response();
     }
     parts.extensions.insert(op);
     next.run(Request::from_parts(parts, body)).await
@@ -206,6 +230,13 @@ async fn issue(
             other => HttpError::internal(other.to_string()),
         })?;
     tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
+    crate::guardrails::gate::record(
+        &state,
+        (&op).into(),
+        "token.issue",
+        &format!("token:{}", issued.info.id),
+        serde_json::json!({"name": req.name, "role": req.role}),
+    );
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -224,5 +255,12 @@ async fn revoke(
         )));
     }
     tracing::info!(by = %op.name, id, "revoked an operator token");
+    crate::guardrails::gate::record(
+        &state,
+        (&op).into(),
+        "token.revoke",
+        &format!("token:{id}"),
+        serde_json::Value::Null,
+    );
     Ok(StatusCode::NO_CONTENT)
 }

@@ -97,6 +97,9 @@ pub struct HistoryQuery {
     pub from_ms: i64,
     /// Window end, Unix milliseconds.
     pub to_ms: i64,
+    /// Why the history is searched (incident, case): required, audited.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// `POST /api/v1/coverage/history` body: a path.
@@ -108,6 +111,9 @@ pub struct HistoryPathRequest {
     pub from_ms: i64,
     /// Window end, Unix milliseconds.
     pub to_ms: i64,
+    /// Why the history is searched (incident, case): required, audited.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 fn check_lat_lon(lat: f64, lon: f64) -> Result<(), HttpError> {
@@ -291,11 +297,18 @@ fn check_window(from_ms: i64, to_ms: i64) -> Result<(), HttpError> {
 
 async fn run_history(
     state: Arc<ServerState>,
+    op: crate::auth::Operator,
+    reason: Option<String>,
     target: Target,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Json<Value>, HttpError> {
     check_window(from_ms, to_ms)?;
+    let what = match &target {
+        Target::Point(p) => json!({"point": p}),
+        Target::Path(p) => json!({"path": p}),
+    };
+    crate::guardrails::gate::footage_query(&state, &op, what, from_ms, to_ms, reason.as_deref())?;
     // Nothing is known of the future: open intervals end now.
     let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();
@@ -325,14 +338,17 @@ async fn run_history(
 
 async fn history_point(
     State(state): State<Arc<ServerState>>,
+    op: crate::auth::Operator,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, HttpError> {
     check_lat_lon(q.lat, q.lon)?;
-    run_history(state, Target::Point([q.lon, q.lat]), q.from_ms, q.to_ms).await
+    let target = Target::Point([q.lon, q.lat]);
+    run_history(state, op, q.reason, target, q.from_ms, q.to_ms).await
 }
 
 async fn history_path(
     State(state): State<Arc<ServerState>>,
+    op: crate::auth::Operator,
     Json(req): Json<HistoryPathRequest>,
 ) -> Result<Json<Value>, HttpError> {
     if req.path.is_empty() {
@@ -341,7 +357,8 @@ async fn history_path(
     for p in &req.path {
         check_lat_lon(p[1], p[0])?;
     }
-    run_history(state, Target::Path(req.path), req.from_ms, req.to_ms).await
+    let target = Target::Path(req.path);
+    run_history(state, op, req.reason, target, req.from_ms, req.to_ms).await
 }
 
 async fn soonest(

@@ -32,9 +32,11 @@ async fn list(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
 /// Sends a command and answers with its typed result once the vehicle
 /// acknowledged it, refused it, or every retry ran out. The status is 200
 /// whenever the command reached a decision (even a denial: that is the
-/// vehicle's answer), 404 for an unknown drone.
+/// vehicle's answer, and a refusal by the flight-authorisation check is
+/// Vigie's, with outcome `refused` and the reason), 404 for an unknown drone.
 async fn command(
     State(state): State<Arc<ServerState>>,
+    op: crate::auth::Operator,
     Path(id): Path<String>,
     Json(cmd): Json<DroneCommand>,
 ) -> (StatusCode, Json<CommandResult>) {
@@ -53,6 +55,6 @@ async fn command(
             }),
         );
     }
-    let result = state.drones.command(&id, cmd).await;
+    let result = state.drones.command_as(&(&op).into(), &id, cmd).await;
     (StatusCode::OK, Json(result))
 }

@@ -2,9 +2,12 @@
 //! per link, found from the unit id (`drone:<link>:<sysid>`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand};
+
+use crate::guardrails::audit::Actor;
 
 /// Requests a link task may queue before callers are told it is busy.
 pub const LINK_QUEUE: usize = 256;
@@ -23,11 +26,28 @@ pub enum LinkRequest {
     },
 }
 
+/// What every command passes before it is sent and after it ends: the
+/// flight-authorisation check and the audit register (`guardrails::gate`).
+pub trait CommandGate: Send + Sync + std::fmt::Debug {
+    /// Ok to send, or the typed refusal to return (already recorded).
+    fn before(
+        &self,
+        actor: &Actor,
+        unit_id: &str,
+        command: &DroneCommand,
+    ) -> Result<(), CommandResult>;
+    /// Records how a sent command ended.
+    fn after(&self, actor: &Actor, unit_id: &str, result: &CommandResult);
+}
+
 /// The request queues of every link, by link name.
 #[derive(Debug, Clone, Default)]
 pub struct DroneHub {
     /// Link name → its task's queue.
     links: HashMap<String, mpsc::Sender<LinkRequest>>,
+    /// Checks and records every command; the server always sets one, so no
+    /// caller (HTTP, dispatch, the demo) can reach a vehicle around it.
+    gate: Option<Arc<dyn CommandGate>>,
 }
 
 fn refused(outcome: CommandOutcome, detail: String) -> CommandResult {
@@ -46,8 +66,37 @@ impl DroneHub {
         self.links.insert(name.to_string(), tx);
     }
 
-    /// Runs `command` on the drone `unit_id` and waits for its typed result.
+    /// Sets the gate every command passes.
+    pub fn set_gate(&mut self, gate: Arc<dyn CommandGate>) {
+        self.gate = Some(gate);
+    }
+
+    /// Runs `command` on the drone `unit_id` on Vigie's own behalf (actor
+    /// `system`) and waits for its typed result.
     pub async fn command(&self, unit_id: &str, command: DroneCommand) -> CommandResult {
+        self.command_as(&Actor::System, unit_id, command).await
+    }
+
+    /// Runs `command` for `actor`: checked and recorded by the gate, sent,
+    /// and its result recorded.
+    pub async fn command_as(
+        &self,
+        actor: &Actor,
+        unit_id: &str,
+        command: DroneCommand,
+    ) -> CommandResult {
+        if let Some(gate) = &self.gate {
+            if let Err(refused) = gate.before(actor, unit_id, &command) {
+                return refused;
+            }
+            let result = self.send(unit_id, command).await;
+            gate.after(actor, unit_id, &result);
+            return result;
+        }
+        self.send(unit_id, command).await
+    }
+
+    async fn send(&self, unit_id: &str, command: DroneCommand) -> CommandResult {
         let Some(link) = unit_id
             .strip_prefix("drone:")
             .and_then(|r| r.split(':').next())

@@ -39,10 +39,19 @@ fn unit_id(id: &str) -> Result<(), HttpError> {
 
 async fn create(
     State(state): State<Arc<ServerState>>,
+    op: crate::auth::Operator,
     Path(id): Path<String>,
     Json(order): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<OrderRecord>), HttpError> {
     unit_id(&id)?;
+    // Recorded before the order can reach the tablet.
+    crate::guardrails::gate::record(
+        &state,
+        (&op).into(),
+        "patrol.order",
+        &format!("unit:{id}"),
+        serde_json::to_value(&order).unwrap_or_default(),
+    );
     match state.patrol.issue_order(&id, &order) {
         Ok(record) => Ok((StatusCode::CREATED, Json(record))),
         Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {

@@ -1,0 +1,207 @@
+//! The hooks other modules call, so that every check and record of the
+//! guardrails lives here and their handlers carry one line each.
+//!
+//! Records are written *before* the action's effect is announced: a drone
+//! command is recorded before it is sent, a footage query before it runs.
+//! When the register cannot be written, actions that can wait are refused
+//! (fail closed); a recall (RTL, land, disarm) goes through regardless and
+//! the failure is logged, because safety comes before paperwork.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand};
+
+use super::audit::{Actor, Audit, Entry};
+use super::authorisation::{self, CheckState};
+use crate::drone::hub::CommandGate;
+use crate::fleet::FleetHandle;
+use crate::http::HttpError;
+use crate::server::ServerState;
+use crate::store::{Store, StoreError};
+
+fn refused(detail: String) -> CommandResult {
+    CommandResult {
+        outcome: CommandOutcome::Refused,
+        detail,
+        attempts: 0,
+        latency_ms: 0.0,
+        mission: None,
+    }
+}
+
+fn is_safety(cmd: &DroneCommand) -> bool {
+    matches!(
+        cmd,
+        DroneCommand::Rtl | DroneCommand::Land | DroneCommand::Disarm
+    )
+}
+
+/// A command's name and parameters for the register.
+fn command_json(cmd: &DroneCommand) -> Value {
+    serde_json::to_value(cmd).unwrap_or(Value::Null)
+}
+
+/// What the authorisation check reads, from the store and the picture.
+pub fn check_state(store: &Store, fleet: &FleetHandle) -> Result<CheckState, StoreError> {
+    Ok(CheckState {
+        authorisations: store.list_authorisations()?,
+        drones: CheckState::drones_of(&fleet.snapshot()),
+    })
+}
+
+/// The gate every drone command passes (set on the server's drone hub):
+/// the authorisation check, then the register.
+#[derive(Debug, Clone)]
+pub struct DroneGate {
+    /// Where authorisations are.
+    pub store: Store,
+    /// Where drones are.
+    pub fleet: FleetHandle,
+    /// Where commands are recorded.
+    pub audit: Audit,
+}
+
+impl CommandGate for DroneGate {
+    fn before(
+        &self,
+        actor: &Actor,
+        unit_id: &str,
+        cmd: &DroneCommand,
+    ) -> Result<(), CommandResult> {
+        drone_command(self, crate::time::unix_ms(), actor, unit_id, cmd)
+    }
+
+    fn after(&self, actor: &Actor, unit_id: &str, result: &CommandResult) {
+        let entry = Entry::new(crate::time::unix_ms(), actor.clone(), "drone.command.result", unit_id)
+            .detail(json!({"outcome": result.outcome, "detail": result.detail, "attempts": result.attempts}));
+        if let Err(e) = self.audit.record(entry) {
+            tracing::error!("audit register unavailable, command result unrecorded: {e}");
+        }
+    }
+}
+
+/// Checks a drone command against the authorisations and records it.
+/// `Err` carries the typed refusal to return to the caller (outcome
+/// `refused`, with the reason), already recorded.
+pub fn drone_command(
+    gate: &DroneGate,
+    now: i64,
+    actor: &Actor,
+    drone_id: &str,
+    cmd: &DroneCommand,
+) -> Result<(), CommandResult> {
+    let verdict = match check_state(&gate.store, &gate.fleet) {
+        Ok(s) => authorisation::check(now, drone_id, cmd, &s),
+        Err(e) if is_safety(cmd) => {
+            tracing::error!("cannot read authorisations ({e}); letting the recall through");
+            Ok(())
+        }
+        Err(e) => Err(authorisation::Refusal {
+            reason: format!("cannot read the flight authorisations ({e}); retry shortly"),
+            authorisation: None,
+        }),
+    };
+    match verdict {
+        Ok(()) => {
+            let entry =
+                Entry::new(now, actor.clone(), "drone.command", drone_id).detail(command_json(cmd));
+            if let Err(e) = gate.audit.record(entry) {
+                if is_safety(cmd) {
+                    tracing::error!("audit register unavailable ({e}); recall sent unrecorded");
+                } else {
+                    return Err(refused(format!(
+                        "the audit register cannot be written ({e}), so the command was not sent; retry shortly"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Err(refusal) => {
+            tracing::warn!(drone = drone_id, actor = %actor.as_string(), "command refused: {refusal}");
+            let entry = Entry::new(now, actor.clone(), "drone.command.refused", drone_id).detail(
+                json!({"command": command_json(cmd), "authorisation": refusal.authorisation, "refusal": refusal.reason}),
+            );
+            if let Err(e) = gate.audit.record(entry) {
+                tracing::error!("audit register unavailable, refusal unrecorded: {e}");
+            }
+            Err(refused(format!(
+                "outside flight authorisation: {}",
+                refusal.reason
+            )))
+        }
+    }
+}
+
+/// Most characters of a footage-query reason kept.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Records a coverage-history (footage) query: who, what, the window, why.
+/// Refuses it without a reason (400) or when it cannot be recorded (503).
+pub fn footage_query(
+    state: &ServerState,
+    op: &crate::auth::Operator,
+    what: Value,
+    from_ms: i64,
+    to_ms: i64,
+    reason: Option<&str>,
+) -> Result<(), HttpError> {
+    let reason = reason.map(str::trim).unwrap_or("");
+    if reason.is_empty() {
+        return Err(HttpError::bad_request(
+            "a coverage-history query needs a reason (`reason=` in the query or body: the incident or case it serves); it is written to the audit register",
+        ));
+    }
+    let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
+    let entry = Entry::new(
+        crate::time::unix_ms(),
+        Actor::from(op),
+        "coverage.history",
+        "coverage",
+    )
+    .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
+    .reason(&reason);
+    state
+        .audit
+        .record(entry)
+        .map(|_| ())
+        .map_err(|e| HttpError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the audit register cannot be written ({e}), so the query was not run"
+            ),
+        })
+}
+
+/// Records a request refused by the access policy (401 or 403), at most
+/// [`super::MAX_REFUSALS_PER_S`] a second (the rest are counted).
+pub fn refused_request(
+    state: &ServerState,
+    actor: Actor,
+    method: &str,
+    path: &str,
+    status: u16,
+    message: &str,
+) {
+    let now = crate::time::unix_ms();
+    let Some(unrecorded_before) = state.guardrails.admit_refusal(now) else {
+        return;
+    };
+    let entry = Entry::new(now, actor, "http.refused", path).detail(json!({
+        "method": method,
+        "status": status,
+        "message": message,
+        "unrecorded_refusals_before": unrecorded_before,
+    }));
+    if let Err(e) = state.audit.record(entry) {
+        tracing::error!("audit register unavailable, refusal unrecorded: {e}");
+    }
+}
+
+/// Records anything else (tokens, orders): failures are logged, the action
+/// stands.
+pub fn record(state: &ServerState, actor: Actor, action: &str, target: &str, detail: Value) {
+    let entry = Entry::new(crate::time::unix_ms(), actor, action, target).detail(detail);
+    if let Err(e) = state.audit.record(entry) {
+        tracing::error!(action, "audit register unavailable, action unrecorded: {e}");
+    }
+}

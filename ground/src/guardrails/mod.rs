@@ -1,0 +1,177 @@
+//! Guardrails by design: what Vigie refuses to do, and the proof of what it
+//! did.
+//!
+//! - [`audit`]: the append-only, hash-chained audit register (who did what,
+//!   when, why) and its verification.
+//! - [`authorisation`]: prefectoral flight authorisations (legal purpose,
+//!   perimeter, window, camera cap) and the sans-I/O check every drone
+//!   command passes.
+//! - [`supervisor`]: authorisations over time (sans-I/O): perimeter fences
+//!   when one comes into force, recalls and warnings when one ends.
+//! - [`retention`]: retention limits, legal holds, the recordings index and
+//!   the deletion register.
+//! - [`notice`]: the public information notice, Markdown and HTML.
+//! - [`gate`]: the hooks other modules call (drone commands, footage
+//!   queries, refused requests) so that checks and records live here.
+//! - [`http`]: `/api/v1/audit`, `/api/v1/authorisations`,
+//!   `/api/v1/guardrails/events`.
+//! - [`tasks`]: the thin tokio tasks driving the supervisor and the purge.
+//!
+//! What Vigie never does (no audio, no face, biometric or behaviour
+//! recognition) is a property of what is *not* in the code; README.md says
+//! it and why.
+
+pub mod audit;
+pub mod authorisation;
+pub mod gate;
+pub mod http;
+pub mod notice;
+pub mod retention;
+pub mod supervisor;
+pub mod tasks;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// Events kept for `GET /api/v1/guardrails/events`; older ones are dropped
+/// (they stay in the audit register).
+pub const MAX_EVENTS: usize = 256;
+
+/// Something operators must see (an authorisation ending, a recall, a
+/// fence that could not be uploaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardEvent {
+    /// When, Unix milliseconds.
+    pub at_ms: i64,
+    /// Severity: `info` or `warning`.
+    pub level: String,
+    /// The authorisation concerned, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<i64>,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Refused requests recorded per second at most; beyond, they are counted
+/// and the count goes with the next recorded one, so a flood of bad tokens
+/// cannot fill the disk with one synced row each.
+pub const MAX_REFUSALS_PER_S: u32 = 20;
+
+/// Bounds how many refused requests are recorded per second (sans-I/O).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RefusalLimiter {
+    /// Start of the current one-second window, Unix milliseconds.
+    window_ms: i64,
+    /// Refusals recorded in it.
+    recorded: u32,
+    /// Refusals not recorded since the last recorded one.
+    suppressed: u64,
+}
+
+impl RefusalLimiter {
+    /// `Some(n)` when this refusal is to be recorded, `n` being how many
+    /// were left unrecorded before it; `None` when it is only counted.
+    pub fn admit(&mut self, now_ms: i64) -> Option<u64> {
+        if now_ms - self.window_ms >= 1000 || now_ms < self.window_ms {
+            self.window_ms = now_ms;
+            self.recorded = 0;
+        }
+        if self.recorded >= MAX_REFUSALS_PER_S {
+            self.suppressed += 1;
+            return None;
+        }
+        self.recorded += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Guardrail state shared by the server's handlers and tasks.
+#[derive(Debug, Default)]
+pub struct Guardrails {
+    /// Retention limits in force.
+    pub retention: retention::Limits,
+    /// Recent events, oldest first, at most [`MAX_EVENTS`].
+    events: Mutex<VecDeque<GuardEvent>>,
+    /// Bounds the recording of refused requests.
+    refusals: Mutex<RefusalLimiter>,
+}
+
+impl Guardrails {
+    /// Guardrails with these retention limits.
+    pub fn new(retention: retention::Limits) -> Guardrails {
+        Guardrails {
+            retention,
+            ..Guardrails::default()
+        }
+    }
+
+    /// Whether to record a refused request now; see [`RefusalLimiter`].
+    pub fn admit_refusal(&self, now_ms: i64) -> Option<u64> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(now_ms)
+    }
+
+    /// Adds an event (and logs it); the oldest goes when full.
+    pub fn event(&self, event: GuardEvent) {
+        if event.level == "warning" {
+            tracing::warn!(authorisation = ?event.authorisation, "{}", event.message);
+        } else {
+            tracing::info!(authorisation = ?event.authorisation, "{}", event.message);
+        }
+        let mut q = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() >= MAX_EVENTS {
+            q.pop_front();
+        }
+        q.push_back(event);
+    }
+
+    /// Events since `after_ms` (exclusive), oldest first.
+    pub fn events_since(&self, after_ms: i64) -> Vec<GuardEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|e| e.at_ms > after_ms)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_recorded_up_to_the_rate_then_counted() {
+        let mut l = RefusalLimiter::default();
+        for _ in 0..MAX_REFUSALS_PER_S {
+            assert_eq!(l.admit(10_000), Some(0));
+        }
+        assert_eq!(l.admit(10_500), None);
+        assert_eq!(l.admit(10_999), None);
+        // A new second: recorded again, with the count of those left out.
+        assert_eq!(l.admit(11_000), Some(2));
+        assert_eq!(l.admit(11_001), Some(0));
+    }
+
+    #[test]
+    fn events_are_bounded_oldest_dropped() {
+        let g = Guardrails::default();
+        for i in 0..(MAX_EVENTS as i64 + 10) {
+            g.event(GuardEvent {
+                at_ms: i,
+                level: "info".into(),
+                authorisation: None,
+                message: format!("{i}"),
+            });
+        }
+        let all = g.events_since(-1);
+        assert_eq!(all.len(), MAX_EVENTS);
+        assert_eq!(all[0].at_ms, 10);
+        assert_eq!(g.events_since(MAX_EVENTS as i64 + 8).len(), 1);
+    }
+}

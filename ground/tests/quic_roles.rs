@@ -1,0 +1,201 @@
+//! Roles on the QUIC tablet link, by certificate: what each role is refused.
+//!
+//! Already covered in `patrol_link.rs`: a server certificate cannot connect
+//! as a client, a patrol cannot broadcast. Here: a unit cannot act on
+//! another unit's order (orders are bound to the certificate's unit id), and
+//! a supervisor may broadcast where a patrol may not, both over real QUIC.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vigie_ground::config::Config;
+use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+use vigie_ground::patrol::orders::{NewOrder, OrderState};
+use vigie_ground::patrol::tls;
+use vigie_ground::server::Server;
+use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
+use vigie_protocols::tablet::{
+    AckKind, Broadcast, ClientMessage, ErrorCode, Hello, OrderAck, ServerMessage, client_message,
+    server_message,
+};
+
+/// Bound on every wait in these tests.
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn start() -> (Server, PathBuf, SocketAddr) {
+    let dir = std::env::temp_dir().join(format!("vigie-quic-roles-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config {
+        data_dir: dir.clone(),
+        ..Config::default()
+    };
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.quic.listen = "127.0.0.1:0".parse().unwrap();
+    for link in &mut config.mavlink.links {
+        link.address = "udpin:127.0.0.1:0".into();
+    }
+    let server = Server::start(config).await.expect("server starts");
+    let quic = server.state().listener("quic").expect("quic listener");
+    (server, dir, quic)
+}
+
+/// A tablet speaking raw frames with a certificate for `unit` and `role`.
+struct Tablet {
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder<ServerMessage>,
+    _conn: quinn::Connection,
+}
+
+impl Tablet {
+    async fn open(dir: &std::path::Path, quic: SocketAddr, unit: &str, role: Role) -> Tablet {
+        let ca = DeploymentCa::open(dir).unwrap();
+        let store = vigie_ground::store::Store::open(dir).unwrap();
+        let cert = ca
+            .issue(
+                unit,
+                role,
+                Validity::from_now(DEFAULT_UNIT_VALIDITY),
+                Some(&store),
+            )
+            .unwrap();
+        let config = tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap();
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        endpoint.set_default_client_config(config);
+        let conn = tokio::time::timeout(
+            WAIT,
+            endpoint
+                .connect(quic, vigie_protocols::tablet::SERVER_NAME)
+                .unwrap(),
+        )
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+        let (send, recv) = conn.open_bi().await.unwrap();
+        let mut t = Tablet {
+            send,
+            recv,
+            decoder: FrameDecoder::new(MAX_CONTROL_MESSAGE_BYTES),
+            _conn: conn,
+        };
+        t.send(client_message::Body::Hello(Hello {
+            protocol_version: 1,
+            client_software: "test".into(),
+            client_time_ms: 0,
+        }))
+        .await;
+        match t.next().await {
+            Some(server_message::Body::Welcome(_)) => t,
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, body: client_message::Body) {
+        let frame = codec::encode_frame(
+            &ClientMessage { body: Some(body) },
+            MAX_CONTROL_MESSAGE_BYTES,
+        )
+        .unwrap();
+        self.send.write_all(&frame).await.unwrap();
+    }
+
+    async fn next(&mut self) -> Option<server_message::Body> {
+        let mut buf = [0u8; 4096];
+        tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some(m) = self.decoder.next_message().unwrap() {
+                    return m.body;
+                }
+                let n = self
+                    .recv
+                    .read(&mut buf)
+                    .await
+                    .unwrap()
+                    .expect("stream open");
+                self.decoder.push(&buf[..n]);
+            }
+        })
+        .await
+        .expect("a server message in time")
+    }
+
+    /// The next message that is not an order or a broadcast.
+    async fn answer(&mut self) -> server_message::Body {
+        loop {
+            match self.next().await {
+                Some(server_message::Body::Order(_)) | Some(server_message::Body::Broadcast(_)) => {
+                }
+                Some(b) => return b,
+                None => panic!("empty message"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() {
+    let (server, dir, quic) = start().await;
+    let state = server.state().clone();
+    let order = NewOrder {
+        incident_id: None,
+        lat_deg: 48.925,
+        lon_deg: 2.36,
+        priority: "high".into(),
+        instructions: "Gate D".into(),
+    };
+    let for_p2 = state.patrol.issue_order("P2", &order).unwrap();
+
+    // P1 tries to accept P2's order: refused as unknown for P1, P2's order
+    // untouched.
+    let mut p1 = Tablet::open(&dir, quic, "P1", Role::Patrol).await;
+    p1.send(client_message::Body::OrderAck(OrderAck {
+        message_id: "m1".into(),
+        order_id: for_p2.order_id.clone(),
+        kind: AckKind::Accepted as i32,
+        reason: String::new(),
+        at_ms: 0,
+    }))
+    .await;
+    match p1.answer().await {
+        server_message::Body::Error(e) => {
+            assert_eq!(e.code(), ErrorCode::UnknownOrder);
+            assert!(e.message.contains("for unit P1"), "{}", e.message);
+        }
+        other => panic!("expected UNKNOWN_ORDER, got {other:?}"),
+    }
+    let p2_orders = state.patrol.orders().list("P2").unwrap();
+    assert_eq!(p2_orders[0].state, OrderState::Pending, "{p2_orders:?}");
+
+    // A patrol may not broadcast; a supervisor may, and the patrol hears it.
+    let b = |id: &str| {
+        client_message::Body::Broadcast(Broadcast {
+            message_id: id.into(),
+            text: "all units to gate D".into(),
+            ..Default::default()
+        })
+    };
+    p1.send(b("b1")).await;
+    match p1.answer().await {
+        server_message::Body::Error(e) => assert_eq!(e.code(), ErrorCode::NotPermitted),
+        other => panic!("expected NOT_PERMITTED, got {other:?}"),
+    }
+    let mut s1 = Tablet::open(&dir, quic, "S1", Role::Supervisor).await;
+    s1.send(b("b2")).await;
+    match s1.answer().await {
+        server_message::Body::Receipt(_) => {}
+        other => panic!("expected a receipt, got {other:?}"),
+    }
+    let heard = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(server_message::Body::Broadcast(b)) = p1.next().await {
+                return b;
+            }
+        }
+    })
+    .await
+    .expect("the patrol hears the supervisor's broadcast");
+    assert_eq!(heard.from_unit, "S1");
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,485 @@
+//! Guardrails end to end, through the `vigie` binary: the audit register
+//! detects an edited, removed or reordered row; a go-to outside the
+//! authorised perimeter is refused, explained and recorded; an authorisation
+//! that expires recalls its flying drone (a simulated ArduCopter over real
+//! MAVLink); footage queries need a reason.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
+
+/// Kills a child process however the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigie-guard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `vigie ARGS --data-dir DATA`; returns (success, stdout, stderr).
+fn vigie(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(VIGIE)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("USER", "tester")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn issue(data: &Path, name: &str, role: &str) -> String {
+    let (ok, out, err) = vigie(data, &["token", "issue", "--name", name, "--role", role]);
+    assert!(ok, "{err}");
+    out.trim().to_string()
+}
+
+/// Starts `vigie serve` on free ports; returns it with its HTTP and MAVLink
+/// addresses.
+fn serve(data: &Path) -> (Running, String, String) {
+    let mut child = Command::new(VIGIE)
+        .args(["serve", "--data-dir"])
+        .arg(data)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--quic",
+            "127.0.0.1:0",
+            "--mavlink",
+            "127.0.0.1:0",
+        ])
+        .env("VIGIE_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let (mut http, mut mavlink) = (None, None);
+    while http.is_none() || mavlink.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server announced its listeners within 30 s");
+        if let Some(rest) = line.split("http listening on ").nth(1) {
+            http = Some(rest.trim().to_string());
+        }
+        if let Some(rest) = line.split("mavlink:udp0 listening on ").nth(1) {
+            mavlink = Some(rest.trim().to_string());
+        }
+    }
+    (running, http.unwrap(), mavlink.unwrap())
+}
+
+fn call(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let auth = format!("Bearer {token}");
+    let result = match method {
+        "GET" => agent.get(url).header("Authorization", &auth).call(),
+        _ => agent
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.unwrap_or("{}")),
+    };
+    let mut resp = result.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn sql(data: &Path, q: &str) {
+    let c = rusqlite::Connection::open(data.join("vigie.db")).unwrap();
+    c.execute_batch(q).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn editing_removing_or_reordering_one_audit_row_makes_verify_fail_and_name_it() {
+    let dir = temp("verify");
+    let data = dir.join("data");
+    // Five recorded actions: three tokens, an authorisation, a revocation.
+    for (name, role) in [("alice", "admin"), ("paul", "pilot"), ("odile", "auditor")] {
+        issue(&data, name, role);
+    }
+    let (ok, _, err) = vigie(
+        &data,
+        &[
+            "authorisation",
+            "add",
+            "--purpose",
+            "gatherings",
+            "--service",
+            "DDSP 93",
+            "--order-ref",
+            "2026-07-14-093",
+            "--perimeter",
+            "48.915,2.355;48.915,2.365;48.925,2.365;48.925,2.355",
+            "--from",
+            "2026-07-14T12:00:00Z",
+            "--to",
+            "2026-07-14T23:00:00Z",
+            "--max-cameras",
+            "2",
+            "--drone",
+            "drone:udp0:1",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(vigie(&data, &["token", "revoke", "paul"]).0);
+    let (ok, out, err) = vigie(&data, &["audit", "verify"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("intact: 5 rows"), "{out}");
+
+    let tampered = |name: &str, q: &str| {
+        let copy = dir.join(name);
+        copy_dir(&data, &copy);
+        sql(&copy, q);
+        let (ok, _, err) = vigie(&copy, &["audit", "verify"]);
+        assert!(!ok, "{name}: verify passed on a tampered register");
+        err
+    };
+    let err = tampered(
+        "edited",
+        "UPDATE audit_log SET actor = 'local:nobody' WHERE seq = 2",
+    );
+    assert!(
+        err.contains("TAMPERED at seq 2") && err.contains("edited"),
+        "{err}"
+    );
+    let err = tampered("removed", "DELETE FROM audit_log WHERE seq = 3");
+    assert!(
+        err.contains("TAMPERED at seq 3") && err.contains("removed"),
+        "{err}"
+    );
+    let err = tampered(
+        "reordered",
+        "UPDATE audit_log SET seq = 100 WHERE seq = 2;
+         UPDATE audit_log SET seq = 2 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = 100;",
+    );
+    assert!(err.contains("TAMPERED at seq 2"), "{err}");
+    let err = tampered("truncated", "DELETE FROM audit_log WHERE seq = 5");
+    assert!(
+        err.contains("TAMPERED at seq 5") && err.contains("removed"),
+        "{err}"
+    );
+
+    // The export carries every row with its chain, for an inspector.
+    let out_file = dir.join("register.csv");
+    let (ok, _, err) = vigie(
+        &data,
+        &[
+            "audit",
+            "export",
+            "--from",
+            "0",
+            "--to",
+            "9999999999999",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let csv = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
+    assert!(csv.contains("local:tester,token.issue"), "{csv}");
+    assert!(csv.contains("authorisation.add"), "{csv}");
+    // ... and is itself recorded.
+    assert!(vigie(&data, &["audit", "verify"]).1.contains("6 rows"));
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_goto_outside_the_perimeter_is_refused_and_an_expired_authorisation_recalls_the_drone() {
+    let dir = temp("flight");
+    let data = dir.join("data");
+    let pilot = issue(&data, "paul", "pilot");
+    let auditor = issue(&data, "odile", "auditor");
+    let dispatcher = issue(&data, "claire", "dispatcher");
+    let (_server, http, mavlink) = serve(&data);
+    let url = |p: &str| format!("http://{http}{p}");
+    let sim = Running(
+        Command::new(VIGIE)
+            .args([
+                "sim", "drones", "--count", "1", "--ground", &mavlink, "--for", "120s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let drone = "drone:udp0:1";
+    let commands = url(&format!("/api/v1/drones/{drone}/commands"));
+    let send = |body: &str| -> Value {
+        let (s, text) = call("POST", &commands, &pilot, Some(body));
+        assert_eq!(s, 200, "{text}");
+        json(&text)
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "the simulated drone in the picture",
+        || {
+            let (_, body) = call("GET", &url("/api/v1/drones"), &pilot, None);
+            body.contains(drone).then_some(())
+        },
+    );
+
+    // No authorisation yet: nothing that flies is allowed.
+    let r = send(r#"{"command":"arm"}"#);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    assert!(
+        r["detail"].as_str().unwrap().contains("not assigned"),
+        "{r}"
+    );
+
+    // An authorisation around the stadium, in force now, ending in 25 s.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let spec = serde_json::json!({
+        "purpose": "gatherings",
+        "service": "DDSP 93",
+        "contact": "ddsp93@interieur.gouv.fr",
+        "perimeter": [[2.350, 48.918], [2.370, 48.918], [2.370, 48.930], [2.350, 48.930]],
+        "from_ms": now - 60_000,
+        "to_ms": now + 25_000,
+        "max_cameras": 1,
+        "order_ref": "2026-07-14-093",
+        "drones": [drone],
+    });
+    let admin = issue(&data, "alice", "admin");
+    let (s, body) = call(
+        "POST",
+        &url("/api/v1/authorisations"),
+        &admin,
+        Some(&spec.to_string()),
+    );
+    assert_eq!(s, 201, "{body}");
+    let auth_id = json(&body)["id"].as_i64().unwrap();
+
+    // Its perimeter goes to the drone as a geofence.
+    wait_for(
+        Duration::from_secs(20),
+        "the perimeter fence upload",
+        || {
+            let (_, body) = call("GET", &url("/api/v1/guardrails/events"), &pilot, None);
+            body.contains("uploaded to drone:udp0:1 as a geofence")
+                .then_some(())
+        },
+    );
+
+    // A go-to 2 km north, outside: refused with the reason, not sent.
+    let r = send(r#"{"command":"goto","lat_deg":48.945,"lon_deg":2.36,"alt_m":30}"#);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    assert_eq!(r["attempts"], 0, "{r}");
+    let detail = r["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("outside the perimeter of authorisation")
+            && detail.contains("2026-07-14-093"),
+        "{detail}"
+    );
+    // ... and recorded, with who asked.
+    let (s, body) = call("GET", &url("/api/v1/audit"), &auditor, None);
+    assert_eq!(s, 200, "{body}");
+    let rows = json(&body)["rows"].as_array().unwrap().clone();
+    let refusal = rows
+        .iter()
+        .find(|r| {
+            r["action"] == "drone.command.refused"
+                && r["detail"].as_str().unwrap().contains("48.945")
+        })
+        .unwrap_or_else(|| panic!("refusal not in the register: {body}"));
+    assert_eq!(refusal["actor"], "operator:paul");
+    assert_eq!(refusal["target"], drone);
+    // The dispatcher may not read the register.
+    assert_eq!(call("GET", &url("/api/v1/audit"), &dispatcher, None).0, 403);
+
+    // Fly: GUIDED, arm (the sim needs a GPS fix first), take off.
+    send(r#"{"command":"set_mode","mode":"GUIDED"}"#);
+    wait_for(Duration::from_secs(20), "arming", || {
+        (send(r#"{"command":"arm"}"#)["outcome"] == "accepted").then_some(())
+    });
+    let r = send(r#"{"command":"takeoff","alt_m":20}"#);
+    assert_eq!(r["outcome"], "accepted", "{r}");
+    let r = send(r#"{"command":"goto","lat_deg":48.9250,"lon_deg":2.3605,"alt_m":20}"#);
+    assert_ne!(
+        r["outcome"], "refused",
+        "a go-to inside is not refused: {r}"
+    );
+
+    // The authorisation expires: the drone is sent home and operators warned.
+    let mode = wait_for(Duration::from_secs(45), "the recall at expiry", || {
+        let (_, body) = call("GET", &url(&format!("/api/v1/units/{drone}")), &pilot, None);
+        let unit = json(&body);
+        let mode = unit["drone"]["mode"].as_str().unwrap_or("").to_string();
+        (mode == "RTL" || mode == "LAND").then_some(mode)
+    });
+    assert!(mode == "RTL" || mode == "LAND");
+    let (_, body) = call("GET", &url("/api/v1/guardrails/events"), &pilot, None);
+    assert!(
+        body.contains(&format!("authorisation {auth_id} (2026-07-14-093) expired"))
+            && body.contains("drone:udp0:1 sent home"),
+        "{body}"
+    );
+    let (_, body) = call("GET", &url("/api/v1/audit"), &auditor, None);
+    assert!(
+        body.contains("\"actor\":\"system\"") && body.contains("\\\"command\\\":\\\"rtl\\\""),
+        "{body}"
+    );
+
+    // After expiry, nothing but safety commands.
+    let r = send(r#"{"command":"goto","lat_deg":48.9245,"lon_deg":2.3602,"alt_m":20}"#);
+    assert_eq!(r["outcome"], "refused", "{r}");
+    assert!(r["detail"].as_str().unwrap().contains("ended at"), "{r}");
+    assert_ne!(send(r#"{"command":"land"}"#)["outcome"], "refused");
+
+    // Footage queries need a reason, which is recorded.
+    let history = url("/api/v1/coverage/history?lat=48.9245&lon=2.3602&from_ms=0&to_ms=1000");
+    let (s, body) = call("GET", &history, &dispatcher, None);
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("needs a reason"), "{body}");
+    let (s, body) = call(
+        "GET",
+        &format!("{history}&reason=incident%2042"),
+        &dispatcher,
+        None,
+    );
+    assert_eq!(s, 200, "{body}");
+    let (_, body) = call("GET", &url("/api/v1/audit"), &auditor, None);
+    assert!(
+        body.contains("\"reason\":\"incident 42\"") && body.contains("operator:claire"),
+        "{body}"
+    );
+    drop(sim);
+
+    // The register of this whole run verifies, once the server stopped.
+    drop(_server);
+    let (ok, out, err) = vigie(&data, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn the_notice_is_written_from_the_authorisations_in_force() {
+    let dir = temp("notice");
+    let data = dir.join("data");
+    let (ok, _, err) = vigie(
+        &data,
+        &[
+            "authorisation",
+            "add",
+            "--purpose",
+            "terrorism",
+            "--service",
+            "DDSP 93",
+            "--contact",
+            "ddsp93@interieur.gouv.fr",
+            "--order-ref",
+            "2099-001",
+            "--perimeter",
+            "48.915,2.355;48.915,2.365;48.925,2.365",
+            "--from",
+            "2099-07-14T12:00:00Z",
+            "--to",
+            "2099-07-14T23:00:00Z",
+            "--max-cameras",
+            "1",
+        ],
+    );
+    assert!(ok, "{err}");
+    let out = dir.join("public");
+    let (ok, _, err) = vigie(&data, &["notice", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let md = std::fs::read_to_string(out.join("notice.md")).unwrap();
+    assert!(
+        md.contains("2099-001") && md.contains("actes de terrorisme"),
+        "{md}"
+    );
+    assert!(
+        md.contains("ddsp93@interieur.gouv.fr") && md.contains("7 jours"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.join("notice.html")).unwrap();
+    assert!(
+        html.contains("<h2>Autorisation n° 1 — 2099-001</h2>"),
+        "{html}"
+    );
+    // Bad purposes are refused with the legal list.
+    let (ok, _, err) = vigie(
+        &data,
+        &[
+            "authorisation",
+            "add",
+            "--purpose",
+            "crowd_scoring",
+            "--service",
+            "x",
+            "--order-ref",
+            "y",
+            "--perimeter",
+            "48.915,2.355;48.915,2.365;48.925,2.365",
+            "--from",
+            "0",
+            "--to",
+            "1",
+            "--max-cameras",
+            "1",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("CSI L242-5") && err.contains("gatherings"),
+        "{err}"
+    );
+}

@@ -142,13 +142,17 @@ impl Server {
             links.push((bound, rx));
         }
         let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
-        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
+        let metrics = Arc::new(Metrics::default());
+        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(
+            store.clone(),
+            metrics.patrol.clone(),
+        )?);
         let state = Arc::new(ServerState {
             config,
             fleet,
             patrol,
             store,
-            metrics: Arc::default(),
+            metrics,
             frame,
             started: Instant::now(),
             drones,

@@ -199,6 +199,8 @@ pub enum AckOutcome {
         from: OrderState,
         /// State after.
         to: OrderState,
+        /// When the order was issued, Unix ms (for latency metrics).
+        issued_ms: i64,
     },
     /// The ack is older than or equal to what is known: no effect.
     Stale(OrderState),
@@ -387,14 +389,16 @@ impl OrderStore {
         };
         self.store.with_conn(|c| {
             let tx = c.transaction()?;
-            let current: Option<String> = tx
+            let current: Option<(String, i64)> = tx
                 .query_row(
-                    "SELECT state FROM patrol_order WHERE order_id = ?1 AND unit = ?2",
+                    "SELECT state, issued_ms FROM patrol_order WHERE order_id = ?1 AND unit = ?2",
                     params![ack.order_id, unit],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let Some(from) = current.as_deref().and_then(OrderState::parse) else {
+            let Some((from, issued_ms)) = current
+                .and_then(|(state, issued)| Some((OrderState::parse(&state)?, issued)))
+            else {
                 return Ok(AckOutcome::UnknownOrder);
             };
             let fresh = tx.execute(
@@ -410,7 +414,11 @@ impl OrderStore {
                     "UPDATE patrol_order SET state = ?1, state_ms = ?2, reason = COALESCE(?3, reason) WHERE order_id = ?4",
                     params![to.as_str(), now_ms, reason, ack.order_id],
                 )?;
-                AckOutcome::Applied { from, to }
+                AckOutcome::Applied {
+                    from,
+                    to,
+                    issued_ms,
+                }
             } else {
                 AckOutcome::Stale(from)
             };
@@ -506,7 +514,8 @@ mod tests {
             orders.apply_ack("P1", &accepted, 20).unwrap(),
             AckOutcome::Applied {
                 from: OrderState::Pending,
-                to: OrderState::Accepted
+                to: OrderState::Accepted,
+                issued_ms: 10,
             }
         );
         assert_eq!(

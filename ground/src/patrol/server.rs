@@ -208,6 +208,7 @@ async fn connection(
 ) {
     let remote = incoming.remote_address();
     let link = state.patrol.clone();
+    let counters = link.counters.clone();
     let connecting = match incoming.accept() {
         Ok(c) => c,
         Err(e) => {
@@ -215,25 +216,31 @@ async fn connection(
             return;
         }
     };
-    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+    counters
+        .handshakes_in_progress
+        .fetch_add(1, Ordering::Relaxed);
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await;
+    counters
+        .handshakes_in_progress
+        .fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
+    let conn = match handshake {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
-            link.counters
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%remote, "handshake failed: {e}");
             return;
         }
         Err(_) => {
-            link.counters
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%remote, "handshake timed out");
             return;
         }
     };
-    drop(permit);
     let Some(identity) = identity(&conn) else {
+        counters
+            .refused_after_handshake
+            .fetch_add(1, Ordering::Relaxed);
         close(
             &conn,
             CloseCode::ProtocolViolation,
@@ -246,6 +253,7 @@ async fn connection(
         let role = match identity.role.parse::<Role>() {
             Ok(role) if role.may_connect() => role,
             _ => {
+                counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(role = %identity.role, "refused: role may not connect");
                 let reason = format!("role {:?} may not connect as a client; use a patrol, supervisor or operator certificate", identity.role);
                 close(&conn, CloseCode::RoleRefused, &reason);
@@ -254,6 +262,7 @@ async fn connection(
         };
         // A resumed TLS session skips certificate verification: check again.
         if link.revocations().is_revoked(&identity.serial) {
+            counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
             close(&conn, CloseCode::Revoked, "certificate revoked: ask for a new one");
             return;
         }
@@ -354,9 +363,13 @@ impl Tablet {
                         decoder.push(&buf[..n]);
                         loop {
                             match decoder.next_message() {
-                                Ok(Some(m)) => self.session.handle_message(now, now_ms, Channel::Control, m, link.orders()),
+                                Ok(Some(m)) => {
+                                    link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
+                                    self.session.handle_message(now, now_ms, Channel::Control, m, link.orders())
+                                }
                                 Ok(None) => break,
                                 Err(e) => {
+                                    link.counters.malformed.fetch_add(1, Ordering::Relaxed);
                                     self.session.handle_decode_error(Channel::Control, &e);
                                     if e != DecodeError::UnknownMessage { break; }
                                 }
@@ -367,10 +380,16 @@ impl Tablet {
                     Err(e) => { tracing::info!("control stream ended: {e}"); return; }
                 },
                 datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => match codec::decode_datagram(&bytes) {
-                        Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m, link.orders()),
-                        Err(e) => self.session.handle_decode_error(Channel::Datagram, &e),
-                    },
+                    Ok(bytes) => {
+                        link.counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                        match codec::decode_datagram(&bytes) {
+                            Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m, link.orders()),
+                            Err(e) => {
+                                link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                                self.session.handle_decode_error(Channel::Datagram, &e)
+                            }
+                        }
+                    }
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
                 stream = self.conn.accept_uni() => match stream {
@@ -381,8 +400,14 @@ impl Tablet {
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
                 Some(report) = report_rx.recv() => match report {
-                    Ok(m) => self.session.handle_message(now, now_ms, Channel::Report, m, link.orders()),
-                    Err(e) => self.session.handle_decode_error(Channel::Report, &e),
+                    Ok(m) => {
+                        link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
+                        self.session.handle_message(now, now_ms, Channel::Report, m, link.orders())
+                    }
+                    Err(e) => {
+                        link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        self.session.handle_decode_error(Channel::Report, &e)
+                    }
                 },
                 Some(_) = reports.join_next(), if !reports.is_empty() => {}
                 Some(order) = attached.orders.recv() => self.session.order_issued(&order),
@@ -486,7 +511,17 @@ impl Tablet {
                     }
                 }
                 Output::OrderProgress(outcome, order_id) => {
-                    if let AckOutcome::Applied { to, .. } = outcome {
+                    if let AckOutcome::Applied {
+                        from,
+                        to,
+                        issued_ms,
+                    } = outcome
+                    {
+                        self.state.patrol.ack_applied(
+                            from == OrderState::Pending,
+                            issued_ms,
+                            crate::time::unix_ms(),
+                        );
                         tracing::info!(%order_id, state = to.as_str(), "order progressed");
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),

@@ -740,7 +740,8 @@ mod tests {
         assert!(out.contains(&Output::OrderProgress(
             AckOutcome::Applied {
                 from: OrderState::Pending,
-                to: OrderState::Refused
+                to: OrderState::Refused,
+                issued_ms: o.issued_ms,
             },
             o.order_id.clone()
         )));

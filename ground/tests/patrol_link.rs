@@ -216,7 +216,7 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
     assert!(unit.last_seen_ms.is_some());
 
     // An order issued while connected arrives at once; its ack is receipted.
-    let first = state.patrol.issue_order("P17", &order()).unwrap();
+    let first = state.patrol.issue_order("P17", &order()).await.unwrap();
     let Some(server_message::Body::Order(o)) = tablet.next().await.body else {
         panic!("order expected")
     };
@@ -230,8 +230,8 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
     // Away: two orders wait in the queue. Back: both arrive, in order, and
     // the acknowledged one does not.
     tablet.conn.close(0u32.into(), b"tunnel");
-    let second = state.patrol.issue_order("P17", &order()).unwrap();
-    let third = state.patrol.issue_order("P17", &order()).unwrap();
+    let second = state.patrol.issue_order("P17", &order()).await.unwrap();
+    let third = state.patrol.issue_order("P17", &order()).await.unwrap();
     let mut tablet = Tablet::open(quic, config.clone()).await;
     let mut got = Vec::new();
     for _ in 0..2 {

@@ -43,7 +43,7 @@ async fn create(
     Json(order): Json<NewOrder>,
 ) -> Result<(StatusCode, Json<OrderRecord>), HttpError> {
     unit_id(&id)?;
-    match state.patrol.issue_order(&id, &order) {
+    match state.patrol.issue_order(&id, &order).await {
         Ok(record) => Ok((StatusCode::CREATED, Json(record))),
         Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {
             Err(HttpError::bad_request(e.to_string()))

@@ -16,6 +16,7 @@ use vigie_protocols::tablet::{Broadcast, CloseCode};
 
 use super::ca::{RevocationList, UnitIdentity};
 use super::orders::{NewOrder, OrderError, OrderRecord, OrderStore};
+use super::writer::OrderWriter;
 use crate::metrics::PatrolCounters;
 use crate::store::{Store, StoreError};
 
@@ -57,8 +58,10 @@ pub struct Attached {
 /// The patrol link's shared state.
 #[derive(Debug)]
 pub struct PatrolLink {
-    /// The persisted order queue.
+    /// The persisted order queue, for reads outside sessions.
     orders: OrderStore,
+    /// The storage thread every order and ack write goes through.
+    writer: OrderWriter,
     /// Revoked certificate serials, refreshed from the store.
     revoked: Arc<RevocationList>,
     /// Live sessions by unit id; one per unit (a newer one replaces it).
@@ -83,7 +86,9 @@ impl PatrolLink {
         counters
             .orders_pending
             .store(orders.count_unacked()?, Ordering::Relaxed);
+        let writer = OrderWriter::spawn(&orders)?;
         Ok(PatrolLink {
+            writer,
             orders,
             revoked,
             live: Mutex::default(),
@@ -93,9 +98,14 @@ impl PatrolLink {
         })
     }
 
-    /// The order queue.
+    /// The order queue, for reads (listing orders).
     pub fn orders(&self) -> &OrderStore {
         &self.orders
+    }
+
+    /// The storage thread, for a session's storage operations.
+    pub fn writer(&self) -> &OrderWriter {
+        &self.writer
     }
 
     /// The revocation list the TLS verifier consults.
@@ -103,9 +113,17 @@ impl PatrolLink {
         &self.revoked
     }
 
-    /// Stores an order for `unit`, then hands it to the unit's live session.
-    pub fn issue_order(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
-        let record = self.orders.create(unit, order, crate::time::unix_ms())?;
+    /// Stores an order for `unit` (durably, on the writer thread), then
+    /// hands it to the unit's live session.
+    pub async fn issue_order(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+    ) -> Result<OrderRecord, OrderError> {
+        let record = self
+            .writer
+            .create(unit, order, crate::time::unix_ms())
+            .await?;
         self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
         self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
         if let Some(live) = self.lock().get(unit)

@@ -9,6 +9,8 @@
 //!   order delivery and acknowledgement, redelivery on reconnect, link quality.
 //! - [`server`]: the quinn edge: mutual TLS, admission control, one task per
 //!   connection feeding the session core and the fleet picture.
+//! - [`writer`]: the storage thread: every order and ack write, group-committed
+//!   off the async runtime; answers only once durable.
 //! - [`http`]: `POST/GET /api/v1/patrols/{id}/orders`.
 
 pub mod ca;
@@ -18,3 +20,4 @@ pub mod orders;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod writer;

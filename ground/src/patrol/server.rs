@@ -365,7 +365,7 @@ impl Tablet {
                             match decoder.next_message() {
                                 Ok(Some(m)) => {
                                     link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
-                                    self.session.handle_message(now, now_ms, Channel::Control, m, link.orders())
+                                    self.session.handle_message(now, now_ms, Channel::Control, m)
                                 }
                                 Ok(None) => break,
                                 Err(e) => {
@@ -383,7 +383,7 @@ impl Tablet {
                     Ok(bytes) => {
                         link.counters.datagrams.fetch_add(1, Ordering::Relaxed);
                         match codec::decode_datagram(&bytes) {
-                            Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m, link.orders()),
+                            Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m),
                             Err(e) => {
                                 link.counters.malformed.fetch_add(1, Ordering::Relaxed);
                                 self.session.handle_decode_error(Channel::Datagram, &e)
@@ -402,7 +402,7 @@ impl Tablet {
                 Some(report) = report_rx.recv() => match report {
                     Ok(m) => {
                         link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
-                        self.session.handle_message(now, now_ms, Channel::Report, m, link.orders())
+                        self.session.handle_message(now, now_ms, Channel::Report, m)
                     }
                     Err(e) => {
                         link.counters.malformed.fetch_add(1, Ordering::Relaxed);
@@ -423,7 +423,7 @@ impl Tablet {
                     let stats = self.conn.stats();
                     self.session.path_sample(PathSample { rtt: stats.path.rtt, sent_packets: stats.path.sent_packets, lost_packets: stats.path.lost_packets });
                     if attached.resync.swap(false, Ordering::Relaxed) {
-                        self.session.resync(link.orders());
+                        self.session.resync();
                     }
                     self.session.handle_timeout(now);
                     if let Some(info) = self.unit.patrol.as_mut() {
@@ -504,6 +504,19 @@ impl Tablet {
                     tracing::info!(category = ?r.category(), id = %r.message_id, "incident reported");
                 }
                 Output::Broadcast(b) => self.state.patrol.broadcast(b),
+                Output::Persist(op) => {
+                    // Awaited here, in order: this connection waits for the
+                    // writer (and reads nothing meanwhile, so QUIC flow
+                    // control holds its tablet back); the runtime does not.
+                    let unit = self.session.unit().to_string();
+                    let done = self
+                        .state
+                        .patrol
+                        .writer()
+                        .execute(&unit, crate::time::unix_ms(), op)
+                        .await;
+                    self.session.persisted(crate::time::unix_ms(), done);
+                }
                 Output::CoverageQuery { query_id, point } => {
                     let answer = coverage_answer(&self.state, query_id, point);
                     if let Some(send) = send.as_deref_mut() {

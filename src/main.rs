@@ -61,6 +61,12 @@ enum Command {
         after_help = "Examples:\n  vigie sim drones --count 10 --ground 127.0.0.1:14550 --for 60s\n  vigie sim patrols --count 10 --ground 127.0.0.1:4433 --certs certs"
     )]
     Sim(cli::sim::SimCommand),
+    /// Load benchmarks on this machine (server as a child process).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vigie bench patrols --count 10000 --for 60s\n  vigie bench patrols --count 1000 --for 20s --no-storm"
+    )]
+    Bench(cli::bench::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -76,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Cameras(cmd) => cli::cameras::run(cmd),
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Ca(args) => cli::ca::run(args),
+        Command::Bench(cmd) => cli::bench::run(cmd),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Subcommands of the `vigie` binary, one file each.
 
+pub mod bench;
 pub mod ca;
 pub mod cameras;
 pub mod config;

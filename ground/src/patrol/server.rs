@@ -87,8 +87,8 @@ pub async fn spawn(
         link.revocations().clone(),
     )?;
     let listen = state.config.quic.listen;
-    let reset_key = reset_key(&state.config.data_dir)?;
-    let endpoint = bind(listen, config, reset_key)
+    let keys = restart_keys(&state.config.data_dir)?;
+    let endpoint = bind(listen, config, keys)
         .with_context(|| format!("cannot bind the QUIC listener on {listen}"))?;
     let addr = endpoint.local_addr()?;
     state.add_listener("quic", addr);
@@ -97,10 +97,36 @@ pub async fn spawn(
     Ok(addr)
 }
 
-/// The stateless-reset key, kept in the data directory so that it survives
-/// a restart: after a crash, the restarted server answers the first packet
-/// of every old connection with a reset the tablet can verify, and tablets
-/// learn at once (not after a 30 s idle timeout) that they must reconnect.
+/// Most stateless resets sent per second (quinn's default is 50, which
+/// would take 200 s to tell 10,000 tablets of a restart). A reset is always
+/// smaller than the packet that triggers it, so this is no amplifier.
+pub const MAX_RESETS_PER_SECOND: u32 = 5_000;
+
+/// The keys that let a restarted server recognise the connections of the
+/// previous run: the stateless-reset key and the connection-id key, kept in
+/// the data directory. After a crash, the restarted server sees that a
+/// packet carries one of its own (old) connection ids and answers with a
+/// reset the tablet can verify, so tablets learn at once (not after a 30 s
+/// idle timeout) that they must reconnect. Without the connection-id key,
+/// quinn drops such packets as foreign and sends nothing.
+struct RestartKeys {
+    /// Stateless-reset tokens are HMACs under this key.
+    reset: ring::hmac::Key,
+    /// Key of quinn's hashed connection-id generator.
+    cid: u64,
+}
+
+fn restart_keys(data_dir: &std::path::Path) -> anyhow::Result<RestartKeys> {
+    let reset = reset_key(data_dir)?;
+    let tag = ring::hmac::sign(&reset, b"vigie quic connection-id key");
+    let mut cid = [0u8; 8];
+    cid.copy_from_slice(&tag.as_ref()[..8]);
+    Ok(RestartKeys {
+        reset,
+        cid: u64::from_le_bytes(cid),
+    })
+}
+
 fn reset_key(data_dir: &std::path::Path) -> anyhow::Result<ring::hmac::Key> {
     let path = super::ca::ca_dir(data_dir).join("quic-reset.key");
     let mut bytes = [0u8; 64];
@@ -125,7 +151,7 @@ fn reset_key(data_dir: &std::path::Path) -> anyhow::Result<ring::hmac::Key> {
 fn bind(
     addr: SocketAddr,
     config: quinn::ServerConfig,
-    reset_key: ring::hmac::Key,
+    keys: RestartKeys,
 ) -> std::io::Result<quinn::Endpoint> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -138,8 +164,13 @@ fn bind(
         }
     }
     socket.bind(&addr.into())?;
-    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(keys.reset));
     endpoint_config.max_udp_payload_size(1472).ok();
+    let cid_key = keys.cid;
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    endpoint_config.min_reset_interval(Duration::from_secs(1) / MAX_RESETS_PER_SECOND);
     quinn::Endpoint::new(
         endpoint_config,
         Some(config),
@@ -665,5 +696,36 @@ fn coverage_answer(
             sources,
             at_ms: crate::time::unix_ms(),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quinn::ConnectionIdGenerator as _;
+
+    #[test]
+    fn a_restarted_server_recognises_the_connection_ids_of_the_previous_run() {
+        let dir = std::env::temp_dir().join(format!("vigie-restart-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(super::super::ca::ca_dir(&dir)).unwrap();
+        let before = restart_keys(&dir).unwrap();
+        let after = restart_keys(&dir).unwrap();
+        let mut old = quinn_proto::HashedConnectionIdGenerator::from_key(before.cid);
+        let new = quinn_proto::HashedConnectionIdGenerator::from_key(after.cid);
+        let cid = old.generate_cid();
+        assert!(
+            new.validate(&cid).is_ok(),
+            "old connection id not recognised"
+        );
+        let tag = |k: &ring::hmac::Key| ring::hmac::sign(k, cid.as_ref()).as_ref().to_vec();
+        assert_eq!(tag(&before.reset), tag(&after.reset), "reset tokens differ");
+        let other =
+            std::env::temp_dir().join(format!("vigie-restart-keys-b-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&other);
+        std::fs::create_dir_all(super::super::ca::ca_dir(&other)).unwrap();
+        assert_ne!(restart_keys(&other).unwrap().cid, before.cid);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&other);
     }
 }

@@ -408,6 +408,10 @@ pub struct UnitIdentity {
     pub role: String,
     /// Serial number, lower-case hex.
     pub serial: String,
+    /// Start of validity, Unix ms.
+    pub not_before_ms: i64,
+    /// End of validity, Unix ms.
+    pub not_after_ms: i64,
 }
 
 impl UnitIdentity {
@@ -441,10 +445,13 @@ impl UnitIdentity {
                 }
             }
         }
+        let validity = cert.validity();
         Some(UnitIdentity {
             unit,
             role,
             serial: hex(cert.raw_serial()),
+            not_before_ms: validity.not_before.timestamp().saturating_mul(1000),
+            not_after_ms: validity.not_after.timestamp().saturating_mul(1000),
         })
     }
 }

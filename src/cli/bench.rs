@@ -510,7 +510,7 @@ fn patrols(args: BenchPatrolsArgs) -> anyhow::Result<()> {
             cpu_percent(s2, s3), s3.rss_mib, s3.hwm_mib, cpu_percent(m2, m3)
         );
         println!(
-            "orders: {} issued and stored, {lost} lost; delivery latency ms p50 {:?} p99 {:?} max {:?} ({} samples)",
+            "orders: {} issued and stored, {lost} not received within 10 s; delivery latency ms p50 {:?} p99 {:?} max {:?} ({} samples)",
             issued.len(), percentile(&lat, 0.5), percentile(&lat, 0.99), lat.last(), lat.len()
         );
         println!("tablets up {} / server connected {}; tablets up unknown to the server: {ghosts}", up.len(), server_up.len());

@@ -5,9 +5,11 @@
 //!
 //! Built for the reconnection storm that follows a server restart (issue 5):
 //! - admission control: at most [`MAX_HANDSHAKES_IN_PROGRESS`] handshakes at
-//!   once; above that, and above [`MAX_CONNECTIONS`], new connections are
-//!   refused at once (a cheap stateless packet) and tablets retry after a
-//!   jittered back-off, instead of every handshake timing out together;
+//!   once; above that, up to [`MAX_WAITING_HANDSHAKES`] attempts wait in line
+//!   for at most [`ADMISSION_WAIT`]; beyond those, and above
+//!   [`MAX_CONNECTIONS`], new connections are refused at once (a cheap
+//!   stateless packet) and tablets retry after a jittered back-off, instead
+//!   of every handshake timing out together;
 //! - session tickets, so a tablet that reconnects resumes without a full
 //!   certificate exchange;
 //! - socket buffers of [`SOCKET_BUFFER_BYTES`] so bursts are not dropped by
@@ -46,6 +48,15 @@ use crate::server::{ServerState, Shutdown};
 /// machine let thousands of handshakes start and time out (wasted work);
 /// on loopback 64 keep both cores busy.
 pub const MAX_HANDSHAKES_IN_PROGRESS: usize = 64;
+
+/// Connection attempts that may wait for a handshake slot; more are refused
+/// at once. Waiting beats refusing while the wait is short: a refused tablet
+/// backs off exponentially (up to 30 s), a waiting one just sees a slower
+/// handshake (its Initial packets are buffered meanwhile).
+pub const MAX_WAITING_HANDSHAKES: usize = 2048;
+
+/// Longest wait for a handshake slot before the attempt is refused.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 
 /// Live connections allowed; more are refused.
 pub const MAX_CONNECTIONS: usize = 20_000;
@@ -193,6 +204,7 @@ async fn accept_loop(
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES_IN_PROGRESS));
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut connections = JoinSet::new();
     let mut refresh = tokio::time::interval(Duration::from_secs(2));
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,6 +221,23 @@ async fn accept_loop(
                 match handshakes.clone().try_acquire_owned() {
                     Ok(permit) => {
                         connections.spawn(connection(incoming, permit, state.clone()));
+                    }
+                    Err(_) if waiting.load(Ordering::Relaxed) < MAX_WAITING_HANDSHAKES => {
+                        // Wait in line (the semaphore is first come, first
+                        // served) for a bounded time, then refuse.
+                        waiting.fetch_add(1, Ordering::Relaxed);
+                        let (handshakes, waiting, state) = (handshakes.clone(), waiting.clone(), state.clone());
+                        connections.spawn(async move {
+                            let permit = tokio::time::timeout(ADMISSION_WAIT, handshakes.acquire_owned()).await;
+                            waiting.fetch_sub(1, Ordering::Relaxed);
+                            match permit {
+                                Ok(Ok(permit)) => connection(incoming, permit, state).await,
+                                _ => {
+                                    state.patrol.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
+                                    incoming.refuse();
+                                }
+                            }
+                        });
                     }
                     Err(_) => {
                         link.counters.refused_overload.fetch_add(1, Ordering::Relaxed);

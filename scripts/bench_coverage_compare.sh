@@ -4,6 +4,8 @@
 #
 #   scripts/bench_coverage_compare.sh            # full scale (100k cameras)
 #   CAMERAS=20000 POINTS=20000 scripts/bench_coverage_compare.sh
+#   PROFILE=dev CARGO_PROFILE_DEV_OPT_LEVEL=3 scripts/bench_coverage_compare.sh
+#       (reuses the dev build's dependencies instead of a release build)
 #
 # Installs Debian's postgresql + postgis (apt-get) and shapely (PyPI, in a
 # virtualenv under the work directory) when missing, starts a throwaway
@@ -45,20 +47,23 @@ if [ ! -x "$WORK/venv/bin/python" ]; then
 fi
 
 # 2. The scene, and Vigie's timings on it (release build, one core).
-(cd "$ROOT" && cargo run -q --release -p vigie-ground --example coverage_compare -- "$DATA" "$CAMERAS" "$POINTS" >/dev/null)
+PROFILE=${PROFILE:-release}
+(cd "$ROOT" && cargo run -q --profile "$PROFILE" -p vigie-ground --example coverage_compare -- "$DATA" "$CAMERAS" "$POINTS" >/dev/null)
 chmod -R a+rX "$DATA"
 
 # 3. PostgreSQL on loopback, as an unprivileged user.
 PGDATA="$WORK/pg"
 SOCK="$WORK/sock"
+rm -rf "$PGDATA"
 mkdir -p "$SOCK"
 RUN=()
 if [ "$(id -u)" = 0 ]; then
     chown -R postgres "$SOCK"
     mkdir -p "$PGDATA" && chown postgres "$PGDATA"
+    : > "$WORK/pg.log" && chown postgres "$WORK/pg.log"
     RUN=(runuser -u postgres --)
 fi
-"${RUN[@]}" "$PGBIN/initdb" -q -A trust -U vigie -D "$PGDATA" >/dev/null
+"${RUN[@]}" "$PGBIN/initdb" -A trust -U vigie -D "$PGDATA" >/dev/null
 "${RUN[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w \
     -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $SOCK -c max_parallel_workers_per_gather=0 -c shared_buffers=256MB -c work_mem=256MB" start >/dev/null
 stop_pg() { "${RUN[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true; }
@@ -138,7 +143,7 @@ PY
 
 # 5. Report.
 "$WORK/venv/bin/python" - "$DATA/vigie.json" "$SHAPELY" "$PG_HITS" "$PG_BATCH_S" "$PG_SINGLE_S" "$PG_ZONE_FRAC" "$PG_ZONE_S" "$SINGLE_POINTS" <<'PY' | tee "$WORK/report.md"
-import json, sys
+import json, os, sys
 v = json.load(open(sys.argv[1])); s = json.loads(sys.argv[2])
 pg_hits, pg_batch, pg_single, pg_frac, pg_zone, single_n = int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
 n = v["points"]
@@ -148,6 +153,7 @@ rows = [
   ("zone 10 km² (s)", v["zone_s"], s["zone_s"], pg_zone),
 ]
 print(f"scene: {v['sources']} sources, {n} points; hits vigie {v['hits']}, shapely {s['hits']}, postgis {pg_hits}")
+print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 print(f"zone covered fraction: vigie {v['zone_covered_fraction']:.4f} (2 m cells), shapely {s['zone_fraction']:.4f}, postgis {pg_frac:.4f} (exact areas)")
 print()
 print("| workload | vigie | shapely | postgis | vigie/shapely | vigie/postgis |")

@@ -67,6 +67,11 @@ enum Command {
         after_help = "Examples:\n  vigie bench patrols --count 10000 --for 60s\n  vigie bench patrols --count 1000 --for 20s --no-storm"
     )]
     Bench(cli::bench::BenchCommand),
+    /// Operator tokens for the HTTP API: issue, list, revoke.
+    #[command(
+        after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
+    )]
+    Token(cli::token::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Ca(args) => cli::ca::run(args),
         Command::Bench(cmd) => cli::bench::run(cmd),
+        Command::Token(args) => cli::token::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

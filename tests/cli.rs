@@ -95,12 +95,16 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut http = None;
+    let mut token = None;
     let mut seen = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
         seen.push(line.clone());
         if let Some(addr) = line.trim().strip_prefix("http") {
             http = Some(addr.trim().to_string());
+        }
+        if let Some(t) = line.trim().strip_prefix("token") {
+            token = Some(t.trim().to_string());
         }
         if line.starts_with("--- picture") {
             break;
@@ -114,7 +118,14 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
         .read_json()
         .unwrap();
     assert_eq!(health.status, "ok");
+    let token = token.unwrap_or_else(|| panic!("no operator token in {seen:?}"));
+    let refused = ureq::get(&format!("http://{http}/api/v1/units")).call();
+    assert!(
+        matches!(refused, Err(ureq::Error::StatusCode(401))),
+        "{refused:?}"
+    );
     let units: UnitList = ureq::get(&format!("http://{http}/api/v1/units"))
+        .header("Authorization", &format!("Bearer {token}"))
         .call()
         .unwrap()
         .body_mut()
@@ -155,4 +166,29 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
             u.id
         );
     }
+    // The server recorded its picture: the replay of the last recorded
+    // moment holds every unit the API listed.
+    let store = vigie_ground::store::Store::open(&dir.join("data")).unwrap();
+    vigie_ground::timeline::persist::migrate(&store).unwrap();
+    let (first, last) = store.timeline_span().unwrap().expect("a recorded timeline");
+    let replay = vigie_ground::timeline::Replay::new(store.timeline_steps(first, last).unwrap());
+    let replayed: Vec<String> = replay.picture_at(last).into_iter().map(|u| u.id).collect();
+    for u in &units.units {
+        assert!(
+            replayed.contains(&u.id),
+            "{} not in the replay: {replayed:?}",
+            u.id
+        );
+    }
+    // Replaying past the end says so.
+    let out = vigie()
+        .args(["view", "--replay"])
+        .arg(dir.join("data"))
+        .args(["--at", "999h", "--screenshot"])
+        .arg(dir.join("never.png"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("past the end of the recording"), "{err}");
 }

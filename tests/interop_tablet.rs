@@ -118,6 +118,29 @@ fn python(args: &[&str]) -> (bool, String) {
     (out.status.success(), format!("{stdout}\n{stderr}"))
 }
 
+/// An operator token (dispatcher) for the HTTP API of `data`.
+fn token(data: &Path) -> String {
+    let out = Command::new(VIGIE)
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "interop",
+            "--role",
+            "dispatcher",
+            "--data-dir",
+        ])
+        .arg(data)
+        .output()
+        .expect("run vigie token issue");
+    assert!(
+        out.status.success(),
+        "vigie token issue failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A fresh data directory with a CA and certificates issued to `units`
 /// (written to `<data>/certs`); returns (data dir, certs dir).
 fn deployment(name: &str, units: &[&str]) -> (PathBuf, PathBuf) {
@@ -156,11 +179,12 @@ fn python_tablet_built_from_the_proto_alone_gets_and_acknowledges_an_order() {
         return;
     }
     let (data, certs) = deployment("ok", &["P17"]);
+    let token = token(&data);
     let (_server, http, quic) = serve(&data);
     let (certs_s, proto) = (certs.to_str().expect("utf-8"), proto());
     let (ok, out) = python(&[
         "--quic", &quic, "--http", &http, "--certs", certs_s, "--unit", "P17", "--proto", &proto,
-        "--mode", "ok",
+        "--mode", "ok", "--token", &token,
     ]);
     assert!(
         ok && out.contains("OK unit=P17"),
@@ -177,6 +201,7 @@ fn python_tablet_without_a_valid_certificate_is_refused() {
     // P18's certificate is revoked before the server starts, so the server
     // knows it from its first revocation-list load.
     let (data, certs) = deployment("refused", &["P17", "P18"]);
+    let token = token(&data);
     vigie(&[
         "ca",
         "revoke",
@@ -209,7 +234,7 @@ fn python_tablet_without_a_valid_certificate_is_refused() {
     // The refusals did not disturb the server: a valid tablet still works.
     let (ok, out) = python(&[
         "--quic", &quic, "--http", &http, "--certs", certs_s, "--unit", "P17", "--proto", &proto,
-        "--mode", "ok",
+        "--mode", "ok", "--token", &token,
     ]);
     assert!(
         ok && out.contains("OK unit=P17"),

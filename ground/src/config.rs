@@ -57,6 +57,10 @@ pub struct Config {
     pub mavlink: MavlinkConfig,
     /// QUIC listener for tablets and operator clients.
     pub quic: QuicConfig,
+    /// Recording of the picture over time, for replay.
+    pub timeline: TimelineConfig,
+    /// Coverage history retention and the optics assumed for ranking.
+    pub coverage: CoverageConfig,
 }
 
 impl Default for Config {
@@ -67,6 +71,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             mavlink: MavlinkConfig::default(),
             quic: QuicConfig::default(),
+            timeline: TimelineConfig::default(),
+            coverage: CoverageConfig::default(),
         }
     }
 }
@@ -172,6 +178,60 @@ impl Default for QuicConfig {
     }
 }
 
+/// Recording of the picture over time (`vigie view --replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimelineConfig {
+    /// Record the picture. Default true.
+    pub record: bool,
+    /// Recording period, milliseconds: changes within it are coalesced.
+    /// Default 1000.
+    pub every_ms: u64,
+    /// A whole-picture keyframe at least this often, milliseconds; replay
+    /// seeks from the keyframe before the wanted moment. Default 60000.
+    pub keyframe_every_ms: u64,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            record: true,
+            every_ms: 1_000,
+            keyframe_every_ms: 60_000,
+        }
+    }
+}
+
+/// Coverage fusion: how long its history is kept, and the optics assumed
+/// where a camera, drone or tablet does not say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// How long coverage history (which source covered where, when) is
+    /// kept, days; older intervals are purged hourly. Default 30 (one
+    /// month, the usual legal maximum for video-protection records).
+    pub history_retention_days: f64,
+    /// Sensor and pixel assumptions behind the IEC 62676-4 pixel-density
+    /// ranking and the range that follows from a resolution.
+    pub optics: crate::coverage::camera::Optics,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        CoverageConfig {
+            history_retention_days: 30.0,
+            optics: crate::coverage::camera::Optics::default(),
+        }
+    }
+}
+
+impl CoverageConfig {
+    /// History retention, milliseconds.
+    pub fn retention_ms(&self) -> i64 {
+        (self.history_retention_days * 86_400_000.0).round() as i64
+    }
+}
+
 impl Config {
     /// Loads a configuration file; missing fields take their defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -218,6 +278,22 @@ impl Config {
                 site.origin_lon_deg
             ));
         }
+        if self.timeline.every_ms < 100 {
+            return Err(format!(
+                "timeline.every_ms = {} is too short: record at most 10 times a second (>= 100)",
+                self.timeline.every_ms
+            ));
+        }
+        if self.timeline.keyframe_every_ms < self.timeline.every_ms {
+            return Err("timeline.keyframe_every_ms must be at least timeline.every_ms".into());
+        }
+        let days = self.coverage.history_retention_days;
+        if !(days > 0.0 && days <= 3650.0) {
+            return Err(format!(
+                "coverage.history_retention_days = {days} must be above 0 and at most 3650"
+            ));
+        }
+        self.coverage.optics.validate()?;
         if self.mavlink.link_loss_ms == 0 {
             return Err("mavlink.link_loss_ms must be above 0".into());
         }
@@ -304,6 +380,46 @@ mod tests {
         let text = "[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:1'\n[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:2'\n";
         let err = Config::parse(text, Path::new("l.toml")).unwrap_err();
         assert!(err.to_string().contains("used twice"), "{err}");
+    }
+
+    #[test]
+    fn coverage_section_sets_retention_and_optics() {
+        let text = "[coverage]\nhistory_retention_days = 7\n[coverage.optics]\nrange_tier = \"recognition\"\nsensor_aspect = 1.3333\ndrone_px = 3840\n";
+        let c = Config::parse(text, Path::new("c.toml")).unwrap();
+        assert_eq!(c.coverage.retention_ms(), 7 * 86_400_000);
+        assert_eq!(
+            c.coverage.optics.range_tier,
+            crate::coverage::camera::Tier::Recognition
+        );
+        assert_eq!(c.coverage.optics.drone_px, 3840.0);
+        // Unset keys keep their documented defaults.
+        assert_eq!(c.coverage.optics.tablet_px, 1280.0);
+        assert_eq!(
+            Config::default().coverage.retention_ms(),
+            30 * 86_400_000,
+            "one month by default"
+        );
+        let err =
+            Config::parse("[coverage]\nretention_days = 7\n", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("retention_days"), "{err}");
+        let err = Config::parse(
+            "[coverage]\nhistory_retention_days = 0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("history_retention_days"), "{err}");
+        let err = Config::parse(
+            "[coverage.optics]\nrange_tier = \"blurry\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("blurry"), "{err}");
+        let err = Config::parse(
+            "[coverage.optics]\nsensor_aspect = 0\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sensor_aspect"), "{err}");
     }
 
     #[test]

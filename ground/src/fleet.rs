@@ -153,9 +153,73 @@ impl FleetHandle {
     }
 }
 
+/// What one follower of the picture was last given, to send it only what
+/// changed: the live picture stream and the timeline recorder both use it.
+#[derive(Debug, Default)]
+pub struct PictureDiff {
+    /// Units as last given, by id.
+    given: std::collections::HashMap<String, Unit>,
+}
+
+impl PictureDiff {
+    /// A follower that was given nothing yet.
+    pub fn new() -> PictureDiff {
+        PictureDiff::default()
+    }
+
+    /// What changed between what was last given and `units`: the units that
+    /// appeared or changed (in `units` order) and the ids that left (sorted).
+    /// Remembers `units` as given.
+    pub fn diff<'a>(&mut self, units: &'a [Unit]) -> (Vec<&'a Unit>, Vec<String>) {
+        let mut changed = Vec::new();
+        let mut present = std::collections::HashSet::with_capacity(units.len());
+        for u in units {
+            present.insert(u.id.as_str());
+            if self.given.get(&u.id) != Some(u) {
+                changed.push(u);
+            }
+        }
+        let mut removed: Vec<String> = self
+            .given
+            .keys()
+            .filter(|id| !present.contains(id.as_str()))
+            .cloned()
+            .collect();
+        removed.sort_unstable();
+        for id in &removed {
+            self.given.remove(id);
+        }
+        for u in &changed {
+            self.given.insert(u.id.clone(), (*u).clone());
+        }
+        (changed, removed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_diff_names_changes_arrivals_and_departures_once() {
+        let a = unit("a", UnitKind::Patrol, UnitStatus::Available);
+        let b = unit("b", UnitKind::Drone, UnitStatus::Available);
+        let mut d = PictureDiff::new();
+        let first = [a.clone(), b.clone()];
+        let (changed, removed) = d.diff(&first);
+        assert_eq!((changed.len(), removed.len()), (2, 0));
+        let (changed, removed) = d.diff(&first);
+        assert!(changed.is_empty() && removed.is_empty());
+        let moved = unit("a", UnitKind::Patrol, UnitStatus::OnScene);
+        let c = unit("c", UnitKind::Patrol, UnitStatus::Available);
+        let both = [moved.clone(), c.clone()];
+        let (changed, removed) = d.diff(&both);
+        assert_eq!(changed, vec![&moved, &c]);
+        assert_eq!(removed, vec!["b".to_string()]);
+        let (changed, removed) = d.diff(&[]);
+        assert!(changed.is_empty());
+        assert_eq!(removed, vec!["a".to_string(), "c".to_string()]);
+    }
 
     fn unit(id: &str, kind: UnitKind, status: UnitStatus) -> Unit {
         Unit {

@@ -1,5 +1,9 @@
 //! The HTTP/JSON API (`/api/v1/...`) and Prometheus `/metrics`.
 //!
+//! Every route but `/api/v1/health` and `/metrics` needs an operator token,
+//! and the permission [`crate::auth::http::route_policy`] names for it: one
+//! table for the whole API, enforced before any handler runs.
+//!
 //! Handlers only read the shared state or hand work to the cores; they never
 //! hold a lock across an await.
 
@@ -35,6 +39,22 @@ impl HttpError {
         }
     }
 
+    /// 401 with a message: no valid operator token.
+    pub fn unauthorized(message: impl Into<String>) -> HttpError {
+        HttpError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+
+    /// 500 with a message.
+    pub fn internal(message: impl Into<String>) -> HttpError {
+        HttpError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
     /// 400 with a message.
     pub fn bad_request(message: impl Into<String>) -> HttpError {
         HttpError {
@@ -46,13 +66,21 @@ impl HttpError {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let mut response = (
             self.status,
             Json(ApiError {
                 error: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if unauthorized {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"vigie\""),
+            );
+        }
+        response
     }
 }
 
@@ -63,9 +91,14 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/units", get(units))
         .route("/api/v1/units/{id}", get(unit))
         .route("/metrics", get(metrics))
+        .merge(crate::auth::http::routes())
         .merge(crate::drone::http::routes())
         .merge(crate::coverage::http::routes())
         .merge(crate::patrol::http::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::http::enforce,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

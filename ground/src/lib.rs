@@ -2,6 +2,7 @@
 //!
 //! How the crate fits together, following DESIGN.md's data flows:
 //!
+//! - [`auth`]: operator roles, permissions and bearer tokens on the HTTP API.
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`frame`]: the local metric frame (east/north metres around the site
 //!   origin) in which all geometry runs; WGS84 at the edges.
@@ -12,12 +13,15 @@
 //! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
 //! - [`coverage`]: who sees what, now and over time: one spatial index over
 //!   every camera footprint.
+//! - [`timeline`]: the picture recorded over time, for replaying a day or
+//!   a drill.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod config;
 pub mod coverage;
 pub mod drone;
@@ -29,3 +33,4 @@ pub mod patrol;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod timeline;

@@ -116,6 +116,8 @@ impl Server {
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         let store = Store::open(&config.data_dir)?;
         crate::drone::persist::migrate(&store)?;
+        crate::auth::tokens::migrate(&store)?;
+        crate::timeline::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");
@@ -141,7 +143,11 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
+        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open_with(
+            &store,
+            frame,
+            &config.coverage,
+        )?);
         let metrics = Arc::new(Metrics::default());
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(
             store.clone(),
@@ -197,6 +203,33 @@ impl Server {
         ));
         // QUIC: patrol tablets and operator clients.
         crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
+
+        // The timeline: the picture recorded for replay.
+        if state.config.timeline.record {
+            let recorder = state.clone();
+            let mut record_stop = shutdown.clone();
+            tasks.spawn(async move {
+                let cfg = &recorder.config.timeline;
+                let mut core = crate::timeline::Recorder::new(cfg.keyframe_every_ms as i64);
+                let mut tick = tokio::time::interval(Duration::from_millis(cfg.every_ms));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let units = recorder.fleet.snapshot();
+                            if let Some(step) = core.step(crate::time::unix_ms(), &units) {
+                                let store = recorder.store.clone();
+                                let written = tokio::task::spawn_blocking(move || store.append_step(&step)).await;
+                                if let Ok(Err(e)) = written {
+                                    tracing::error!("recording the timeline failed: {e}");
+                                }
+                            }
+                        }
+                        _ = record_stop.wait() => return Ok(()),
+                    }
+                }
+            });
+        }
 
         // Periodic save of the picture.
         let saver = state.clone();

@@ -192,6 +192,8 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
             heading_deg: 90.0,
             speed_m_s: 1.4,
             timestamp_ms: vigie_ground::time::unix_ms(),
+            streaming: false,
+            camera_bearing_deg: None,
         })),
     };
     tablet

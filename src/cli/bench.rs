@@ -284,8 +284,40 @@ struct ServerView {
     refused_timeout: u64,
 }
 
+/// The operator bearer token the bench uses on the HTTP API.
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn bearer() -> String {
+    format!("Bearer {}", TOKEN.get().map_or("", String::as_str))
+}
+
+/// Issues a dispatcher token in `data_dir` with `vigie token issue`.
+fn issue_token(data_dir: &Path) -> anyhow::Result<String> {
+    let exe = std::env::current_exe().context("cannot find the vigie binary")?;
+    let out = Command::new(exe)
+        .args([
+            "token",
+            "issue",
+            "--name",
+            "bench",
+            "--role",
+            "dispatcher",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .context("cannot run `vigie token issue`")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "vigie token issue failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 fn metrics(http: SocketAddr) -> Option<ServerView> {
     let text = ureq::get(&format!("http://{http}/metrics"))
+        .header("Authorization", &bearer())
         .call()
         .ok()?
         .body_mut()
@@ -308,6 +340,7 @@ fn metrics(http: SocketAddr) -> Option<ServerView> {
 /// Units the server shows as connected.
 fn server_connected_units(http: SocketAddr) -> anyhow::Result<HashSet<String>> {
     let list: UnitList = ureq::get(&format!("http://{http}/api/v1/units"))
+        .header("Authorization", &bearer())
         .call()?
         .body_mut()
         .with_config()
@@ -328,7 +361,10 @@ fn issue(http: SocketAddr, unit: &str, i: usize) -> Option<String> {
         "lat_deg": 48.9245, "lon_deg": 2.3602, "priority": "normal",
         "instructions": format!("bench order {i}"),
     });
-    let mut resp = ureq::post(&url).send_json(&body).ok()?;
+    let mut resp = ureq::post(&url)
+        .header("Authorization", &bearer())
+        .send_json(&body)
+        .ok()?;
     let v: serde_json::Value = resp.body_mut().read_json().ok()?;
     v.get("order_id")?.as_str().map(str::to_string)
 }
@@ -413,6 +449,7 @@ fn patrols(args: BenchPatrolsArgs) -> anyhow::Result<()> {
     );
     let units = Arc::new(units);
 
+    let _ = TOKEN.set(issue_token(&data_dir)?);
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let mut server = ServerProcess::start(&data_dir, any, any)?;
     let (http, quic) = (server.http, server.quic);

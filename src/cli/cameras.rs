@@ -148,7 +148,8 @@ fn import(
     place: DataPlace,
 ) -> anyhow::Result<()> {
     let (store, frame) = place.open()?;
-    let imp = inventory::load_cameras(&file)?;
+    let optics = place.config()?.coverage.optics;
+    let imp = inventory::load_cameras(&file, &optics)?;
     let (building_text, building_set, building_rejected) = match &buildings {
         Some(path) => {
             let text = inventory::read_layer(path)?;
@@ -170,7 +171,7 @@ fn import(
         .cameras
         .iter()
         .map(|c| {
-            let ring = c.coverage(&frame, building_set.as_ref()).map(|r| {
+            let ring = c.coverage(&frame, building_set.as_ref(), &optics).map(|r| {
                 r.iter()
                     .map(|p| {
                         let (lat, lon) = frame.to_wgs84(p[0], p[1]);

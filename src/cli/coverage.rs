@@ -131,9 +131,13 @@ impl SourceArgs {
     pub fn load(&self) -> anyhow::Result<LiveCoverage> {
         let Some(path) = &self.cameras else {
             let (store, frame) = self.place.open()?;
-            return Ok(LiveCoverage::open(&store, frame)?);
+            let config = self.place.config()?;
+            return Ok(LiveCoverage::open_with(&store, frame, &config.coverage)?);
         };
-        let imp = inventory::load_cameras(path)?;
+        // Without --config, the documented defaults.
+        let config = self.place.config()?;
+        let optics = config.coverage.optics;
+        let imp = inventory::load_cameras(path, &optics)?;
         if !imp.rejected.is_empty() {
             eprintln!(
                 "{}: {} rows rejected (see `vigie cameras import` for the reasons):",
@@ -145,10 +149,7 @@ impl SourceArgs {
             }
         }
         let frame = match &self.place.config {
-            Some(_) => {
-                let c = self.place.config()?;
-                LocalFrame::new(c.site.origin_lat_deg, c.site.origin_lon_deg)
-            }
+            Some(_) => LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg),
             None => {
                 // Offline: centre the frame on the cameras.
                 let n = imp.cameras.len().max(1) as f64;
@@ -176,9 +177,12 @@ impl SourceArgs {
         let statics = imp
             .cameras
             .iter()
-            .filter_map(|c| fixed_source(c, &frame, c.coverage(&frame, buildings.as_ref())?))
+            .filter_map(|c| {
+                let ring = c.coverage(&frame, buildings.as_ref(), &optics)?;
+                fixed_source(c, &frame, ring, &optics)
+            })
             .collect();
-        Ok(LiveCoverage::new(frame, statics, masks, buildings))
+        Ok(LiveCoverage::new(frame, statics, masks, buildings).configured(&config.coverage))
     }
 }
 

@@ -84,7 +84,19 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     for l in state.listeners() {
         println!("  {:<14} {}", l.name, l.address);
     }
-    println!("  try: curl http://{http}/api/v1/units");
+    // The demo's operator: an admin token, shown once, as `vigie token
+    // issue` would.
+    let token = state
+        .store
+        .issue_token(
+            "demo",
+            vigie_ground::auth::Role::Admin,
+            vigie_ground::time::unix_ms(),
+        )
+        .context("cannot issue the demo's operator token")?
+        .token;
+    println!("  token          {token}");
+    println!("  try: curl -H 'Authorization: Bearer {token}' http://{http}/api/v1/units");
     let fleet_task = vigie_sim::demo::spawn_fleet(
         &state,
         vigie_sim::demo::FleetSpec {
@@ -104,7 +116,25 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     if display && !args.no_view {
         let scenario = std::path::Path::new("simulations/scenarios/stade-de-france/scenario.toml");
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
-        cmd.arg("view").arg("--live").arg(format!("http://{http}"));
+        // The view is an operator client of the QUIC protocol, with its own
+        // certificate: a snapshot, then deltas.
+        let certs = state.config.data_dir.join("viewer-certs");
+        let quic = state.listener("quic").context("no QUIC listener")?;
+        let authority = vigie_ground::patrol::ca::DeploymentCa::open(&state.config.data_dir)?;
+        let cert = authority.issue(
+            "VIEW1",
+            vigie_ground::patrol::ca::Role::Operator,
+            vigie_ground::patrol::ca::Validity::from_now(Duration::from_secs(86_400)),
+            Some(&state.store),
+        )?;
+        super::ca::write_unit_files(&certs, "VIEW1", &cert, authority.cert_pem())?;
+        cmd.arg("view")
+            .arg("--live")
+            .arg(format!("quic://{quic}"))
+            .arg("--certs")
+            .arg(&certs)
+            .arg("--unit")
+            .arg("VIEW1");
         if scenario.exists() {
             cmd.arg("--scenario").arg(scenario);
         } else {

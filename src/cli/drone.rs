@@ -19,6 +19,8 @@ pub struct DroneArgs {
         default_value = "http://127.0.0.1:8080"
     )]
     pub server: String,
+    #[command(flatten)]
+    pub auth: super::token::TokenOpt,
     #[command(subcommand)]
     pub command: DroneCommandArg,
 }
@@ -182,8 +184,9 @@ fn circle(text: &str, inclusion: bool) -> anyhow::Result<FenceShape> {
 /// Runs a `vigie drone` subcommand.
 pub fn run(args: DroneArgs) -> anyhow::Result<()> {
     let base = args.server.trim_end_matches('/').to_string();
+    let bearer = args.auth.bearer()?;
     let (id, command) = match args.command {
-        DroneCommandArg::List => return list(&base),
+        DroneCommandArg::List => return list(&base, &bearer),
         DroneCommandArg::Arm { id } => (id, DroneCommand::Arm),
         DroneCommandArg::Disarm { id } => (id, DroneCommand::Disarm),
         DroneCommandArg::Mode { id, mode } => (id, DroneCommand::SetMode { mode }),
@@ -276,11 +279,13 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
     };
     let url = format!("{base}/api/v1/drones/{id}/commands");
     let mut resp = ureq::post(&url)
+        .header("Authorization", &bearer)
         .config()
         .http_status_as_error(false)
         .build()
         .send_json(&command)
         .map_err(|e| anyhow::anyhow!("cannot reach the server at {base}: {e} (is `vigie serve` running? --server sets the address)"))?;
+    refused(&mut resp)?;
     let result: CommandResult = resp
         .body_mut()
         .read_json()
@@ -299,13 +304,33 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
     }
 }
 
-fn list(base: &str) -> anyhow::Result<()> {
+/// Turns a 401 or 403 into the server's explanation.
+fn refused(resp: &mut ureq::http::Response<ureq::Body>) -> anyhow::Result<()> {
+    let status = resp.status();
+    if status == 401 || status == 403 {
+        let why = resp
+            .body_mut()
+            .read_json::<vigie_protocols::api::ApiError>()
+            .map(|e| e.error)
+            .unwrap_or_else(|_| status.to_string());
+        anyhow::bail!("the server refused: {why}");
+    }
+    Ok(())
+}
+
+fn list(base: &str, bearer: &str) -> anyhow::Result<()> {
     let url = format!("{base}/api/v1/drones");
-    let list: UnitList = ureq::get(&url)
+    let mut resp = ureq::get(&url)
+        .header("Authorization", bearer)
+        .config()
+        .http_status_as_error(false)
+        .build()
         .call()
         .map_err(|e| {
             anyhow::anyhow!("cannot reach the server at {base}: {e} (is `vigie serve` running?)")
-        })?
+        })?;
+    refused(&mut resp)?;
+    let list: UnitList = resp
         .body_mut()
         .read_json()
         .map_err(|e| anyhow::anyhow!("unexpected answer from {url}: {e}"))?;

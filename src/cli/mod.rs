@@ -11,6 +11,7 @@ pub mod duration;
 pub mod serve;
 pub mod sim;
 pub mod sim_patrols;
+pub mod token;
 pub mod view;
 
 /// Logs to stderr, so that stdout carries only what a command prints.

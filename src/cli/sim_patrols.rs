@@ -53,6 +53,9 @@ pub struct SimPatrolsArgs {
     /// The server's HTTP address, to issue `--orders` through the API.
     #[arg(long)]
     pub http: Option<SocketAddr>,
+    /// Operator token (dispatcher or admin) for `--orders`.
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Orders to issue (round-robin over the units) once every tablet is
     /// connected, for measuring delivery latency and loss.
     #[arg(long, default_value_t = 0)]
@@ -132,7 +135,7 @@ pub fn run(args: SimPatrolsArgs) -> anyhow::Result<()> {
             }
         };
         let units: Vec<String> = units[..args.count].to_vec();
-        let load = issue_orders(args.http, args.orders, args.order_rate, units, stats.clone(), args.count);
+        let load = issue_orders(args.http, args.token.clone(), args.orders, args.order_rate, units, stats.clone(), args.count);
         let issued = tokio::select! {
             _ = stop => None,
             _ = report => None,
@@ -156,6 +159,7 @@ pub fn run(args: SimPatrolsArgs) -> anyhow::Result<()> {
 /// `rate` per second; returns how many the server stored.
 async fn issue_orders(
     http: Option<SocketAddr>,
+    token: Option<String>,
     n: usize,
     rate: f64,
     units: Vec<String>,
@@ -182,9 +186,15 @@ async fn issue_orders(
             "lat_deg": 48.9245, "lon_deg": 2.3602, "priority": "normal",
             "instructions": format!("load order {i}"),
         });
-        let ok = tokio::task::spawn_blocking(move || ureq::post(&url).send_json(&body).is_ok())
-            .await
-            .unwrap_or(false);
+        let bearer = format!("Bearer {}", token.as_deref().unwrap_or_default());
+        let ok = tokio::task::spawn_blocking(move || {
+            ureq::post(&url)
+                .header("Authorization", &bearer)
+                .send_json(&body)
+                .is_ok()
+        })
+        .await
+        .unwrap_or(false);
         stored += usize::from(ok);
     }
     stored

@@ -21,17 +21,37 @@ const DEFAULT_EXTENT_M: f64 = 1000.0;
 /// Options of `vigie view`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
+    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
 )]
 pub struct ViewArgs {
     /// Scenario file (TOML with GeoJSON layers). With --live, gives the
     /// static layers (buildings, zones, cameras) and units come from the server.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
-    /// Ground server to follow, e.g. `http://127.0.0.1:8080` (polls
-    /// `/api/v1/units` every 500 ms).
+    /// Ground server to follow: `quic://127.0.0.1:4433` as an operator
+    /// client (a snapshot, then deltas; needs --certs), or
+    /// `http://127.0.0.1:8080` (polls `/api/v1/units` every 500 ms; needs a
+    /// token).
     #[arg(long)]
     pub live: Option<String>,
+    /// Directory with the operator's certificate for `--live quic://...`
+    /// (`<UNIT>.cert.pem`, `<UNIT>.key.pem`, `ca.pem`, as `vigie ca issue
+    /// --role operator` writes them).
+    #[arg(long)]
+    pub certs: Option<PathBuf>,
+    /// Operator unit id of the certificate in --certs.
+    #[arg(long, default_value = "OPS1")]
+    pub unit: String,
+    /// Operator token for `--live http://...` (any role sees the picture).
+    #[arg(long, env = "VIGIE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Replay the picture a server recorded in this data directory (its
+    /// timeline); `--at` is then the offset from the recording's start.
+    #[arg(long, conflicts_with = "live")]
+    pub replay: Option<PathBuf>,
+    /// Length of the replayed window from `--at`.
+    #[arg(long, value_parser = super::duration::parse, default_value = "2h")]
+    pub length: Duration,
     /// Save a PNG of the view to this file once the scene is ready, then exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -63,11 +83,70 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         .map(|p| Scenario::load(p).map(Arc::new))
         .transpose()
         .context("loading the scenario")?;
+    if let Some(dir) = &args.replay {
+        let store = vigie_ground::store::Store::open(dir)
+            .with_context(|| format!("opening the recording in {}", dir.display()))?;
+        vigie_ground::timeline::persist::migrate(&store)?;
+        let Some((first, last)) = store.timeline_span()? else {
+            bail!(
+                "{} holds no recorded picture: run `vigie serve` (or `vigie demo --data-dir`) with [timeline] record = true",
+                dir.display()
+            );
+        };
+        let from = first + args.at.as_millis() as i64;
+        if from > last {
+            bail!(
+                "--at {:?} is past the end of the recording ({} s long)",
+                args.at,
+                (last - first) / 1000
+            );
+        }
+        let to = from.saturating_add(args.length.as_millis() as i64);
+        let replay = vigie_ground::timeline::Replay::new(store.timeline_steps(from, to)?);
+        let playing = args.screenshot.is_none();
+        let source = vigie_viewer::source::ReplaySource::new(replay, from, playing)
+            .context("the recording is empty in that window")?;
+        let scene = match scenario {
+            Some(s) => Arc::new(s.scene.clone()),
+            None => {
+                let (lat, lon) = args.origin.unwrap_or(DEFAULT_ORIGIN);
+                Arc::new(Scene::empty("replay", lat, lon, DEFAULT_EXTENT_M))
+            }
+        };
+        app::run(ViewerOptions {
+            scene,
+            source: Source::Replay(source),
+            size: args.size,
+            screenshot: args.screenshot.clone(),
+            layers,
+            view: None,
+        })?;
+        return Ok(());
+    }
     let (scene, source) = match (&args.live, scenario) {
         (Some(url), scenario) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bail!("--live wants an HTTP URL such as http://127.0.0.1:8080, got {url:?}");
-            }
+            let live = if let Some(addr) = url.strip_prefix("quic://") {
+                let addr: std::net::SocketAddr =
+                    addr.trim_end_matches('/').parse().with_context(|| {
+                        format!(
+                            "--live {url:?}: expected quic://IP:PORT, e.g. quic://127.0.0.1:4433"
+                        )
+                    })?;
+                let Some(dir) = &args.certs else {
+                    bail!(
+                        "--live quic://... needs --certs DIR with an operator certificate (vigie ca issue --unit {} --role operator --out DIR)",
+                        args.unit
+                    );
+                };
+                let config = vigie_ground::patrol::client::load_client_config(dir, &args.unit)?;
+                LiveSource::start_quic(addr, config)
+            } else if url.starts_with("http://") || url.starts_with("https://") {
+                LiveSource::start(url, args.token.clone())
+            } else {
+                bail!(
+                    "--live wants quic://IP:PORT or an HTTP URL such as http://127.0.0.1:8080, got {url:?}"
+                );
+            };
             let scene = match scenario {
                 Some(s) => Arc::new(s.scene.clone()),
                 None => {
@@ -75,7 +154,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                     Arc::new(Scene::empty("live", lat, lon, DEFAULT_EXTENT_M))
                 }
             };
-            (scene, Source::Live(LiveSource::start(url)))
+            (scene, Source::Live(live))
         }
         (None, Some(s)) => {
             let playing = args.screenshot.is_none();

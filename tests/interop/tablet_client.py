@@ -123,9 +123,15 @@ class Tablet(QuicConnectionProtocol):
                     return getattr(msg, kind)
 
 
+TOKEN = None  # operator bearer token for the HTTP API (--token)
+
+
 def http(method, url, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if TOKEN:
+        headers["authorization"] = f"Bearer {TOKEN}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -265,7 +271,10 @@ def main():
     p.add_argument("--proto", required=True, help="path to vigie.proto")
     p.add_argument("--mode", choices=["ok", "no-cert", "foreign-ca", "issued"], default="ok")
     p.add_argument("--timeout", type=float, default=40)
+    p.add_argument("--token", help="operator bearer token for the HTTP API (vigie token issue)")
     args = p.parse_args()
+    global TOKEN
+    TOKEN = args.token
     pb = load_proto(args.proto)
     run = run_ok if args.mode == "ok" else run_refused
     asyncio.run(asyncio.wait_for(run(args, pb), args.timeout))

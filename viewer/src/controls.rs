@@ -173,6 +173,21 @@ pub fn keyboard(
     if keys.just_pressed(KeyCode::Space) {
         source.0.toggle_pause();
     }
+    // Replay: seek 10 s (a minute with Shift), halve or double the speed.
+    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    let jump_ms = if shift { 60_000 } else { 10_000 };
+    if keys.just_pressed(KeyCode::BracketLeft) {
+        source.0.seek(-jump_ms);
+    }
+    if keys.just_pressed(KeyCode::BracketRight) {
+        source.0.seek(jump_ms);
+    }
+    if keys.just_pressed(KeyCode::Comma) {
+        source.0.scale_speed(0.5);
+    }
+    if keys.just_pressed(KeyCode::Period) {
+        source.0.scale_speed(2.0);
+    }
     if keys.just_pressed(KeyCode::Home) {
         orbit.0 = OrbitView::overview(scene.0.extent_m);
     }

@@ -99,7 +99,9 @@ pub fn help_text() -> String {
          Home                 overview\n\
          C                    centre on the selection\n\
          / or Ctrl+F          find a unit by id or name (Enter, Esc)\n\
-         Space                pause / resume the scenario clock\n\
+         Space                pause / resume the scenario or replay clock\n\
+         [ / ]                replay: back / forward 10 s (Shift: 1 min)\n\
+         , / .                replay: half / double speed\n\
          Esc                  clear the selection, close help\n\
          H or F1              this help\n\
          \n\

@@ -5,9 +5,13 @@
 //!
 //! - [`ScenarioSource`]: scripted units of a scenario file, on the
 //!   scenario's clock (frozen for screenshots).
-//! - [`LiveSource`]: polls a ground server's `GET /api/v1/units` over HTTP
-//!   every 500 ms on a background thread, latest picture wins.
-//! - Replay is not built yet: it needs the ground's coverage history.
+//! - [`LiveSource`]: a ground server's live picture on a background thread,
+//!   latest picture wins: over QUIC as an operator client with an operator
+//!   certificate (a snapshot, then deltas: [`LiveSource::start_quic`]), or by
+//!   polling `GET /api/v1/units` over HTTP every 500 ms with an operator
+//!   token ([`LiveSource::start`]).
+//! - [`ReplaySource`]: a recorded day or drill (the ground's timeline) on a
+//!   clock of its own that can pause, seek and run faster.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,8 @@ use crate::scene::Picture;
 
 /// How often the live source asks the server for the picture.
 pub const LIVE_POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Fewest time between two picture steps asked of a QUIC server.
+pub const QUIC_PICTURE_INTERVAL: Duration = Duration::from_millis(200);
 /// How long one live request may take before it counts as failed.
 const LIVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Smallest scenario time step between two pictures: units move smoothly
@@ -33,6 +39,8 @@ pub enum Source {
     Scenario(ScenarioSource),
     /// A ground server's live picture.
     Live(LiveSource),
+    /// A recorded period of a ground server's picture.
+    Replay(ReplaySource),
 }
 
 impl Source {
@@ -42,6 +50,7 @@ impl Source {
         match self {
             Source::Scenario(s) => s.poll(wall),
             Source::Live(s) => s.poll(),
+            Source::Replay(s) => s.poll(wall),
         }
     }
 
@@ -54,15 +63,127 @@ impl Source {
                 if s.playing { "" } else { " (paused)" }
             ),
             Source::Live(s) => s.describe(),
+            Source::Replay(s) => s.describe(),
         }
     }
 
-    /// Pauses or resumes a scenario clock; live sources cannot pause.
+    /// Pauses or resumes a scenario or replay clock; live sources cannot
+    /// pause.
     pub fn toggle_pause(&mut self) {
-        if let Source::Scenario(s) = self {
-            s.playing = !s.playing;
+        match self {
+            Source::Scenario(s) => s.playing = !s.playing,
+            Source::Replay(s) => s.playing = !s.playing,
+            Source::Live(_) => {}
         }
     }
+
+    /// Moves a replay's clock by `delta_ms` (clamped to the recording).
+    pub fn seek(&mut self, delta_ms: i64) {
+        if let Source::Replay(s) = self {
+            s.seek(delta_ms);
+        }
+    }
+
+    /// Multiplies a replay's speed by `factor` (1/16x to 64x).
+    pub fn scale_speed(&mut self, factor: f64) {
+        if let Source::Replay(s) = self {
+            s.speed = (s.speed * factor).clamp(1.0 / 16.0, 64.0);
+        }
+    }
+}
+
+/// A recorded period of the picture, on its own clock.
+pub struct ReplaySource {
+    /// The recording.
+    replay: vigie_ground::timeline::Replay,
+    /// First and last recorded instants, Unix ms.
+    span: (i64, i64),
+    /// Replay clock, Unix ms.
+    time_ms: i64,
+    /// Whether the clock runs.
+    playing: bool,
+    /// Replay seconds per wall second.
+    speed: f64,
+    /// Wall time of the previous poll.
+    last_wall: Option<Duration>,
+    /// Replay time of the last picture handed out; `None` forces one.
+    emitted: Option<i64>,
+}
+
+impl ReplaySource {
+    /// Replays `replay` from `start_ms` (clamped to the recording); `playing
+    /// = false` freezes the clock (screenshots). `None` when nothing was
+    /// recorded.
+    pub fn new(
+        replay: vigie_ground::timeline::Replay,
+        start_ms: i64,
+        playing: bool,
+    ) -> Option<ReplaySource> {
+        let span = replay.span()?;
+        Some(ReplaySource {
+            replay,
+            span,
+            time_ms: start_ms.clamp(span.0, span.1),
+            playing,
+            speed: 1.0,
+            last_wall: None,
+            emitted: None,
+        })
+    }
+
+    /// The replay clock, Unix ms.
+    pub fn time_ms(&self) -> i64 {
+        self.time_ms
+    }
+
+    fn seek(&mut self, delta_ms: i64) {
+        self.time_ms = self
+            .time_ms
+            .saturating_add(delta_ms)
+            .clamp(self.span.0, self.span.1);
+        self.emitted = None;
+    }
+
+    fn poll(&mut self, wall: Duration) -> Option<Picture> {
+        if self.playing
+            && let Some(last) = self.last_wall
+        {
+            let step = wall.saturating_sub(last).as_secs_f64() * 1000.0 * self.speed;
+            self.time_ms = (self.time_ms + step as i64).min(self.span.1);
+        }
+        self.last_wall = Some(wall);
+        let due = match self.emitted {
+            None => true,
+            Some(t) => {
+                (self.time_ms - t).unsigned_abs() >= SCENARIO_PICTURE_STEP.as_millis() as u64
+            }
+        };
+        due.then(|| {
+            self.emitted = Some(self.time_ms);
+            Picture {
+                at_ms: self.time_ms,
+                units: self.replay.picture_at(self.time_ms),
+                tracks: Vec::new(),
+            }
+        })
+    }
+
+    fn describe(&self) -> String {
+        let offset_s = (self.time_ms - self.span.0) as f64 / 1000.0;
+        let total_s = (self.span.1 - self.span.0) as f64 / 1000.0;
+        format!(
+            "replay {} UTC +{offset_s:.0}/{total_s:.0} s x{}{}",
+            clock(self.time_ms),
+            self.speed,
+            if self.playing { "" } else { " (paused)" }
+        )
+    }
+}
+
+/// `HH:MM:SS` of a Unix time in ms, UTC.
+fn clock(unix_ms: i64) -> String {
+    let s = unix_ms.div_euclid(1000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// Scripted units of a scenario, on the scenario's own clock.
@@ -137,8 +258,58 @@ pub struct LiveSource {
 }
 
 impl LiveSource {
-    /// Starts polling `base` (scheme, host and port).
-    pub fn start(base: &str) -> LiveSource {
+    /// Follows the picture over QUIC from the server at `addr` with an
+    /// operator client config (see `vigie_ground::patrol::client`),
+    /// reconnecting with back-off when the link fails.
+    pub fn start_quic(
+        addr: std::net::SocketAddr,
+        config: vigie_ground::patrol::ClientConfig,
+    ) -> LiveSource {
+        let slot = Arc::new(Mutex::new(LiveSlot::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (slot, stop) = (slot.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("vigie-live-quic".into())
+                .spawn(move || {
+                    vigie_ground::patrol::client::follow_picture_blocking(
+                        addr,
+                        config,
+                        QUIC_PICTURE_INTERVAL,
+                        &stop,
+                        |picture| {
+                            let Ok(mut s) = slot.lock() else { return };
+                            s.latest = Some(Picture {
+                                at_ms: picture.at_ms(),
+                                units: picture.units().cloned().collect(),
+                                tracks: Vec::new(),
+                            });
+                            s.error = None;
+                            s.received += 1;
+                        },
+                        |e| {
+                            let message = format!("{e} (retrying)");
+                            tracing::warn!("live picture from {addr}: {message}");
+                            if let Ok(mut s) = slot.lock() {
+                                s.error = Some(message);
+                            }
+                        },
+                    )
+                })
+                .map_err(|e| tracing::error!("cannot start the live picture thread: {e}"))
+                .ok()
+        };
+        LiveSource {
+            base: format!("quic://{addr}"),
+            slot,
+            stop,
+            thread,
+        }
+    }
+
+    /// Starts polling `base` (scheme, host and port), sending `token` as the
+    /// operator's bearer token when given.
+    pub fn start(base: &str, token: Option<String>) -> LiveSource {
         let base = base.trim_end_matches('/').to_owned();
         let slot = Arc::new(Mutex::new(LiveSlot::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -147,7 +318,7 @@ impl LiveSource {
             let (slot, stop) = (slot.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("vigie-live".into())
-                .spawn(move || poll_loop(&url, &slot, &stop))
+                .spawn(move || poll_loop(&url, token.as_deref(), &slot, &stop))
                 .map_err(|e| tracing::error!("cannot start the live polling thread: {e}"))
                 .ok()
         };
@@ -183,14 +354,18 @@ impl Drop for LiveSource {
     }
 }
 
-fn poll_loop(url: &str, slot: &Mutex<LiveSlot>, stop: &AtomicBool) {
+fn poll_loop(url: &str, token: Option<&str>, slot: &Mutex<LiveSlot>, stop: &AtomicBool) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(LIVE_TIMEOUT))
         .build()
         .into();
     while !stop.load(Ordering::Relaxed) {
-        let result = agent
-            .get(url)
+        let mut request = agent.get(url);
+        if let Some(b) = &bearer {
+            request = request.header("Authorization", b);
+        }
+        let result = request
             .call()
             .and_then(|mut r| r.body_mut().read_json::<UnitList>());
         let Ok(mut s) = slot.lock() else { return };
@@ -276,25 +451,34 @@ mod tests {
 
     /// A one-route HTTP server on loopback answering every request with
     /// `body`, for at most `requests` requests.
-    fn serve(body: String, requests: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        body: String,
+        requests: usize,
+    ) -> (u16, std::thread::JoinHandle<Vec<(String, String)>>) {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("addr").port();
         let handle = std::thread::spawn(move || {
-            let mut paths = Vec::new();
+            let mut paths: Vec<(String, String)> = Vec::new();
             for stream in listener.incoming().take(requests) {
                 let Ok(mut stream) = stream else { break };
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut line = String::new();
                 let _ = reader.read_line(&mut line);
-                paths.push(line.split_whitespace().nth(1).unwrap_or("").to_owned());
-                // Drain the headers.
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                // Drain the headers, keeping the bearer token.
+                let mut auth = String::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                         break;
                     }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("authorization:") {
+                        auth = v.trim().to_owned();
+                    }
                 }
+                paths.push((path, auth));
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -325,7 +509,10 @@ mod tests {
         };
         let body = serde_json::to_string(&list).expect("json");
         let (port, server) = serve(body, 2);
-        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}/")));
+        let mut live = Source::Live(LiveSource::start(
+            &format!("http://127.0.0.1:{port}/"),
+            Some("vgt_test".into()),
+        ));
         let mut got = None;
         for _ in 0..250 {
             if let Some(p) = live.poll(Duration::ZERO) {
@@ -351,7 +538,12 @@ mod tests {
         }
         drop(live);
         let paths = server.join().expect("server thread");
-        assert!(paths.iter().all(|p| p == "/api/v1/units"), "{paths:?}");
+        assert!(
+            paths
+                .iter()
+                .all(|(p, auth)| p == "/api/v1/units" && auth == "bearer vgt_test"),
+            "{paths:?}"
+        );
     }
 
     #[test]
@@ -361,7 +553,7 @@ mod tests {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("ephemeral port");
-        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}")));
+        let mut live = Source::Live(LiveSource::start(&format!("http://127.0.0.1:{port}"), None));
         let mut saw_error = false;
         for _ in 0..100 {
             assert!(live.poll(Duration::ZERO).is_none());
@@ -372,5 +564,148 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(saw_error, "{}", live.describe());
+    }
+
+    #[test]
+    fn quic_live_source_follows_a_real_ground_server() {
+        use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+        let dir = std::env::temp_dir().join(format!("vigie-viewer-quic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut config = vigie_ground::config::Config {
+            data_dir: dir.clone(),
+            ..Default::default()
+        };
+        config.http.listen = "127.0.0.1:0".parse().expect("addr");
+        config.quic.listen = "127.0.0.1:0".parse().expect("addr");
+        for link in &mut config.mavlink.links {
+            link.address = "udpin:127.0.0.1:0".into();
+        }
+        let server = rt
+            .block_on(vigie_ground::server::Server::start(config))
+            .expect("server starts");
+        let quic = server.state().listener("quic").expect("quic listener");
+        let ca = DeploymentCa::open(&dir).expect("ca");
+        let cert = ca
+            .issue(
+                "OPS7",
+                Role::Operator,
+                Validity::from_now(DEFAULT_UNIT_VALIDITY),
+                Some(&server.state().store),
+            )
+            .expect("operator certificate");
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).expect("certs dir");
+        std::fs::write(certs.join("ca.pem"), ca.cert_pem()).expect("write");
+        std::fs::write(certs.join("OPS7.cert.pem"), &cert.cert_pem).expect("write");
+        std::fs::write(certs.join("OPS7.key.pem"), &cert.key_pem).expect("write");
+        let unit = |id: &str, status| vigie_protocols::api::Unit {
+            id: id.into(),
+            kind: UnitKind::Patrol,
+            status,
+            name: None,
+            position: None,
+            last_seen_ms: None,
+            source: "test".into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        };
+        server
+            .state()
+            .fleet
+            .upsert(unit("P1", UnitStatus::Available));
+        let config =
+            vigie_ground::patrol::client::load_client_config(&certs, "OPS7").expect("credentials");
+        let mut live = Source::Live(LiveSource::start_quic(quic, config));
+        let wait_for = |live: &mut Source, want: UnitStatus| {
+            for _ in 0..500 {
+                if let Some(p) = live.poll(Duration::ZERO)
+                    && p.units.iter().any(|u| u.id == "P1" && u.status == want)
+                {
+                    return p;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!(
+                "no picture with P1 {want:?} within 10 s: {}",
+                live.describe()
+            );
+        };
+        let first = wait_for(&mut live, UnitStatus::Available);
+        assert_eq!(first.units.len(), 1, "the viewer itself is not a unit");
+        server.state().fleet.upsert(unit("P1", UnitStatus::OnScene));
+        wait_for(&mut live, UnitStatus::OnScene);
+        assert!(
+            live.describe().starts_with("live quic://"),
+            "{}",
+            live.describe()
+        );
+        drop(live);
+        rt.block_on(server.stop()).expect("server stops");
+    }
+
+    #[test]
+    fn replay_source_plays_seeks_and_scales_on_its_own_clock() {
+        use vigie_ground::timeline::{Recorder, Replay};
+        let unit = |status| vigie_protocols::api::Unit {
+            id: "P1".into(),
+            kind: UnitKind::Patrol,
+            status,
+            name: None,
+            position: None,
+            last_seen_ms: None,
+            source: "test".into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        };
+        // 0-59 s available, 60-119 s on scene.
+        let mut rec = Recorder::new(30_000);
+        let mut steps = Vec::new();
+        for t in 0..120i64 {
+            let status = if t < 60 {
+                UnitStatus::Available
+            } else {
+                UnitStatus::OnScene
+            };
+            steps.extend(rec.step(t * 1_000, &[unit(status)]));
+        }
+        let mut src =
+            Source::Replay(ReplaySource::new(Replay::new(steps), 50_000, true).expect("recorded"));
+        let status = |p: Picture| p.units[0].status;
+        assert_eq!(
+            status(src.poll(Duration::ZERO).unwrap()),
+            UnitStatus::Available
+        );
+        // Ten wall seconds at 1x: 60 s, on scene.
+        assert_eq!(
+            status(src.poll(Duration::from_secs(10)).unwrap()),
+            UnitStatus::OnScene
+        );
+        // Paused: the clock stays; seeking back still answers.
+        src.toggle_pause();
+        assert!(src.poll(Duration::from_secs(20)).is_none());
+        src.seek(-30_000);
+        let p = src.poll(Duration::from_secs(21)).unwrap();
+        assert_eq!((p.at_ms, status(p)), (30_000, UnitStatus::Available));
+        assert!(
+            src.describe().contains("+30/90 s") && src.describe().contains("paused"),
+            "{}",
+            src.describe()
+        );
+        // Seeking is clamped to the recording; 4x speed.
+        src.seek(-1_000_000);
+        src.scale_speed(4.0);
+        src.toggle_pause();
+        src.poll(Duration::from_secs(21));
+        let p = src.poll(Duration::from_secs(36)).unwrap();
+        assert_eq!(p.at_ms, 60_000);
+        assert_eq!(status(p), UnitStatus::OnScene);
+        assert!(src.describe().contains("x4"), "{}", src.describe());
     }
 }

@@ -88,6 +88,74 @@ pub fn tier_range_m(horizontal_px: f64, hfov_deg: f64, tier: Tier) -> f64 {
     horizontal_px / (tier.px_per_m() * 2.0 * (hfov_deg.to_radians() / 2.0).tan())
 }
 
+/// Optics assumed where a source does not say, set by the `[coverage.optics]`
+/// section of the configuration. They decide the pixel-density ranking of
+/// who-sees answers and the useful range that follows from a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Optics {
+    /// Tier whose density defines a camera's useful range when its
+    /// inventory row gives a resolution but names no tier. Default
+    /// `detection` (25 px/m).
+    pub range_tier: Tier,
+    /// Density a camera is taken to reach at its useful range when its row
+    /// gives a range but no resolution (its resolution follows from it).
+    /// Default `detection`.
+    pub range_only_tier: Tier,
+    /// Sensor width over height, for a fixed camera's vertical field of
+    /// view. Default 16:9 (1.778).
+    pub sensor_aspect: f64,
+    /// Horizontal resolution of drone cameras, pixels. Default 1920 (1080p).
+    pub drone_px: f64,
+    /// Horizontal field of view of a drone camera that does not report it,
+    /// degrees. Default 84.
+    pub drone_hfov_deg: f64,
+    /// Horizontal resolution of a patrol tablet's stream, pixels. Default
+    /// 1280 (720p).
+    pub tablet_px: f64,
+    /// Horizontal field of view of a tablet camera, degrees. Default 65.
+    pub tablet_hfov_deg: f64,
+    /// Height a tablet is held at, metres. Default 1.5.
+    pub tablet_height_m: f64,
+}
+
+impl Default for Optics {
+    fn default() -> Self {
+        Optics {
+            range_tier: Tier::Detection,
+            range_only_tier: Tier::Detection,
+            sensor_aspect: 16.0 / 9.0,
+            drone_px: 1920.0,
+            drone_hfov_deg: 84.0,
+            tablet_px: 1280.0,
+            tablet_hfov_deg: 65.0,
+            tablet_height_m: 1.5,
+        }
+    }
+}
+
+impl Optics {
+    /// Checks the values make physical sense; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("sensor_aspect", self.sensor_aspect, 0.2, 10.0),
+            ("drone_px", self.drone_px, 1.0, 100_000.0),
+            ("tablet_px", self.tablet_px, 1.0, 100_000.0),
+            ("drone_hfov_deg", self.drone_hfov_deg, 1.0, 179.0),
+            ("tablet_hfov_deg", self.tablet_hfov_deg, 1.0, 179.0),
+            ("tablet_height_m", self.tablet_height_m, 0.1, 100.0),
+        ];
+        for (key, v, lo, hi) in positive {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!(
+                    "coverage.optics.{key} = {v} must be within {lo}..{hi}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One fixed camera of the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FixedCamera {
@@ -183,12 +251,13 @@ impl FixedCamera {
     }
 
     /// Horizontal resolution used for pixel density, pixels: the inventory's,
-    /// or the one that puts 25 px/m (detection) at the useful range.
-    pub fn horizontal_px(&self) -> f64 {
+    /// or the one that puts the assumed tier's density
+    /// ([`Optics::range_only_tier`]) at the useful range.
+    pub fn horizontal_px(&self, optics: &Optics) -> f64 {
         match self.resolution_px {
             Some(px) => f64::from(px),
             None => {
-                Tier::Detection.px_per_m()
+                optics.range_only_tier.px_per_m()
                     * 2.0
                     * self.useful_range_m()
                     * (self.hfov_deg.to_radians() / 2.0).tan()
@@ -196,9 +265,9 @@ impl FixedCamera {
         }
     }
 
-    /// Vertical field of view, degrees, assuming a 16:9 sensor.
-    pub fn vfov_deg(&self) -> f64 {
-        2.0 * ((self.hfov_deg.to_radians() / 2.0).tan() * 9.0 / 16.0)
+    /// Vertical field of view, degrees, for the assumed sensor aspect.
+    pub fn vfov_deg(&self, optics: &Optics) -> f64 {
+        2.0 * ((self.hfov_deg.to_radians() / 2.0).tan() / optics.sensor_aspect)
             .atan()
             .to_degrees()
     }
@@ -211,7 +280,7 @@ impl FixedCamera {
 
     /// The camera's pose, with the useful range turned into a horizontal
     /// bound on the footprint.
-    pub fn pose(&self, frame: &LocalFrame) -> CameraPose {
+    pub fn pose(&self, frame: &LocalFrame, optics: &Optics) -> CameraPose {
         let [e, n] = self.local(frame);
         let slant = self.useful_range_m();
         let h = self.mount_height_m;
@@ -223,7 +292,7 @@ impl FixedCamera {
             pitch_deg: self.tilt_deg,
             roll_deg: 0.0,
             hfov_deg: self.hfov_deg,
-            vfov_deg: self.vfov_deg(),
+            vfov_deg: self.vfov_deg(optics),
             max_range_m: (slant * slant - h * h).max(0.0).sqrt(),
         }
     }
@@ -231,8 +300,13 @@ impl FixedCamera {
     /// Ground coverage in the local frame: the image footprint bounded by the
     /// useful range and, when buildings are given, clipped by line of sight.
     /// `None` when the camera sees no ground within its range.
-    pub fn coverage(&self, frame: &LocalFrame, buildings: Option<&Buildings>) -> Option<Vec<Pt>> {
-        let pose = self.pose(frame);
+    pub fn coverage(
+        &self,
+        frame: &LocalFrame,
+        buildings: Option<&Buildings>,
+        optics: &Optics,
+    ) -> Option<Vec<Pt>> {
+        let pose = self.pose(frame, optics);
         let ring: Vec<Pt> = ground_footprint(&pose)?
             .into_iter()
             .map(|(e, n)| [e, n])
@@ -283,15 +357,21 @@ mod tests {
         let mut c = cam();
         c.resolution_px = None;
         c.range_m = Some(40.0);
-        let d = pixel_density(c.horizontal_px(), c.hfov_deg, 40.0);
+        let d = pixel_density(c.horizontal_px(&Optics::default()), c.hfov_deg, 40.0);
         assert!((d - 25.0).abs() < 1e-9);
+        let recognition = Optics {
+            range_only_tier: Tier::Recognition,
+            ..Optics::default()
+        };
+        let d = pixel_density(c.horizontal_px(&recognition), c.hfov_deg, 40.0);
+        assert!((d - 125.0).abs() < 1e-9);
     }
 
     #[test]
     fn coverage_points_along_heading_and_stays_in_range() {
         let c = cam();
         let frame = LocalFrame::new(48.9, 2.36);
-        let ring = c.coverage(&frame, None).unwrap();
+        let ring = c.coverage(&frame, None, &Optics::default()).unwrap();
         let r = c.useful_range_m();
         for p in &ring {
             assert!(f64::hypot(p[0], p[1]) <= r + 1e-6);

@@ -731,7 +731,7 @@ mod tests {
             name: None,
         };
         let ring: Vec<[f64; 2]> = cam
-            .coverage(&frame, None)
+            .coverage(&frame, None, &super::super::camera::Optics::default())
             .unwrap()
             .iter()
             .map(|p| lonlat(&frame, *p))

@@ -2,11 +2,14 @@
 //!
 //! Two parts behind one interface:
 //!
-//! - a **static packed tree** for fixed cameras, built once: polygons sorted
-//!   along a Hilbert curve, their vertices stored flat in that order, and a
-//!   tree of boxes with 16 children per node laid out level by level, with
-//!   no pointers (a node's children are found by arithmetic). A point query
-//!   touches a few contiguous cache lines per level.
+//! - a **static packed part** for fixed cameras, built once: polygons sorted
+//!   along a Hilbert curve (a polygon's slot is its place on the curve),
+//!   their vertices stored flat in that order. Point queries read a uniform
+//!   grid of cell lists (`grid.rs`): whole-cell covers and inline
+//!   half-planes answer most hits without touching the vertices. Box
+//!   queries (zones) walk a tree of boxes with 16 children per node laid
+//!   out level by level, with no pointers (a node's children are found by
+//!   arithmetic).
 //! - a **dynamic R-tree** ([`rstar`]) for sources that move (drone
 //!   footprints, tablet sectors): a move is one removal and one insertion.
 //!
@@ -21,6 +24,7 @@ use rstar::{AABB, RTree, RTreeObject};
 use serde::{Deserialize, Serialize};
 
 use super::buildings::Buildings;
+use super::grid::Grid;
 use super::mask::Masks;
 use super::polygon::{Bbox, Pt, hilbert_key, point_in_ring};
 use super::{Network, SourceKind};
@@ -56,89 +60,34 @@ pub struct SourceInfo {
     pub speed_m_s: f64,
 }
 
-/// A box in `f32`, rounded outwards so it always contains the `f64` box it
-/// was made from: half the memory of a [`Bbox`], so twice the boxes per
-/// cache line, and a point test stays conservative (the ring test decides).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Box32 {
-    min_e: f32,
-    min_n: f32,
-    max_e: f32,
-    max_n: f32,
-}
-
-impl Box32 {
-    fn from(b: &Bbox) -> Box32 {
-        let down = |v: f64| {
-            let f = v as f32;
-            if f64::from(f) > v { f.next_down() } else { f }
-        };
-        let up = |v: f64| {
-            let f = v as f32;
-            if f64::from(f) < v { f.next_up() } else { f }
-        };
-        Box32 {
-            min_e: down(b.min_e),
-            min_n: down(b.min_n),
-            max_e: up(b.max_e),
-            max_n: up(b.max_n),
-        }
-    }
-
-    /// Whether the point (already rounded to `f32`) may be inside.
-    #[inline]
-    fn contains(&self, p: [f32; 2]) -> bool {
-        p[0] >= self.min_e && p[0] <= self.max_e && p[1] >= self.min_n && p[1] <= self.max_n
-    }
-}
-
-/// The static part: fixed cameras, packed once.
+/// The static part: fixed cameras, packed once. A polygon's position in
+/// the packed arrays is its source slot.
 #[derive(Debug, Clone, Default)]
 struct Packed {
     /// Box levels: `levels[0]` has one box per polygon (Hilbert order),
-    /// each next level one box per group of [`NODE_SIZE`] boxes below.
+    /// each next level one box per group of [`NODE_SIZE`] boxes below; for
+    /// box queries.
     levels: Vec<Vec<Bbox>>,
-    /// The same boxes in `f32`, for point queries.
-    levels32: Vec<Vec<Box32>>,
+    /// Cell lists, for point queries.
+    grid: Grid,
     /// Start of each polygon's vertices in `verts`; one more than polygons.
     offsets: Vec<u32>,
     /// Every polygon's vertices, flat, closed rings.
     verts: Vec<Pt>,
-    /// Source slot of each polygon.
-    slots: Vec<u32>,
-    /// Packed position of each static slot (the inverse of `slots`).
-    positions: Vec<u32>,
 }
 
 impl Packed {
-    fn build(mut items: Vec<(u32, Vec<Pt>)>) -> Packed {
-        let boxes: Vec<Bbox> = items.iter().map(|(_, r)| Bbox::of(r)).collect();
-        let mut extent = Bbox::EMPTY;
-        for b in &boxes {
-            extent.union(b);
-        }
-        let mut keyed: Vec<(u64, usize)> = boxes
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (hilbert_key(b.centre(), &extent), i))
-            .collect();
-        keyed.sort_unstable();
+    /// Packs rings already in Hilbert order (ring `i` is slot `i`).
+    fn build(rings: Vec<Vec<Pt>>) -> Packed {
         let mut packed = Packed::default();
-        let mut leaf = Vec::with_capacity(items.len());
+        let mut leaf = Vec::with_capacity(rings.len());
         packed.offsets.push(0);
-        for &(_, i) in &keyed {
-            let (slot, ring) = std::mem::take(&mut items[i]);
+        for ring in rings {
+            leaf.push(Bbox::of(&ring));
             packed.verts.extend_from_slice(&ring);
             packed.offsets.push(packed.verts.len() as u32);
-            packed.slots.push(slot);
-            leaf.push(boxes[i]);
         }
-        packed.positions = vec![0; packed.slots.len()];
-        for (pos, &slot) in packed.slots.iter().enumerate() {
-            if let Some(p) = packed.positions.get_mut(slot as usize) {
-                *p = pos as u32;
-            }
-        }
+        packed.grid = Grid::build(&packed.verts, &packed.offsets, &leaf);
         packed.levels.push(leaf);
         while packed.levels.last().is_some_and(|l| l.len() > 1) {
             let below = packed.levels.last().map(Vec::as_slice).unwrap_or_default();
@@ -152,11 +101,6 @@ impl Packed {
                 .collect();
             packed.levels.push(level);
         }
-        packed.levels32 = packed
-            .levels
-            .iter()
-            .map(|l| l.iter().map(Box32::from).collect())
-            .collect();
         packed
     }
 
@@ -168,37 +112,7 @@ impl Packed {
     /// Calls `f(slot)` for each polygon containing `p`.
     #[inline]
     fn at_point(&self, p: Pt, f: &mut impl FnMut(u32)) {
-        if let Some(top) = self.levels32.len().checked_sub(1) {
-            let q = [p[0] as f32, p[1] as f32];
-            self.visit_point(top, 0, self.levels32[top].len(), p, q, f);
-        }
-    }
-
-    fn visit_point(
-        &self,
-        level: usize,
-        start: usize,
-        end: usize,
-        p: Pt,
-        q: [f32; 2],
-        f: &mut impl FnMut(u32),
-    ) {
-        let boxes = &self.levels32[level];
-        for (k, b) in boxes[start..end].iter().enumerate() {
-            if !b.contains(q) {
-                continue;
-            }
-            let k = start + k;
-            if level == 0 {
-                if point_in_ring(self.ring(k), p) {
-                    f(self.slots[k]);
-                }
-            } else {
-                let below = self.levels32[level - 1].len();
-                let s = k * NODE_SIZE;
-                self.visit_point(level - 1, s, (s + NODE_SIZE).min(below), p, q, f);
-            }
-        }
+        self.grid.at_point(&self.verts, &self.offsets, p, f);
     }
 
     /// Calls `f(slot, ring)` for each polygon whose box meets `q`.
@@ -223,7 +137,7 @@ impl Packed {
             }
             let k = start + k;
             if level == 0 {
-                f(self.slots[k], self.ring(k));
+                f(k as u32, self.ring(k));
             } else {
                 let below = self.levels[level - 1].len();
                 let s = k * NODE_SIZE;
@@ -316,17 +230,27 @@ impl CoverageIndex {
             buildings,
             ..CoverageIndex::default()
         };
-        let mut items = Vec::with_capacity(statics.len());
+        // Slots follow a Hilbert curve over the polygons' box centres, so
+        // that neighbours on the ground are neighbours in memory (rings,
+        // ranking data) and a batch of nearby points stays in cache.
+        let mut kept = Vec::with_capacity(statics.len());
+        let mut seen = std::collections::HashSet::with_capacity(statics.len());
         for (info, ring) in statics {
-            if ring.len() < 4 || index.by_id.contains_key(&info.id) {
-                continue;
+            if ring.len() >= 4 && seen.insert(info.id.clone()) {
+                kept.push((Bbox::of(&ring).centre(), info, ring));
             }
+        }
+        let mut extent = Bbox::EMPTY;
+        kept.iter().for_each(|(c, _, _)| extent.add(*c));
+        kept.sort_by_cached_key(|(c, _, _)| hilbert_key(*c, &extent));
+        let mut items = Vec::with_capacity(kept.len());
+        for (_, info, ring) in kept {
             let slot = index.sources.len() as u32;
             index.by_id.insert(info.id.clone(), slot);
             index.rank.push(rank_data(&info));
             index.sources.push(Some(info));
             index.dyn_rings.push(None);
-            items.push((slot, ring));
+            items.push(ring);
         }
         index.statics = index.sources.len() as u32;
         index.packed = Packed::build(items);
@@ -436,8 +360,7 @@ impl CoverageIndex {
     /// The coverage ring of a source.
     pub fn ring(&self, slot: u32) -> &[Pt] {
         if slot < self.statics {
-            self.packed
-                .ring(self.packed.positions[slot as usize] as usize)
+            self.packed.ring(slot as usize)
         } else {
             self.dyn_rings[slot as usize]
                 .as_ref()

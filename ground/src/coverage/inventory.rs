@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::Network;
 use super::buildings::Building;
-use super::camera::{FixedCamera, Tier};
+use super::camera::{FixedCamera, Optics, Tier};
 use super::polygon::{Pt, closed};
 use crate::frame::LocalFrame;
 
@@ -72,11 +72,11 @@ pub struct Import {
 
 /// Reads a camera inventory, CSV or GeoJSON by extension (`.csv`;
 /// `.geojson` or `.json`).
-pub fn load_cameras(path: &Path) -> Result<Import, InventoryError> {
+pub fn load_cameras(path: &Path, optics: &Optics) -> Result<Import, InventoryError> {
     let text = read(path)?;
     match extension(path).as_str() {
-        "csv" => parse_csv(&text),
-        "geojson" | "json" => parse_geojson(&text),
+        "csv" => parse_csv(&text, optics),
+        "geojson" | "json" => parse_geojson(&text, optics),
         other => Err(InventoryError::Format(format!(
             "{}: unknown extension {other:?}: use .csv or .geojson",
             path.display()
@@ -181,7 +181,10 @@ fn canonical(column: &str) -> Option<&'static str> {
 }
 
 /// Builds a camera from named string values; the error says which field.
-fn camera_from(get: &dyn Fn(&str) -> Option<String>) -> Result<FixedCamera, String> {
+fn camera_from(
+    get: &dyn Fn(&str) -> Option<String>,
+    optics: &Optics,
+) -> Result<FixedCamera, String> {
     let text = |k: &str| {
         get(k)
             .map(|v| v.trim().to_string())
@@ -219,7 +222,7 @@ fn camera_from(get: &dyn Fn(&str) -> Option<String>) -> Result<FixedCamera, Stri
         }
     };
     let range_tier = match text("range_tier") {
-        None => Tier::Detection,
+        None => optics.range_tier,
         Some(t) => Tier::parse(&t).ok_or_else(|| {
             format!("range_tier {t:?} is unknown: use detection, observation, recognition or identification")
         })?,
@@ -247,7 +250,7 @@ fn camera_from(get: &dyn Fn(&str) -> Option<String>) -> Result<FixedCamera, Stri
     };
     cam.tilt_deg = match num("tilt_deg")? {
         Some(t) => t,
-        None => -cam.vfov_deg() / 2.0,
+        None => -cam.vfov_deg(optics) / 2.0,
     };
     cam.validate()?;
     Ok(cam)
@@ -279,7 +282,7 @@ fn push_camera(
 }
 
 /// Reads a CSV inventory.
-pub fn parse_csv(text: &str) -> Result<Import, InventoryError> {
+pub fn parse_csv(text: &str, optics: &Optics) -> Result<Import, InventoryError> {
     let mut records = csv_records(text.trim_start_matches('\u{feff}')).into_iter();
     let (_, header) = records.next().ok_or_else(|| {
         InventoryError::Format("empty CSV: the first line must name the columns".into())
@@ -316,7 +319,7 @@ pub fn parse_csv(text: &str) -> Result<Import, InventoryError> {
                 header.len()
             ))
         } else {
-            camera_from(&get)
+            camera_from(&get, optics)
         };
         push_camera(
             &mut import,
@@ -355,7 +358,7 @@ fn value_text(v: &Value) -> Option<String> {
 }
 
 /// Reads a GeoJSON inventory (Point features).
-pub fn parse_geojson(text: &str) -> Result<Import, InventoryError> {
+pub fn parse_geojson(text: &str, optics: &Optics) -> Result<Import, InventoryError> {
     let mut import = Import::default();
     let mut seen = HashMap::new();
     for (i, f) in features(text)?.iter().enumerate() {
@@ -379,7 +382,7 @@ pub fn parse_geojson(text: &str) -> Result<Import, InventoryError> {
         let result = if coords.is_none() {
             Err("geometry is not a Point: a camera is a point with properties".to_string())
         } else {
-            camera_from(&get)
+            camera_from(&get, optics)
         };
         push_camera(&mut import, &mut seen, i + 1, result, get("id"));
     }
@@ -592,7 +595,7 @@ mod tests {
 
     #[test]
     fn csv_import_reports_each_bad_row_and_why() {
-        let imp = parse_csv(CSV).unwrap();
+        let imp = parse_csv(CSV, &Optics::default()).unwrap();
         let ids: Vec<_> = imp.cameras.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["c1", "c2"]);
         assert_eq!(imp.cameras[0].name.as_deref(), Some("Gare, north"));
@@ -612,18 +615,20 @@ mod tests {
 
     #[test]
     fn csv_and_geojson_round_trip() {
-        let imp = parse_csv(CSV).unwrap();
-        let again = parse_csv(&to_csv(&imp.cameras)).unwrap();
+        let imp = parse_csv(CSV, &Optics::default()).unwrap();
+        let again = parse_csv(&to_csv(&imp.cameras), &Optics::default()).unwrap();
         assert_eq!(again.cameras, imp.cameras);
         assert!(again.rejected.is_empty());
         let gj = to_geojson(&imp.cameras).to_string();
-        let back = parse_geojson(&gj).unwrap();
+        let back = parse_geojson(&gj, &Optics::default()).unwrap();
         assert_eq!(back.cameras, imp.cameras, "{:?}", back.rejected);
     }
 
     #[test]
     fn missing_column_is_a_file_error() {
-        let err = parse_csv("id,lat,lon\n1,2,3\n").unwrap_err().to_string();
+        let err = parse_csv("id,lat,lon\n1,2,3\n", &Optics::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("mount_height_m"), "{err}");
     }
 

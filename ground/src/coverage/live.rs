@@ -17,12 +17,14 @@ use std::time::Duration;
 use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
 
 use super::buildings::Buildings;
+use super::camera::Optics;
 use super::history::{self, IntervalRow, Recorder};
 use super::index::{CoverageIndex, SourceInfo};
 use super::inventory;
 use super::mask::Masks;
 use super::polygon::{Pt, closed};
 use super::{Network, SourceKind};
+use crate::config::CoverageConfig;
 use crate::fleet::{Change, FleetHandle};
 use crate::frame::LocalFrame;
 use crate::store::{Store, StoreError};
@@ -31,16 +33,6 @@ use crate::store::{Store, StoreError};
 pub const DRONE_CRUISE_M_S: f64 = 12.0;
 /// Walking speed of a patrol on foot, m/s.
 pub const WALK_M_S: f64 = 1.4;
-/// Horizontal resolution assumed for a drone camera, pixels (1080p).
-pub const DRONE_PX: f64 = 1920.0;
-/// Horizontal field of view assumed for a drone camera when unreported, degrees.
-pub const DRONE_HFOV_DEG: f64 = 84.0;
-/// Horizontal resolution of a tablet stream, pixels (720p).
-pub const TABLET_PX: f64 = 1280.0;
-/// Horizontal field of view of a tablet camera, degrees.
-pub const TABLET_HFOV_DEG: f64 = 65.0;
-/// Height a tablet is held at, metres.
-pub const TABLET_HEIGHT_M: f64 = 1.5;
 /// How often buffered history rows are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often history past retention is purged.
@@ -61,6 +53,8 @@ pub struct LiveCoverage {
     pending_rows: Mutex<Vec<IntervalRow>>,
     /// History retention, milliseconds.
     pub retention_ms: i64,
+    /// Optics assumed where a source does not say.
+    pub optics: Optics,
 }
 
 /// Loads buildings and masks stored in the data directory.
@@ -96,6 +90,7 @@ pub fn fixed_source(
     cam: &super::camera::FixedCamera,
     frame: &LocalFrame,
     ring: Vec<Pt>,
+    optics: &Optics,
 ) -> Option<(SourceInfo, Vec<Pt>)> {
     let ring = closed(ring)?;
     Some((
@@ -106,7 +101,7 @@ pub fn fixed_source(
             eye: cam.local(frame),
             height_m: cam.mount_height_m,
             hfov_deg: cam.hfov_deg,
-            horizontal_px: cam.horizontal_px(),
+            horizontal_px: cam.horizontal_px(optics),
             heading_deg: cam.heading_deg,
             range_m: cam.useful_range_m(),
             ptz: cam.ptz,
@@ -122,7 +117,11 @@ fn local(frame: &LocalFrame, p: [f64; 2]) -> Pt {
 }
 
 /// What a unit of the picture contributes to the index, if anything.
-pub fn unit_source(unit: &Unit, frame: &LocalFrame) -> Option<(SourceInfo, Vec<Pt>)> {
+pub fn unit_source(
+    unit: &Unit,
+    frame: &LocalFrame,
+    optics: &Optics,
+) -> Option<(SourceInfo, Vec<Pt>)> {
     if matches!(unit.status, UnitStatus::LinkLost | UnitStatus::Unavailable) {
         return None;
     }
@@ -135,15 +134,15 @@ pub fn unit_source(unit: &Unit, frame: &LocalFrame) -> Option<(SourceInfo, Vec<P
             unit.drone
                 .as_ref()
                 .and_then(|d| d.camera_fov_deg)
-                .map_or(DRONE_HFOV_DEG, |f| f[0]),
-            DRONE_PX,
+                .map_or(optics.drone_hfov_deg, |f| f[0]),
+            optics.drone_px,
             DRONE_CRUISE_M_S,
         ),
         UnitKind::Patrol => (
             SourceKind::Tablet,
-            TABLET_HEIGHT_M,
-            TABLET_HFOV_DEG,
-            TABLET_PX,
+            optics.tablet_height_m,
+            optics.tablet_hfov_deg,
+            optics.tablet_px,
             WALK_M_S,
         ),
         UnitKind::FixedCamera => (SourceKind::FixedCamera, 6.0, 60.0, 1920.0, 0.0),
@@ -191,22 +190,43 @@ impl LiveCoverage {
             recorder: Mutex::new(Recorder::new()),
             pending_rows: Mutex::default(),
             retention_ms: history::DEFAULT_RETENTION_MS,
+            optics: Optics::default(),
         }
     }
 
-    /// Loads the camera inventory, buildings and masks from the store.
+    /// Applies the `[coverage]` configuration: history retention and the
+    /// optics assumed for moving sources. Fixed cameras take their optics
+    /// when their polygons are computed ([`LiveCoverage::open_with`]).
+    pub fn configured(mut self, config: &CoverageConfig) -> LiveCoverage {
+        self.retention_ms = config.retention_ms();
+        self.optics = config.optics;
+        self
+    }
+
+    /// Loads the camera inventory, buildings and masks from the store, with
+    /// the default `[coverage]` configuration.
     pub fn open(store: &Store, frame: LocalFrame) -> Result<LiveCoverage, StoreError> {
+        LiveCoverage::open_with(store, frame, &CoverageConfig::default())
+    }
+
+    /// Loads the camera inventory, buildings and masks from the store, with
+    /// the given `[coverage]` configuration.
+    pub fn open_with(
+        store: &Store,
+        frame: LocalFrame,
+        config: &CoverageConfig,
+    ) -> Result<LiveCoverage, StoreError> {
         history::migrate(store)?;
         let statics = history::load_inventory(store)?
             .iter()
             .filter_map(|(cam, ring)| {
                 let ring = ring.as_ref()?.iter().map(|p| local(&frame, *p)).collect();
-                fixed_source(cam, &frame, ring)
+                fixed_source(cam, &frame, ring, &config.optics)
             })
             .collect::<Vec<_>>();
         let (buildings, masks) = load_layers(store, &frame)?;
         tracing::info!(cameras = statics.len(), "coverage index loaded");
-        Ok(LiveCoverage::new(frame, statics, masks, buildings))
+        Ok(LiveCoverage::new(frame, statics, masks, buildings).configured(config))
     }
 
     /// Runs `f` with read access to the index.
@@ -237,7 +257,7 @@ impl LiveCoverage {
     }
 
     fn upsert_unit(&self, now_ms: i64, unit: &Unit) {
-        let Some((info, ring)) = unit_source(unit, &self.frame) else {
+        let Some((info, ring)) = unit_source(unit, &self.frame, &self.optics) else {
             self.drop_source(now_ms, &unit.id);
             return;
         };

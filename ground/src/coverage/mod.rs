@@ -29,6 +29,7 @@
 pub mod buildings;
 pub mod camera;
 pub mod footprint;
+mod grid;
 pub mod history;
 pub mod http;
 pub mod index;

@@ -365,6 +365,19 @@ struct Tablet {
     unit: Unit,
     /// Status the unit declared (shown while connected).
     declared: UnitStatus,
+    /// The live picture stream task, for operator clients that asked.
+    picture: Option<tokio::task::JoinHandle<()>>,
+    /// Whether this client is a unit in the field shown in the picture (an
+    /// operator console is not: it must never be dispatched).
+    in_picture: bool,
+}
+
+impl Drop for Tablet {
+    fn drop(&mut self) {
+        if let Some(task) = self.picture.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Tablet {
@@ -404,6 +417,8 @@ impl Tablet {
             conn,
             unit,
             declared,
+            picture: None,
+            in_picture: role != Role::Operator,
         }
     }
 
@@ -561,6 +576,7 @@ impl Tablet {
                         speed_m_s: opt(p.speed_m_s),
                         accuracy_m: (p.accuracy_m > 0.0).then_some(f64::from(p.accuracy_m)),
                     });
+                    self.unit.coverage = streaming_sector(&self.state, &p);
                     self.unit.last_seen_ms = Some(crate::time::unix_ms());
                     self.publish();
                 }
@@ -596,6 +612,17 @@ impl Tablet {
                     if let Some(send) = send.as_deref_mut() {
                         self.write(send, answer).await?;
                     }
+                }
+                Output::SubscribePicture { min_interval } => {
+                    tracing::info!(?min_interval, "operator client follows the live picture");
+                    self.picture = Some(tokio::spawn(
+                        super::picture::stream(
+                            self.conn.clone(),
+                            self.state.fleet.clone(),
+                            min_interval,
+                        )
+                        .in_current_span(),
+                    ));
                 }
                 Output::OrderProgress(outcome, order_id) => {
                     if let AckOutcome::Applied {
@@ -651,7 +678,9 @@ impl Tablet {
     }
 
     fn publish(&self) {
-        self.state.fleet.upsert(self.unit.clone());
+        if self.in_picture {
+            self.state.fleet.upsert(self.unit.clone());
+        }
     }
 
     /// The connection is gone and no newer one took over.
@@ -689,6 +718,46 @@ async fn read_report(mut stream: quinn::RecvStream) -> Result<ClientMessage, Dec
     })?;
     decoder.finish()?;
     Ok(msg)
+}
+
+/// The view sector of a tablet's camera while it streams, as a closed WGS84
+/// `[lon, lat]` ring; `None` when it does not stream or no bearing is known.
+/// Its range is where the stream still reaches the configured pixel-density
+/// tier (IEC 62676-4) with the configured tablet optics.
+fn streaming_sector(
+    state: &ServerState,
+    p: &vigie_protocols::tablet::PositionReport,
+) -> Option<Vec<[f64; 2]>> {
+    if !p.streaming {
+        return None;
+    }
+    let bearing = [p.camera_bearing_deg, Some(p.heading_deg)]
+        .into_iter()
+        .flatten()
+        .find(|b| b.is_finite())
+        .map(f64::from)?;
+    let optics = &state.config.coverage.optics;
+    let range_m = crate::coverage::camera::tier_range_m(
+        optics.tablet_px,
+        optics.tablet_hfov_deg,
+        optics.range_tier,
+    );
+    let (east, north) = state.frame.to_local(p.lat_deg, p.lon_deg);
+    let ring = crate::coverage::footprint::view_sector(
+        east,
+        north,
+        bearing,
+        optics.tablet_hfov_deg,
+        range_m,
+    );
+    Some(
+        ring.into_iter()
+            .map(|(e, n)| {
+                let (lat, lon) = state.frame.to_wgs84(e, n);
+                [lon, lat]
+            })
+            .collect(),
+    )
 }
 
 /// Units whose current coverage contains the point, nearest first.

@@ -88,6 +88,11 @@ pub enum Output {
     /// result. Operations must run in the order they are asked, each
     /// answered once.
     Persist(StoreOp),
+    /// Start streaming the live picture to this client (once per connection).
+    SubscribePicture {
+        /// Fewest time between two picture steps.
+        min_interval: Duration,
+    },
 }
 
 /// What the session does with the answer of a [`StoreOp`] it asked for.
@@ -106,6 +111,9 @@ enum Awaiting {
     /// An incident report: then its receipt.
     Incident(IncidentReport),
 }
+
+/// Shortest interval between two picture steps a client may ask for.
+pub const MIN_PICTURE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Link quality inputs sampled from the QUIC path.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -158,6 +166,8 @@ pub struct Session {
     last_path: Option<PathSample>,
     /// Link quality 0..1, smoothed.
     quality: Option<f64>,
+    /// Whether the live picture was already subscribed on this connection.
+    picture_subscribed: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
     /// What to do with each storage answer still to come, in asking order.
@@ -180,6 +190,7 @@ impl Session {
             rate_window: (now, 0),
             last_path: None,
             quality: None,
+            picture_subscribed: false,
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
@@ -262,6 +273,11 @@ impl Session {
             return;
         };
         if let Phase::AwaitingHello { .. } = self.phase {
+            if channel == Channel::Datagram {
+                // A position may overtake the Hello on the control stream:
+                // datagrams are unreliable anyway, drop it.
+                return;
+            }
             match body {
                 client_message::Body::Hello(hello) if channel == Channel::Control => {
                     self.hello(&hello)
@@ -326,6 +342,24 @@ impl Session {
                 nonce: p.nonce,
                 server_time_ms: now_ms,
             })),
+            client_message::Body::SubscribePicture(sub) => {
+                if !matches!(self.role, Role::Operator | Role::Supervisor) {
+                    self.error(
+                        ErrorCode::NotPermitted,
+                        format!(
+                            "role {} may not follow the live picture; supervisor and operator certificates may",
+                            self.role.as_str()
+                        ),
+                        "",
+                    );
+                } else if !self.picture_subscribed {
+                    self.picture_subscribed = true;
+                    let asked = Duration::from_millis(u64::from(sub.min_interval_ms));
+                    self.out.push_back(Output::SubscribePicture {
+                        min_interval: asked.max(MIN_PICTURE_INTERVAL),
+                    });
+                }
+            }
         }
     }
 
@@ -912,6 +946,45 @@ mod tests {
     }
 
     #[test]
+    fn only_operators_and_supervisors_follow_the_picture_once_per_connection() {
+        let mut rig = Rig::new();
+        let sub = |ms| {
+            client_message::Body::SubscribePicture(tablet::PictureSubscribe {
+                min_interval_ms: ms,
+            })
+        };
+        let mut p = rig.connect("P1", Role::Patrol);
+        rig.drain(&mut p);
+        rig.feed(&mut p, sub(200));
+        assert!(
+            matches!(&rig.drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
+        );
+        let mut op = rig.connect("OPS1", Role::Operator);
+        rig.drain(&mut op);
+        rig.feed(&mut op, sub(10));
+        assert_eq!(
+            rig.drain(&mut op),
+            vec![Output::SubscribePicture {
+                min_interval: MIN_PICTURE_INTERVAL
+            }]
+        );
+        rig.feed(&mut op, sub(500));
+        assert!(
+            rig.drain(&mut op).is_empty(),
+            "a second subscription is ignored"
+        );
+        let mut sup = rig.connect("S1", Role::Supervisor);
+        rig.drain(&mut sup);
+        rig.feed(&mut sup, sub(500));
+        assert_eq!(
+            rig.drain(&mut sup),
+            vec![Output::SubscribePicture {
+                min_interval: Duration::from_millis(500)
+            }]
+        );
+    }
+
+    #[test]
     fn protocol_rules_close_or_refuse_with_reasons() {
         let mut rig = Rig::new();
         // No Hello in time.
@@ -1005,6 +1078,8 @@ mod tests {
                 lat_deg: 48.0,
                 lon_deg: 2.0,
                 timestamp_ms: ts,
+                streaming: false,
+                camera_bearing_deg: None,
                 ..PositionReport::default()
             };
             s.handle_message(

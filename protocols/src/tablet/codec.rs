@@ -363,6 +363,8 @@ mod tests {
                 heading_deg: 90.0,
                 speed_m_s: 1.4,
                 timestamp_ms: 1,
+                streaming: false,
+                camera_bearing_deg: None,
             })),
         };
         let bytes = encode_datagram(&pos).unwrap();

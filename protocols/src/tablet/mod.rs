@@ -3,7 +3,8 @@
 //!
 //! The `.proto` file is normative; `protocols/README.md` says how the
 //! messages travel over QUIC. [`codec`] turns bytes into messages and back,
-//! with size limits and typed errors, and no I/O.
+//! with size limits and typed errors, and no I/O; [`picture`] carries the
+//! live picture to operator clients.
 
 #[allow(
     missing_docs,
@@ -15,6 +16,7 @@ mod generated {
 }
 
 pub mod codec;
+pub mod picture;
 
 pub use generated::*;
 

@@ -415,6 +415,9 @@ async fn session(
                         heading_deg: state.model.heading_deg as f32,
                         speed_m_s: state.model.speed_m_s as f32,
                         timestamp_ms: vigie_ground::time::unix_ms(),
+                        // On scene, the patrol films what it was sent to see.
+                        streaming: state.on_scene_since.is_some(),
+                        camera_bearing_deg: None,
                     }))};
                     if let Ok(bytes) = codec::encode_datagram(&pos) {
                         // Lost datagrams are fine: the next fix follows in a second.

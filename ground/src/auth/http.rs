@@ -1,0 +1,228 @@
+//! `Authorization: Bearer <token>` on the HTTP API, and the token routes.
+//!
+//! [`enforce`] runs on every matched route before its handler: it looks the
+//! route up in [`route_policy`] (the one table of who may call what), refuses
+//! with 401 when the token is missing, unknown or revoked, with 403 naming the
+//! roles that may when the operator's role may not, and otherwise hands the
+//! resolved [`Operator`] to the handler (extract it as an argument to record
+//! who acted). A route missing from the table is refused: the table fails
+//! closed, so a new route cannot be open by accident.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde::{Deserialize, Serialize};
+
+use super::tokens::{IssuedToken, TokenInfo};
+use super::{Forbidden, Operator, Permission, Role};
+use crate::http::HttpError;
+use crate::server::ServerState;
+
+impl From<Forbidden> for HttpError {
+    fn from(f: Forbidden) -> HttpError {
+        HttpError {
+            status: StatusCode::FORBIDDEN,
+            message: f.to_string(),
+        }
+    }
+}
+
+const HOW_TO_GET_ONE: &str = "send `Authorization: Bearer <token>`; an admin issues tokens with `vigie token issue --name NAME --role ROLE`";
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token: liveness and monitoring.
+    Public,
+    /// An operator whose role has this permission.
+    Needs(Permission),
+    /// Nobody: the route is not in the policy table.
+    Unlisted,
+}
+
+/// The whole HTTP access policy: what `method` on the route pattern `path`
+/// (as registered, e.g. `/api/v1/drones/{id}/commands`) needs.
+pub fn route_policy(method: &Method, path: &str) -> Access {
+    use Permission::*;
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match path {
+        "/api/v1/health" | "/metrics" => Access::Public,
+        "/api/v1/whoami" => Access::Needs(ViewPicture),
+        p if p.starts_with("/api/v1/tokens") => Access::Needs(ManageOperators),
+        p if p.starts_with("/api/v1/coverage/history") => Access::Needs(QueryHistory),
+        // Coverage questions are reads, even the batch forms sent with POST.
+        p if p.starts_with("/api/v1/coverage/") => Access::Needs(ViewPicture),
+        "/api/v1/drones/{id}/commands" => Access::Needs(CommandDrone),
+        "/api/v1/patrols/{id}/orders" if read => Access::Needs(ViewPicture),
+        "/api/v1/patrols/{id}/orders" => Access::Needs(Dispatch),
+        "/api/v1/units" | "/api/v1/units/{id}" | "/api/v1/drones" if read => {
+            Access::Needs(ViewPicture)
+        }
+        _ => Access::Unlisted,
+    }
+}
+
+/// The middleware that applies [`route_policy`] to every matched route.
+pub async fn enforce(
+    State(state): State<Arc<ServerState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| request.uri().path().to_string());
+    let access = route_policy(request.method(), &path);
+    let permission = match access {
+        Access::Public => return next.run(request).await,
+        Access::Needs(p) => p,
+        Access::Unlisted => {
+            tracing::error!(method = %request.method(), path, "route missing from the access policy");
+            return HttpError {
+                status: StatusCode::FORBIDDEN,
+                message: format!(
+                    "{} {path} has no access rule, so nobody may call it: this is a server bug, report it",
+                    request.method()
+                ),
+            }
+            .into_response();
+        }
+    };
+    let (mut parts, body) = request.into_parts();
+    let op = match resolve(&parts, &state) {
+        Ok(op) => op,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(forbidden) = op.require(permission) {
+        tracing::warn!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
+        return HttpError::from(forbidden).into_response();
+    }
+    parts.extensions.insert(op);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+impl FromRequestParts<Arc<ServerState>> for Operator {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<ServerState>,
+    ) -> Result<Operator, HttpError> {
+        if let Some(op) = parts.extensions.get::<Operator>() {
+            return Ok(op.clone());
+        }
+        resolve(parts, state)
+    }
+}
+
+/// The operator behind the request's bearer token.
+fn resolve(parts: &Parts, state: &ServerState) -> Result<Operator, HttpError> {
+    {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else {
+            return Err(HttpError::unauthorized(format!(
+                "this route needs an operator token: {HOW_TO_GET_ONE}"
+            )));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                HttpError::unauthorized(format!(
+                    "the Authorization header is not a bearer token: {HOW_TO_GET_ONE}"
+                ))
+            })?;
+        match state.store.resolve_token(token) {
+            Ok(Some(op)) => Ok(op),
+            Ok(None) => {
+                tracing::warn!(path = %parts.uri.path(), "refused an unknown or revoked token");
+                Err(HttpError::unauthorized(
+                    "unknown or revoked token: ask an admin for a new one (`vigie token issue`)",
+                ))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(HttpError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: format!("cannot check tokens right now: {e}"),
+                })
+            }
+        }
+    }
+}
+
+/// Body of `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueRequest {
+    /// Operator name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// The token routes.
+pub fn routes() -> Router<Arc<ServerState>> {
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/tokens", get(list).post(issue))
+        .route("/api/v1/tokens/{id}", delete(revoke))
+}
+
+async fn whoami(op: Operator) -> Json<Operator> {
+    Json(op)
+}
+
+async fn list(
+    State(state): State<Arc<ServerState>>,
+    _op: Operator,
+) -> Result<Json<Vec<TokenInfo>>, HttpError> {
+    state
+        .store
+        .list_tokens()
+        .map(Json)
+        .map_err(|e| HttpError::internal(e.to_string()))
+}
+
+async fn issue(
+    State(state): State<Arc<ServerState>>,
+    op: Operator,
+    Json(req): Json<IssueRequest>,
+) -> Result<(StatusCode, Json<IssuedToken>), HttpError> {
+    let issued = state
+        .store
+        .issue_token(&req.name, req.role, crate::time::unix_ms())
+        .map_err(|e| match e {
+            super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
+            other => HttpError::internal(other.to_string()),
+        })?;
+    tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+async fn revoke(
+    State(state): State<Arc<ServerState>>,
+    op: Operator,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, HttpError> {
+    let n = state
+        .store
+        .revoke_tokens(&id.to_string(), crate::time::unix_ms())
+        .map_err(|e| HttpError::internal(e.to_string()))?;
+    if n == 0 {
+        return Err(HttpError::not_found(format!(
+            "no live token {id}: GET /api/v1/tokens lists them"
+        )));
+    }
+    tracing::info!(by = %op.name, id, "revoked an operator token");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,270 @@
+//! An operator client of the QUIC protocol: connects with an operator or
+//! supervisor certificate, opens the session and follows the live picture.
+//!
+//! Used by the 3D viewer's live mode and by tests; a tablet team reads
+//! `protocols/README.md`, not this file.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
+use vigie_protocols::tablet::picture::Picture;
+use vigie_protocols::tablet::{
+    ClientMessage, Hello, PROTOCOL_VERSION, PictureSubscribe, SERVER_NAME, ServerMessage,
+    client_message, server_message,
+};
+
+use super::picture::MAX_PICTURE_FRAME_BYTES;
+
+/// Longest wait for the server's Welcome and for the picture stream.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why following the picture stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No UDP socket.
+    #[error("cannot open a UDP socket: {0}")]
+    Socket(std::io::Error),
+    /// The connection could not be made.
+    #[error("cannot connect to {addr}: {detail}")]
+    Connect {
+        /// Server address.
+        addr: SocketAddr,
+        /// What failed.
+        detail: String,
+    },
+    /// The server refused or closed the session.
+    #[error("the server ended the session: {0}")]
+    Refused(String),
+    /// The server sent something this client cannot read.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The certificate, key or CA could not be read.
+    #[error("operator credentials: {0}")]
+    Credentials(String),
+    /// The server did not answer in time.
+    #[error("no answer from the server within {0:?}: {1}")]
+    Timeout(Duration, &'static str),
+}
+
+async fn write(send: &mut quinn::SendStream, msg: &ClientMessage) -> Result<(), ClientError> {
+    let frame = codec::encode_frame(msg, MAX_CONTROL_MESSAGE_BYTES)
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    send.write_all(&frame)
+        .await
+        .map_err(|e| ClientError::Refused(e.to_string()))
+}
+
+/// Reads the next server message from `recv`.
+async fn read(
+    recv: &mut quinn::RecvStream,
+    decoder: &mut FrameDecoder<ServerMessage>,
+    buf: &mut [u8],
+) -> Result<ServerMessage, ClientError> {
+    loop {
+        match decoder.next_message() {
+            Ok(Some(m)) => return Ok(m),
+            Ok(None) => {}
+            Err(codec::DecodeError::UnknownMessage) => continue,
+            Err(e) => return Err(ClientError::Protocol(e.to_string())),
+        }
+        match recv.read(buf).await {
+            Ok(Some(n)) => decoder.push(&buf[..n]),
+            Ok(None) => return Err(ClientError::Refused("stream finished".into())),
+            Err(e) => return Err(ClientError::Refused(e.to_string())),
+        }
+    }
+}
+
+/// Connects to `addr`, opens the session, subscribes to the live picture
+/// and calls `on_step` with the picture after every complete step (the
+/// snapshot first). Returns when the connection ends, or when `on_step`
+/// returns `false`.
+pub async fn follow_picture(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+    min_interval: Duration,
+    mut on_step: impl FnMut(&Picture) -> bool,
+) -> Result<(), ClientError> {
+    let bind: SocketAddr = if addr.is_ipv6() {
+        "[::]:0"
+            .parse()
+            .map_err(|_| ClientError::Protocol("bind".into()))?
+    } else {
+        "0.0.0.0:0"
+            .parse()
+            .map_err(|_| ClientError::Protocol("bind".into()))?
+    };
+    let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
+    endpoint.set_default_client_config(config);
+    let connect_err = |detail: String| ClientError::Connect { addr, detail };
+    let conn = endpoint
+        .connect(addr, SERVER_NAME)
+        .map_err(|e| connect_err(e.to_string()))?;
+    let conn = tokio::time::timeout(OPEN_TIMEOUT, conn)
+        .await
+        .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT, "handshake"))?
+        .map_err(|e| connect_err(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    let hello = ClientMessage {
+        body: Some(client_message::Body::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            client_software: concat!("vigie-operator/", env!("CARGO_PKG_VERSION")).into(),
+            client_time_ms: crate::time::unix_ms(),
+        })),
+    };
+    write(&mut send, &hello).await?;
+    let mut control = FrameDecoder::<ServerMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
+    let mut buf = vec![0u8; 64 * 1024];
+    let welcome = tokio::time::timeout(OPEN_TIMEOUT, read(&mut recv, &mut control, &mut buf))
+        .await
+        .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT, "Welcome"))??;
+    match welcome.body {
+        Some(server_message::Body::Welcome(w)) => {
+            tracing::info!(unit = %w.unit_id, role = %w.role, "operator session open");
+        }
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "expected Welcome, got {other:?}"
+            )));
+        }
+    }
+    let subscribe = ClientMessage {
+        body: Some(client_message::Body::SubscribePicture(PictureSubscribe {
+            min_interval_ms: u32::try_from(min_interval.as_millis()).unwrap_or(u32::MAX),
+        })),
+    };
+    write(&mut send, &subscribe).await?;
+    // The picture arrives on a stream the server opens; meanwhile the control
+    // stream may carry a refusal.
+    let mut pictures = tokio::select! {
+        s = conn.accept_uni() => s.map_err(|e| ClientError::Refused(e.to_string()))?,
+        m = read(&mut recv, &mut control, &mut buf) => {
+            return Err(match m?.body {
+                Some(server_message::Body::Error(e)) => ClientError::Refused(e.message),
+                other => ClientError::Protocol(format!("expected the picture stream, got {other:?}")),
+            });
+        }
+        _ = tokio::time::sleep(OPEN_TIMEOUT) => return Err(ClientError::Timeout(OPEN_TIMEOUT, "picture stream")),
+    };
+    let mut decoder = FrameDecoder::<ServerMessage>::new(MAX_PICTURE_FRAME_BYTES);
+    let mut picture = Picture::new();
+    let mut skipped = Vec::new();
+    let mut pbuf = vec![0u8; 256 * 1024];
+    loop {
+        let msg = tokio::select! {
+            m = read(&mut pictures, &mut decoder, &mut pbuf) => m?,
+            // Orders, broadcasts and pongs on the control stream are not the
+            // viewer's business; a refusal or close ends the loop.
+            m = read(&mut recv, &mut control, &mut buf) => {
+                if let Some(server_message::Body::Error(e)) = m?.body {
+                    tracing::warn!("server: {}", e.message);
+                }
+                continue;
+            }
+        };
+        let Some(server_message::Body::Picture(update)) = msg.body else {
+            return Err(ClientError::Protocol(
+                "a picture stream frame was not a PictureUpdate".into(),
+            ));
+        };
+        let complete = picture
+            .apply(&update, &mut skipped)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        for e in skipped.drain(..) {
+            tracing::warn!("picture: {e}");
+        }
+        if complete && !on_step(&picture) {
+            conn.close(0u32.into(), b"done");
+            return Ok(());
+        }
+    }
+}
+
+/// Reads an operator's credentials as `vigie ca issue` writes them:
+/// `<dir>/<unit>.cert.pem`, `<dir>/<unit>.key.pem` and `<dir>/ca.pem`.
+pub fn load_client_config(
+    dir: &std::path::Path,
+    unit: &str,
+) -> Result<quinn::ClientConfig, ClientError> {
+    let read = |name: String| {
+        let path = dir.join(&name);
+        std::fs::read_to_string(&path).map_err(|e| {
+            ClientError::Credentials(format!(
+                "cannot read {}: {e} (issue one with `vigie ca issue --unit {unit} --role operator --out {}`)",
+                path.display(),
+                dir.display()
+            ))
+        })
+    };
+    let ca = read("ca.pem".into())?;
+    let cert = read(format!("{unit}.cert.pem"))?;
+    let key = read(format!("{unit}.key.pem"))?;
+    super::tls::client_config(&ca, &cert, &key)
+        .map_err(|e| ClientError::Credentials(format!("{}: {e}", dir.display())))
+}
+
+/// Follows the picture from a plain thread until `stop` is set: reconnects
+/// after any failure with an exponential back-off (1 s doubling to 10 s),
+/// calls `on_step` after every complete step and `on_error` after every
+/// failure.
+pub fn follow_picture_blocking(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+    min_interval: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+    mut on_step: impl FnMut(&Picture),
+    mut on_error: impl FnMut(&ClientError),
+) {
+    use std::sync::atomic::Ordering;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            on_error(&ClientError::Socket(e));
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let mut backoff = Duration::from_secs(1);
+        while !stop.load(Ordering::Relaxed) {
+            let stopped = async {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            let mut stepped = false;
+            let follow = follow_picture(addr, config.clone(), min_interval, |p| {
+                stepped = true;
+                on_step(p);
+                !stop.load(Ordering::Relaxed)
+            });
+            let result = tokio::select! {
+                r = follow => r,
+                _ = stopped => return,
+            };
+            if stepped {
+                backoff = Duration::from_secs(1);
+            }
+            match result {
+                Ok(()) => return,
+                Err(e) => on_error(&e),
+            }
+            let wait = tokio::time::sleep(backoff);
+            tokio::select! {
+                _ = wait => {}
+                _ = async {
+                    while !stop.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                } => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    });
+}

@@ -71,10 +71,10 @@ enum Command {
         after_help = "Examples:\n  vigie token issue --name claire --role dispatcher\n  vigie token list\n  vigie token revoke claire"
     )]
     Token(cli::token::TokenArgs),
-    /// Load tests of the drone link against an in-process ground server.
+    /// Load benchmarks on this machine: the drone link (in-process server) and the patrol link (server as a child process).
     #[command(
         subcommand,
-        after_help = "Examples:\n  vigie bench udp --datagrams 2000000\n  vigie bench fleet --drones 500 --rate-hz 10 --for 30s"
+        after_help = "Examples:\n  vigie bench udp --datagrams 2000000\n  vigie bench fleet --drones 500 --rate-hz 10 --for 30s\n  vigie bench patrols --count 10000 --for 60s"
     )]
     Bench(cli::bench::BenchCommand),
     /// The audit register: verify its hash chain, export it for an inspector (offline, needs file access).
@@ -110,8 +110,8 @@ fn main() -> std::process::ExitCode {
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Plan(args) => cli::plan::run(args),
         Command::Ca(args) => cli::ca::run(args),
-        Command::Token(args) => cli::token::run(args),
         Command::Bench(cmd) => cli::bench::run(cmd),
+        Command::Token(args) => cli::token::run(args),
         Command::Audit(args) => cli::audit::run(args),
         Command::Authorisation(args) => cli::authorisation::run(args),
         Command::Retention(args) => cli::retention::run(args),

@@ -28,19 +28,131 @@ pub struct LinkCounters {
     pub sent: AtomicU64,
 }
 
-/// Counters of the QUIC side.
+/// Counters and gauges of the patrol link (QUIC tablets), updated by
+/// `patrol::server` and `patrol::link` without locks.
 #[derive(Debug, Default)]
-pub struct QuicCounters {
-    /// Connections accepted (handshake completed and certificate valid).
-    pub accepted: AtomicU64,
-    /// Connections refused (no/bad certificate, revoked, over capacity).
-    pub refused: AtomicU64,
+pub struct PatrolCounters {
+    /// Units with a live connection now (gauge).
+    pub connected: AtomicU64,
+    /// TLS handshakes in progress now (gauge; capped by admission control).
+    pub handshakes_in_progress: AtomicU64,
+    /// Connections refused before the handshake because too many handshakes
+    /// were in progress or too many connections were open.
+    pub refused_overload: AtomicU64,
+    /// Handshakes that failed: no, unknown, revoked or expired certificate,
+    /// or a peer that gave up.
+    pub handshake_failures: AtomicU64,
+    /// Handshakes abandoned after the handshake timeout.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections closed after the handshake because of the certificate's
+    /// role or a revocation seen on a resumed session.
+    pub refused_after_handshake: AtomicU64,
+    /// Sessions opened (Welcome sent).
+    pub sessions_opened: AtomicU64,
     /// Datagrams received (position reports).
     pub datagrams: AtomicU64,
-    /// Stream messages received.
+    /// Messages received on streams.
     pub stream_messages: AtomicU64,
-    /// Messages that could not be decoded.
+    /// Frames or datagrams that could not be decoded.
     pub malformed: AtomicU64,
+    /// Orders stored.
+    pub orders_issued: AtomicU64,
+    /// Orders stored and not yet acknowledged by their unit (gauge).
+    pub orders_pending: AtomicU64,
+    /// Orders written to a control stream (resends included).
+    pub orders_sent: AtomicU64,
+    /// Order acknowledgements applied (any kind, duplicates excluded).
+    pub acks_applied: AtomicU64,
+    /// From an order's issue to its first acknowledgement, seconds.
+    pub ack_latency: Histogram,
+}
+
+/// Upper bounds of the order acknowledgement latency buckets, seconds: from
+/// a tablet online on loopback (milliseconds) to one that was away.
+pub const ACK_LATENCY_BUCKETS_S: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// A Prometheus histogram with fixed buckets, lock-free.
+#[derive(Debug)]
+pub struct Histogram {
+    /// Upper bound of each bucket.
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); the last one is `+Inf`.
+    counts: Vec<AtomicU64>,
+    /// Sum of observations, microseconds.
+    sum_us: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram::new(ACK_LATENCY_BUCKETS_S)
+    }
+}
+
+impl Histogram {
+    /// A histogram over `bounds` (seconds, increasing).
+    pub fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&self, value: std::time::Duration) {
+        let s = value.as_secs_f64();
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (0..1), seconds;
+    /// `None` with no observations, infinity when it is past the last bound.
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            seen += c.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(self.bounds.get(i).copied().unwrap_or(f64::INFINITY));
+            }
+        }
+        Some(f64::INFINITY)
+    }
+
+    fn render(&self, out: &mut String, name: &str) {
+        let mut cumulative = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            match self.bounds.get(i) {
+                Some(b) => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum_s = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum_s:.6}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
 }
 
 /// Every counter the server exposes.
@@ -48,8 +160,8 @@ pub struct QuicCounters {
 pub struct Metrics {
     /// MAVLink links by name.
     links: Mutex<BTreeMap<String, Arc<LinkCounters>>>,
-    /// The QUIC listener.
-    pub quic: QuicCounters,
+    /// The patrol link (QUIC tablets); shared with `patrol::link`.
+    pub patrol: Arc<PatrolCounters>,
     /// HTTP requests served.
     pub http_requests: AtomicU64,
 }
@@ -131,43 +243,113 @@ impl Metrics {
             }
         }
 
-        let q = &self.quic;
-        for (name, help, v) in [
+        header(
+            &mut out,
+            "vigie_http_requests_total",
+            "counter",
+            "HTTP requests served.",
+        );
+        let _ = writeln!(
+            out,
+            "vigie_http_requests_total {}",
+            self.http_requests.load(Ordering::Relaxed)
+        );
+        self.render_patrol(&mut out);
+        out
+    }
+}
+
+impl Metrics {
+    fn render_patrol(&self, out: &mut String) {
+        let p = &self.patrol;
+        let gauges: [(&str, &str, &AtomicU64); 3] = [
             (
-                "vigie_quic_accepted_total",
-                "QUIC connections accepted.",
-                &q.accepted,
+                "vigie_patrol_connected",
+                "Patrol tablets with a live QUIC connection.",
+                &p.connected,
             ),
             (
-                "vigie_quic_refused_total",
-                "QUIC connections refused.",
-                &q.refused,
+                "vigie_patrol_handshakes_in_progress",
+                "TLS handshakes in progress (admission control caps them).",
+                &p.handshakes_in_progress,
             ),
             (
-                "vigie_quic_datagrams_total",
-                "QUIC datagrams received.",
-                &q.datagrams,
+                "vigie_patrol_orders_pending",
+                "Orders stored and not yet acknowledged by their unit.",
+                &p.orders_pending,
             ),
-            (
-                "vigie_quic_stream_messages_total",
-                "QUIC stream messages received.",
-                &q.stream_messages,
-            ),
-            (
-                "vigie_quic_malformed_total",
-                "QUIC messages that could not be decoded.",
-                &q.malformed,
-            ),
-            (
-                "vigie_http_requests_total",
-                "HTTP requests served.",
-                &self.http_requests,
-            ),
-        ] {
-            header(&mut out, name, "counter", help);
+        ];
+        for (name, help, v) in gauges {
+            header(out, name, "gauge", help);
             let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
         }
-        out
+        header(
+            out,
+            "vigie_patrol_handshakes_refused_total",
+            "counter",
+            "Patrol connections refused, by reason: overload (admission control), failed (certificate or handshake error), timeout, after_handshake (role or revocation).",
+        );
+        for (reason, v) in [
+            ("overload", &p.refused_overload),
+            ("failed", &p.handshake_failures),
+            ("timeout", &p.handshake_timeouts),
+            ("after_handshake", &p.refused_after_handshake),
+        ] {
+            let _ = writeln!(
+                out,
+                "vigie_patrol_handshakes_refused_total{{reason=\"{reason}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+        let counters: [(&str, &str, &AtomicU64); 7] = [
+            (
+                "vigie_patrol_sessions_opened_total",
+                "Patrol sessions opened (Welcome sent).",
+                &p.sessions_opened,
+            ),
+            (
+                "vigie_patrol_datagrams_total",
+                "QUIC datagrams received from tablets (position reports).",
+                &p.datagrams,
+            ),
+            (
+                "vigie_patrol_stream_messages_total",
+                "Messages received from tablets on QUIC streams.",
+                &p.stream_messages,
+            ),
+            (
+                "vigie_patrol_malformed_total",
+                "Tablet frames or datagrams that could not be decoded.",
+                &p.malformed,
+            ),
+            (
+                "vigie_patrol_orders_issued_total",
+                "Orders stored for patrol units.",
+                &p.orders_issued,
+            ),
+            (
+                "vigie_patrol_orders_sent_total",
+                "Orders written to a tablet's control stream, resends included.",
+                &p.orders_sent,
+            ),
+            (
+                "vigie_patrol_orders_acked_total",
+                "Order acknowledgements applied (duplicates and stale ones excluded).",
+                &p.acks_applied,
+            ),
+        ];
+        for (name, help, v) in counters {
+            header(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        let name = "vigie_patrol_order_ack_latency_seconds";
+        header(
+            out,
+            name,
+            "histogram",
+            "From an order's issue (stored) to its first acknowledgement by the unit, seconds.",
+        );
+        p.ack_latency.render(out, name);
     }
 }
 
@@ -184,14 +366,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn histogram_quantiles_are_bucket_bounds() {
+        let h = Histogram::default();
+        assert_eq!(h.quantile_bound(0.5), None);
+        for ms in [1, 2, 3, 4, 5, 6, 7, 8, 40, 400] {
+            h.observe(std::time::Duration::from_millis(ms));
+        }
+        assert_eq!(h.count(), 10);
+        assert_eq!(h.quantile_bound(0.5), Some(0.005));
+        assert_eq!(h.quantile_bound(0.8), Some(0.01));
+        assert_eq!(h.quantile_bound(0.99), Some(0.5));
+        h.observe(std::time::Duration::from_secs(1000));
+        assert_eq!(h.quantile_bound(1.0), Some(f64::INFINITY));
+    }
+
+    #[test]
     fn renders_every_family_with_help_and_type() {
         let m = Metrics::default();
         m.link("udp0").messages.fetch_add(3, Ordering::Relaxed);
         let text = m.render(&FleetHandle::new(), 1.5);
         assert!(text.contains("vigie_mavlink_messages_total{link=\"udp0\"} 3"));
         assert!(text.contains("vigie_units{kind=\"drone\",status=\"available\"} 0"));
+        m.patrol.connected.store(7, Ordering::Relaxed);
+        m.patrol
+            .ack_latency
+            .observe(std::time::Duration::from_millis(30));
+        let text = m.render(&FleetHandle::new(), 1.5);
+        assert!(text.contains("vigie_patrol_connected 7"));
+        assert!(text.contains("vigie_patrol_order_ack_latency_seconds_bucket{le=\"0.025\"} 0"));
+        assert!(text.contains("vigie_patrol_order_ack_latency_seconds_bucket{le=\"0.05\"} 1"));
+        assert!(text.contains("vigie_patrol_order_ack_latency_seconds_bucket{le=\"+Inf\"} 1"));
+        assert!(text.contains("vigie_patrol_order_ack_latency_seconds_count 1"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(name);
             assert!(
                 text.contains(&format!("# TYPE {name} ")),
                 "no TYPE for {name}"

@@ -165,13 +165,17 @@ impl Server {
         let guardrails = Arc::new(crate::guardrails::Guardrails::new(
             crate::guardrails::retention::Limits::from_config(&config),
         ));
-        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
+        let metrics = Arc::new(Metrics::default());
+        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(
+            store.clone(),
+            metrics.patrol.clone(),
+        )?);
         let state = Arc::new(ServerState {
             config,
             fleet,
             patrol,
             store,
-            metrics: Arc::default(),
+            metrics,
             frame,
             started: Instant::now(),
             drones,

@@ -51,6 +51,14 @@ pub enum StoreError {
         /// Newest version this build knows.
         known: i64,
     },
+    /// The writer serving these tables stopped, or its batch did not commit.
+    #[error("database {path}: {detail}; retry later")]
+    Unavailable {
+        /// The database file.
+        path: PathBuf,
+        /// What happened.
+        detail: String,
+    },
     /// A stored row could not be decoded.
     #[error("database {path}: corrupt row in {table}: {detail}")]
     Corrupt {

@@ -218,7 +218,7 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
     assert!(unit.last_seen_ms.is_some());
 
     // An order issued while connected arrives at once; its ack is receipted.
-    let first = state.patrol.issue_order("P17", &order()).unwrap();
+    let first = state.patrol.issue_order("P17", &order()).await.unwrap();
     let Some(server_message::Body::Order(o)) = tablet.next().await.body else {
         panic!("order expected")
     };
@@ -232,8 +232,8 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
     // Away: two orders wait in the queue. Back: both arrive, in order, and
     // the acknowledged one does not.
     tablet.conn.close(0u32.into(), b"tunnel");
-    let second = state.patrol.issue_order("P17", &order()).unwrap();
-    let third = state.patrol.issue_order("P17", &order()).unwrap();
+    let second = state.patrol.issue_order("P17", &order()).await.unwrap();
+    let third = state.patrol.issue_order("P17", &order()).await.unwrap();
     let mut tablet = Tablet::open(quic, config.clone()).await;
     let mut got = Vec::new();
     for _ in 0..2 {
@@ -262,6 +262,22 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
             OrderState::Pending
         ]
     );
+
+    // /metrics counts what happened: one tablet, three orders of which one
+    // is still pending, two first acknowledgements with their latency.
+    let text = state.metrics.render(&state.fleet, 0.0);
+    for line in [
+        "vigie_patrol_connected 1",
+        "vigie_patrol_orders_issued_total 3",
+        "vigie_patrol_orders_pending 1",
+        "vigie_patrol_orders_acked_total 2",
+        "vigie_patrol_order_ack_latency_seconds_count 2",
+        "vigie_patrol_sessions_opened_total 2",
+        "vigie_patrol_datagrams_total 1",
+        "vigie_patrol_handshakes_in_progress 0",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
 
     // A second connection of the same unit replaces the first.
     let newer = Tablet::open(quic, config).await;
@@ -367,6 +383,22 @@ async fn bad_certificates_are_refused_with_a_reason_and_others_are_unaffected() 
 
     // None of it touched the good client, and none of them entered the picture.
     good.ping(7).await;
+    let refused = state
+        .patrol
+        .counters
+        .handshake_failures
+        .load(Ordering::Relaxed);
+    assert!(
+        refused >= 5,
+        "five refused handshakes counted, got {refused}"
+    );
+    let text = state.metrics.render(&state.fleet, 0.0);
+    assert!(
+        text.contains(&format!(
+            "vigie_patrol_handshakes_refused_total{{reason=\"failed\"}} {refused}"
+        )),
+        "{text}"
+    );
     for unit in ["P2", "P3", "ground2"] {
         assert!(
             state.fleet.read(|f| f.get(unit).is_none()),

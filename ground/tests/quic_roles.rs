@@ -144,7 +144,7 @@ async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() 
         priority: "high".into(),
         instructions: "Gate D".into(),
     };
-    let for_p2 = state.patrol.issue_order("P2", &order).unwrap();
+    let for_p2 = state.patrol.issue_order("P2", &order).await.unwrap();
 
     // P1 tries to accept P2's order: refused as unknown for P1, P2's order
     // untouched.

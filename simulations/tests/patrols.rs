@@ -59,7 +59,7 @@ async fn simulated_patrols_connect_report_and_accept_orders() {
         priority: "normal".into(),
         instructions: "to the origin".into(),
     };
-    state.patrol.issue_order("P02", &order).unwrap();
+    state.patrol.issue_order("P02", &order).await.unwrap();
     until("the order accepted", || {
         state
             .patrol

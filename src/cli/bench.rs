@@ -1,5 +1,6 @@
 //! `vigie bench udp|fleet`: load tests of the drone link that anyone can
-//! run, against a real ground server started in this process.
+//! run, against a real ground server started in this process
+//! (`vigie bench patrols` lives in `bench_patrols.rs`).
 //!
 //! The server runs alone on one thread (a current-thread tokio runtime
 //! named `vigie-server`, its blocking helpers included), so its CPU time is
@@ -40,6 +41,10 @@ pub enum BenchCommand {
     Udp(UdpArgs),
     /// A fleet of drones at a telemetry rate: server CPU, latency, losses.
     Fleet(FleetArgs),
+    /// Simulated patrol tablets against a `vigie serve` child process:
+    /// connection set-up, steady state, order latency and loss, then a
+    /// reconnection storm after `kill -9`.
+    Patrols(super::bench_patrols::BenchPatrolsArgs),
 }
 
 /// Options of `vigie bench udp`.
@@ -79,6 +84,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Udp(a) => udp(a),
         BenchCommand::Fleet(a) => fleet(a),
+        BenchCommand::Patrols(a) => super::bench_patrols::run(a),
     }
 }
 

@@ -8,6 +8,11 @@ Modes:
            the receipt and the picture; prints "OK ..." and exits 0.
   no-cert  connect without a client certificate; prints "REFUSED <reason>"
            and exits 0 if the server refuses, exits 1 if it lets us in.
+  foreign-ca
+           the same with a certificate for the unit that we sign ourselves
+           (a CA the server does not trust).
+  issued   the same with the unit's issued certificate (use it for a unit
+           whose certificate was revoked).
 
 Every wait is bounded; the whole run is bounded by --timeout seconds.
 """
@@ -118,29 +123,83 @@ class Tablet(QuicConnectionProtocol):
                     return getattr(msg, kind)
 
 
+TOKEN = None  # operator bearer token for the HTTP API (--token)
+
+
 def http(method, url, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    if TOKEN:
+        headers["authorization"] = f"Bearer {TOKEN}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
 
-def configuration(args, with_cert):
+def foreign_cert(unit):
+    """A certificate named like an issued one (CN=unit, OU=patrol, O=Vigie,
+    client-auth usage) but signed by a CA of our own; PEM file paths."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Not the Vigie CA")])
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vigie"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "patrol"),
+            x509.NameAttribute(NameOID.COMMON_NAME, unit),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = tempfile.mkdtemp(prefix="vigie-foreign-")
+    cert_path, key_path = os.path.join(out, "cert.pem"), os.path.join(out, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
+
+
+def configuration(args, cert):
+    """cert: "issued" (the unit's files), "foreign-ca" or None."""
     cfg = QuicConfiguration(is_client=True, alpn_protocols=["vigie/1"], max_datagram_frame_size=65536)
     cfg.server_name = "vigie-ground"
     cfg.verify_mode = ssl.CERT_REQUIRED
     cfg.load_verify_locations(os.path.join(args.certs, "ca.pem"))
-    if with_cert:
+    if cert == "issued":
         cfg.load_cert_chain(
             os.path.join(args.certs, f"{args.unit}.cert.pem"), os.path.join(args.certs, f"{args.unit}.key.pem")
         )
+    elif cert == "foreign-ca":
+        cfg.load_cert_chain(*foreign_cert(args.unit))
     return cfg
 
 
 async def run_ok(args, pb):
     host, port = args.quic.rsplit(":", 1)
     create = lambda *a, **k: Tablet(*a, pb=pb, **k)  # noqa: E731
-    async with connect(host, int(port), configuration=configuration(args, True), create_protocol=create) as t:
+    async with connect(host, int(port), configuration=configuration(args, "issued"), create_protocol=create) as t:
         control = t._quic.get_next_available_stream_id()
         hello = pb.ClientMessage(hello=pb.Hello(protocol_version=1, client_software="python-interop/1"))
         t.send_frame(control, hello)
@@ -186,18 +245,20 @@ async def run_ok(args, pb):
         print(f"OK unit={welcome.unit_id} order={order.order_id} lat={unit['position']['lat_deg']}")
 
 
-async def run_no_cert(args, pb):
+async def run_refused(args, pb):
+    """Connects with the certificate --mode names; the server must refuse."""
     host, port = args.quic.rsplit(":", 1)
     create = lambda *a, **k: Tablet(*a, pb=pb, **k)  # noqa: E731
+    cert = None if args.mode == "no-cert" else args.mode
     try:
-        async with connect(host, int(port), configuration=configuration(args, False), create_protocol=create) as t:
+        async with connect(host, int(port), configuration=configuration(args, cert), create_protocol=create) as t:
             control = t._quic.get_next_available_stream_id()
             t.send_frame(control, pb.ClientMessage(hello=pb.Hello(protocol_version=1)))
-            await t.expect("welcome", timeout=5)
+            welcome = await t.expect("welcome", timeout=5)
     except (ConnectionError, TimeoutError) as e:
         print(f"REFUSED {e}")
         return
-    print("ACCEPTED without a certificate")
+    print(f"ACCEPTED with mode {args.mode}: {welcome}")
     sys.exit(1)
 
 
@@ -208,11 +269,14 @@ def main():
     p.add_argument("--certs", required=True, help="directory with ca.pem and the unit's PEM files")
     p.add_argument("--unit", default="P17")
     p.add_argument("--proto", required=True, help="path to vigie.proto")
-    p.add_argument("--mode", choices=["ok", "no-cert"], default="ok")
+    p.add_argument("--mode", choices=["ok", "no-cert", "foreign-ca", "issued"], default="ok")
     p.add_argument("--timeout", type=float, default=40)
+    p.add_argument("--token", help="operator bearer token for the HTTP API (vigie token issue)")
     args = p.parse_args()
+    global TOKEN
+    TOKEN = args.token
     pb = load_proto(args.proto)
-    run = run_ok if args.mode == "ok" else run_no_cert
+    run = run_ok if args.mode == "ok" else run_refused
     asyncio.run(asyncio.wait_for(run(args, pb), args.timeout))
 
 

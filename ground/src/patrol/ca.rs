@@ -9,8 +9,12 @@
 //! ([`RevocationList::refresh`]).
 //!
 //! Naming, as `protocols/README.md` specifies: subject CN = unit id, OU = role,
-//! O = `Vigie`, plus a URI SAN `urn:vigie:unit:<unit>:<role>`. The server's own
-//! certificate names `vigie-ground` (DNS SAN), the name clients verify.
+//! O = `Vigie`, plus a URI SAN `urn:vigie:unit:<unit>` (a URN names the unit
+//! the way other PKIs name workloads, e.g. SPIFFE IDs). The server's own
+//! certificate carries only the DNS SAN `vigie-ground`, the name clients
+//! verify: hostname checkers such as Python's `service_identity` read every
+//! URI SAN of a server certificate as `scheme:host` and abort the handshake
+//! on a URN (TLS alert 42, "Certificate extensions could not be parsed").
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -289,19 +293,22 @@ impl DeploymentCa {
         store: Option<&Store>,
     ) -> Result<IssuedCert, CaError> {
         check_unit_id(unit)?;
-        let sans = if role == Role::Server {
-            vec![vigie_protocols::tablet::SERVER_NAME.to_string()]
+        // A server certificate carries the DNS name clients verify and
+        // nothing else (see the module doc); a unit certificate its URN.
+        let mut params = if role == Role::Server {
+            CertificateParams::new(vec![vigie_protocols::tablet::SERVER_NAME.to_string()])?
         } else {
-            Vec::new()
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params
+                .subject_alt_names
+                .push(SanType::URI(unit_urn(unit).try_into()?));
+            params
         };
-        let mut params = CertificateParams::new(sans)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, ORGANIZATION);
         dn.push(DnType::OrganizationalUnitName, role.as_str());
         dn.push(DnType::CommonName, unit);
         params.distinguished_name = dn;
-        let urn = format!("urn:vigie:unit:{unit}:{}", role.as_str());
-        params.subject_alt_names.push(SanType::URI(urn.try_into()?));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![if role == Role::Server {
             ExtendedKeyUsagePurpose::ServerAuth
@@ -341,6 +348,14 @@ impl DeploymentCa {
         })
     }
 }
+
+/// The URI subject alternative name of a unit certificate: `urn:vigie:unit:P17`.
+pub fn unit_urn(unit: &str) -> String {
+    format!("{UNIT_URN_PREFIX}{unit}")
+}
+
+/// Prefix of [`unit_urn`].
+pub const UNIT_URN_PREFIX: &str = "urn:vigie:unit:";
 
 /// Marks every certificate issued to `unit` as revoked; returns how many.
 pub fn revoke_unit(store: &Store, unit: &str, now_ms: i64) -> Result<usize, CaError> {
@@ -393,12 +408,18 @@ pub struct UnitIdentity {
     pub role: String,
     /// Serial number, lower-case hex.
     pub serial: String,
+    /// Start of validity, Unix ms.
+    pub not_before_ms: i64,
+    /// End of validity, Unix ms.
+    pub not_after_ms: i64,
 }
 
 impl UnitIdentity {
     /// Reads the identity from a DER certificate; `None` when it does not
-    /// follow the naming rules.
+    /// follow the naming rules (no CN or OU, a bad unit id, or a unit URN
+    /// that names another unit than the CN).
     pub fn from_der(der: &[u8]) -> Option<UnitIdentity> {
+        use x509_parser::extensions::GeneralName;
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         let subject = cert.subject();
         let unit = subject
@@ -414,10 +435,23 @@ impl UnitIdentity {
             .ok()?
             .to_string();
         check_unit_id(&unit).ok()?;
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                if let GeneralName::URI(uri) = name
+                    && let Some(named) = uri.strip_prefix(UNIT_URN_PREFIX)
+                    && named != unit
+                {
+                    return None;
+                }
+            }
+        }
+        let validity = cert.validity();
         Some(UnitIdentity {
             unit,
             role,
             serial: hex(cert.raw_serial()),
+            not_before_ms: validity.not_before.timestamp().saturating_mul(1000),
+            not_after_ms: validity.not_after.timestamp().saturating_mul(1000),
         })
     }
 }
@@ -553,6 +587,64 @@ mod tests {
         list.refresh(&store).unwrap();
         assert!(list.is_revoked(&cert.serial));
         assert!(!list.is_revoked(&other.serial));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Every subject alternative name of a DER certificate, as text.
+    fn sans(der: &[u8]) -> Vec<String> {
+        use x509_parser::extensions::GeneralName;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+        let Some(san) = cert.subject_alternative_name().unwrap() else {
+            return Vec::new();
+        };
+        san.value
+            .general_names
+            .iter()
+            .map(|n| match n {
+                GeneralName::DNSName(d) => format!("dns:{d}"),
+                GeneralName::URI(u) => format!("uri:{u}"),
+                other => format!("other:{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn server_certificates_name_only_the_dns_name_clients_verify() {
+        // Hostname checkers (Python's service_identity behind aioquic) parse
+        // every URI SAN of a server certificate as `scheme:host` and abort
+        // the handshake on a URN: the server certificate must have none.
+        let dir = temp("server-san");
+        let ca = DeploymentCa::init(&dir, "test").unwrap();
+        let valid = Validity::from_now(DEFAULT_UNIT_VALIDITY);
+        let server = ca
+            .issue(
+                vigie_protocols::tablet::SERVER_NAME,
+                Role::Server,
+                valid,
+                None,
+            )
+            .unwrap();
+        assert_eq!(sans(&server.cert_der), vec!["dns:vigie-ground"]);
+        let unit = ca.issue("P17", Role::Patrol, valid, None).unwrap();
+        assert_eq!(sans(&unit.cert_der), vec!["uri:urn:vigie:unit:P17"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_unit_urn_naming_another_unit_than_the_cn_is_no_identity() {
+        let dir = temp("urn-mismatch");
+        let ca = DeploymentCa::init(&dir, "test").unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationalUnitName, "patrol");
+        dn.push(DnType::CommonName, "P17");
+        params.distinguished_name = dn;
+        params
+            .subject_alt_names
+            .push(SanType::URI(unit_urn("P18").try_into().unwrap()));
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        assert_eq!(UnitIdentity::from_der(cert.der()), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -52,7 +52,7 @@ async fn create(
         &format!("unit:{id}"),
         serde_json::to_value(&order).unwrap_or_default(),
     );
-    match state.patrol.issue_order(&id, &order) {
+    match state.patrol.issue_order(&id, &order).await {
         Ok(record) => Ok((StatusCode::CREATED, Json(record))),
         Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {
             Err(HttpError::bad_request(e.to_string()))

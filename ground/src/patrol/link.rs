@@ -16,6 +16,8 @@ use vigie_protocols::tablet::{Broadcast, CloseCode};
 
 use super::ca::{RevocationList, UnitIdentity};
 use super::orders::{NewOrder, OrderError, OrderRecord, OrderStore};
+use super::writer::OrderWriter;
+use crate::metrics::PatrolCounters;
 use crate::store::{Store, StoreError};
 
 /// Order notifications a live session may have pending.
@@ -24,19 +26,6 @@ pub const ORDER_NOTIFY_BUFFER: usize = 64;
 /// Broadcasts a session may fall behind before missing some (it is told by
 /// `Lagged` and logs it; broadcasts are not queued for offline units).
 pub const BROADCAST_BUFFER: usize = 256;
-
-/// Counters of the patrol link, for metrics and benchmarks.
-#[derive(Debug, Default)]
-pub struct LinkCounters {
-    /// Connections refused before the handshake (admission control).
-    pub refused_overload: AtomicU64,
-    /// Handshakes that failed (bad, unknown, revoked or expired certificate).
-    pub handshake_failures: AtomicU64,
-    /// Sessions opened (Welcome sent).
-    pub sessions_opened: AtomicU64,
-    /// Orders written to a control stream.
-    pub orders_sent: AtomicU64,
-}
 
 /// One unit's live connection.
 #[derive(Debug)]
@@ -69,8 +58,10 @@ pub struct Attached {
 /// The patrol link's shared state.
 #[derive(Debug)]
 pub struct PatrolLink {
-    /// The persisted order queue.
+    /// The persisted order queue, for reads outside sessions.
     orders: OrderStore,
+    /// The storage thread every order and ack write goes through.
+    writer: OrderWriter,
     /// Revoked certificate serials, refreshed from the store.
     revoked: Arc<RevocationList>,
     /// Live sessions by unit id; one per unit (a newer one replaces it).
@@ -79,30 +70,42 @@ pub struct PatrolLink {
     broadcasts: broadcast::Sender<Broadcast>,
     /// Next session id.
     next_session: AtomicU64,
-    /// Counters.
-    pub counters: LinkCounters,
+    /// Counters and gauges, shared with `/metrics`.
+    pub counters: Arc<PatrolCounters>,
 }
 
 impl PatrolLink {
-    /// The link over `store`, creating its tables if needed.
-    pub fn new(store: Store) -> Result<PatrolLink, StoreError> {
+    /// The link over `store`, creating its tables if needed; counts into
+    /// `counters`.
+    pub fn new(store: Store, counters: Arc<PatrolCounters>) -> Result<PatrolLink, StoreError> {
         let revoked = Arc::new(RevocationList::default());
         if let Err(e) = revoked.refresh(&store) {
             tracing::warn!("cannot read the revocation list yet: {e}");
         }
+        let orders = OrderStore::new(store)?;
+        counters
+            .orders_pending
+            .store(orders.count_unacked()?, Ordering::Relaxed);
+        let writer = OrderWriter::spawn(&orders)?;
         Ok(PatrolLink {
-            orders: OrderStore::new(store)?,
+            writer,
+            orders,
             revoked,
             live: Mutex::default(),
             broadcasts: broadcast::channel(BROADCAST_BUFFER).0,
             next_session: AtomicU64::new(1),
-            counters: LinkCounters::default(),
+            counters,
         })
     }
 
-    /// The order queue.
+    /// The order queue, for reads (listing orders).
     pub fn orders(&self) -> &OrderStore {
         &self.orders
+    }
+
+    /// The storage thread, for a session's storage operations.
+    pub fn writer(&self) -> &OrderWriter {
+        &self.writer
     }
 
     /// The revocation list the TLS verifier consults.
@@ -110,15 +113,42 @@ impl PatrolLink {
         &self.revoked
     }
 
-    /// Stores an order for `unit`, then hands it to the unit's live session.
-    pub fn issue_order(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
-        let record = self.orders.create(unit, order, crate::time::unix_ms())?;
+    /// Stores an order for `unit` (durably, on the writer thread), then
+    /// hands it to the unit's live session.
+    pub async fn issue_order(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+    ) -> Result<OrderRecord, OrderError> {
+        let record = self
+            .writer
+            .create(unit, order, crate::time::unix_ms())
+            .await?;
+        self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
+        self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
         if let Some(live) = self.lock().get(unit)
             && live.orders.try_send(record.clone()).is_err()
         {
             live.resync.store(true, Ordering::Relaxed);
         }
         Ok(record)
+    }
+
+    /// Counts an applied acknowledgement: the first one of an order ends its
+    /// pending time, observed from its issue.
+    pub fn ack_applied(&self, first: bool, issued_ms: i64, now_ms: i64) {
+        self.counters.acks_applied.fetch_add(1, Ordering::Relaxed);
+        if first {
+            let _ = self.counters.orders_pending.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+            let ms = now_ms.saturating_sub(issued_ms).max(0) as u64;
+            self.counters
+                .ack_latency
+                .observe(std::time::Duration::from_millis(ms));
+        }
     }
 
     /// Sends a broadcast to every live session.
@@ -136,16 +166,23 @@ impl PatrolLink {
         let session_id = self.next_session.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(ORDER_NOTIFY_BUFFER);
         let resync = Arc::new(AtomicBool::new(false));
-        let old = self.lock().insert(
-            identity.unit.clone(),
-            Live {
-                session_id,
-                serial: identity.serial.clone(),
-                orders: tx,
-                resync: resync.clone(),
-                conn,
-            },
-        );
+        let old = {
+            let mut live = self.lock();
+            let old = live.insert(
+                identity.unit.clone(),
+                Live {
+                    session_id,
+                    serial: identity.serial.clone(),
+                    orders: tx,
+                    resync: resync.clone(),
+                    conn,
+                },
+            );
+            self.counters
+                .connected
+                .store(live.len() as u64, Ordering::Relaxed);
+            old
+        };
         if let Some(old) = old {
             tracing::info!(unit = %identity.unit, "a new connection replaces the previous one");
             old.conn.close(
@@ -166,6 +203,9 @@ impl PatrolLink {
         let mut live = self.lock();
         if live.get(unit).is_some_and(|l| l.session_id == session_id) {
             live.remove(unit);
+            self.counters
+                .connected
+                .store(live.len() as u64, Ordering::Relaxed);
             true
         } else {
             false

@@ -9,6 +9,8 @@
 //!   order delivery and acknowledgement, redelivery on reconnect, link quality.
 //! - [`server`]: the quinn edge: mutual TLS, admission control, one task per
 //!   connection feeding the session core and the fleet picture.
+//! - [`writer`]: the storage thread: every order and ack write, group-committed
+//!   off the async runtime; answers only once durable.
 //! - [`picture`]: the live picture for operator clients, a snapshot then
 //!   deltas on a stream of its own.
 //! - [`client`]: an operator client that follows the live picture.
@@ -23,6 +25,7 @@ pub mod picture;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod writer;
 
 /// A QUIC client configuration (an operator's or a tablet's credentials), as
 /// [`client::load_client_config`] and [`tls::client_config`] build it.

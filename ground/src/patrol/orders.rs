@@ -7,8 +7,13 @@
 //! session, in issue order. Acks only move an order forward; each client
 //! `message_id` is applied once ([`OrderStore::apply_ack`],
 //! [`OrderStore::remember`]). Dispatch builds incidents on top of this queue.
+//!
+//! Every statement is a function of a `&Connection` (`*_in`), so the same SQL
+//! runs in one transaction per call here ([`OrderStore`], for tools, tests and
+//! reads) and batched with others in one transaction per group commit by the
+//! patrol writer thread (`patrol::writer`), which is how the server writes.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use vigie_protocols::tablet::{AckKind, OrderAck};
 
 use crate::store::{Store, StoreError};
@@ -199,6 +204,8 @@ pub enum AckOutcome {
         from: OrderState,
         /// State after.
         to: OrderState,
+        /// When the order was issued, Unix ms (for latency metrics).
+        issued_ms: i64,
     },
     /// The ack is older than or equal to what is known: no effect.
     Stale(OrderState),
@@ -208,6 +215,242 @@ pub enum AckOutcome {
     UnknownOrder,
     /// The ack kind is `UNSPECIFIED`.
     Invalid,
+}
+
+/// A storage operation a tablet session needs before it can answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// Read the unit's unacknowledged orders, in issue order.
+    Unacked,
+    /// Apply an order acknowledgement ([`OrderStore::apply_ack`]).
+    Ack(OrderAck),
+    /// Record a client message id once ([`OrderStore::remember`]).
+    Remember {
+        /// The client's message id.
+        message_id: String,
+        /// What kind of message it was (`status`, `broadcast`).
+        kind: &'static str,
+    },
+    /// Store an incident report once ([`OrderStore::store_incident`]).
+    Incident(vigie_protocols::tablet::IncidentReport),
+}
+
+/// What a [`StoreOp`] found or did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreDone {
+    /// [`StoreOp::Unacked`]: the orders.
+    Unacked(Vec<OrderRecord>),
+    /// [`StoreOp::Ack`]: the outcome.
+    Ack(AckOutcome),
+    /// [`StoreOp::Remember`] and [`StoreOp::Incident`]: `true` when the
+    /// message id was new (applied now), `false` for a duplicate.
+    Fresh(bool),
+}
+
+/// Runs `op` for `unit` on `c` (inside the caller's transaction).
+pub fn execute_in(
+    c: &Connection,
+    unit: &str,
+    now_ms: i64,
+    op: &StoreOp,
+) -> rusqlite::Result<StoreDone> {
+    Ok(match op {
+        StoreOp::Unacked => StoreDone::Unacked(unacked_in(c, unit)?),
+        StoreOp::Ack(ack) => StoreDone::Ack(apply_ack_in(c, unit, ack, now_ms)?),
+        StoreOp::Remember { message_id, kind } => {
+            StoreDone::Fresh(remember_in(c, unit, message_id, kind, now_ms)?)
+        }
+        StoreOp::Incident(report) => StoreDone::Fresh(store_incident_in(c, unit, report, now_ms)?),
+    })
+}
+
+/// Checks an order and returns its protobuf priority number.
+pub fn validate(order: &NewOrder) -> Result<i32, OrderError> {
+    let valid =
+        (-90.0..=90.0).contains(&order.lat_deg) && (-180.0..=180.0).contains(&order.lon_deg);
+    if !valid {
+        return Err(OrderError::BadDestination {
+            lat_deg: order.lat_deg,
+            lon_deg: order.lon_deg,
+        });
+    }
+    match order.priority.as_str() {
+        "low" => Ok(1),
+        "normal" | "" => Ok(2),
+        "high" => Ok(3),
+        "critical" => Ok(4),
+        other => Err(OrderError::BadPriority(other.to_string())),
+    }
+}
+
+/// Inserts a validated order for `unit` with the next sequence number.
+pub fn create_in(
+    c: &Connection,
+    unit: &str,
+    order: &NewOrder,
+    priority: i32,
+    now_ms: i64,
+) -> rusqlite::Result<OrderRecord> {
+    let seq: i64 = c.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM patrol_order WHERE unit = ?1",
+        params![unit],
+        |r| r.get(0),
+    )?;
+    let record = OrderRecord {
+        order_id: format!("{unit}-{seq}-{now_ms:x}"),
+        unit: unit.to_string(),
+        seq: seq as u64,
+        incident_id: order.incident_id.clone(),
+        lat_deg: order.lat_deg,
+        lon_deg: order.lon_deg,
+        priority,
+        instructions: order.instructions.clone(),
+        issued_ms: now_ms,
+        state: OrderState::Pending,
+        state_ms: now_ms,
+        reason: None,
+    };
+    c.execute(
+        "INSERT INTO patrol_order (order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg,
+            priority, instructions, issued_ms, state, state_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            record.order_id,
+            record.unit,
+            seq,
+            record.incident_id,
+            record.lat_deg,
+            record.lon_deg,
+            record.priority,
+            record.instructions,
+            record.issued_ms,
+            record.state.as_str(),
+            record.state_ms
+        ],
+    )?;
+    Ok(record)
+}
+
+/// Orders of `unit` not yet acknowledged, in issue order.
+pub fn unacked_in(c: &Connection, unit: &str) -> rusqlite::Result<Vec<OrderRecord>> {
+    query_in(
+        c,
+        "WHERE unit = ?1 AND state = 'pending' ORDER BY seq",
+        unit,
+    )
+}
+
+fn query_in(c: &Connection, clause: &str, unit: &str) -> rusqlite::Result<Vec<OrderRecord>> {
+    let sql = format!(
+        "SELECT order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg, priority,
+                instructions, issued_ms, state, state_ms, reason
+         FROM patrol_order {clause}"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![unit], |r| {
+        let state: String = r.get(9)?;
+        let state = OrderState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                9,
+                rusqlite::types::Type::Text,
+                format!("unknown order state {state:?}").into(),
+            )
+        })?;
+        Ok(OrderRecord {
+            order_id: r.get(0)?,
+            unit: r.get(1)?,
+            seq: r.get::<_, i64>(2)? as u64,
+            incident_id: r.get(3)?,
+            lat_deg: r.get(4)?,
+            lon_deg: r.get(5)?,
+            priority: r.get(6)?,
+            instructions: r.get(7)?,
+            issued_ms: r.get(8)?,
+            state,
+            state_ms: r.get(10)?,
+            reason: r.get(11)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Applies an ack from `unit`, once per `message_id`, forward only.
+pub fn apply_ack_in(
+    c: &Connection,
+    unit: &str,
+    ack: &OrderAck,
+    now_ms: i64,
+) -> rusqlite::Result<AckOutcome> {
+    let Some(to) = OrderState::from_ack(ack.kind()) else {
+        return Ok(AckOutcome::Invalid);
+    };
+    let current: Option<(String, i64)> = c
+        .query_row(
+            "SELECT state, issued_ms FROM patrol_order WHERE order_id = ?1 AND unit = ?2",
+            params![ack.order_id, unit],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((from, issued_ms)) =
+        current.and_then(|(state, issued)| Some((OrderState::parse(&state)?, issued)))
+    else {
+        return Ok(AckOutcome::UnknownOrder);
+    };
+    if !remember_in(c, unit, &ack.message_id, "order_ack", now_ms)? {
+        return Ok(AckOutcome::Duplicate);
+    }
+    Ok(if to.rank() > from.rank() {
+        let reason = (!ack.reason.is_empty()).then(|| ack.reason.clone());
+        c.execute(
+            "UPDATE patrol_order SET state = ?1, state_ms = ?2, reason = COALESCE(?3, reason) WHERE order_id = ?4",
+            params![to.as_str(), now_ms, reason, ack.order_id],
+        )?;
+        AckOutcome::Applied {
+            from,
+            to,
+            issued_ms,
+        }
+    } else {
+        AckOutcome::Stale(from)
+    })
+}
+
+/// Records that `unit` sent `message_id` (of `kind`); `false` if it had
+/// already been applied.
+pub fn remember_in(
+    c: &Connection,
+    unit: &str,
+    message_id: &str,
+    kind: &str,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    c.execute(
+        "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![unit, message_id, kind, now_ms],
+    )
+    .map(|n| n == 1)
+}
+
+/// Stores an incident report once per `message_id`; `false` for a duplicate.
+pub fn store_incident_in(
+    c: &Connection,
+    unit: &str,
+    report: &vigie_protocols::tablet::IncidentReport,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let fresh = remember_in(c, unit, &report.message_id, "incident", now_ms)?;
+    if fresh {
+        let (lat, lon) = report
+            .location
+            .map_or((None, None), |p| (Some(p.lat_deg), Some(p.lon_deg)));
+        let photo = (!report.photo_jpeg.is_empty()).then_some(&report.photo_jpeg);
+        c.execute(
+            "INSERT INTO patrol_incident (unit, message_id, category, lat_deg, lon_deg, text, photo_jpeg, at_ms, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![unit, report.message_id, report.category, lat, lon, report.text, photo, report.at_ms, now_ms],
+        )?;
+    }
+    Ok(fresh)
 }
 
 /// Why an order could not be created.
@@ -245,6 +488,24 @@ impl OrderStore {
         Ok(OrderStore { store })
     }
 
+    /// The database underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs `f` in one transaction.
+    fn transaction<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.store.with_conn(|c| {
+            let tx = c.transaction()?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
+    }
+
     /// Stores a new order for `unit` and returns it (state `pending`).
     pub fn create(
         &self,
@@ -252,74 +513,24 @@ impl OrderStore {
         order: &NewOrder,
         now_ms: i64,
     ) -> Result<OrderRecord, OrderError> {
-        let valid =
-            (-90.0..=90.0).contains(&order.lat_deg) && (-180.0..=180.0).contains(&order.lon_deg);
-        if !valid {
-            return Err(OrderError::BadDestination {
-                lat_deg: order.lat_deg,
-                lon_deg: order.lon_deg,
-            });
-        }
-        let priority = match order.priority.as_str() {
-            "low" => 1,
-            "normal" | "" => 2,
-            "high" => 3,
-            "critical" => 4,
-            other => return Err(OrderError::BadPriority(other.to_string())),
-        };
-        let record = self.store.with_conn(|c| {
-            let tx = c.transaction()?;
-            let seq: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM patrol_order WHERE unit = ?1",
-                params![unit],
-                |r| r.get(0),
-            )?;
-            let record = OrderRecord {
-                order_id: format!("{unit}-{seq}-{now_ms:x}"),
-                unit: unit.to_string(),
-                seq: seq as u64,
-                incident_id: order.incident_id.clone(),
-                lat_deg: order.lat_deg,
-                lon_deg: order.lon_deg,
-                priority,
-                instructions: order.instructions.clone(),
-                issued_ms: now_ms,
-                state: OrderState::Pending,
-                state_ms: now_ms,
-                reason: None,
-            };
-            tx.execute(
-                "INSERT INTO patrol_order (order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg,
-                    priority, instructions, issued_ms, state, state_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    record.order_id,
-                    record.unit,
-                    seq,
-                    record.incident_id,
-                    record.lat_deg,
-                    record.lon_deg,
-                    record.priority,
-                    record.instructions,
-                    record.issued_ms,
-                    record.state.as_str(),
-                    record.state_ms
-                ],
-            )?;
-            tx.commit()?;
-            Ok(record)
-        })?;
-        Ok(record)
+        let priority = validate(order)?;
+        Ok(self.transaction(|c| create_in(c, unit, order, priority, now_ms))?)
+    }
+
+    /// Runs a session's storage operation in its own transaction.
+    pub fn execute(&self, unit: &str, now_ms: i64, op: &StoreOp) -> Result<StoreDone, StoreError> {
+        self.transaction(|c| execute_in(c, unit, now_ms, op))
     }
 
     /// Orders of `unit` not yet acknowledged, in issue order.
     pub fn unacked(&self, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
-        self.query("WHERE unit = ?1 AND state = 'pending' ORDER BY seq", unit)
+        self.store.with_conn(|c| unacked_in(c, unit))
     }
 
     /// Every order of `unit`, in issue order.
     pub fn list(&self, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
-        self.query("WHERE unit = ?1 ORDER BY seq", unit)
+        self.store
+            .with_conn(|c| query_in(c, "WHERE unit = ?1 ORDER BY seq", unit))
     }
 
     /// Orders not yet acknowledged, across every unit.
@@ -333,48 +544,6 @@ impl OrderStore {
         })
     }
 
-    fn query(&self, clause: &str, unit: &str) -> Result<Vec<OrderRecord>, StoreError> {
-        let sql = format!(
-            "SELECT order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg, priority,
-                    instructions, issued_ms, state, state_ms, reason
-             FROM patrol_order {clause}"
-        );
-        let path = self.store.path().to_path_buf();
-        let rows: Vec<(OrderRecord, String)> = self.store.with_conn(|c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![unit], |r| {
-                Ok((
-                    OrderRecord {
-                        order_id: r.get(0)?,
-                        unit: r.get(1)?,
-                        seq: r.get::<_, i64>(2)? as u64,
-                        incident_id: r.get(3)?,
-                        lat_deg: r.get(4)?,
-                        lon_deg: r.get(5)?,
-                        priority: r.get(6)?,
-                        instructions: r.get(7)?,
-                        issued_ms: r.get(8)?,
-                        state: OrderState::Pending,
-                        state_ms: r.get(10)?,
-                        reason: r.get(11)?,
-                    },
-                    r.get::<_, String>(9)?,
-                ))
-            })?;
-            rows.collect()
-        })?;
-        rows.into_iter()
-            .map(|(mut rec, state)| {
-                rec.state = OrderState::parse(&state).ok_or_else(|| StoreError::Corrupt {
-                    path: path.clone(),
-                    table: "patrol_order",
-                    detail: format!("order {}: unknown state {state:?}", rec.order_id),
-                })?;
-                Ok(rec)
-            })
-            .collect()
-    }
-
     /// Applies an ack from `unit`, once per `message_id`, forward only.
     pub fn apply_ack(
         &self,
@@ -382,41 +551,7 @@ impl OrderStore {
         ack: &OrderAck,
         now_ms: i64,
     ) -> Result<AckOutcome, StoreError> {
-        let Some(to) = OrderState::from_ack(ack.kind()) else {
-            return Ok(AckOutcome::Invalid);
-        };
-        self.store.with_conn(|c| {
-            let tx = c.transaction()?;
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT state FROM patrol_order WHERE order_id = ?1 AND unit = ?2",
-                    params![ack.order_id, unit],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(from) = current.as_deref().and_then(OrderState::parse) else {
-                return Ok(AckOutcome::UnknownOrder);
-            };
-            let fresh = tx.execute(
-                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, 'order_ack', ?3)",
-                params![unit, ack.message_id, now_ms],
-            )? == 1;
-            if !fresh {
-                return Ok(AckOutcome::Duplicate);
-            }
-            let outcome = if to.rank() > from.rank() {
-                let reason = (!ack.reason.is_empty()).then(|| ack.reason.clone());
-                tx.execute(
-                    "UPDATE patrol_order SET state = ?1, state_ms = ?2, reason = COALESCE(?3, reason) WHERE order_id = ?4",
-                    params![to.as_str(), now_ms, reason, ack.order_id],
-                )?;
-                AckOutcome::Applied { from, to }
-            } else {
-                AckOutcome::Stale(from)
-            };
-            tx.commit()?;
-            Ok(outcome)
-        })
+        self.transaction(|c| apply_ack_in(c, unit, ack, now_ms))
     }
 
     /// Records that `unit` sent `message_id` (of `kind`); `false` if it had
@@ -428,13 +563,7 @@ impl OrderStore {
         kind: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.store.with_conn(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![unit, message_id, kind, now_ms],
-            )
-            .map(|n| n == 1)
-        })
+        self.transaction(|c| remember_in(c, unit, message_id, kind, now_ms))
     }
 
     /// Stores an incident report once per `message_id`; `false` if it was a
@@ -445,26 +574,7 @@ impl OrderStore {
         report: &vigie_protocols::tablet::IncidentReport,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.store.with_conn(|c| {
-            let tx = c.transaction()?;
-            let fresh = tx.execute(
-                "INSERT OR IGNORE INTO patrol_message (unit, message_id, kind, at_ms) VALUES (?1, ?2, 'incident', ?3)",
-                params![unit, report.message_id, now_ms],
-            )? == 1;
-            if fresh {
-                let (lat, lon) = report
-                    .location
-                    .map_or((None, None), |p| (Some(p.lat_deg), Some(p.lon_deg)));
-                let photo = (!report.photo_jpeg.is_empty()).then_some(&report.photo_jpeg);
-                tx.execute(
-                    "INSERT INTO patrol_incident (unit, message_id, category, lat_deg, lon_deg, text, photo_jpeg, at_ms, received_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![unit, report.message_id, report.category, lat, lon, report.text, photo, report.at_ms, now_ms],
-                )?;
-            }
-            tx.commit()?;
-            Ok(fresh)
-        })
+        self.transaction(|c| store_incident_in(c, unit, report, now_ms))
     }
 }
 
@@ -506,7 +616,8 @@ mod tests {
             orders.apply_ack("P1", &accepted, 20).unwrap(),
             AckOutcome::Applied {
                 from: OrderState::Pending,
-                to: OrderState::Accepted
+                to: OrderState::Accepted,
+                issued_ms: 10,
             }
         );
         assert_eq!(

@@ -5,9 +5,11 @@
 //!
 //! Built for the reconnection storm that follows a server restart (issue 5):
 //! - admission control: at most [`MAX_HANDSHAKES_IN_PROGRESS`] handshakes at
-//!   once; above that, and above [`MAX_CONNECTIONS`], new connections are
-//!   refused at once (a cheap stateless packet) and tablets retry after a
-//!   jittered back-off, instead of every handshake timing out together;
+//!   once; above that, up to [`MAX_WAITING_HANDSHAKES`] attempts wait in line
+//!   for at most [`ADMISSION_WAIT`]; beyond those, and above
+//!   [`MAX_CONNECTIONS`], new connections are refused at once (a cheap
+//!   stateless packet) and tablets retry after a jittered back-off, instead
+//!   of every handshake timing out together;
 //! - session tickets, so a tablet that reconnects resumes without a full
 //!   certificate exchange;
 //! - socket buffers of [`SOCKET_BUFFER_BYTES`] so bursts are not dropped by
@@ -42,7 +44,19 @@ use super::tls;
 use crate::server::{ServerState, Shutdown};
 
 /// Handshakes allowed in progress at once; more are refused.
-pub const MAX_HANDSHAKES_IN_PROGRESS: usize = 256;
+/// Measured: with 256, a storm of 10,000 tablets on a CPU-starved 2-core
+/// machine let thousands of handshakes start and time out (wasted work);
+/// on loopback 64 keep both cores busy.
+pub const MAX_HANDSHAKES_IN_PROGRESS: usize = 64;
+
+/// Connection attempts that may wait for a handshake slot; more are refused
+/// at once. Waiting beats refusing while the wait is short: a refused tablet
+/// backs off exponentially (up to 30 s), a waiting one just sees a slower
+/// handshake (its Initial packets are buffered meanwhile).
+pub const MAX_WAITING_HANDSHAKES: usize = 2048;
+
+/// Longest wait for a handshake slot before the attempt is refused.
+pub const ADMISSION_WAIT: Duration = Duration::from_secs(5);
 
 /// Live connections allowed; more are refused.
 pub const MAX_CONNECTIONS: usize = 20_000;
@@ -80,15 +94,20 @@ pub async fn spawn(
         .context("cannot issue the server certificate")?;
     let link = state.patrol.clone();
     link.refresh_revocations(&state.store);
+    let ticketer = tls::PersistentTicketer::open(
+        &super::ca::ca_dir(&state.config.data_dir).join("tls-ticket.key"),
+        crate::time::unix_ms(),
+    )?;
     let config = tls::server_config(
         ca.cert_der(),
         server_cert.cert_der,
         server_cert.key_der,
         link.revocations().clone(),
+        Arc::new(ticketer),
     )?;
     let listen = state.config.quic.listen;
-    let reset_key = reset_key(&state.config.data_dir)?;
-    let endpoint = bind(listen, config, reset_key)
+    let keys = restart_keys(&state.config.data_dir)?;
+    let endpoint = bind(listen, config, keys)
         .with_context(|| format!("cannot bind the QUIC listener on {listen}"))?;
     let addr = endpoint.local_addr()?;
     state.add_listener("quic", addr);
@@ -97,10 +116,36 @@ pub async fn spawn(
     Ok(addr)
 }
 
-/// The stateless-reset key, kept in the data directory so that it survives
-/// a restart: after a crash, the restarted server answers the first packet
-/// of every old connection with a reset the tablet can verify, and tablets
-/// learn at once (not after a 30 s idle timeout) that they must reconnect.
+/// Most stateless resets sent per second (quinn's default is 50, which
+/// would take 200 s to tell 10,000 tablets of a restart). A reset is always
+/// smaller than the packet that triggers it, so this is no amplifier.
+pub const MAX_RESETS_PER_SECOND: u32 = 5_000;
+
+/// The keys that let a restarted server recognise the connections of the
+/// previous run: the stateless-reset key and the connection-id key, kept in
+/// the data directory. After a crash, the restarted server sees that a
+/// packet carries one of its own (old) connection ids and answers with a
+/// reset the tablet can verify, so tablets learn at once (not after a 30 s
+/// idle timeout) that they must reconnect. Without the connection-id key,
+/// quinn drops such packets as foreign and sends nothing.
+struct RestartKeys {
+    /// Stateless-reset tokens are HMACs under this key.
+    reset: ring::hmac::Key,
+    /// Key of quinn's hashed connection-id generator.
+    cid: u64,
+}
+
+fn restart_keys(data_dir: &std::path::Path) -> anyhow::Result<RestartKeys> {
+    let reset = reset_key(data_dir)?;
+    let tag = ring::hmac::sign(&reset, b"vigie quic connection-id key");
+    let mut cid = [0u8; 8];
+    cid.copy_from_slice(&tag.as_ref()[..8]);
+    Ok(RestartKeys {
+        reset,
+        cid: u64::from_le_bytes(cid),
+    })
+}
+
 fn reset_key(data_dir: &std::path::Path) -> anyhow::Result<ring::hmac::Key> {
     let path = super::ca::ca_dir(data_dir).join("quic-reset.key");
     let mut bytes = [0u8; 64];
@@ -125,7 +170,7 @@ fn reset_key(data_dir: &std::path::Path) -> anyhow::Result<ring::hmac::Key> {
 fn bind(
     addr: SocketAddr,
     config: quinn::ServerConfig,
-    reset_key: ring::hmac::Key,
+    keys: RestartKeys,
 ) -> std::io::Result<quinn::Endpoint> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -138,8 +183,13 @@ fn bind(
         }
     }
     socket.bind(&addr.into())?;
-    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(keys.reset));
     endpoint_config.max_udp_payload_size(1472).ok();
+    let cid_key = keys.cid;
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    endpoint_config.min_reset_interval(Duration::from_secs(1) / MAX_RESETS_PER_SECOND);
     quinn::Endpoint::new(
         endpoint_config,
         Some(config),
@@ -154,6 +204,7 @@ async fn accept_loop(
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES_IN_PROGRESS));
+    let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut connections = JoinSet::new();
     let mut refresh = tokio::time::interval(Duration::from_secs(2));
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -170,6 +221,23 @@ async fn accept_loop(
                 match handshakes.clone().try_acquire_owned() {
                     Ok(permit) => {
                         connections.spawn(connection(incoming, permit, state.clone()));
+                    }
+                    Err(_) if waiting.load(Ordering::Relaxed) < MAX_WAITING_HANDSHAKES => {
+                        // Wait in line (the semaphore is first come, first
+                        // served) for a bounded time, then refuse.
+                        waiting.fetch_add(1, Ordering::Relaxed);
+                        let (handshakes, waiting, state) = (handshakes.clone(), waiting.clone(), state.clone());
+                        connections.spawn(async move {
+                            let permit = tokio::time::timeout(ADMISSION_WAIT, handshakes.acquire_owned()).await;
+                            waiting.fetch_sub(1, Ordering::Relaxed);
+                            match permit {
+                                Ok(Ok(permit)) => connection(incoming, permit, state).await,
+                                _ => {
+                                    state.patrol.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
+                                    incoming.refuse();
+                                }
+                            }
+                        });
                     }
                     Err(_) => {
                         link.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
@@ -208,6 +276,7 @@ async fn connection(
 ) {
     let remote = incoming.remote_address();
     let link = state.patrol.clone();
+    let counters = link.counters.clone();
     let connecting = match incoming.accept() {
         Ok(c) => c,
         Err(e) => {
@@ -215,25 +284,31 @@ async fn connection(
             return;
         }
     };
-    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+    counters
+        .handshakes_in_progress
+        .fetch_add(1, Ordering::Relaxed);
+    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await;
+    counters
+        .handshakes_in_progress
+        .fetch_sub(1, Ordering::Relaxed);
+    drop(permit);
+    let conn = match handshake {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
-            link.counters
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%remote, "handshake failed: {e}");
             return;
         }
         Err(_) => {
-            link.counters
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            counters.handshake_timeouts.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%remote, "handshake timed out");
             return;
         }
     };
-    drop(permit);
     let Some(identity) = identity(&conn) else {
+        counters
+            .refused_after_handshake
+            .fetch_add(1, Ordering::Relaxed);
         close(
             &conn,
             CloseCode::ProtocolViolation,
@@ -246,6 +321,7 @@ async fn connection(
         let role = match identity.role.parse::<Role>() {
             Ok(role) if role.may_connect() => role,
             _ => {
+                counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(role = %identity.role, "refused: role may not connect");
                 let reason = format!("role {:?} may not connect as a client; use a patrol, supervisor or operator certificate", identity.role);
                 close(&conn, CloseCode::RoleRefused, &reason);
@@ -253,7 +329,14 @@ async fn connection(
             }
         };
         // A resumed TLS session skips certificate verification: check again.
+        let now_ms = crate::time::unix_ms();
+        if identity.not_after_ms < now_ms || identity.not_before_ms > now_ms {
+            counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
+            close(&conn, CloseCode::Revoked, "certificate expired or not yet valid: ask for a new one");
+            return;
+        }
         if link.revocations().is_revoked(&identity.serial) {
+            counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
             close(&conn, CloseCode::Revoked, "certificate revoked: ask for a new one");
             return;
         }
@@ -369,9 +452,13 @@ impl Tablet {
                         decoder.push(&buf[..n]);
                         loop {
                             match decoder.next_message() {
-                                Ok(Some(m)) => self.session.handle_message(now, now_ms, Channel::Control, m, link.orders()),
+                                Ok(Some(m)) => {
+                                    link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
+                                    self.session.handle_message(now, now_ms, Channel::Control, m)
+                                }
                                 Ok(None) => break,
                                 Err(e) => {
+                                    link.counters.malformed.fetch_add(1, Ordering::Relaxed);
                                     self.session.handle_decode_error(Channel::Control, &e);
                                     if e != DecodeError::UnknownMessage { break; }
                                 }
@@ -382,10 +469,16 @@ impl Tablet {
                     Err(e) => { tracing::info!("control stream ended: {e}"); return; }
                 },
                 datagram = self.conn.read_datagram() => match datagram {
-                    Ok(bytes) => match codec::decode_datagram(&bytes) {
-                        Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m, link.orders()),
-                        Err(e) => self.session.handle_decode_error(Channel::Datagram, &e),
-                    },
+                    Ok(bytes) => {
+                        link.counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                        match codec::decode_datagram(&bytes) {
+                            Ok(m) => self.session.handle_message(now, now_ms, Channel::Datagram, m),
+                            Err(e) => {
+                                link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                                self.session.handle_decode_error(Channel::Datagram, &e)
+                            }
+                        }
+                    }
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
                 stream = self.conn.accept_uni() => match stream {
@@ -396,8 +489,14 @@ impl Tablet {
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
                 Some(report) = report_rx.recv() => match report {
-                    Ok(m) => self.session.handle_message(now, now_ms, Channel::Report, m, link.orders()),
-                    Err(e) => self.session.handle_decode_error(Channel::Report, &e),
+                    Ok(m) => {
+                        link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
+                        self.session.handle_message(now, now_ms, Channel::Report, m)
+                    }
+                    Err(e) => {
+                        link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        self.session.handle_decode_error(Channel::Report, &e)
+                    }
                 },
                 Some(_) = reports.join_next(), if !reports.is_empty() => {}
                 Some(order) = attached.orders.recv() => self.session.order_issued(&order),
@@ -413,7 +512,7 @@ impl Tablet {
                     let stats = self.conn.stats();
                     self.session.path_sample(PathSample { rtt: stats.path.rtt, sent_packets: stats.path.sent_packets, lost_packets: stats.path.lost_packets });
                     if attached.resync.swap(false, Ordering::Relaxed) {
-                        self.session.resync(link.orders());
+                        self.session.resync();
                     }
                     self.session.handle_timeout(now);
                     if let Some(info) = self.unit.patrol.as_mut() {
@@ -495,6 +594,19 @@ impl Tablet {
                     tracing::info!(category = ?r.category(), id = %r.message_id, "incident reported");
                 }
                 Output::Broadcast(b) => self.state.patrol.broadcast(b),
+                Output::Persist(op) => {
+                    // Awaited here, in order: this connection waits for the
+                    // writer (and reads nothing meanwhile, so QUIC flow
+                    // control holds its tablet back); the runtime does not.
+                    let unit = self.session.unit().to_string();
+                    let done = self
+                        .state
+                        .patrol
+                        .writer()
+                        .execute(&unit, crate::time::unix_ms(), op)
+                        .await;
+                    self.session.persisted(crate::time::unix_ms(), done);
+                }
                 Output::CoverageQuery { query_id, point } => {
                     let answer = coverage_answer(&self.state, query_id, point);
                     if let Some(send) = send.as_deref_mut() {
@@ -513,7 +625,17 @@ impl Tablet {
                     ));
                 }
                 Output::OrderProgress(outcome, order_id) => {
-                    if let AckOutcome::Applied { to, .. } = outcome {
+                    if let AckOutcome::Applied {
+                        from,
+                        to,
+                        issued_ms,
+                    } = outcome
+                    {
+                        self.state.patrol.ack_applied(
+                            from == OrderState::Pending,
+                            issued_ms,
+                            crate::time::unix_ms(),
+                        );
                         tracing::info!(%order_id, state = to.as_str(), "order progressed");
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),
@@ -686,5 +808,36 @@ fn coverage_answer(
             sources,
             at_ms: crate::time::unix_ms(),
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quinn::ConnectionIdGenerator as _;
+
+    #[test]
+    fn a_restarted_server_recognises_the_connection_ids_of_the_previous_run() {
+        let dir = std::env::temp_dir().join(format!("vigie-restart-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(super::super::ca::ca_dir(&dir)).unwrap();
+        let before = restart_keys(&dir).unwrap();
+        let after = restart_keys(&dir).unwrap();
+        let mut old = quinn_proto::HashedConnectionIdGenerator::from_key(before.cid);
+        let new = quinn_proto::HashedConnectionIdGenerator::from_key(after.cid);
+        let cid = old.generate_cid();
+        assert!(
+            new.validate(&cid).is_ok(),
+            "old connection id not recognised"
+        );
+        let tag = |k: &ring::hmac::Key| ring::hmac::sign(k, cid.as_ref()).as_ref().to_vec();
+        assert_eq!(tag(&before.reset), tag(&after.reset), "reset tokens differ");
+        let other =
+            std::env::temp_dir().join(format!("vigie-restart-keys-b-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&other);
+        std::fs::create_dir_all(super::super::ca::ca_dir(&other)).unwrap();
+        assert_ne!(restart_keys(&other).unwrap().cid, before.cid);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&other);
     }
 }

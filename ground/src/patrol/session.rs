@@ -5,8 +5,12 @@
 //! and path statistics. It answers with [`Output`]s for the edge to carry out
 //! (send a message, close, update the picture) and with the next instant it
 //! wants to be woken ([`Session::poll_timeout`]). Durable state (the order
-//! queue, message ids already applied) lives in [`OrderStore`]; everything
-//! else dies with the connection, which is what makes a reconnection resume
+//! queue, message ids already applied) lives in SQLite; the session never
+//! touches it: it asks with [`Output::Persist`] and the edge answers with
+//! [`Session::persisted`] once the operation is durable (the edge runs them
+//! in order, one at a time per connection, on the patrol writer thread).
+//! A receipt is therefore only sent for what is on disk. Everything else
+//! dies with the connection, which is what makes a reconnection resume
 //! cleanly: a new session re-reads the queue and sends every order not yet
 //! acknowledged, in order.
 
@@ -22,7 +26,8 @@ use vigie_protocols::tablet::{
 };
 
 use super::ca::Role;
-use super::orders::{AckOutcome, OrderRecord, OrderStore};
+use super::orders::{AckOutcome, OrderRecord, StoreDone, StoreOp};
+use crate::store::StoreError;
 
 /// Time a client has to send `Hello` after the handshake.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,11 +84,32 @@ pub enum Output {
     },
     /// An order's state changed.
     OrderProgress(AckOutcome, String),
+    /// Run this storage operation, then call [`Session::persisted`] with its
+    /// result. Operations must run in the order they are asked, each
+    /// answered once.
+    Persist(StoreOp),
     /// Start streaming the live picture to this client (once per connection).
     SubscribePicture {
         /// Fewest time between two picture steps.
         min_interval: Duration,
     },
+}
+
+/// What the session does with the answer of a [`StoreOp`] it asked for.
+#[derive(Debug, Clone, PartialEq)]
+enum Awaiting {
+    /// The queue read of Hello: then Welcome and the pending orders.
+    Hello,
+    /// A queue re-read after dropped notifications.
+    Resync,
+    /// An order ack: then its receipt.
+    Ack(tablet::OrderAck),
+    /// A status report: then its receipt and the status.
+    Status(String, UnitStatus),
+    /// A broadcast: then its receipt and the relay.
+    Broadcast(Broadcast),
+    /// An incident report: then its receipt.
+    Incident(IncidentReport),
 }
 
 /// Shortest interval between two picture steps a client may ask for.
@@ -108,6 +134,8 @@ enum Phase {
         /// When to give up.
         deadline: Instant,
     },
+    /// Hello received; reading the order queue before Welcome.
+    Opening,
     /// Welcome sent.
     Open,
     /// Close requested; nothing more is processed.
@@ -142,6 +170,8 @@ pub struct Session {
     picture_subscribed: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
+    /// What to do with each storage answer still to come, in asking order.
+    awaiting: VecDeque<Awaiting>,
 }
 
 impl Session {
@@ -162,6 +192,7 @@ impl Session {
             quality: None,
             picture_subscribed: false,
             out: VecDeque::new(),
+            awaiting: VecDeque::new(),
         }
     }
 
@@ -226,7 +257,6 @@ impl Session {
         now_ms: i64,
         channel: Channel,
         msg: ClientMessage,
-        orders: &OrderStore,
     ) {
         if self.phase == Phase::Closed {
             return;
@@ -243,9 +273,14 @@ impl Session {
             return;
         };
         if let Phase::AwaitingHello { .. } = self.phase {
+            if channel == Channel::Datagram {
+                // A position may overtake the Hello on the control stream:
+                // datagrams are unreliable anyway, drop it.
+                return;
+            }
             match body {
                 client_message::Body::Hello(hello) if channel == Channel::Control => {
-                    self.hello(now_ms, &hello, orders)
+                    self.hello(&hello)
                 }
                 _ => self.close(
                     CloseCode::ProtocolViolation,
@@ -269,12 +304,13 @@ impl Session {
                         "status must be set".into(),
                         &s.message_id,
                     );
-                } else if self.remember(&s.message_id, "status", now_ms, orders) {
-                    self.out.push_back(Output::Status(status));
+                } else {
+                    let id = s.message_id.clone();
+                    self.remember(&s.message_id, "status", Awaiting::Status(id, status));
                 }
             }
-            client_message::Body::Incident(report) => self.incident(now_ms, report, orders),
-            client_message::Body::OrderAck(ack) => self.order_ack(now_ms, &ack, orders),
+            client_message::Body::Incident(report) => self.incident(report),
+            client_message::Body::OrderAck(ack) => self.order_ack(ack),
             client_message::Body::CoverageQuery(q) => self.out.push_back(Output::CoverageQuery {
                 query_id: q.message_id,
                 point: q.point.or(self.last_position),
@@ -295,10 +331,11 @@ impl Session {
                         format!("broadcast text over {MAX_TEXT_BYTES} bytes"),
                         &b.message_id,
                     );
-                } else if self.remember(&b.message_id, "broadcast", now_ms, orders) {
+                } else {
                     b.from_unit = self.unit.clone();
                     b.at_ms = now_ms;
-                    self.out.push_back(Output::Broadcast(b));
+                    let id = b.message_id.clone();
+                    self.remember(&id, "broadcast", Awaiting::Broadcast(b));
                 }
             }
             client_message::Body::Ping(p) => self.send(server_message::Body::Pong(tablet::Pong {
@@ -335,14 +372,95 @@ impl Session {
 
     /// Re-reads the queue and sends unacknowledged orders not yet sent on this
     /// connection (after live notifications were dropped).
-    pub fn resync(&mut self, orders: &OrderStore) {
-        if self.phase != Phase::Open {
+    pub fn resync(&mut self) {
+        if self.phase == Phase::Open {
+            self.request(Awaiting::Resync, StoreOp::Unacked);
+        }
+    }
+
+    /// The answer to the oldest [`Output::Persist`] not yet answered: the
+    /// operation is durable (or failed).
+    pub fn persisted(&mut self, now_ms: i64, result: Result<StoreDone, StoreError>) {
+        let Some(awaiting) = self.awaiting.pop_front() else {
+            tracing::error!(unit = %self.unit, "a storage answer nobody asked for");
+            return;
+        };
+        if self.phase == Phase::Closed {
             return;
         }
-        match orders.unacked(&self.unit) {
-            Ok(list) => list.iter().for_each(|o| self.order_issued(o)),
-            Err(e) => tracing::error!(unit = %self.unit, "cannot read the order queue: {e}"),
+        match (awaiting, result) {
+            (Awaiting::Hello, Ok(StoreDone::Unacked(pending))) => self.open(now_ms, &pending),
+            (Awaiting::Hello, other) => {
+                // Welcome only goes out with the queue read: a failure closes
+                // the session rather than opening one that would miss orders.
+                tracing::error!(unit = %self.unit, "cannot read the order queue: {other:?}");
+                self.close(
+                    CloseCode::Normal,
+                    "server storage unavailable; retry later".into(),
+                );
+            }
+            (Awaiting::Resync, Ok(StoreDone::Unacked(list))) => {
+                list.iter().for_each(|o| self.order_issued(o))
+            }
+            (Awaiting::Resync, other) => {
+                tracing::error!(unit = %self.unit, "cannot re-read the order queue: {other:?}")
+            }
+            (Awaiting::Ack(ack), Ok(StoreDone::Ack(outcome))) => match outcome {
+                AckOutcome::UnknownOrder => self.error(
+                    ErrorCode::UnknownOrder,
+                    format!("no order {:?} for unit {}", ack.order_id, self.unit),
+                    &ack.message_id,
+                ),
+                AckOutcome::Invalid => self.error(
+                    ErrorCode::Invalid,
+                    "ack kind must be set".into(),
+                    &ack.message_id,
+                ),
+                outcome => {
+                    self.receipt(&ack.message_id, outcome == AckOutcome::Duplicate);
+                    self.out
+                        .push_back(Output::OrderProgress(outcome, ack.order_id.clone()));
+                }
+            },
+            (Awaiting::Status(id, status), Ok(StoreDone::Fresh(fresh))) => {
+                self.receipt(&id, !fresh);
+                if fresh {
+                    self.out.push_back(Output::Status(status));
+                }
+            }
+            (Awaiting::Broadcast(b), Ok(StoreDone::Fresh(fresh))) => {
+                self.receipt(&b.message_id, !fresh);
+                if fresh {
+                    self.out.push_back(Output::Broadcast(b));
+                }
+            }
+            (Awaiting::Incident(report), Ok(StoreDone::Fresh(fresh))) => {
+                self.receipt(&report.message_id, !fresh);
+                if fresh {
+                    self.out.push_back(Output::Incident(report));
+                }
+            }
+            (
+                Awaiting::Ack(tablet::OrderAck { message_id: id, .. })
+                | Awaiting::Status(id, _)
+                | Awaiting::Broadcast(Broadcast { message_id: id, .. })
+                | Awaiting::Incident(IncidentReport { message_id: id, .. }),
+                result,
+            ) => {
+                let e = match result {
+                    Err(e) => e.to_string(),
+                    Ok(other) => format!("unexpected storage answer {other:?}"),
+                };
+                self.internal(&id, &e);
+            }
         }
+    }
+
+    /// Asks the edge for a storage operation; `then` says what to do with
+    /// the answer.
+    fn request(&mut self, then: Awaiting, op: StoreOp) {
+        self.awaiting.push_back(then);
+        self.out.push_back(Output::Persist(op));
     }
 
     /// A new sample of path statistics: updates link quality.
@@ -363,7 +481,7 @@ impl Session {
         });
     }
 
-    fn hello(&mut self, now_ms: i64, hello: &tablet::Hello, orders: &OrderStore) {
+    fn hello(&mut self, hello: &tablet::Hello) {
         if hello.protocol_version != tablet::PROTOCOL_VERSION {
             self.close(
                 CloseCode::UnsupportedVersion,
@@ -375,19 +493,12 @@ impl Session {
             );
             return;
         }
-        // Read the queue before Welcome goes out: a failure closes the
-        // session rather than opening one that would miss orders.
-        let pending = match orders.unacked(&self.unit) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(unit = %self.unit, "cannot read the order queue: {e}");
-                self.close(
-                    CloseCode::Normal,
-                    "server storage unavailable; retry later".into(),
-                );
-                return;
-            }
-        };
+        // Read the queue before Welcome goes out.
+        self.phase = Phase::Opening;
+        self.request(Awaiting::Hello, StoreOp::Unacked);
+    }
+
+    fn open(&mut self, now_ms: i64, pending: &[OrderRecord]) {
         self.phase = Phase::Open;
         self.send(server_message::Body::Welcome(Welcome {
             protocol_version: tablet::PROTOCOL_VERSION,
@@ -400,7 +511,7 @@ impl Session {
             max_report_message_bytes: MAX_REPORT_MESSAGE_BYTES as u32,
         }));
         self.out.push_back(Output::Up);
-        for order in &pending {
+        for order in pending {
             self.order_issued(order);
         }
     }
@@ -424,7 +535,7 @@ impl Session {
         self.out.push_back(Output::Position(p));
     }
 
-    fn incident(&mut self, now_ms: i64, report: IncidentReport, orders: &OrderStore) {
+    fn incident(&mut self, report: IncidentReport) {
         if report.message_id.is_empty()
             || report.category() == tablet::IncidentCategory::Unspecified
         {
@@ -443,18 +554,13 @@ impl Session {
             );
             return;
         }
-        match orders.store_incident(&self.unit, &report, now_ms) {
-            Ok(fresh) => {
-                self.receipt(&report.message_id, !fresh);
-                if fresh {
-                    self.out.push_back(Output::Incident(report));
-                }
-            }
-            Err(e) => self.internal(&report.message_id, &e),
-        }
+        self.request(
+            Awaiting::Incident(report.clone()),
+            StoreOp::Incident(report),
+        );
     }
 
-    fn order_ack(&mut self, now_ms: i64, ack: &tablet::OrderAck, orders: &OrderStore) {
+    fn order_ack(&mut self, ack: tablet::OrderAck) {
         if ack.message_id.is_empty() {
             self.error(
                 ErrorCode::Invalid,
@@ -463,46 +569,27 @@ impl Session {
             );
             return;
         }
-        match orders.apply_ack(&self.unit, ack, now_ms) {
-            Ok(AckOutcome::UnknownOrder) => self.error(
-                ErrorCode::UnknownOrder,
-                format!("no order {:?} for unit {}", ack.order_id, self.unit),
-                &ack.message_id,
-            ),
-            Ok(AckOutcome::Invalid) => self.error(
-                ErrorCode::Invalid,
-                "ack kind must be set".into(),
-                &ack.message_id,
-            ),
-            Ok(outcome) => {
-                self.receipt(&ack.message_id, outcome == AckOutcome::Duplicate);
-                self.out
-                    .push_back(Output::OrderProgress(outcome, ack.order_id.clone()));
-            }
-            Err(e) => self.internal(&ack.message_id, &e),
-        }
+        self.request(Awaiting::Ack(ack.clone()), StoreOp::Ack(ack));
     }
 
-    /// Applies a reliable message id once: `true` when it is new (and receipts it).
-    fn remember(&mut self, message_id: &str, kind: &str, now_ms: i64, orders: &OrderStore) -> bool {
+    /// Applies a reliable message id once, then does `then` if it was new
+    /// (and receipts it either way).
+    fn remember(&mut self, message_id: &str, kind: &'static str, then: Awaiting) {
         if message_id.is_empty() {
             self.error(
                 ErrorCode::Invalid,
                 format!("a {kind} message needs a message_id"),
                 "",
             );
-            return false;
+            return;
         }
-        match orders.remember(&self.unit, message_id, kind, now_ms) {
-            Ok(fresh) => {
-                self.receipt(message_id, !fresh);
-                fresh
-            }
-            Err(e) => {
-                self.internal(message_id, &e);
-                false
-            }
-        }
+        self.request(
+            then,
+            StoreOp::Remember {
+                message_id: message_id.into(),
+                kind,
+            },
+        );
     }
 
     fn count_message(&mut self, now: Instant) -> bool {
@@ -529,7 +616,7 @@ impl Session {
         }));
     }
 
-    fn internal(&mut self, message_id: &str, e: &dyn std::error::Error) {
+    fn internal(&mut self, message_id: &str, e: &str) {
         tracing::error!(unit = %self.unit, "storing a client message failed: {e}");
         self.error(
             ErrorCode::Internal,
@@ -572,7 +659,7 @@ pub fn link_quality(rtt: Duration, loss: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patrol::orders::{NewOrder, OrderState};
+    use crate::patrol::orders::{NewOrder, OrderState, OrderStore};
     use crate::store::Store;
     use vigie_protocols::tablet::{AckKind, Hello, OrderAck};
 
@@ -618,7 +705,6 @@ mod tests {
                 self.now_ms,
                 Channel::Control,
                 ClientMessage { body: Some(body) },
-                &self.orders,
             );
         }
 
@@ -657,8 +743,22 @@ mod tests {
         }
     }
 
-    fn drain(s: &mut Session) -> Vec<Output> {
-        std::iter::from_fn(|| s.poll_output()).collect()
+    impl Rig {
+        /// Everything the session asks, running its storage operations as
+        /// the edge does: in order, answering each before going on.
+        fn drain(&self, s: &mut Session) -> Vec<Output> {
+            let mut out = Vec::new();
+            while let Some(o) = s.poll_output() {
+                match o {
+                    Output::Persist(op) => {
+                        let done = self.orders.execute(s.unit(), self.now_ms, &op);
+                        s.persisted(self.now_ms, done);
+                    }
+                    other => out.push(other),
+                }
+            }
+            out
+        }
     }
 
     fn orders_sent(out: &[Output]) -> Vec<u64> {
@@ -689,7 +789,7 @@ mod tests {
         rig.issue("P1", None);
         rig.issue("P1", None);
         let mut s = rig.connect("P1", Role::Patrol);
-        let out = drain(&mut s);
+        let out = rig.drain(&mut s);
         assert!(
             matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Welcome(w)) }) if w.unit_id == "P1" && w.role == "patrol")
         );
@@ -702,14 +802,14 @@ mod tests {
     fn drop_and_resume_redelivers_every_unacked_order_in_order_exactly_once_in_effect() {
         let mut rig = Rig::new();
         let mut s = rig.connect("P1", Role::Patrol);
-        drain(&mut s);
+        rig.drain(&mut s);
         let o1 = rig.issue("P1", Some(&mut s));
         let o2 = rig.issue("P1", Some(&mut s));
         // A live notification racing with the queue read is sent once.
         s.order_issued(&o2);
-        assert_eq!(orders_sent(&drain(&mut s)), vec![1, 2]);
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![1, 2]);
         rig.ack(&mut s, "a1", &o1.order_id, AckKind::Received);
-        drain(&mut s);
+        rig.drain(&mut s);
 
         // The connection drops; orders are issued while the unit is away.
         drop(s);
@@ -719,13 +819,13 @@ mod tests {
 
         // A new connection gets exactly the unacknowledged ones, in order.
         let mut s = rig.connect("P1", Role::Patrol);
-        assert_eq!(orders_sent(&drain(&mut s)), vec![2, 3, 4]);
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![2, 3, 4]);
 
         // The tablet applies by order_id: a replayed ack changes nothing.
         rig.ack(&mut s, "a2", &o2.order_id, AckKind::Received);
         rig.ack(&mut s, "a2", &o2.order_id, AckKind::Received);
         rig.ack(&mut s, "a3", &o3.order_id, AckKind::Accepted);
-        let out = drain(&mut s);
+        let out = rig.drain(&mut s);
         assert_eq!(
             receipts(&out),
             vec![
@@ -738,7 +838,7 @@ mod tests {
         // Drop again before acking order 4: only order 4 comes back.
         drop(s);
         let mut s = rig.connect("P1", Role::Patrol);
-        assert_eq!(orders_sent(&drain(&mut s)), vec![4]);
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![4]);
         let states: Vec<_> = rig
             .orders
             .list("P1")
@@ -758,18 +858,74 @@ mod tests {
     }
 
     #[test]
+    fn receipts_wait_for_durable_storage_and_a_failed_write_is_not_receipted() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        // Welcome waits for the queue read.
+        assert!(matches!(
+            s.poll_output(),
+            Some(Output::Persist(StoreOp::Unacked))
+        ));
+        assert_eq!(s.poll_output(), None);
+        assert!(!s.is_open());
+        s.persisted(rig.now_ms, Ok(StoreDone::Unacked(Vec::new())));
+        assert!(s.is_open());
+        rig.drain(&mut s);
+        let o = rig.issue("P1", Some(&mut s));
+        rig.drain(&mut s);
+        rig.ack(&mut s, "a1", &o.order_id, AckKind::Received);
+        rig.ack(&mut s, "a2", &o.order_id, AckKind::Accepted);
+        // Nothing is receipted before the writes are answered.
+        let asked: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+        assert!(
+            asked
+                .iter()
+                .all(|o| matches!(o, Output::Persist(StoreOp::Ack(_)))),
+            "{asked:?}"
+        );
+        assert_eq!(asked.len(), 2);
+        // The first write fails: an INTERNAL error, no receipt; the second
+        // is durable: its receipt.
+        s.persisted(
+            rig.now_ms,
+            Err(StoreError::Unavailable {
+                path: "test.db".into(),
+                detail: "disk full".into(),
+            }),
+        );
+        let done = rig.orders.execute(
+            "P1",
+            rig.now_ms,
+            &StoreOp::Ack(OrderAck {
+                message_id: "a2".into(),
+                order_id: o.order_id.clone(),
+                kind: AckKind::Accepted as i32,
+                ..OrderAck::default()
+            }),
+        );
+        s.persisted(rig.now_ms, done);
+        let out = rig.drain(&mut s);
+        assert!(
+            matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::Internal && e.message_id == "a1"),
+            "{out:?}"
+        );
+        assert_eq!(receipts(&out), vec![("a2".to_string(), false)]);
+    }
+
+    #[test]
     fn refused_order_ends_and_later_acks_are_stale() {
         let mut rig = Rig::new();
         let mut s = rig.connect("P1", Role::Patrol);
         let o = rig.issue("P1", Some(&mut s));
-        drain(&mut s);
+        rig.drain(&mut s);
         rig.ack(&mut s, "r", &o.order_id, AckKind::Refused);
         rig.ack(&mut s, "x", &o.order_id, AckKind::Arrived);
-        let out = drain(&mut s);
+        let out = rig.drain(&mut s);
         assert!(out.contains(&Output::OrderProgress(
             AckOutcome::Applied {
                 from: OrderState::Pending,
-                to: OrderState::Refused
+                to: OrderState::Refused,
+                issued_ms: o.issued_ms,
             },
             o.order_id.clone()
         )));
@@ -783,7 +939,7 @@ mod tests {
             (OrderState::Refused, Some("busy"))
         );
         rig.ack(&mut s, "y", "nope", AckKind::Received);
-        let out = drain(&mut s);
+        let out = rig.drain(&mut s);
         assert!(
             matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::UnknownOrder)
         );
@@ -798,30 +954,30 @@ mod tests {
             })
         };
         let mut p = rig.connect("P1", Role::Patrol);
-        drain(&mut p);
+        rig.drain(&mut p);
         rig.feed(&mut p, sub(200));
         assert!(
-            matches!(&drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
+            matches!(&rig.drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
         );
         let mut op = rig.connect("OPS1", Role::Operator);
-        drain(&mut op);
+        rig.drain(&mut op);
         rig.feed(&mut op, sub(10));
         assert_eq!(
-            drain(&mut op),
+            rig.drain(&mut op),
             vec![Output::SubscribePicture {
                 min_interval: MIN_PICTURE_INTERVAL
             }]
         );
         rig.feed(&mut op, sub(500));
         assert!(
-            drain(&mut op).is_empty(),
+            rig.drain(&mut op).is_empty(),
             "a second subscription is ignored"
         );
         let mut sup = rig.connect("S1", Role::Supervisor);
-        drain(&mut sup);
+        rig.drain(&mut sup);
         rig.feed(&mut sup, sub(500));
         assert_eq!(
-            drain(&mut sup),
+            rig.drain(&mut sup),
             vec![Output::SubscribePicture {
                 min_interval: Duration::from_millis(500)
             }]
@@ -837,7 +993,7 @@ mod tests {
         rig.advance(HELLO_TIMEOUT);
         s.handle_timeout(rig.now);
         assert!(matches!(
-            drain(&mut s)[..],
+            rig.drain(&mut s)[..],
             [Output::Close {
                 code: CloseCode::HelloTimeout,
                 ..
@@ -850,7 +1006,7 @@ mod tests {
             client_message::Body::Ping(tablet::Ping { nonce: 1 }),
         );
         assert!(matches!(
-            drain(&mut s)[..],
+            rig.drain(&mut s)[..],
             [Output::Close {
                 code: CloseCode::ProtocolViolation,
                 ..
@@ -866,7 +1022,7 @@ mod tests {
             }),
         );
         assert!(matches!(
-            drain(&mut s)[..],
+            rig.drain(&mut s)[..],
             [Output::Close {
                 code: CloseCode::UnsupportedVersion,
                 ..
@@ -874,7 +1030,7 @@ mod tests {
         ));
         // A patrol may not broadcast; a supervisor may.
         let mut s = rig.connect("P1", Role::Patrol);
-        drain(&mut s);
+        rig.drain(&mut s);
         let b = Broadcast {
             message_id: "b1".into(),
             text: "hi".into(),
@@ -882,20 +1038,20 @@ mod tests {
         };
         rig.feed(&mut s, client_message::Body::Broadcast(b.clone()));
         assert!(
-            matches!(&drain(&mut s)[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::NotPermitted)
+            matches!(&rig.drain(&mut s)[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::NotPermitted)
         );
         let mut s = rig.connect("S1", Role::Supervisor);
-        drain(&mut s);
+        rig.drain(&mut s);
         rig.feed(&mut s, client_message::Body::Broadcast(b));
         assert!(
-            drain(&mut s)
+            rig.drain(&mut s)
                 .iter()
                 .any(|o| matches!(o, Output::Broadcast(b) if b.from_unit == "S1"))
         );
         // Unknown messages are answered, not fatal; garbage and oversize are fatal.
         s.handle_decode_error(Channel::Control, &DecodeError::UnknownMessage);
         s.handle_decode_error(Channel::Datagram, &DecodeError::BadLength);
-        assert!(matches!(&drain(&mut s)[..], [Output::Send(_)]));
+        assert!(matches!(&rig.drain(&mut s)[..], [Output::Send(_)]));
         s.handle_decode_error(
             Channel::Control,
             &DecodeError::TooLarge {
@@ -904,7 +1060,7 @@ mod tests {
             },
         );
         assert!(matches!(
-            drain(&mut s)[..],
+            rig.drain(&mut s)[..],
             [Output::Close {
                 code: CloseCode::MessageTooLarge,
                 ..
@@ -916,7 +1072,7 @@ mod tests {
     fn flood_closes_and_positions_are_latest_wins() {
         let mut rig = Rig::new();
         let mut s = rig.connect("P1", Role::Patrol);
-        drain(&mut s);
+        rig.drain(&mut s);
         for ts in [10, 30, 20] {
             let p = PositionReport {
                 lat_deg: 48.0,
@@ -933,10 +1089,10 @@ mod tests {
                 ClientMessage {
                     body: Some(client_message::Body::Position(p)),
                 },
-                &rig.orders,
             );
         }
-        let kept: Vec<i64> = drain(&mut s)
+        let kept: Vec<i64> = rig
+            .drain(&mut s)
             .iter()
             .filter_map(|o| match o {
                 Output::Position(p) => Some(p.timestamp_ms),
@@ -953,7 +1109,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            drain(&mut s).last(),
+            rig.drain(&mut s).last(),
             Some(Output::Close {
                 code: CloseCode::Flood,
                 ..

@@ -143,14 +143,128 @@ pub fn transport_config(server: bool) -> quinn::TransportConfig {
     t
 }
 
+/// Lifetime of a session ticket, seconds (a hint to clients; the key that
+/// seals tickets is replaced after [`TICKET_KEY_LIFETIME`]).
+pub const TICKET_LIFETIME_S: u32 = 12 * 3600;
+
+/// Age after which the ticket key is replaced (and the old one erased) at
+/// the next server start.
+pub const TICKET_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Seals TLS 1.3 session tickets with a key kept in the data directory, so
+/// that tickets issued before a crash still resume after the restart: the
+/// reconnection storm then costs the server resumptions (no certificate
+/// chain to verify, nothing to sign) instead of full handshakes. The key is
+/// replaced at start-up once older than [`TICKET_KEY_LIFETIME`], which bounds
+/// how long a stolen key could open recorded resumptions.
+pub struct PersistentTicketer {
+    /// ChaCha20-Poly1305 key.
+    key: ring::aead::LessSafeKey,
+}
+
+impl std::fmt::Debug for PersistentTicketer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentTicketer").finish_non_exhaustive()
+    }
+}
+
+impl PersistentTicketer {
+    /// Loads the key from `path` (hex, with its creation time), or makes and
+    /// stores a new one when there is none, it is unreadable, or too old.
+    pub fn open(path: &std::path::Path, now_ms: i64) -> Result<PersistentTicketer, TlsError> {
+        let existing = std::fs::read_to_string(path).ok().and_then(|text| {
+            let (created, hex) = text.trim().split_once(' ')?;
+            let created: i64 = created.parse().ok()?;
+            let fresh = now_ms.saturating_sub(created) < TICKET_KEY_LIFETIME.as_millis() as i64;
+            (fresh && hex.len() == 64).then_some(())?;
+            let mut key = [0u8; 32];
+            for (i, b) in key.iter_mut().enumerate() {
+                *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            Some(key)
+        });
+        let key = match existing {
+            Some(k) => k,
+            None => {
+                let mut k = [0u8; 32];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k).map_err(
+                    |_| TlsError::Pem {
+                        what: "session ticket key",
+                        detail: "no system randomness".into(),
+                    },
+                )?;
+                let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+                super::ca::write_private(path, &format!("{now_ms} {hex}\n")).map_err(|e| {
+                    TlsError::Pem {
+                        what: "session ticket key",
+                        detail: e.to_string(),
+                    }
+                })?;
+                k
+            }
+        };
+        let unbound =
+            ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).map_err(|_| {
+                TlsError::Pem {
+                    what: "session ticket key",
+                    detail: "bad key length".into(),
+                }
+            })?;
+        Ok(PersistentTicketer {
+            key: ring::aead::LessSafeKey::new(unbound),
+        })
+    }
+}
+
+impl rustls::server::ProducesTickets for PersistentTicketer {
+    fn enabled(&self) -> bool {
+        true
+    }
+
+    fn lifetime(&self) -> u32 {
+        TICKET_LIFETIME_S
+    }
+
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        let mut nonce = [0u8; ring::aead::NONCE_LEN];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).ok()?;
+        let mut sealed = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(b"vigie ticket"),
+                &mut sealed,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Some(out)
+    }
+
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        let nonce = cipher.get(..ring::aead::NONCE_LEN)?;
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = cipher.get(ring::aead::NONCE_LEN..)?.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, ring::aead::Aad::from(b"vigie ticket"), &mut sealed)
+            .ok()?;
+        Some(plain.to_vec())
+    }
+}
+
 /// The server's QUIC config: mutual TLS 1.3, ALPN `vigie/1`, session tickets
-/// for cheap resumption, no 0-RTT (a replayed 0-RTT ack would be harmless,
-/// but a replayed Hello from a revoked unit would not be).
+/// sealed by `ticketer` for cheap resumption (also after a restart), no 0-RTT
+/// (a replayed 0-RTT ack would be harmless, but a replayed Hello from a
+/// revoked unit would not be). A resumed session does not re-run the client
+/// certificate verifier: the connection edge re-checks revocation and
+/// validity from the certificate the ticket carries.
 pub fn server_config(
     ca_der: &[u8],
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
     revoked: Arc<RevocationList>,
+    ticketer: Arc<PersistentTicketer>,
 ) -> Result<quinn::ServerConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.add(CertificateDer::from(ca_der.to_vec()))?;
@@ -164,7 +278,7 @@ pub fn server_config(
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
         )?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(32 * 1024);
+    tls.ticketer = ticketer;
     tls.send_tls13_tickets = 2;
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -226,4 +340,35 @@ pub fn anonymous_client_config(ca_pem: &str) -> Result<quinn::ClientConfig, TlsE
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(Arc::new(transport_config(false)));
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::server::ProducesTickets as _;
+
+    #[test]
+    fn tickets_survive_a_restart_until_the_key_is_too_old() {
+        let dir = std::env::temp_dir().join(format!("vigie-ticket-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tls-ticket.key");
+        let t0 = 1_700_000_000_000;
+        let first = PersistentTicketer::open(&path, t0).unwrap();
+        let ticket = first.encrypt(b"session state").unwrap();
+        assert_eq!(first.decrypt(&ticket).unwrap(), b"session state");
+        // Tampered or truncated tickets are refused, not panicked on.
+        let mut bad = ticket.clone();
+        bad[20] ^= 1;
+        assert_eq!(first.decrypt(&bad), None);
+        assert_eq!(first.decrypt(&ticket[..5]), None);
+        // The restarted server opens the same ticket...
+        let restarted = PersistentTicketer::open(&path, t0 + 3_600_000).unwrap();
+        assert_eq!(restarted.decrypt(&ticket).unwrap(), b"session state");
+        // ...but not once the key has been replaced for age.
+        let later = t0 + TICKET_KEY_LIFETIME.as_millis() as i64 + 1;
+        let renewed = PersistentTicketer::open(&path, later).unwrap();
+        assert_eq!(renewed.decrypt(&ticket), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

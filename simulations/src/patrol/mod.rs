@@ -45,14 +45,22 @@ pub fn default_streets() -> Streets {
     Streets::grid(12, 120.0)
 }
 
+/// Tablets sharing one client UDP socket in large simulations (as tablets
+/// behind one carrier NAT do): keeps the simulator's file descriptors and
+/// socket tasks bounded at 10,000 tablets.
+pub const TABLETS_PER_SOCKET: usize = 32;
+
 /// Starts one simulated tablet per certificate; they run until `stop` turns
 /// true. Start-ups are spread over a few seconds so a large fleet does not
-/// arrive as one burst.
+/// arrive as one burst. Tablets share client sockets, [`TABLETS_PER_SOCKET`]
+/// per socket; a socket that cannot be opened leaves its tablets to open
+/// their own.
 pub fn spawn_patrols(
     spec: PatrolSpec,
     certs: Vec<TabletCerts>,
     stop: watch::Receiver<bool>,
 ) -> Patrols {
+    let mut endpoint: Option<quinn::Endpoint> = None;
     let streets = spec
         .streets
         .clone()
@@ -74,13 +82,19 @@ pub fn spawn_patrols(
             mobility,
             seed: spec.seed.wrapping_add(i as u64),
         };
+        if i % TABLETS_PER_SOCKET == 0 {
+            endpoint = tablet::client_endpoint(spec.server)
+                .inspect_err(|e| tracing::warn!("shared tablet socket: {e:#}"))
+                .ok();
+        }
+        let endpoint = endpoint.clone();
         let stats = stats.clone();
         let stop = stop.clone();
         let delay = std::time::Duration::from_millis(spread_ms * i as u64 / n as u64);
         tasks.spawn(async move {
             tokio::time::sleep(delay).await;
             let unit = certs.unit.clone();
-            if let Err(e) = tablet::run_tablet(tablet, certs, stats, stop).await {
+            if let Err(e) = tablet::run_tablet(tablet, certs, stats, stop, endpoint).await {
                 tracing::warn!(%unit, "simulated tablet failed: {e:#}");
             }
         });

@@ -34,6 +34,18 @@ pub const OUTBOX_LIMIT: usize = 1000;
 /// Order ids remembered to apply each order once.
 pub const SEEN_ORDERS_LIMIT: usize = 1000;
 
+/// A connection on which no UDP datagram at all has arrived for this long,
+/// while the tablet sends a position every second (each one acknowledged by
+/// a live server's QUIC stack, however busy its application), is dropped
+/// and the tablet reconnects. Catches a server that died with data in
+/// flight: QUIC then backs its probes off exponentially and the restarted
+/// server's stateless reset may come tens of seconds late. Measured: an
+/// application-level ping with a 5 s answer deadline, and this check at
+/// 6 s, both made a CPU-starved server (load average 11 on 2 cores) lose
+/// tablets that were still connected, which then added handshakes to its
+/// load; 15 s stays clear of that and still halves the 30 s idle timeout.
+pub const SILENT_LINK: Duration = Duration::from_secs(15);
+
 /// Time spent on scene before the simulated unit closes its order.
 pub const ON_SCENE: Duration = Duration::from_secs(20);
 
@@ -96,6 +108,28 @@ pub struct TabletStats {
     pub latencies_ms: Mutex<Vec<i64>>,
     /// Time from start to first Welcome, milliseconds, per tablet.
     pub connect_ms: Mutex<Vec<u64>>,
+    /// Units whose session is open now, as the tablets believe.
+    pub up_units: Mutex<HashSet<String>>,
+    /// Distinct order ids received, to count lost orders.
+    pub received: Mutex<HashSet<String>>,
+}
+
+impl TabletStats {
+    /// Units whose tablet believes its session is open.
+    pub fn up_units(&self) -> HashSet<String> {
+        self.up_units
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Order ids received at least once by some tablet.
+    pub fn received(&self) -> HashSet<String> {
+        self.received
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 /// Where and how a tablet runs.
@@ -163,25 +197,38 @@ impl TabletState {
     }
 }
 
-/// Runs one tablet until `stop` is set: connect, run the session, back off,
-/// reconnect.
-pub async fn run_tablet(
-    spec: TabletSpec,
-    certs: TabletCerts,
-    stats: Arc<TabletStats>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let config =
-        vigie_ground::patrol::tls::client_config(&certs.ca_pem, &certs.cert_pem, &certs.key_pem)?;
-    let bind: SocketAddr = if spec.server.is_ipv4() {
+/// A client UDP endpoint for tablets talking to `server` (several tablets
+/// may share one, as tablets behind one NAT do).
+pub fn client_endpoint(server: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
+    let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     }
     .parse()
     .context("bind address")?;
-    let mut endpoint = quinn::Endpoint::client(bind).context("cannot open a UDP socket")?;
-    endpoint.set_default_client_config(config);
+    quinn::Endpoint::client(bind).context("cannot open a UDP socket")
+}
+
+/// Runs one tablet until `stop` is set: connect, run the session, back off,
+/// reconnect. With `endpoint`, connects through that shared socket;
+/// otherwise opens its own.
+pub async fn run_tablet(
+    spec: TabletSpec,
+    certs: TabletCerts,
+    stats: Arc<TabletStats>,
+    mut stop: watch::Receiver<bool>,
+    endpoint: Option<quinn::Endpoint>,
+) -> anyhow::Result<()> {
+    // One config per tablet: it carries the tablet's certificate and its
+    // TLS session cache, so reconnections resume.
+    let config =
+        vigie_ground::patrol::tls::client_config(&certs.ca_pem, &certs.cert_pem, &certs.key_pem)?;
+    let own = endpoint.is_none();
+    let endpoint = match endpoint {
+        Some(e) => e,
+        None => client_endpoint(spec.server)?,
+    };
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7ab1e7);
     let mut state = TabletState {
@@ -200,6 +247,7 @@ pub async fn run_tablet(
         stats.attempts.fetch_add(1, Ordering::Relaxed);
         let outcome = session(
             &endpoint,
+            &config,
             &spec,
             &mut state,
             &stats,
@@ -234,13 +282,16 @@ pub async fn run_tablet(
             _ = stop.changed() => {}
         }
     }
-    endpoint.close(0u32.into(), b"tablet stopped");
+    if own {
+        endpoint.close(0u32.into(), b"tablet stopped");
+    }
     Ok(())
 }
 
 /// One connection, from handshake to loss.
 async fn session(
     endpoint: &quinn::Endpoint,
+    config: &quinn::ClientConfig,
     spec: &TabletSpec,
     state: &mut TabletState,
     stats: &TabletStats,
@@ -248,7 +299,11 @@ async fn session(
     on_welcome: &mut (dyn FnMut(bool) + Send),
 ) -> anyhow::Result<()> {
     let conn = endpoint
-        .connect(spec.server, vigie_protocols::tablet::SERVER_NAME)?
+        .connect_with(
+            config.clone(),
+            spec.server,
+            vigie_protocols::tablet::SERVER_NAME,
+        )?
         .await
         .context("handshake")?;
     let (mut send, mut recv) = conn.open_bi().await?;
@@ -264,11 +319,16 @@ async fn session(
     let mut decoder = FrameDecoder::<ServerMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
     let mut buf = vec![0u8; 8192];
     let mut up = false;
-    let mut guard = ConnectedGuard { stats, up: false };
+    let mut guard = ConnectedGuard {
+        stats,
+        unit: state.unit.clone(),
+        up: false,
+    };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let hello_deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(hello_deadline);
+    let mut last_rx = (0u64, Instant::now());
     loop {
         let mut to_send: Vec<ClientMessage> = Vec::new();
         tokio::select! {
@@ -296,6 +356,7 @@ async fn session(
                             }
                             let latency = vigie_ground::time::unix_ms() - order.issued_ms;
                             stats.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()).push(latency);
+                            stats.received.lock().unwrap_or_else(|p| p.into_inner()).insert(order.order_id.clone());
                             stats.orders.fetch_add(1, Ordering::Relaxed);
                             state.seen_set.insert(order.order_id.clone());
                             state.seen.push_back(order.order_id.clone());
@@ -322,6 +383,15 @@ async fn session(
                 }
             }
             _ = tick.tick() => {
+                if up {
+                    let rx = conn.stats().udp_rx.datagrams;
+                    if rx != last_rx.0 {
+                        last_rx = (rx, Instant::now());
+                    } else if last_rx.1.elapsed() >= SILENT_LINK {
+                        conn.close(0u32.into(), b"server silent");
+                        anyhow::bail!("nothing from the server for {:?}: reconnecting", last_rx.1.elapsed());
+                    }
+                }
                 let dt = state.last_step.elapsed().as_secs_f64();
                 state.last_step = Instant::now();
                 if let Some(UnitEvent::Arrived(order_id)) = state.model.step(&spec.streets, dt) {
@@ -380,10 +450,13 @@ fn message_id(m: &ClientMessage) -> Option<&str> {
     }
 }
 
-/// Keeps [`TabletStats::connected`] honest however a session ends.
+/// Keeps [`TabletStats::connected`] and [`TabletStats::up_units`] honest
+/// however a session ends.
 struct ConnectedGuard<'a> {
     /// The counter.
     stats: &'a TabletStats,
+    /// The unit.
+    unit: String,
     /// Whether this session counted itself.
     up: bool,
 }
@@ -393,6 +466,11 @@ impl ConnectedGuard<'_> {
         if !self.up {
             self.up = true;
             self.stats.connected.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .up_units
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(self.unit.to_string());
         }
     }
 }
@@ -401,6 +479,11 @@ impl Drop for ConnectedGuard<'_> {
     fn drop(&mut self) {
         if self.up {
             self.stats.connected.fetch_sub(1, Ordering::Relaxed);
+            self.stats
+                .up_units
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.unit);
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub mavlink: MavlinkConfig,
     /// QUIC listener for tablets and operator clients.
     pub quic: QuicConfig,
+    /// Dispatch policy, call points and event zones.
+    pub dispatch: crate::dispatch::policy::DispatchConfig,
 }
 
 impl Default for Config {
@@ -67,6 +69,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             mavlink: MavlinkConfig::default(),
             quic: QuicConfig::default(),
+            dispatch: Default::default(),
         }
     }
 }
@@ -242,7 +245,7 @@ impl Config {
                     .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
             }
         }
-        Ok(())
+        self.dispatch.validate()
     }
 
     /// The documented defaults as TOML, for `vigie config default`.

@@ -66,6 +66,8 @@ pub struct ServerState {
     pub drones: crate::drone::hub::DroneHub,
     /// Live coverage index over every camera, following the picture.
     pub coverage: Arc<crate::coverage::live::LiveCoverage>,
+    /// Dispatch: incidents, suggestions, orders, escalations.
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -144,6 +146,14 @@ impl Server {
         }
         let coverage = Arc::new(crate::coverage::live::LiveCoverage::open(&store, frame)?);
         let patrol = Arc::new(crate::patrol::link::PatrolLink::new(store.clone())?);
+        let dispatch = Arc::new(crate::dispatch::Dispatch::open(
+            store.clone(),
+            config.dispatch.clone(),
+            frame,
+            patrol.clone(),
+            fleet.clone(),
+            coverage.clone(),
+        )?);
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -154,6 +164,7 @@ impl Server {
             started: Instant::now(),
             drones,
             coverage,
+            dispatch,
             listeners: Mutex::default(),
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -192,6 +203,15 @@ impl Server {
             state.store.clone(),
             async move { coverage_stop.wait().await },
         ));
+        // Dispatch: resends, escalations, eyes on.
+        let mut dispatch_stop = shutdown.clone();
+        let dispatch = state.dispatch.clone();
+        tasks.spawn(async move {
+            dispatch
+                .run(async move { dispatch_stop.wait().await })
+                .await;
+            Ok(())
+        });
         // QUIC: patrol tablets and operator clients.
         crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
 

@@ -121,6 +121,23 @@ impl PatrolLink {
         Ok(record)
     }
 
+    /// Hands a stored order to its unit's live session again (a tablet
+    /// applies an order id once, so a duplicate is harmless); `Ok(false)`
+    /// when the unit is not connected (it gets the order when it connects).
+    pub fn resend(&self, order_id: &str) -> Result<bool, StoreError> {
+        let Some(record) = self.orders.get(order_id)? else {
+            return Ok(false);
+        };
+        let live = self.lock();
+        let Some(live) = live.get(&record.unit) else {
+            return Ok(false);
+        };
+        if live.orders.try_send(record).is_err() {
+            live.resync.store(true, Ordering::Relaxed);
+        }
+        Ok(true)
+    }
+
     /// Sends a broadcast to every live session.
     pub fn broadcast(&self, message: Broadcast) {
         let _ = self.broadcasts.send(message);

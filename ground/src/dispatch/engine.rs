@@ -378,12 +378,19 @@ impl Engine {
     }
 
     /// Units that may not be ordered to `incident_id`: already ordered to
-    /// it, or busy with an open order of another incident.
+    /// it, or busy with an order not yet ended for another open incident.
     pub fn excluded(&self, incident_id: u64) -> HashSet<String> {
         let mut out: HashSet<String> = self
             .orders
             .values()
-            .filter(|o| o.incident_id == incident_id || !o.is_over())
+            .filter(|o| {
+                o.incident_id == incident_id
+                    || (!o.is_over()
+                        && self
+                            .incidents
+                            .get(&o.incident_id)
+                            .is_some_and(|i| !i.status.is_final()))
+            })
             .map(|o| o.unit.clone())
             .collect();
         for units in self.asked.values() {

@@ -74,6 +74,17 @@ impl Category {
         }
     }
 
+    /// Priority given to a report that does not say (tablet reports):
+    /// `high` where lives may be at stake, `normal` otherwise.
+    pub fn default_priority(self) -> Priority {
+        match self {
+            Category::Medical | Category::Fire | Category::CrowdDensity | Category::Violence => {
+                Priority::High
+            }
+            _ => Priority::Normal,
+        }
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Category> {
         Category::ALL.into_iter().find(|c| c.as_str() == s)

@@ -379,7 +379,7 @@ impl Dispatch {
         self.report(
             Report {
                 category,
-                priority: Priority::Normal,
+                priority: category.default_priority(),
                 location,
                 source: Source::Tablet,
                 reporter: unit.to_string(),

@@ -324,6 +324,10 @@ fn cancelled_incident_stops_timers_and_takes_no_orders() {
     )
     .unwrap();
     assert_eq!(e.poll_timeout(), None);
+    assert!(
+        !e.excluded(2).contains("P1"),
+        "a cancelled incident's order no longer keeps its unit busy"
+    );
     let err = e
         .handle(
             T0 + 2,

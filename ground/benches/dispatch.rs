@@ -173,9 +173,9 @@ fn intake(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("vigie-bench-dispatch-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&dir).expect("temp data dir");
-    let fleet = FleetHandle::new();
+    let picture = FleetHandle::new();
     for u in fleet(&f) {
-        fleet.upsert(u);
+        picture.upsert(u);
     }
     let patrol = Arc::new(PatrolLink::new(store.clone()).expect("patrol tables"));
     let coverage = Arc::new(LiveCoverage::new(f, Vec::new(), Masks::default(), None));
@@ -183,7 +183,7 @@ fn intake(c: &mut Criterion) {
         auto_assign_min_priority: Some(Priority::Low),
         ..DispatchConfig::default()
     };
-    let dispatch = Dispatch::open(store, cfg, f, patrol, fleet, coverage).expect("dispatch");
+    let dispatch = Dispatch::open(store, cfg, f, patrol, picture, coverage).expect("dispatch");
     let spots = spots(&f, 256);
     let mut i = 0;
     let mut g = c.benchmark_group("dispatch");

@@ -63,6 +63,8 @@ pub struct Config {
     pub coverage: CoverageConfig,
     /// How long recordings, coverage history and telemetry are kept.
     pub retention: crate::guardrails::retention::RetentionConfig,
+    /// Dispatch policy, call points and event zones.
+    pub dispatch: crate::dispatch::policy::DispatchConfig,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             timeline: TimelineConfig::default(),
             coverage: CoverageConfig::default(),
             retention: Default::default(),
+            dispatch: Default::default(),
         }
     }
 }
@@ -321,7 +324,7 @@ impl Config {
                     .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
             }
         }
-        Ok(())
+        self.dispatch.validate()
     }
 
     /// The documented defaults as TOML, for `vigie config default`.

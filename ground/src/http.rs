@@ -96,6 +96,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::coverage::http::routes())
         .merge(crate::patrol::http::routes())
         .merge(crate::guardrails::http::routes())
+        .merge(crate::dispatch::http::routes())
+        .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::http::enforce,
@@ -147,9 +149,10 @@ async fn unit(
 }
 
 async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    let body = state
+    let mut body = state
         .metrics
         .render(&state.fleet, state.started.elapsed().as_secs_f64());
+    body.push_str(&state.dispatch.render_metrics());
     (
         [(
             header::CONTENT_TYPE,

@@ -20,21 +20,26 @@
 //!   a drill.
 //! - [`plan`]: offline event coverage planning: drone stations, rotations
 //!   and patrol posts for what fixed cameras miss; street camera siting.
+//! - [`dispatch`]: incidents from every source, suggestions, orders with
+//!   resend and escalation, persisted before announced.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API.
+//! - [`openapi`]: the API's OpenAPI document, kept in sync by its tests.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod config;
 pub mod coverage;
+pub mod dispatch;
 pub mod drone;
 pub mod fleet;
 pub mod frame;
 pub mod guardrails;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod patrol;
 pub mod plan;
 pub mod server;

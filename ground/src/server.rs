@@ -70,6 +70,8 @@ pub struct ServerState {
     pub audit: crate::guardrails::audit::Audit,
     /// Retention limits and operator events of the guardrails.
     pub guardrails: Arc<crate::guardrails::Guardrails>,
+    /// Dispatch: incidents, suggestions, orders, escalations.
+    pub dispatch: Arc<crate::dispatch::Dispatch>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -170,6 +172,15 @@ impl Server {
             store.clone(),
             metrics.patrol.clone(),
         )?);
+        let dispatch = Arc::new(crate::dispatch::Dispatch::open(
+            store.clone(),
+            config.dispatch.clone(),
+            frame,
+            patrol.clone(),
+            fleet.clone(),
+            coverage.clone(),
+        )?);
+        dispatch.set_audit(audit.clone());
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -182,6 +193,7 @@ impl Server {
             coverage,
             audit,
             guardrails,
+            dispatch,
             listeners: Mutex::default(),
         });
         crate::guardrails::tasks::record_config(&state)?;
@@ -221,6 +233,15 @@ impl Server {
             state.store.clone(),
             async move { coverage_stop.wait().await },
         ));
+        // Dispatch: resends, escalations, eyes on.
+        let mut dispatch_stop = shutdown.clone();
+        let dispatch = state.dispatch.clone();
+        tasks.spawn(async move {
+            dispatch
+                .run(async move { dispatch_stop.wait().await })
+                .await;
+            Ok(())
+        });
         // QUIC: patrol tablets and operator clients.
         crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
 

@@ -54,7 +54,7 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
     use Permission::*;
     let read = *method == Method::GET || *method == Method::HEAD;
     match path {
-        "/api/v1/health" | "/metrics" => Access::Public,
+        "/api/v1/health" | "/metrics" | "/api/v1/openapi.json" | "/live" => Access::Public,
         "/api/v1/whoami" => Access::Needs(ViewPicture),
         p if p.starts_with("/api/v1/tokens") => Access::Needs(ManageOperators),
         p if p.starts_with("/api/v1/coverage/history") => Access::Needs(QueryHistory),
@@ -69,6 +69,14 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         }
         p if p.starts_with("/api/v1/authorisations") => Access::Needs(ManageAuthorisations),
         "/api/v1/units" | "/api/v1/units/{id}" | "/api/v1/drones" if read => {
+            Access::Needs(ViewPicture)
+        }
+        "/api/v1/incidents" | "/api/v1/incidents/{id}" if read => Access::Needs(ViewPicture),
+        "/api/v1/incidents" | "/api/v1/callpoints/{id}/alarm" => Access::Needs(ReportIncident),
+        "/api/v1/incidents/{id}/assign"
+        | "/api/v1/incidents/{id}/close"
+        | "/api/v1/incidents/{id}/cancel" => Access::Needs(Dispatch),
+        "/api/v1/dispatch/events" | "/api/v1/dispatch/figures" if read => {
             Access::Needs(ViewPicture)
         }
         _ => Access::Unlisted,

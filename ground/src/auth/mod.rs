@@ -36,16 +36,20 @@ pub enum Role {
     Auditor,
     /// Manages operators, authorisations and configuration.
     Admin,
+    /// An external system (citizen reporting app, venue system) that may
+    /// only report incidents: it sees nothing of the picture.
+    Reporter,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Planner,
         Role::Pilot,
         Role::Dispatcher,
         Role::Auditor,
         Role::Admin,
+        Role::Reporter,
     ];
 
     /// The name used in tokens, the CLI and the API.
@@ -56,6 +60,7 @@ impl Role {
             Role::Dispatcher => "dispatcher",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Reporter => "reporter",
         }
     }
 
@@ -64,7 +69,8 @@ impl Role {
         use Permission::*;
         use Role::*;
         match permission {
-            ViewPicture => true,
+            ViewPicture => !matches!(self, Reporter),
+            ReportIncident => matches!(self, Dispatcher | Admin | Reporter),
             CommandDrone => matches!(self, Pilot | Admin),
             Dispatch => matches!(self, Dispatcher | Admin),
             QueryHistory => matches!(self, Dispatcher | Auditor | Admin),
@@ -93,7 +99,7 @@ impl fmt::Display for Role {
 
 /// A role name that is not one of [`Role::ALL`].
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role {0:?}: expected one of planner, pilot, dispatcher, auditor, admin")]
+#[error("unknown role {0:?}: expected one of planner, pilot, dispatcher, auditor, admin, reporter")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -128,6 +134,8 @@ pub enum Permission {
     ReadAudit,
     /// Issue and revoke operator tokens.
     ManageOperators,
+    /// Report an incident (external systems, call points, dispatchers).
+    ReportIncident,
 }
 
 impl Permission {
@@ -143,6 +151,7 @@ impl Permission {
             Permission::ManageAuthorisations => "manage flight authorisations and privacy masks",
             Permission::ReadAudit => "read the audit register",
             Permission::ManageOperators => "manage operator tokens",
+            Permission::ReportIncident => "report incidents",
         }
     }
 }
@@ -226,14 +235,34 @@ mod tests {
     }
 
     #[test]
-    fn every_role_sees_the_picture_and_only_auditors_and_admins_read_audit() {
+    fn every_operator_role_sees_the_picture_and_only_auditors_and_admins_read_audit() {
         for r in Role::ALL {
-            assert!(r.may(Permission::ViewPicture));
+            assert_eq!(r.may(Permission::ViewPicture), r != Role::Reporter);
             assert_eq!(
                 r.may(Permission::ReadAudit),
                 matches!(r, Role::Auditor | Role::Admin)
             );
         }
+    }
+
+    #[test]
+    fn reporters_only_report_incidents() {
+        use Permission::*;
+        for p in [
+            ViewPicture,
+            CommandDrone,
+            Dispatch,
+            QueryHistory,
+            Plan,
+            ManageCameras,
+            ManageAuthorisations,
+            ReadAudit,
+            ManageOperators,
+        ] {
+            assert!(!Role::Reporter.may(p), "{p:?}");
+        }
+        assert!(Role::Reporter.may(ReportIncident));
+        assert!(!Role::Auditor.may(ReportIncident));
     }
 
     #[test]

@@ -134,6 +134,21 @@ impl PatrolLink {
         Ok(record)
     }
 
+    /// [`PatrolLink::issue_order`] for callers that are not async (dispatch
+    /// carries out its actions on its own thread): the order is stored on the
+    /// caller's thread, in its own transaction, before it is handed on.
+    pub fn issue_order_now(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
+        let record = self.orders.create(unit, order, crate::time::unix_ms())?;
+        self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
+        self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
+        if let Some(live) = self.lock().get(unit)
+            && live.orders.try_send(record.clone()).is_err()
+        {
+            live.resync.store(true, Ordering::Relaxed);
+        }
+        Ok(record)
+    }
+
     /// Counts an applied acknowledgement: the first one of an order ends its
     /// pending time, observed from its issue.
     pub fn ack_applied(&self, first: bool, issued_ms: i64, now_ms: i64) {
@@ -149,6 +164,23 @@ impl PatrolLink {
                 .ack_latency
                 .observe(std::time::Duration::from_millis(ms));
         }
+    }
+
+    /// Hands a stored order to its unit's live session again (a tablet
+    /// applies an order id once, so a duplicate is harmless); `Ok(false)`
+    /// when the unit is not connected (it gets the order when it connects).
+    pub fn resend(&self, order_id: &str) -> Result<bool, StoreError> {
+        let Some(record) = self.orders.get(order_id)? else {
+            return Ok(false);
+        };
+        let live = self.lock();
+        let Some(live) = live.get(&record.unit) else {
+            return Ok(false);
+        };
+        if live.orders.try_send(record).is_err() {
+            live.resync.store(true, Ordering::Relaxed);
+        }
+        Ok(true)
     }
 
     /// Sends a broadcast to every live session.

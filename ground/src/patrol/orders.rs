@@ -533,6 +533,27 @@ impl OrderStore {
             .with_conn(|c| query_in(c, "WHERE unit = ?1 ORDER BY seq", unit))
     }
 
+    /// One order by id.
+    pub fn get(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        Ok(self
+            .store
+            .with_conn(|c| query_in(c, "WHERE order_id = ?1", order_id))?
+            .into_iter()
+            .next())
+    }
+
+    /// Orders answering an incident issued since `since_ms` (Unix ms), in
+    /// issue order: what dispatch follows after a restart.
+    pub fn for_incidents_since(&self, since_ms: i64) -> Result<Vec<OrderRecord>, StoreError> {
+        self.store.with_conn(|c| {
+            query_in(
+                c,
+                "WHERE incident_id IS NOT NULL AND issued_ms >= CAST(?1 AS INTEGER) ORDER BY issued_ms, seq",
+                &since_ms.to_string(),
+            )
+        })
+    }
+
     /// Orders not yet acknowledged, across every unit.
     pub fn count_unacked(&self) -> Result<u64, StoreError> {
         self.store.with_conn(|c| {

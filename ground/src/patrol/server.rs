@@ -592,6 +592,20 @@ impl Tablet {
                 }
                 Output::Incident(r) => {
                     tracing::info!(category = ?r.category(), id = %r.message_id, "incident reported");
+                    let at = r.location.map(|p| crate::dispatch::incident::GeoPoint {
+                        lat_deg: p.lat_deg,
+                        lon_deg: p.lon_deg,
+                    });
+                    if let Err(e) = self.state.dispatch.tablet_report(
+                        &self.unit.id,
+                        &r.message_id,
+                        r.category,
+                        at,
+                        &r.text,
+                        r.at_ms,
+                    ) {
+                        tracing::error!(id = %r.message_id, "incident stored but not dispatched yet (imported on restart): {e}");
+                    }
                 }
                 Output::Broadcast(b) => self.state.patrol.broadcast(b),
                 Output::Persist(op) => {
@@ -637,6 +651,7 @@ impl Tablet {
                             crate::time::unix_ms(),
                         );
                         tracing::info!(%order_id, state = to.as_str(), "order progressed");
+                        self.state.dispatch.order_progress(&order_id, to);
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),
                             OrderState::Arrived => Some(UnitStatus::OnScene),

@@ -276,6 +276,25 @@ fn every_route_needs_a_token_and_each_role_is_refused_what_it_may_not_do() {
         call("GET", &url("/api/v1/units"), Some(&pilot), None).0,
         401
     );
+
+    // Each operator's first request of the run is a login in the audit
+    // register, once, with the role; later requests are not logins.
+    let (s, body) = call("GET", &url("/api/v1/audit"), Some(&auditor), None);
+    assert_eq!(s, 200, "{body}");
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let logins: Vec<&serde_json::Value> = rows["rows"]
+        .as_array()
+        .expect("audit rows")
+        .iter()
+        .filter(|r| r["action"] == "operator.login")
+        .collect();
+    for who in ["alice", "paul", "claire", "pierre", "odile", "bob"] {
+        let n = logins
+            .iter()
+            .filter(|r| r["actor"] == format!("operator:{who}"))
+            .count();
+        assert_eq!(n, 1, "{who}: {logins:?}");
+    }
 }
 
 #[test]

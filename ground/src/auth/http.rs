@@ -175,7 +175,10 @@ fn resolve(parts: &Parts, state: &ServerState) -> Result<Operator, HttpError> {
                 ))
             })?;
         match state.store.resolve_token(token) {
-            Ok(Some(op)) => Ok(op),
+            Ok(Some(op)) => {
+                crate::guardrails::gate::login(state, &op, parts.method.as_str(), parts.uri.path());
+                Ok(op)
+            }
             Ok(None) => {
                 tracing::warn!(path = %parts.uri.path(), "refused an unknown or revoked token");
                 Err(HttpError::unauthorized(

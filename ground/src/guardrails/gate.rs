@@ -197,6 +197,20 @@ pub fn refused_request(
     }
 }
 
+/// Records an operator's login: the first request of a token in this run.
+pub fn login(state: &ServerState, op: &crate::auth::Operator, method: &str, path: &str) {
+    if !state.guardrails.first_use(op.token_id) {
+        return;
+    }
+    record(
+        state,
+        op.into(),
+        "operator.login",
+        &format!("token:{}", op.token_id),
+        json!({ "role": op.role.as_str(), "first_request": format!("{method} {path}") }),
+    );
+}
+
 /// Records anything else (tokens, orders): failures are logged, the action
 /// stands.
 pub fn record(state: &ServerState, actor: Actor, action: &str, target: &str, detail: Value) {

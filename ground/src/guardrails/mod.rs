@@ -96,6 +96,10 @@ pub struct Guardrails {
     events: Mutex<VecDeque<GuardEvent>>,
     /// Bounds the recording of refused requests.
     refusals: Mutex<RefusalLimiter>,
+    /// Operator tokens already seen in this run: their first use is
+    /// recorded as a login, later ones are not (bounded by the tokens
+    /// issued).
+    logged_in: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Guardrails {
@@ -105,6 +109,14 @@ impl Guardrails {
             retention,
             ..Guardrails::default()
         }
+    }
+
+    /// True the first time a token is used in this run (a login).
+    pub fn first_use(&self, token_id: i64) -> bool {
+        self.logged_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token_id)
     }
 
     /// Whether to record a refused request now; see [`RefusalLimiter`].

@@ -399,7 +399,10 @@ fn incident_is_suggested_to_the_nearest_patrol_ordered_acknowledged_and_reached(
         metrics.contains("vigie_order_ack_latency_seconds_count 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("vigie_incident_first_on_scene_seconds_count 1"));
+    assert!(
+        metrics.contains("vigie_incident_first_on_scene_seconds_count 1"),
+        "{metrics}"
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -164,6 +164,10 @@ struct Stats {
     ack_latency: Histogram,
     /// Incident created → first unit on scene, seconds.
     first_on_scene: Histogram,
+    /// Incidents already counted in `first_on_scene`: an incident may be
+    /// saved again in the same state (a repeated acknowledgement), and is
+    /// counted once.
+    on_scene_counted: std::collections::HashSet<u64>,
     /// Orders issued.
     orders: u64,
     /// Escalations.
@@ -255,6 +259,7 @@ impl Dispatch {
                 first_on_scene: Histogram::new(&[
                     30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
                 ]),
+                on_scene_counted: std::collections::HashSet::new(),
                 orders: 0,
                 escalations: 0,
             }),
@@ -840,9 +845,12 @@ impl Dispatch {
                     if let (Some(t), Some(first)) = (i.on_scene_ms, i.transitions.last())
                         && first.status == Status::OnScene
                     {
-                        self.stats()
-                            .first_on_scene
-                            .observe((t - i.created_ms).max(0) as f64 / 1000.0);
+                        let mut stats = self.stats();
+                        if stats.on_scene_counted.insert(i.id) {
+                            stats
+                                .first_on_scene
+                                .observe((t - i.created_ms).max(0) as f64 / 1000.0);
+                        }
                     }
                 }
                 Action::SaveEscalation(e) => {

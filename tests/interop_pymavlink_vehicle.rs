@@ -104,6 +104,8 @@ fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 /// The running pair: server, vehicle, and how to reach the API.
 struct Rig {
     base: String,
+    /// `Authorization` header value of the pilot's token.
+    bearer: String,
     unit_id: String,
     server: Reaped,
     vehicle: Reaped,
@@ -139,6 +141,7 @@ impl Rig {
 
     fn units(&self) -> Option<UnitList> {
         ureq::get(format!("{}/api/v1/units", self.base))
+            .header("Authorization", &self.bearer)
             .call()
             .ok()?
             .body_mut()
@@ -173,6 +176,7 @@ impl Rig {
         self.check_alive();
         let url = format!("{}/api/v1/drones/{}/commands", self.base, self.unit_id);
         let sent = ureq::post(&url)
+            .header("Authorization", &self.bearer)
             .config()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(15)))
@@ -224,6 +228,58 @@ fn a_pymavlink_vehicle_is_seen_and_obeys_the_ground() {
         ),
     )
     .expect("write the config");
+    // A pilot's token, and a flight authorisation around home for this
+    // drone, valid from an hour ago to an hour from now: without them the
+    // ground refuses (tokens on the API, guardrails on the drone).
+    let data = dir.0.join("data");
+    let offline = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("vigie runs");
+        assert!(
+            out.status.success(),
+            "vigie {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let token = offline(&["token", "issue", "--name", "pilot", "--role", "pilot"]);
+    let now = vigie_ground::time::unix_ms();
+    let (lat, lon) = HOME;
+    let perimeter = format!(
+        "{},{};{},{};{},{};{},{}",
+        lat - 0.01,
+        lon - 0.01,
+        lat - 0.01,
+        lon + 0.01,
+        lat + 0.01,
+        lon + 0.01,
+        lat + 0.01,
+        lon - 0.01
+    );
+    offline(&[
+        "authorisation",
+        "add",
+        "--purpose",
+        "gatherings",
+        "--service",
+        "interop test",
+        "--order-ref",
+        "TEST-1",
+        "--perimeter",
+        &perimeter,
+        "--from",
+        &vigie_ground::time::rfc3339(now - 3_600_000),
+        "--to",
+        &vigie_ground::time::rfc3339(now + 3_600_000),
+        "--max-cameras",
+        "1",
+        "--drone",
+        &format!("drone:interop:{SYSID}"),
+    ]);
     let server = Reaped(
         Command::new(env!("CARGO_BIN_EXE_vigie"))
             .arg("serve")
@@ -250,6 +306,7 @@ fn a_pymavlink_vehicle_is_seen_and_obeys_the_ground() {
     );
     let mut rig = Rig {
         base: format!("http://127.0.0.1:{http_port}"),
+        bearer: format!("Bearer {token}"),
         unit_id: format!("drone:interop:{SYSID}"),
         server,
         vehicle,

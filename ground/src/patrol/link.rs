@@ -124,13 +124,7 @@ impl PatrolLink {
             .writer
             .create(unit, order, crate::time::unix_ms())
             .await?;
-        self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
-        self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
-        if let Some(live) = self.lock().get(unit)
-            && live.orders.try_send(record.clone()).is_err()
-        {
-            live.resync.store(true, Ordering::Relaxed);
-        }
+        self.issued(record.clone());
         Ok(record)
     }
 
@@ -139,13 +133,7 @@ impl PatrolLink {
     /// caller's thread, in its own transaction, before it is handed on.
     pub fn issue_order_now(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
         let record = self.orders.create(unit, order, crate::time::unix_ms())?;
-        self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
-        self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
-        if let Some(live) = self.lock().get(unit)
-            && live.orders.try_send(record.clone()).is_err()
-        {
-            live.resync.store(true, Ordering::Relaxed);
-        }
+        self.issued(record.clone());
         Ok(record)
     }
 
@@ -173,14 +161,28 @@ impl PatrolLink {
         let Some(record) = self.orders.get(order_id)? else {
             return Ok(false);
         };
+        Ok(self.hand_to_session(record))
+    }
+
+    /// Counts a newly stored order and hands it to its unit's live session.
+    fn issued(&self, record: OrderRecord) {
+        self.counters.orders_issued.fetch_add(1, Ordering::Relaxed);
+        self.counters.orders_pending.fetch_add(1, Ordering::Relaxed);
+        self.hand_to_session(record);
+    }
+
+    /// Hands a stored order to its unit's live session; when the session's
+    /// queue is full, asks it to re-read the queue from the store instead.
+    /// `false` when the unit is not connected.
+    fn hand_to_session(&self, record: OrderRecord) -> bool {
         let live = self.lock();
         let Some(live) = live.get(&record.unit) else {
-            return Ok(false);
+            return false;
         };
         if live.orders.try_send(record).is_err() {
             live.resync.store(true, Ordering::Relaxed);
         }
-        Ok(true)
+        true
     }
 
     /// Sends a broadcast to every live session.

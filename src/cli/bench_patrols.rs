@@ -378,6 +378,11 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
         .copied()
 }
 
+/// A latency for a report line, or "-" when there was no sample.
+fn ms_or_dash(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
 fn latencies(stats: &TabletStats, from: usize) -> Vec<i64> {
     let all = stats.latencies_ms.lock().unwrap_or_else(|p| p.into_inner());
     let mut v = all.get(from..).unwrap_or_default().to_vec();
@@ -531,8 +536,8 @@ pub fn run(args: BenchPatrolsArgs) -> anyhow::Result<()> {
             cpu_percent(s2, s3), s3.rss_mib, s3.hwm_mib, cpu_percent(m2, m3)
         );
         println!(
-            "orders: {} issued and stored, {lost} not received within 10 s; delivery latency ms p50 {:?} p99 {:?} max {:?} ({} samples)",
-            issued.len(), percentile(&lat, 0.5), percentile(&lat, 0.99), lat.last(), lat.len()
+            "orders: {} issued and stored, {lost} not received within 10 s; delivery latency ms p50 {} p99 {} max {} ({} samples)",
+            issued.len(), ms_or_dash(percentile(&lat, 0.5)), ms_or_dash(percentile(&lat, 0.99)), ms_or_dash(lat.last().copied()), lat.len()
         );
         println!("tablets up {} / server connected {}; tablets up unknown to the server: {ghosts}", up.len(), server_up.len());
 

@@ -411,7 +411,7 @@ async fn bad_certificates_are_refused_with_a_reason_and_others_are_unaffected() 
 }
 
 #[tokio::test]
-async fn garbage_oversized_and_unknown_messages_affect_only_their_sender() {
+async fn garbage_oversized_unknown_and_flooding_clients_affect_only_themselves() {
     let (server, dir, quic) = start("bad-input").await;
     let mut good = Tablet::open(quic, client(&dir, "P1", Role::Patrol, valid())).await;
 
@@ -446,10 +446,47 @@ async fn garbage_oversized_and_unknown_messages_affect_only_their_sender() {
         "{err}"
     );
 
+    // A message flood on the control stream: 20,000 pings in one write, far
+    // over the per-second allowance, close the flooder and no one else.
+    let mut flooder = Tablet::open(quic, client(&dir, "P5", Role::Patrol, valid())).await;
+    let ping = codec::encode_frame(
+        &ClientMessage {
+            body: Some(client_message::Body::Ping(Ping { nonce: 7 })),
+        },
+        MAX_CONTROL_MESSAGE_BYTES,
+    )
+    .unwrap();
+    let burst: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 20_000)
+        .collect();
+    // The server may close the stream before the whole burst is written.
+    let _ = flooder.send.write_all(&burst).await;
+    let err = closed_reason(&flooder.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::Flood as u32).into()),
+        "{err}"
+    );
+
+    // A stream flood: the server grants a tablet four report streams at a
+    // time, so a fifth cannot even be opened while the four stay open.
+    let streams = Tablet::open(quic, client(&dir, "P6", Role::Patrol, valid())).await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(streams.conn.open_uni().await.unwrap());
+    }
+    assert!(
+        futures_util::FutureExt::now_or_never(streams.conn.open_uni()).is_none(),
+        "a fifth concurrent report stream must wait for credit"
+    );
+
     // Garbage datagrams are dropped without closing.
     newer.conn.send_datagram(vec![0xff; 50].into()).unwrap();
     newer.ping(2).await;
     good.ping(3).await;
+    drop(open);
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

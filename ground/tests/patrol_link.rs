@@ -291,6 +291,77 @@ async fn valid_certificate_connects_reports_and_receives_orders_across_reconnect
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A tablet that roams (Wi-Fi to 4G: a new local address and port) keeps its
+/// QUIC connection: same session, orders still arrive, and the server
+/// follows the new address.
+#[tokio::test]
+async fn a_roaming_tablet_keeps_its_connection_across_an_address_change() {
+    let (server, dir, quic) = start("roam").await;
+    let state = server.state().clone();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(client(&dir, "P21", Role::Patrol, valid()));
+    let conn = endpoint
+        .connect(quic, vigie_protocols::tablet::SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    let (send, recv) = conn.open_bi().await.unwrap();
+    let mut tablet = Tablet {
+        conn,
+        send,
+        recv,
+        decoder: FrameDecoder::new(MAX_CONTROL_MESSAGE_BYTES),
+    };
+    tablet
+        .send(client_message::Body::Hello(Hello {
+            protocol_version: 1,
+            client_software: "test".into(),
+            client_time_ms: 0,
+        }))
+        .await;
+    let Some(server_message::Body::Welcome(_)) = tablet.next().await.body else {
+        panic!("Welcome expected")
+    };
+    let before = endpoint.local_addr().unwrap();
+
+    // The phone changes network: a new socket, a new source port.
+    endpoint
+        .rebind(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .unwrap();
+    let after = endpoint.local_addr().unwrap();
+    assert_ne!(before.port(), after.port());
+    tablet.ping(9).await;
+    let order = state.patrol.issue_order("P21", &order()).await.unwrap();
+    let Some(server_message::Body::Order(o)) = tablet.next().await.body else {
+        panic!("order expected on the migrated connection")
+    };
+    assert_eq!(o.order_id, order.order_id);
+    tablet.ack("m1", &o.order_id, AckKind::Received).await;
+
+    // Still one session, now seen at the new address.
+    let seen = tokio::time::timeout(WAIT, async {
+        loop {
+            let remote = state
+                .fleet
+                .read(|f| f.get("P21").and_then(|u| u.patrol.clone()))
+                .and_then(|p| p.remote);
+            if remote.as_deref() == Some(after.to_string().as_str()) {
+                return remote;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "the server must follow the tablet to {after}");
+    let text = state.metrics.render(&state.fleet, 0.0);
+    assert!(
+        text.contains("vigie_patrol_sessions_opened_total 1"),
+        "one session only, got:\n{text}"
+    );
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn bad_certificates_are_refused_with_a_reason_and_others_are_unaffected() {
     let (server, dir, quic) = start("refuse").await;

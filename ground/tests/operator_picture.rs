@@ -221,3 +221,192 @@ async fn a_streaming_tablet_is_a_source_of_eyes_where_its_camera_points() {
     }
     server.stop().await.unwrap();
 }
+
+/// Follows the whole picture (cameras, incidents, masks too) on a task.
+fn follow_all(
+    quic: SocketAddr,
+    config: quinn::ClientConfig,
+) -> mpsc::Receiver<vigie_protocols::tablet::picture::Picture> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let result = follow_picture(quic, config, Duration::from_millis(100), |p| {
+            tx.try_send(p.clone()).is_ok() || !tx.is_closed()
+        })
+        .await;
+        tracing::info!("following ended: {result:?}");
+    });
+    rx
+}
+
+async fn until_picture(
+    rx: &mut mpsc::Receiver<vigie_protocols::tablet::picture::Picture>,
+    ok: impl Fn(&vigie_protocols::tablet::picture::Picture) -> bool,
+) -> vigie_protocols::tablet::picture::Picture {
+    let mut last = None;
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let p = rx.recv().await.expect("picture stream open");
+            if ok(&p) {
+                return p;
+            }
+            last = Some(p);
+        }
+    })
+    .await;
+    match found {
+        Ok(p) => p,
+        Err(_) => {
+            let last = last.map(|p| {
+                (
+                    p.cameras().cloned().collect::<Vec<_>>(),
+                    p.incidents().cloned().collect::<Vec<_>>(),
+                )
+            });
+            panic!("the awaited picture did not come in time; last: {last:?}")
+        }
+    }
+}
+
+/// An operator's live picture carries what the ground knows beside units:
+/// its fixed cameras with their line-of-sight coverage, its privacy masks,
+/// and the open incidents with the units suggested and ordered.
+#[tokio::test]
+async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
+    use vigie_ground::coverage::{camera::Optics, history, inventory};
+    use vigie_ground::dispatch::incident::{Category, GeoPoint, Priority, Report, Source};
+
+    // The inventory: one camera looking north over the origin, a mask
+    // east of it. Stored before the server starts, as `vigie cameras
+    // import` does.
+    let dir = std::env::temp_dir().join(format!("vigie-picture-layers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = Config::default();
+    let frame = vigie_ground::frame::LocalFrame::new(
+        config.site.origin_lat_deg,
+        config.site.origin_lon_deg,
+    );
+    let (lat0, lon0) = (config.site.origin_lat_deg, config.site.origin_lon_deg);
+    {
+        let store = vigie_ground::store::Store::open(&dir).unwrap();
+        history::migrate(&store).unwrap();
+        let csv = format!(
+            "id,network,lat,lon,mount_height_m,heading_deg,tilt_deg,hfov_deg,range_m\n\
+             cam:city:1,city,{lat0},{lon0},6,0,-15,60,80\n"
+        );
+        let imp = inventory::parse_csv(&csv, &Optics::default()).unwrap();
+        let stored: Vec<_> = imp
+            .cameras
+            .iter()
+            .map(|c| {
+                let ring = c.coverage(&frame, None, &Optics::default()).map(|r| {
+                    r.iter()
+                        .map(|p| {
+                            let (lat, lon) = frame.to_wgs84(p[0], p[1]);
+                            [lon, lat]
+                        })
+                        .collect::<Vec<_>>()
+                });
+                (c.clone(), ring)
+            })
+            .collect();
+        history::save_inventory(&store, 1, &stored).unwrap();
+        let (a, b) = (frame.to_wgs84(100.0, -10.0), frame.to_wgs84(120.0, 10.0));
+        let mask = format!(
+            r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":[[[{w},{s}],[{e},{s}],[{e},{n}],[{w},{n}],[{w},{s}]]]}}}}]}}"#,
+            w = a.1,
+            s = a.0,
+            e = b.1,
+            n = b.0
+        );
+        history::save_layer(&store, "masks", &mask, 1).unwrap();
+    }
+    let mut config = Config {
+        data_dir: dir.clone(),
+        ..config
+    };
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.quic.listen = "127.0.0.1:0".parse().unwrap();
+    for link in &mut config.mavlink.links {
+        link.address = "udpin:127.0.0.1:0".into();
+    }
+    let server = Server::start(config).await.expect("server starts");
+    let quic = server.state().listener("quic").expect("quic listener");
+    let state = server.state().clone();
+    assert_eq!(state.coverage.read(|i| i.static_len()), 1, "the camera is indexed");
+    // Two patrols near the spot, the nearer one first.
+    let near = frame.to_wgs84(0.0, 30.0);
+    let far = frame.to_wgs84(0.0, 300.0);
+    for (id, (lat, lon)) in [("P1", near), ("P2", far)] {
+        let mut u = patrol(id, lat);
+        u.position.as_mut().unwrap().lon_deg = lon;
+        state.fleet.upsert(u);
+    }
+
+    let mut rx = follow_all(quic, client(&dir, "OPS1", Role::Operator));
+    let snap = until_picture(&mut rx, |p| p.cameras().count() == 1).await;
+    let cam = snap.cameras().next().unwrap();
+    assert_eq!(cam.id, "cam:city:1");
+    assert_eq!(cam.network, "city");
+    assert!((cam.range_m - 80.0).abs() < 1e-6, "{cam:?}");
+    // The coverage is the ground's polygon: it reaches north of the camera
+    // and not south of it.
+    let norths: Vec<f64> = cam
+        .coverage
+        .iter()
+        .map(|g| frame.to_local(g.lat_deg, g.lon_deg).1)
+        .collect();
+    assert!(
+        norths.iter().cloned().fold(f64::MIN, f64::max) > 50.0,
+        "{norths:?}"
+    );
+    assert!(norths.iter().all(|n| *n > -1.0), "{norths:?}");
+    assert_eq!(snap.privacy_masks().len(), 1);
+    assert_eq!(snap.incidents().count(), 0);
+
+    // An incident 40 m north of the camera: on the operator's picture with
+    // the nearer patrol suggested first.
+    let spot = frame.to_wgs84(0.0, 40.0);
+    let view = state
+        .dispatch
+        .report(
+            Report {
+                category: Category::Medical,
+                priority: Priority::High,
+                location: GeoPoint {
+                    lat_deg: spot.0,
+                    lon_deg: spot.1,
+                },
+                source: Source::Operator,
+                reporter: "ops".into(),
+                text: "Gate D".into(),
+                observed_ms: vigie_ground::time::unix_ms(),
+            },
+            None,
+        )
+        .unwrap()
+        .unwrap();
+    let id = view.incident.id;
+    let seen = until_picture(&mut rx, |p| p.incidents().any(|i| i.id == id)).await;
+    let incident = seen.incidents().find(|i| i.id == id).unwrap();
+    assert_eq!(incident.category, "medical");
+    assert_eq!(incident.status, "new");
+    assert_eq!(incident.suggested.first().map(String::as_str), Some("P1"));
+    let loc = incident.location.as_ref().unwrap();
+    assert!((loc.lat_deg - spot.0).abs() < 1e-9);
+
+    // Ordered to P1: the picture says so; cancelled: it leaves the picture.
+    state
+        .dispatch
+        .assign(id, vec!["P1".to_string()], 1, "ops")
+        .unwrap();
+    until_picture(&mut rx, |p| {
+        p.incidents()
+            .any(|i| i.id == id && i.assigned == ["P1"] && i.status == "dispatched")
+    })
+    .await;
+    state.dispatch.finish(id, true, "ops").unwrap();
+    until_picture(&mut rx, |p| p.incidents().count() == 0).await;
+    drop(rx);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -632,7 +632,11 @@ impl Tablet {
                     self.picture = Some(tokio::spawn(
                         super::picture::stream(
                             self.conn.clone(),
-                            self.state.fleet.clone(),
+                            super::picture::PictureSources {
+                                fleet: self.state.fleet.clone(),
+                                coverage: self.state.coverage.clone(),
+                                dispatch: self.state.dispatch.clone(),
+                            },
                             min_interval,
                         )
                         .in_current_span(),

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use crate::api::{DroneTelemetry, PatrolInfo, Position, Unit, UnitKind, UnitStatus};
 
-use super::{GeoPoint, PictureDrone, PicturePatrol, PicturePosition, PictureUnit, PictureUpdate};
+use super::{
+    GeoPoint, PictureCamera, PictureDrone, PictureIncident, PicturePatrol, PicturePosition,
+    PictureUnit, PictureUpdate,
+};
 
 /// A picture unit that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +188,12 @@ pub fn unit_from_proto(p: &PictureUnit) -> Result<Unit, PictureError> {
 pub struct Picture {
     /// Units by id.
     units: BTreeMap<String, Unit>,
+    /// Fixed cameras by id.
+    cameras: BTreeMap<String, PictureCamera>,
+    /// Open incidents by id.
+    incidents: BTreeMap<u64, PictureIncident>,
+    /// Privacy masks, outer rings `[lon, lat]`.
+    masks: Vec<Vec<[f64; 2]>>,
     /// Next step expected (after the snapshot's step 0).
     next_seq: u64,
     /// Next chunk expected within the current step.
@@ -229,10 +238,32 @@ impl Picture {
         }
         if update.snapshot && update.chunk == 0 {
             self.units.clear();
+            self.cameras.clear();
+            self.incidents.clear();
+            self.masks.clear();
             self.next_chunk = 0;
         }
         for id in &update.removed {
             self.units.remove(id);
+        }
+        for id in &update.cameras_removed {
+            self.cameras.remove(id);
+        }
+        for c in &update.cameras {
+            self.cameras.insert(c.id.clone(), c.clone());
+        }
+        for id in &update.incidents_removed {
+            self.incidents.remove(id);
+        }
+        for i in &update.incidents {
+            self.incidents.insert(i.id, i.clone());
+        }
+        if update.masks_replace {
+            self.masks = update
+                .privacy_masks
+                .iter()
+                .map(|a| a.ring.iter().map(|g| [g.lon_deg, g.lat_deg]).collect())
+                .collect();
         }
         for u in &update.units {
             match unit_from_proto(u) {
@@ -256,6 +287,21 @@ impl Picture {
     /// Every unit, sorted by id.
     pub fn units(&self) -> impl Iterator<Item = &Unit> {
         self.units.values()
+    }
+
+    /// Fixed cameras of the ground's inventory, sorted by id.
+    pub fn cameras(&self) -> impl Iterator<Item = &PictureCamera> {
+        self.cameras.values()
+    }
+
+    /// Open incidents, oldest id first.
+    pub fn incidents(&self) -> impl Iterator<Item = &PictureIncident> {
+        self.incidents.values()
+    }
+
+    /// Privacy masks, outer rings of `[lon, lat]` points.
+    pub fn privacy_masks(&self) -> &[Vec<[f64; 2]>] {
+        &self.masks
     }
 
     /// How many units.
@@ -348,6 +394,92 @@ mod tests {
                 remote: Some("127.0.0.1:5000".into()),
             }),
         }
+    }
+
+    #[test]
+    fn cameras_incidents_and_masks_follow_their_own_deltas() {
+        let cam = |id: &str, heading: f64| PictureCamera {
+            id: id.into(),
+            network: "city".into(),
+            heading_deg: heading,
+            ..Default::default()
+        };
+        let incident = |id: u64, status: &str| PictureIncident {
+            id,
+            status: status.into(),
+            ..Default::default()
+        };
+        let ring = |lat: f64| super::super::PictureArea {
+            ring: vec![
+                GeoPoint {
+                    lat_deg: lat,
+                    lon_deg: 2.0,
+                },
+                GeoPoint {
+                    lat_deg: lat + 0.001,
+                    lon_deg: 2.0,
+                },
+                GeoPoint {
+                    lat_deg: lat,
+                    lon_deg: 2.001,
+                },
+            ],
+        };
+        let mut pic = Picture::new();
+        let mut skipped = Vec::new();
+        let snapshot = PictureUpdate {
+            snapshot: true,
+            chunks: 1,
+            cameras: vec![cam("c1", 0.0), cam("c2", 90.0)],
+            incidents: vec![incident(7, "new")],
+            masks_replace: true,
+            privacy_masks: vec![ring(48.9)],
+            ..Default::default()
+        };
+        assert!(pic.apply(&snapshot, &mut skipped).unwrap());
+        assert_eq!(pic.cameras().count(), 2);
+        assert_eq!(pic.privacy_masks().len(), 1);
+        assert_eq!(pic.privacy_masks()[0][0], [2.0, 48.9]);
+        // A delta: c2 turns, c1 leaves, incident 7 is dispatched and 8
+        // arrives; masks untouched when not replaced.
+        let delta = PictureUpdate {
+            seq: 1,
+            chunks: 1,
+            cameras: vec![cam("c2", 180.0)],
+            cameras_removed: vec!["c1".into()],
+            incidents: vec![incident(7, "dispatched"), incident(8, "new")],
+            ..Default::default()
+        };
+        assert!(pic.apply(&delta, &mut skipped).unwrap());
+        let cams: Vec<(&str, f64)> = pic
+            .cameras()
+            .map(|c| (c.id.as_str(), c.heading_deg))
+            .collect();
+        assert_eq!(cams, vec![("c2", 180.0)]);
+        let incidents: Vec<(u64, &str)> =
+            pic.incidents().map(|i| (i.id, i.status.as_str())).collect();
+        assert_eq!(incidents, vec![(7, "dispatched"), (8, "new")]);
+        assert_eq!(pic.privacy_masks().len(), 1);
+        // Incident 7 closes; the masks are lifted.
+        let close = PictureUpdate {
+            seq: 2,
+            chunks: 1,
+            incidents_removed: vec![7],
+            masks_replace: true,
+            ..Default::default()
+        };
+        assert!(pic.apply(&close, &mut skipped).unwrap());
+        assert_eq!(pic.incidents().map(|i| i.id).collect::<Vec<_>>(), vec![8]);
+        assert!(pic.privacy_masks().is_empty());
+        // A new snapshot forgets everything it does not repeat.
+        let reset = PictureUpdate {
+            snapshot: true,
+            chunks: 1,
+            masks_replace: true,
+            ..Default::default()
+        };
+        assert!(pic.apply(&reset, &mut skipped).unwrap());
+        assert_eq!(pic.cameras().count() + pic.incidents().count(), 0);
     }
 
     #[test]

@@ -332,7 +332,11 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     let state = server.state().clone();
-    assert_eq!(state.coverage.read(|i| i.static_len()), 1, "the camera is indexed");
+    assert_eq!(
+        state.coverage.read(|i| i.static_len()),
+        1,
+        "the camera is indexed"
+    );
     // Two patrols near the spot, the nearer one first.
     let near = frame.to_wgs84(0.0, 30.0);
     let far = frame.to_wgs84(0.0, 300.0);

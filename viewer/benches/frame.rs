@@ -129,6 +129,7 @@ fn picture(scene: &Scene, rng: &mut Rng, at_ms: i64) -> Picture {
         at_ms,
         units,
         tracks: Vec::new(),
+        ground: None,
     }
 }
 

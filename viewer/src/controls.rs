@@ -372,6 +372,7 @@ mod tests {
                 at_ms: 0,
                 units: vec![unit("patrol-1", "Alpha"), unit("patrol-12", "Bravo")],
                 tracks: Vec::new(),
+                ground: None,
             },
         );
         assert_eq!(find(&scene, &state, "patrol-1"), Some("patrol-1"));

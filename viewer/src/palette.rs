@@ -35,6 +35,9 @@ pub fn owner(owner: OwnerNetwork) -> Srgba {
         OwnerNetwork::Transit => Srgba::rgb(0.70, 0.25, 0.95),
         OwnerNetwork::Parking => Srgba::rgb(0.0, 0.80, 0.75),
         OwnerNetwork::Housing => Srgba::rgb(0.95, 0.60, 0.10),
+        OwnerNetwork::Private => Srgba::rgb(0.85, 0.35, 0.55),
+        OwnerNetwork::Fleet => Srgba::rgb(0.55, 0.75, 0.20),
+        OwnerNetwork::Other => Srgba::rgb(0.60, 0.60, 0.65),
     }
 }
 

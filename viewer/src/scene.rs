@@ -132,15 +132,24 @@ pub enum OwnerNetwork {
     Parking,
     /// Social housing landlord.
     Housing,
+    /// A private operator sharing its cameras (shops, venues).
+    Private,
+    /// Cameras on vehicles of a fleet.
+    Fleet,
+    /// Any other owner.
+    Other,
 }
 
 impl OwnerNetwork {
     /// All networks, in legend order.
-    pub const ALL: [OwnerNetwork; 4] = [
+    pub const ALL: [OwnerNetwork; 7] = [
         OwnerNetwork::City,
         OwnerNetwork::Transit,
         OwnerNetwork::Parking,
         OwnerNetwork::Housing,
+        OwnerNetwork::Private,
+        OwnerNetwork::Fleet,
+        OwnerNetwork::Other,
     ];
 
     /// Parses the `owner` property of a camera feature.
@@ -150,6 +159,9 @@ impl OwnerNetwork {
             "transit" => Some(OwnerNetwork::Transit),
             "parking" => Some(OwnerNetwork::Parking),
             "housing" => Some(OwnerNetwork::Housing),
+            "private" => Some(OwnerNetwork::Private),
+            "fleet" => Some(OwnerNetwork::Fleet),
+            "other" => Some(OwnerNetwork::Other),
             _ => None,
         }
     }
@@ -161,6 +173,9 @@ impl OwnerNetwork {
             OwnerNetwork::Transit => "transit",
             OwnerNetwork::Parking => "parking",
             OwnerNetwork::Housing => "housing",
+            OwnerNetwork::Private => "private",
+            OwnerNetwork::Fleet => "fleet",
+            OwnerNetwork::Other => "other",
         }
     }
 }
@@ -217,6 +232,100 @@ pub struct Picture {
     /// given by sources that know the past (scenario); live sources leave it
     /// empty and the viewer accumulates tracks itself.
     pub tracks: Vec<(String, Vec<[f64; 3]>)>,
+    /// What the ground says of its site beside the units, when the source
+    /// is a ground server that tells it (live over QUIC).
+    pub ground: Option<std::sync::Arc<GroundLayers>>,
+}
+
+/// What a ground server says of its site beside the units, WGS84 as
+/// received: its fixed cameras with the coverage its own index uses (line
+/// of sight through buildings), the open incidents with the units suggested
+/// and ordered, and the privacy masks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroundLayers {
+    /// Fixed cameras, sorted by id.
+    pub cameras: Vec<vigie_protocols::tablet::PictureCamera>,
+    /// Open incidents, sorted by id.
+    pub incidents: Vec<vigie_protocols::tablet::PictureIncident>,
+    /// Privacy masks, outer rings of `[lon, lat]`.
+    pub privacy_masks: Vec<Vec<[f64; 2]>>,
+}
+
+impl Scene {
+    /// This scene with the ground's layers: its cameras replace the
+    /// scenario's when it has any (the ground's inventory is the reference),
+    /// its open incidents replace the scripted ones, and its privacy masks
+    /// are added to the scenario's (a mask is never dropped). Cameras of an
+    /// owner this viewer does not know are drawn as "other".
+    pub fn with_ground(&self, ground: &GroundLayers) -> Scene {
+        let local = |lat: f64, lon: f64| -> EastNorth {
+            let (e, n) = self.frame.to_local(lat, lon);
+            [e, n]
+        };
+        let ring = |points: &[vigie_protocols::tablet::GeoPoint]| -> Vec<EastNorth> {
+            let mut r: Vec<EastNorth> =
+                points.iter().map(|g| local(g.lat_deg, g.lon_deg)).collect();
+            if r.len() > 1 && r.first() == r.last() {
+                r.pop();
+            }
+            r
+        };
+        let mut scene = self.clone();
+        if !ground.cameras.is_empty() {
+            scene.cameras = ground
+                .cameras
+                .iter()
+                .filter_map(|c| {
+                    let p = c.position.as_ref()?;
+                    Some(FixedCamera {
+                        id: c.id.clone(),
+                        name: c.id.clone(),
+                        position: local(p.lat_deg, p.lon_deg),
+                        height_m: c.height_m,
+                        heading_deg: c.heading_deg,
+                        tilt_deg: 0.0,
+                        hfov_deg: c.hfov_deg,
+                        range_m: c.range_m,
+                        owner: OwnerNetwork::parse(&c.network).unwrap_or(OwnerNetwork::Other),
+                        coverage: ring(&c.coverage),
+                    })
+                })
+                .collect();
+        }
+        scene.incidents = ground
+            .incidents
+            .iter()
+            .filter_map(|i| {
+                let p = i.location.as_ref()?;
+                let mut suggested = i.assigned.clone();
+                suggested.extend(
+                    i.suggested
+                        .iter()
+                        .filter(|u| !i.assigned.contains(u))
+                        .cloned(),
+                );
+                Some(Incident {
+                    id: format!("incident:{}", i.id),
+                    title: format!("#{} {} ({}, {})", i.id, i.category, i.priority, i.status),
+                    position: local(p.lat_deg, p.lon_deg),
+                    suggested,
+                })
+            })
+            .collect();
+        scene
+            .privacy_masks
+            .extend(ground.privacy_masks.iter().enumerate().map(|(k, m)| {
+                let mut r: Vec<EastNorth> = m.iter().map(|p| local(p[1], p[0])).collect();
+                if r.len() > 1 && r.first() == r.last() {
+                    r.pop();
+                }
+                PrivacyMask {
+                    name: format!("ground mask {}", k + 1),
+                    ring: r,
+                }
+            }));
+        scene
+    }
 }
 
 /// A unit placed in the local frame, ready to draw.
@@ -329,5 +438,70 @@ mod tests {
             patrol: None,
         };
         assert!(place(&frame, &unit).is_none());
+    }
+
+    #[test]
+    fn the_grounds_layers_replace_cameras_and_incidents_and_add_masks() {
+        use vigie_protocols::tablet::{GeoPoint, PictureCamera, PictureIncident};
+        let mut scene = Scene::empty("t", 48.9245, 2.3602, 500.0);
+        scene.privacy_masks.push(PrivacyMask {
+            name: "scenario".into(),
+            ring: vec![[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
+        });
+        let geo = |e: f64, n: f64| {
+            let (lat_deg, lon_deg) = scene.frame.to_wgs84(e, n);
+            GeoPoint { lat_deg, lon_deg }
+        };
+        let ground = GroundLayers {
+            cameras: vec![PictureCamera {
+                id: "cam:1".into(),
+                network: "fleet".into(),
+                position: Some(geo(10.0, 20.0)),
+                height_m: 6.0,
+                heading_deg: 90.0,
+                hfov_deg: 60.0,
+                range_m: 80.0,
+                ptz: false,
+                coverage: vec![
+                    geo(10.0, 20.0),
+                    geo(90.0, 0.0),
+                    geo(90.0, 40.0),
+                    geo(10.0, 20.0),
+                ],
+            }],
+            incidents: vec![PictureIncident {
+                id: 7,
+                category: "medical".into(),
+                priority: "high".into(),
+                status: "dispatched".into(),
+                location: Some(geo(-30.0, 5.0)),
+                suggested: vec!["P1".into(), "P2".into()],
+                assigned: vec!["P2".into()],
+                ..PictureIncident::default()
+            }],
+            privacy_masks: vec![vec![[2.36, 48.92], [2.361, 48.92], [2.36, 48.921]]],
+        };
+        let live = scene.with_ground(&ground);
+        assert_eq!(live.cameras.len(), 1);
+        let cam = &live.cameras[0];
+        assert_eq!(cam.owner, OwnerNetwork::Fleet);
+        assert!((cam.position[0] - 10.0).abs() < 1e-6 && (cam.position[1] - 20.0).abs() < 1e-6);
+        assert_eq!(cam.coverage.len(), 3, "closing point dropped");
+        assert!((cam.coverage[1][0] - 90.0).abs() < 1e-6);
+        let inc = &live.incidents[0];
+        assert_eq!(inc.id, "incident:7");
+        assert_eq!(inc.suggested, vec!["P2", "P1"], "ordered unit first");
+        assert!((inc.position[0] + 30.0).abs() < 1e-6);
+        assert_eq!(
+            live.privacy_masks.len(),
+            2,
+            "scenario mask kept, ground mask added"
+        );
+        // A ground without cameras leaves the scenario's.
+        let mut with_cam = scene.clone();
+        with_cam.cameras = live.cameras.clone();
+        let none = with_cam.with_ground(&GroundLayers::default());
+        assert_eq!(none.cameras.len(), 1);
+        assert!(none.incidents.is_empty());
     }
 }

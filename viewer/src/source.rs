@@ -21,7 +21,7 @@ use std::time::Duration;
 use vigie_protocols::api::UnitList;
 
 use crate::scenario::Scenario;
-use crate::scene::Picture;
+use crate::scene::{GroundLayers, Picture};
 
 /// How often the live source asks the server for the picture.
 pub const LIVE_POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -164,6 +164,7 @@ impl ReplaySource {
                 at_ms: self.time_ms,
                 units: self.replay.picture_at(self.time_ms),
                 tracks: Vec::new(),
+                ground: None,
             }
         })
     }
@@ -283,6 +284,11 @@ impl LiveSource {
                                 at_ms: picture.at_ms(),
                                 units: picture.units().cloned().collect(),
                                 tracks: Vec::new(),
+                                ground: Some(Arc::new(GroundLayers {
+                                    cameras: picture.cameras().cloned().collect(),
+                                    incidents: picture.incidents().cloned().collect(),
+                                    privacy_masks: picture.privacy_masks().to_vec(),
+                                })),
                             });
                             s.error = None;
                             s.received += 1;
@@ -375,6 +381,7 @@ fn poll_loop(url: &str, token: Option<&str>, slot: &Mutex<LiveSlot>, stop: &Atom
                     at_ms: list.at_ms,
                     units: list.units,
                     tracks: Vec::new(),
+                    ground: None,
                 });
                 s.error = None;
                 s.received += 1;

@@ -21,16 +21,13 @@ use crate::meshes;
 use crate::palette;
 use crate::panels;
 use crate::scene::Scene;
+use crate::site;
 use crate::source::Source;
 use crate::units::{self, CoverageStats, MarkerAssets, Orbit, SceneRes, SourceRes, UnitsState};
 use crate::view::{NEAR_M, OrbitView, VFOV_DEG, world};
 
 /// Height of streets above the ground, metres.
 const STREET_UP_M: f64 = 0.1;
-/// Height of fixed camera coverage above the ground, metres.
-const COVERAGE_UP_M: f64 = 0.3;
-/// Height of privacy masks above the ground, metres: above every overlay.
-const PRIVACY_UP_M: f64 = 0.6;
 
 /// Why the viewer stopped with an error.
 #[derive(Debug, Error)]
@@ -101,7 +98,9 @@ pub fn build(options: ViewerOptions) -> App {
         .view
         .unwrap_or_else(|| OrbitView::overview(options.scene.extent_m));
     app.insert_resource(ClearColor(palette::SKY.into()))
+        .insert_resource(site::BaseScene(options.scene.clone()))
         .insert_resource(SceneRes(options.scene))
+        .init_resource::<site::GroundState>()
         .insert_resource(SourceRes(options.source))
         .insert_resource(Orbit(view))
         .insert_resource(options.layers)
@@ -115,6 +114,7 @@ pub fn build(options: ViewerOptions) -> App {
             Update,
             (
                 units::poll_source,
+                site::apply_ground,
                 units::sync_units,
                 units::update_heat_map,
                 controls::keyboard,
@@ -190,7 +190,7 @@ fn setup_scene(
         perceptual_roughness: 0.9,
         ..default()
     });
-    let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 5] = [
+    let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 3] = [
         (
             meshes::buildings(&scene.buildings).into_mesh(),
             Some(Layer::Buildings),
@@ -206,32 +206,6 @@ fn setup_scene(
             Some(Layer::Zones),
             overlay.clone(),
         ),
-        (
-            meshes::flat_rings(
-                scene.cameras.iter().map(|c| {
-                    (
-                        c.coverage.as_slice(),
-                        palette::owner(c.owner).with_alpha(palette::COVERAGE_ALPHA),
-                    )
-                }),
-                COVERAGE_UP_M,
-            )
-            .into_mesh(),
-            Some(Layer::Coverage),
-            overlay,
-        ),
-        (
-            meshes::flat_rings(
-                scene
-                    .privacy_masks
-                    .iter()
-                    .map(|m| (m.ring.as_slice(), palette::PRIVACY)),
-                PRIVACY_UP_M,
-            )
-            .into_mesh(),
-            None,
-            materials.add(units::unlit(Color::WHITE)),
-        ),
     ];
     for (mesh, layer, material) in layers {
         let Some(mesh) = mesh else { continue };
@@ -240,28 +214,7 @@ fn setup_scene(
             e.insert(layer);
         }
     }
-    // Camera masts: one shared cube, one material per owner network.
-    let cube = meshes.add(Cuboid::new(3.0, 3.0, 3.0));
-    for c in &scene.cameras {
-        let material = materials.add(units::unlit(palette::owner(c.owner).into()));
-        commands.spawn((
-            Layer::Cameras,
-            Mesh3d(cube.clone()),
-            MeshMaterial3d(material),
-            Transform::from_translation(world(c.position, c.height_m)),
-        ));
-    }
-    let incident = meshes.add(Cone::new(6.0, 14.0));
-    let incident_material = materials.add(units::unlit(palette::INCIDENT.into()));
-    for i in &scene.incidents {
-        commands.spawn((
-            Layer::Incidents,
-            Mesh3d(incident.clone()),
-            MeshMaterial3d(incident_material.clone()),
-            Transform::from_translation(world(i.position, 7.0))
-                .with_rotation(Quat::from_rotation_x(std::f32::consts::PI)),
-        ));
-    }
+    site::spawn(&mut commands, scene, &mut meshes, &mut materials, overlay);
     commands.insert_resource(assets);
 }
 

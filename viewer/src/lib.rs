@@ -14,7 +14,8 @@
 //! - [`palette`], [`layers`]: colours and toggleable layers.
 //! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
 //!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
-//!   are its systems.
+//!   are its systems; [`site`] rebuilds cameras, masks and incidents
+//!   when a live ground server sends its own.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod palette;
 pub mod panels;
 pub mod scenario;
 pub mod scene;
+pub mod site;
 pub mod source;
 pub mod units;
 pub mod view;

@@ -647,6 +647,54 @@ mod tests {
         assert_eq!(first.units.len(), 1, "the viewer itself is not a unit");
         server.state().fleet.upsert(unit("P1", UnitStatus::OnScene));
         wait_for(&mut live, UnitStatus::OnScene);
+        // An incident reported to the ground reaches the viewer's scene.
+        use vigie_ground::dispatch::incident::{
+            Category, GeoPoint, Priority, Report, Source as From,
+        };
+        let reported = server
+            .state()
+            .dispatch
+            .report(
+                Report {
+                    category: Category::Fire,
+                    priority: Priority::Normal,
+                    location: GeoPoint {
+                        lat_deg: 48.9245,
+                        lon_deg: 2.3605,
+                    },
+                    source: From::Operator,
+                    reporter: "ops".into(),
+                    text: String::new(),
+                    observed_ms: 0,
+                },
+                None,
+            )
+            .expect("stored")
+            .expect("new incident");
+        let wanted = format!("incident:{}", reported.incident.id);
+        let mut scene = None;
+        for _ in 0..500 {
+            if let Some(ground) = live.poll(Duration::ZERO).and_then(|p| p.ground) {
+                let s = Scene::empty("live", 48.9245, 2.3602, 500.0).with_ground(&ground);
+                if s.incidents.iter().any(|i| i.id == wanted) {
+                    scene = Some(s);
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let scene = scene.expect("the incident in the live scene within 10 s");
+        let incident = scene
+            .incidents
+            .iter()
+            .find(|i| i.id == wanted)
+            .expect("found");
+        assert!(incident.title.contains("fire"), "{}", incident.title);
+        assert!(
+            (incident.position[0] - 22.0).abs() < 1.0,
+            "{:?}",
+            incident.position
+        );
         assert!(
             live.describe().starts_with("live quic://"),
             "{}",

@@ -176,8 +176,10 @@ pub fn poll_source(
     scene: Res<SceneRes>,
     mut source: ResMut<SourceRes>,
     mut state: ResMut<UnitsState>,
+    mut ground: ResMut<crate::site::GroundState>,
 ) {
     if let Some(picture) = source.0.poll(time.elapsed()) {
+        ground.offer(picture.ground.clone());
         state.apply(&scene.0, picture);
     }
 }

@@ -1,0 +1,238 @@
+//! The live view over QUIC shows what the ground itself knows: a ground
+//! server with one fixed camera and one privacy mask in its inventory, and
+//! `vigie view --live quic://... --screenshot` under Xvfb and lavapipe with
+//! no scenario at all. The camera's coverage (the ground's own
+//! line-of-sight polygon) and the blacked-out mask must appear where they
+//! are, predicted with the viewer's own projection.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigie_ground::config::Config;
+use vigie_ground::coverage::{camera::Optics, history, inventory};
+use vigie_ground::frame::LocalFrame;
+use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+use vigie_viewer::palette;
+use vigie_viewer::scene::OwnerNetwork;
+use vigie_viewer::view::{OrbitView, world};
+
+const WIDTH: u32 = 320;
+const HEIGHT: u32 = 180;
+/// Half side of the live view's ground (`vigie view` without a scenario).
+const EXTENT_M: f64 = 1000.0;
+const TOLERANCE: i32 = 12;
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+/// Site origin (Stade de France).
+const ORIGIN: (f64, f64) = (48.924459, 2.360164);
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+fn to_linear(c: f32) -> f32 {
+    if c <= 0.04045 {
+        c / 12.92
+    } else {
+        ((c + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+fn to_srgb(c: f32) -> f32 {
+    if c <= 0.003_130_8 {
+        c * 12.92
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// A palette colour's sRGB channels.
+macro_rules! rgb {
+    ($c:expr) => {{
+        let c = $c;
+        [c.red, c.green, c.blue]
+    }};
+}
+
+fn bytes(c: [f32; 3]) -> [u8; 3] {
+    c.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+}
+
+fn over(top: [f32; 3], alpha: f32, under: [f32; 3]) -> [f32; 3] {
+    let mut out = [0.0; 3];
+    for k in 0..3 {
+        out[k] = to_srgb(alpha * to_linear(top[k]) + (1.0 - alpha) * to_linear(under[k]));
+    }
+    out
+}
+
+fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+    (0..3).all(|k| (a[k] as i32 - b[k] as i32).abs() <= TOLERANCE)
+}
+
+/// Stores one camera looking north from the origin and a mask 200 m east,
+/// as `vigie cameras import` would.
+fn inventory(dir: &Path, frame: &LocalFrame) {
+    let store = vigie_ground::store::Store::open(dir).expect("store");
+    history::migrate(&store).expect("migrate");
+    let (lat0, lon0) = ORIGIN;
+    let csv = format!(
+        "id,network,lat,lon,mount_height_m,heading_deg,tilt_deg,hfov_deg,range_m\n\
+         cam:city:1,transit,{lat0},{lon0},10,0,-10,70,220\n"
+    );
+    let imp = inventory::parse_csv(&csv, &Optics::default()).expect("inventory");
+    let stored: Vec<_> = imp
+        .cameras
+        .iter()
+        .map(|c| {
+            let ring = c.coverage(frame, None, &Optics::default()).map(|r| {
+                r.iter()
+                    .map(|p| {
+                        let (lat, lon) = frame.to_wgs84(p[0], p[1]);
+                        [lon, lat]
+                    })
+                    .collect::<Vec<_>>()
+            });
+            (c.clone(), ring)
+        })
+        .collect();
+    assert!(stored[0].1.is_some(), "the camera sees the ground");
+    history::save_inventory(&store, 1, &stored).expect("save inventory");
+    let (s, w) = frame.to_wgs84(150.0, -100.0);
+    let (n, e) = frame.to_wgs84(350.0, 100.0);
+    let mask = format!(
+        r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":[[[{w},{s}],[{e},{s}],[{e},{n}],[{w},{n}],[{w},{s}]]]}}}}]}}"#,
+        s = s,
+        w = w,
+        n = n,
+        e = e
+    );
+    history::save_layer(&store, "masks", &mask, 1).expect("save masks");
+}
+
+#[test]
+fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
+    if !on_path("xvfb-run") {
+        eprintln!(
+            "SKIPPED viewer_live: xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vigie-viewer-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let frame = LocalFrame::new(ORIGIN.0, ORIGIN.1);
+    inventory(&dir, &frame);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = Config {
+        data_dir: dir.clone(),
+        ..Config::default()
+    };
+    config.site.origin_lat_deg = ORIGIN.0;
+    config.site.origin_lon_deg = ORIGIN.1;
+    config.http.listen = "127.0.0.1:0".parse().expect("addr");
+    config.quic.listen = "127.0.0.1:0".parse().expect("addr");
+    for link in &mut config.mavlink.links {
+        link.address = "udpin:127.0.0.1:0".into();
+    }
+    let server = rt
+        .block_on(vigie_ground::server::Server::start(config))
+        .expect("server starts");
+    let quic = server.state().listener("quic").expect("quic listener");
+    let ca = DeploymentCa::open(&dir).expect("ca");
+    let cert = ca
+        .issue(
+            "OPS1",
+            Role::Operator,
+            Validity::from_now(DEFAULT_UNIT_VALIDITY),
+            Some(&server.state().store),
+        )
+        .expect("operator certificate");
+    let certs = dir.join("view-certs");
+    std::fs::create_dir_all(&certs).expect("certs dir");
+    std::fs::write(certs.join("ca.pem"), ca.cert_pem()).expect("write");
+    std::fs::write(certs.join("OPS1.cert.pem"), &cert.cert_pem).expect("write");
+    std::fs::write(certs.join("OPS1.key.pem"), &cert.key_pem).expect("write");
+
+    let out = dir.join("live.png");
+    let live = format!("quic://{quic}");
+    let origin = format!("{},{}", ORIGIN.0, ORIGIN.1);
+    let size = format!("{WIDTH}x{HEIGHT}");
+    let mut child = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x720x24"])
+        .arg(env!("CARGO_BIN_EXE_vigie"))
+        .args(["view", "--live", &live, "--certs"])
+        .arg(&certs)
+        .args(["--unit", "OPS1", "--origin", &origin, "--screenshot"])
+        .arg(&out)
+        .args(["--size", &size, "--layers", "coverage"])
+        .env("WGPU_BACKEND", "vulkan")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xvfb-run starts");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the viewer") {
+            break status;
+        }
+        if start.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            panic!("the viewer did not exit within {RUN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = child.wait_with_output().expect("viewer output");
+    rt.block_on(server.stop()).expect("server stops");
+    assert!(
+        status.success(),
+        "vigie view failed ({status}):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let img = image::open(&out)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
+        .to_rgb8();
+
+    let view = OrbitView::overview(EXTENT_M);
+    let probe = |east: f64, north: f64, up: f64| {
+        let px = view
+            .world_to_pixel(world([east, north], up), WIDTH, HEIGHT)
+            .expect("in front of the camera");
+        let (x, y) = (px.x as u32, px.y as u32);
+        (x, y, img.get_pixel(x, y).0)
+    };
+    let ground = rgb!(palette::GROUND);
+    let transit = over(
+        rgb!(palette::owner(OwnerNetwork::Transit)),
+        palette::COVERAGE_ALPHA,
+        ground,
+    );
+    // In the camera's sector (north of it), behind it (bare ground), and in
+    // the mask (black, whatever is under it).
+    for (what, (e, n, up), want) in [
+        ("camera coverage", (0.0, 120.0, 0.3), bytes(transit)),
+        (
+            "bare ground behind the camera",
+            (0.0, -150.0, 0.0),
+            bytes(ground),
+        ),
+        (
+            "privacy mask",
+            (250.0, 0.0, 0.6),
+            bytes(rgb!(palette::PRIVACY)),
+        ),
+    ] {
+        let (x, y, c) = probe(e, n, up);
+        assert!(
+            close(c, want),
+            "{what} at ({x},{y}) is {c:?}, expected {want:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

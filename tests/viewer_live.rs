@@ -130,17 +130,9 @@ fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
+    let mut config = Config::loopback(dir.clone());
     config.site.origin_lat_deg = ORIGIN.0;
     config.site.origin_lon_deg = ORIGIN.1;
-    config.http.listen = "127.0.0.1:0".parse().expect("addr");
-    config.quic.listen = "127.0.0.1:0".parse().expect("addr");
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
-    }
     let server = rt
         .block_on(vigie_ground::server::Server::start(config))
         .expect("server starts");

@@ -239,6 +239,23 @@ impl CoverageConfig {
 }
 
 impl Config {
+    /// The default configuration on loopback with ports the system picks
+    /// (HTTP, QUIC and every MAVLink link), storing in `data_dir`: for tests,
+    /// benchmarks and drills that start a server next to others. The bound
+    /// addresses are then in [`crate::server::ServerState::listener`].
+    pub fn loopback(data_dir: PathBuf) -> Config {
+        let mut config = Config {
+            data_dir,
+            ..Config::default()
+        };
+        config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.quic.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        for link in &mut config.mavlink.links {
+            link.address = "udpin:127.0.0.1:0".into();
+        }
+        config
+    }
+
     /// Loads a configuration file; missing fields take their defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -19,15 +19,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
     let dir = std::env::temp_dir().join(format!("vigie-picture-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
-    }
+    let config = Config::loopback(dir.clone());
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)
@@ -280,7 +272,7 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
     // import` does.
     let dir = std::env::temp_dir().join(format!("vigie-picture-layers-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = Config::default();
+    let config = Config::loopback(dir.clone());
     let frame = vigie_ground::frame::LocalFrame::new(
         config.site.origin_lat_deg,
         config.site.origin_lon_deg,
@@ -319,15 +311,6 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
             n = b.0
         );
         history::save_layer(&store, "masks", &mask, 1).unwrap();
-    }
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..config
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
     }
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");

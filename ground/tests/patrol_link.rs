@@ -34,15 +34,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
     let dir = temp_dir(name);
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
-    }
+    let config = Config::loopback(dir.clone());
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)

@@ -26,15 +26,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn start() -> (Server, PathBuf, SocketAddr) {
     let dir = std::env::temp_dir().join(format!("vigie-quic-roles-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
-    }
+    let config = Config::loopback(dir.clone());
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)

@@ -23,15 +23,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 async fn simulated_patrols_connect_report_and_accept_orders() {
     let dir = std::env::temp_dir().join(format!("vigie-sim-patrols-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config {
-        data_dir: dir.clone(),
-        ..Config::default()
-    };
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    for link in &mut config.mavlink.links {
-        link.address = "udpin:127.0.0.1:0".into();
-    }
+    let config = Config::loopback(dir.clone());
     let server = Server::start(config).await.unwrap();
     let state = server.state().clone();
     let patrols =

@@ -583,15 +583,7 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let mut config = vigie_ground::config::Config {
-            data_dir: dir.clone(),
-            ..Default::default()
-        };
-        config.http.listen = "127.0.0.1:0".parse().expect("addr");
-        config.quic.listen = "127.0.0.1:0".parse().expect("addr");
-        for link in &mut config.mavlink.links {
-            link.address = "udpin:127.0.0.1:0".into();
-        }
+        let config = vigie_ground::config::Config::loopback(dir.clone());
         let server = rt
             .block_on(vigie_ground::server::Server::start(config))
             .expect("server starts");

@@ -147,10 +147,8 @@ fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
         )
         .expect("operator certificate");
     let certs = dir.join("view-certs");
-    std::fs::create_dir_all(&certs).expect("certs dir");
-    std::fs::write(certs.join("ca.pem"), ca.cert_pem()).expect("write");
-    std::fs::write(certs.join("OPS1.cert.pem"), &cert.cert_pem).expect("write");
-    std::fs::write(certs.join("OPS1.key.pem"), &cert.key_pem).expect("write");
+    vigie_ground::patrol::ca::write_unit_files(&certs, "OPS1", &cert, ca.cert_pem())
+        .expect("credentials written");
 
     let out = dir.join("live.png");
     let live = format!("quic://{quic}");

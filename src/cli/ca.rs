@@ -5,10 +5,9 @@
 //! certificate the tablet must trust, `revoke` refuses a unit's certificates
 //! from the server's next refresh (a few seconds when it is running).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use vigie_ground::patrol::ca::{self, DeploymentCa, Role, Validity};
 use vigie_ground::store::Store;
@@ -76,7 +75,7 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             let store = Store::open(&args.data_dir)?;
             let validity = Validity::from_now(Duration::from_secs(days * 86_400));
             let cert = authority.issue(&unit, role, validity, Some(&store))?;
-            write_unit_files(&out, &unit, &cert, authority.cert_pem())?;
+            ca::write_unit_files(&out, &unit, &cert, authority.cert_pem())?;
             println!(
                 "issued {unit} ({}) serial {}: {}/{unit}.cert.pem, {unit}.key.pem, ca.pem",
                 role.as_str(),
@@ -96,22 +95,5 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             println!("revoked {n} certificate(s) of {unit}");
         }
     }
-    Ok(())
-}
-
-/// Writes `<unit>.cert.pem`, `<unit>.key.pem` (mode 0600) and `ca.pem`.
-pub fn write_unit_files(
-    out: &Path,
-    unit: &str,
-    cert: &ca::IssuedCert,
-    ca_pem: &str,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let cert_path = out.join(format!("{unit}.cert.pem"));
-    std::fs::write(&cert_path, &cert.cert_pem)
-        .with_context(|| format!("cannot write {}", cert_path.display()))?;
-    ca::write_private(&out.join(format!("{unit}.key.pem")), &cert.key_pem)?;
-    std::fs::write(out.join("ca.pem"), ca_pem)
-        .with_context(|| format!("cannot write {}", out.join("ca.pem").display()))?;
     Ok(())
 }

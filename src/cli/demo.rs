@@ -128,7 +128,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
             vigie_ground::patrol::ca::Validity::from_now(Duration::from_secs(86_400)),
             Some(&state.store),
         )?;
-        super::ca::write_unit_files(&certs, "VIEW1", &cert, authority.cert_pem())?;
+        vigie_ground::patrol::ca::write_unit_files(&certs, "VIEW1", &cert, authority.cert_pem())?;
         cmd.arg("view")
             .arg("--live")
             .arg(format!("quic://{quic}"))

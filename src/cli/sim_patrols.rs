@@ -263,7 +263,7 @@ fn issue_missing(
             Validity::from_now(Duration::from_secs(30 * 86_400)),
             Some(&store),
         )?;
-        super::ca::write_unit_files(out, &unit, &cert, ca.cert_pem())?;
+        vigie_ground::patrol::ca::write_unit_files(out, &unit, &cert, ca.cert_pem())?;
         issued += 1;
     }
     if issued > 0 {

@@ -598,10 +598,8 @@ mod tests {
             )
             .expect("operator certificate");
         let certs = dir.join("certs");
-        std::fs::create_dir_all(&certs).expect("certs dir");
-        std::fs::write(certs.join("ca.pem"), ca.cert_pem()).expect("write");
-        std::fs::write(certs.join("OPS7.cert.pem"), &cert.cert_pem).expect("write");
-        std::fs::write(certs.join("OPS7.key.pem"), &cert.key_pem).expect("write");
+        vigie_ground::patrol::ca::write_unit_files(&certs, "OPS7", &cert, ca.cert_pem())
+            .expect("credentials written");
         let unit = |id: &str, status| vigie_protocols::api::Unit {
             id: id.into(),
             kind: UnitKind::Patrol,

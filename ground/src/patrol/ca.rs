@@ -509,6 +509,27 @@ fn write_file(path: &Path, text: &str) -> Result<(), CaError> {
     })
 }
 
+/// Writes a unit's credentials as `vigie ca issue` does and
+/// [`super::client::load_client_config`] reads them, in `out` (created if
+/// needed): `<unit>.cert.pem`, `<unit>.key.pem` (mode 0600) and `ca.pem`.
+pub fn write_unit_files(
+    out: &Path,
+    unit: &str,
+    cert: &IssuedCert,
+    ca_pem: &str,
+) -> Result<(), CaError> {
+    let write = |path: PathBuf, text: &str| {
+        std::fs::write(&path, text).map_err(|source| CaError::Io { path, source })
+    };
+    std::fs::create_dir_all(out).map_err(|source| CaError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    write(out.join(format!("{unit}.cert.pem")), &cert.cert_pem)?;
+    write_private(&out.join(format!("{unit}.key.pem")), &cert.key_pem)?;
+    write(out.join("ca.pem"), ca_pem)
+}
+
 /// Writes a private key readable by its owner only.
 pub fn write_private(path: &Path, text: &str) -> Result<(), CaError> {
     let io = |source| CaError::Io {

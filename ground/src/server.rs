@@ -152,12 +152,11 @@ impl Server {
             drones.add(&link.name, tx);
             links.push((bound, rx));
         }
-        let mut coverage =
-            crate::coverage::live::LiveCoverage::open_with(&store, frame, &config.coverage)?;
-        // The retention purge (guardrails) owns coverage history: it honours
-        // legal holds and writes the deletion register.
-        coverage.retention_ms = i64::MAX / 4;
-        let coverage = Arc::new(coverage);
+        let coverage = Arc::new(crate::coverage::live::LiveCoverage::open_with(
+            &store,
+            frame,
+            &config.coverage,
+        )?);
         // Every command to a drone, whoever sends it, passes the guardrails.
         drones.set_gate(Arc::new(crate::guardrails::gate::DroneGate {
             store: store.clone(),

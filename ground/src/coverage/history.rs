@@ -15,9 +15,10 @@
 //! Rings are stored in WGS84 (`[lon, lat]`): the local frame is an affine
 //! map of longitude/latitude, so point-in-polygon in degrees gives the same
 //! answer as in metres, and rows stay valid if the site origin changes.
-//! Rows older than the retention limit are purged
-//! ([`DEFAULT_RETENTION_MS`]: one month, the legal maximum for
-//! video-protection recordings in France).
+//! Rows older than the retention limit (`[coverage]
+//! history_retention_days`, one month by default, the legal maximum for
+//! video-protection recordings in France) are purged by the guardrails'
+//! retention, which honours legal holds and keeps the deletion register.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,8 +36,6 @@ use crate::store::{Store, StoreError};
 pub const MOVE_THRESHOLD_M: f64 = 2.0;
 /// Open intervals are written at least this often, milliseconds.
 pub const CHECKPOINT_MS: i64 = 10_000;
-/// Default retention of coverage history, milliseconds (30 days).
-pub const DEFAULT_RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 /// Paths are checked every this many metres (masked stretches skipped).
 pub const PATH_STEP_M: f64 = 1.0;
 
@@ -254,22 +253,6 @@ pub fn write_intervals(store: &Store, rows: &[IntervalRow]) -> Result<(), StoreE
             }
         }
         tx.commit()
-    })
-}
-
-/// Deletes intervals and retired cameras that ended before `before_ms`;
-/// returns how many rows went.
-pub fn purge(store: &Store, before_ms: i64) -> Result<usize, StoreError> {
-    store.with_conn(|c| {
-        let a = c.execute(
-            "DELETE FROM coverage_interval WHERE to_ms < ?1",
-            params![before_ms],
-        )?;
-        let b = c.execute(
-            "DELETE FROM coverage_camera WHERE retired_ms IS NOT NULL AND retired_ms < ?1",
-            params![before_ms],
-        )?;
-        Ok(a + b)
     })
 }
 
@@ -669,10 +652,6 @@ mod tests {
         ]);
         let got = covered(&store, &frame, &Masks::default(), &path, 0, i64::MAX, &[]).unwrap();
         assert_eq!(got[0].intervals, vec![[1_004_000, 1_008_000]]);
-        // Retention.
-        assert!(purge(&store, 1_010_001).unwrap() > 0);
-        let got = covered(&store, &frame, &Masks::default(), &t, 0, i64::MAX, &[]).unwrap();
-        assert_eq!(got[0].intervals, vec![[1_010_000, 1_013_000]]);
     }
 
     #[test]

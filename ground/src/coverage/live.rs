@@ -35,8 +35,6 @@ pub const DRONE_CRUISE_M_S: f64 = 12.0;
 pub const WALK_M_S: f64 = 1.4;
 /// How often buffered history rows are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// How often history past retention is purged.
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The index and recorder behind locks, shared by the follower task and
 /// HTTP handlers. Readers hold the read lock for one query; the follower
@@ -51,8 +49,6 @@ pub struct LiveCoverage {
     recorder: Mutex<Recorder>,
     /// Rows finished but not yet written.
     pending_rows: Mutex<Vec<IntervalRow>>,
-    /// History retention, milliseconds.
-    pub retention_ms: i64,
     /// Optics assumed where a source does not say.
     pub optics: Optics,
 }
@@ -189,7 +185,6 @@ impl LiveCoverage {
             index: RwLock::new(CoverageIndex::new(statics, masks, buildings.map(Arc::new))),
             recorder: Mutex::new(Recorder::new()),
             pending_rows: Mutex::default(),
-            retention_ms: history::DEFAULT_RETENTION_MS,
             optics: Optics::default(),
         }
     }
@@ -198,7 +193,6 @@ impl LiveCoverage {
     /// optics assumed for moving sources. Fixed cameras take their optics
     /// when their polygons are computed ([`LiveCoverage::open_with`]).
     pub fn configured(mut self, config: &CoverageConfig) -> LiveCoverage {
-        self.retention_ms = config.retention_ms();
         self.optics = config.optics;
         self
     }
@@ -323,9 +317,10 @@ impl LiveCoverage {
 }
 
 /// Follows the fleet picture until shutdown: every change goes to the index
-/// and the recorder; rows are written every [`FLUSH_INTERVAL`], and history
-/// past retention is purged every [`PURGE_INTERVAL`]. On shutdown, open
-/// intervals are written up to now. Runs until `stop` resolves.
+/// and the recorder; rows are written every [`FLUSH_INTERVAL`]. History past
+/// its retention limit is purged by the guardrails' retention, which honours
+/// legal holds and keeps the deletion register. On shutdown, open intervals
+/// are written up to now. Runs until `stop` resolves.
 pub async fn follow_fleet(
     live: Arc<LiveCoverage>,
     fleet: FleetHandle,
@@ -338,8 +333,6 @@ pub async fn follow_fleet(
     live.resync(crate::time::unix_ms(), &fleet.snapshot());
     let mut flush = tokio::time::interval(FLUSH_INTERVAL);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut purge = tokio::time::interval(PURGE_INTERVAL);
-    purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let write = |rows: Vec<IntervalRow>| {
         let store = store.clone();
         async move {
@@ -368,15 +361,6 @@ pub async fn follow_fleet(
                 Err(RecvError::Closed) => break,
             },
             _ = flush.tick() => write(live.take_rows(crate::time::unix_ms())).await,
-            _ = purge.tick() => {
-                let before = crate::time::unix_ms() - live.retention_ms;
-                let store = store.clone();
-                match tokio::task::spawn_blocking(move || history::purge(&store, before)).await {
-                    Ok(Ok(n)) if n > 0 => tracing::info!("purged {n} coverage history rows past retention"),
-                    Ok(Err(e)) => tracing::error!("purging coverage history failed: {e}"),
-                    _ => {}
-                }
-            }
             _ = &mut stop => break,
         }
     }

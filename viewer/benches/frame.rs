@@ -12,6 +12,9 @@
 //!   common case at 60 frames/s with pictures at 2-10 Hz).
 //! - `heat_map/…`: the coverage heat map over the whole set (recomputed at
 //!   most once per second, only while the layer is shown).
+//! - `ground_layers/…`: a live ground's 100,000 cameras taken into the
+//!   scene (once), and an incident change taken with those cameras present
+//!   (often; neither the cameras nor the scene are copied).
 //!
 //! Run: `cargo bench -p vigie-viewer --bench frame`.
 
@@ -25,7 +28,7 @@ use vigie_viewer::coverage::{CoverageGrid, fixed_camera_coverage};
 use vigie_viewer::layers::Layers;
 use vigie_viewer::meshes;
 use vigie_viewer::palette;
-use vigie_viewer::scene::{FixedCamera, OwnerNetwork, Picture, Scene};
+use vigie_viewer::scene::{FixedCamera, GroundChange, GroundLayers, OwnerNetwork, Picture, Scene};
 use vigie_viewer::units::{self, MarkerAssets, Orbit, SceneRes, UnitsState};
 use vigie_viewer::view::OrbitView;
 
@@ -242,6 +245,56 @@ fn bench(c: &mut Criterion) {
                 footprints.iter().copied(),
                 10.0,
             ))
+        })
+    });
+    g.finish();
+
+    // A live ground sends its 100,000 cameras once, then incidents change
+    // often: taking an incident change must not redo the cameras.
+    let geo = |p: [f64; 2]| {
+        let (lat_deg, lon_deg) = scene.frame.to_wgs84(p[0], p[1]);
+        vigie_protocols::tablet::GeoPoint { lat_deg, lon_deg }
+    };
+    let ground = GroundLayers {
+        cameras: Arc::new(
+            scene
+                .cameras
+                .iter()
+                .map(|c| vigie_protocols::tablet::PictureCamera {
+                    id: c.id.clone(),
+                    network: c.owner.as_str().into(),
+                    position: Some(geo(c.position)),
+                    height_m: c.height_m,
+                    heading_deg: c.heading_deg,
+                    hfov_deg: c.hfov_deg,
+                    range_m: c.range_m,
+                    ptz: false,
+                    coverage: c.coverage.iter().map(|p| geo(*p)).collect(),
+                })
+                .collect(),
+        ),
+        ..GroundLayers::default()
+    };
+    let base = Scene::empty("bench", 48.9245, 2.3602, EXTENT_M);
+    let live = base.with_ground(&ground);
+    let mut next = ground.clone();
+    next.incidents = Arc::new(vec![vigie_protocols::tablet::PictureIncident {
+        id: 1,
+        location: Some(geo([10.0, 10.0])),
+        ..Default::default()
+    }]);
+    let mut g = c.benchmark_group("ground_layers");
+    g.sample_size(10);
+    g.bench_function("cameras_100k_taken", |b| {
+        b.iter(|| black_box(base.with_ground(&ground)))
+    });
+    // As the view does it: in place, the scene being the view's own.
+    let mut scene = live.clone();
+    g.bench_function("incident_change_with_100k_cameras", |b| {
+        b.iter(|| {
+            let change = GroundChange::between(Some(&ground), &next);
+            scene.take_ground(&base, &next, change);
+            black_box(&scene);
         })
     });
     g.finish();

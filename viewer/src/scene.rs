@@ -6,6 +6,8 @@
 //! metres around the origin, heights in metres above the ground. WGS84 lives
 //! only at the edges (scenario files, the live API).
 
+use std::sync::Arc;
+
 use vigie_ground::frame::LocalFrame;
 use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
 
@@ -234,21 +236,61 @@ pub struct Picture {
     pub tracks: Vec<(String, Vec<[f64; 3]>)>,
     /// What the ground says of its site beside the units, when the source
     /// is a ground server that tells it (live over QUIC).
-    pub ground: Option<std::sync::Arc<GroundLayers>>,
+    pub ground: Option<GroundLayers>,
 }
 
 /// What a ground server says of its site beside the units, WGS84 as
 /// received: its fixed cameras with the coverage its own index uses (line
 /// of sight through buildings), the open incidents with the units suggested
-/// and ordered, and the privacy masks.
+/// and ordered, and the privacy masks. Each layer is shared: a source hands
+/// the same `Arc` on until that layer changes, so that an unchanged layer
+/// (100,000 cameras) is neither copied nor rebuilt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroundLayers {
     /// Fixed cameras, sorted by id.
-    pub cameras: Vec<vigie_protocols::tablet::PictureCamera>,
+    pub cameras: Arc<Vec<vigie_protocols::tablet::PictureCamera>>,
     /// Open incidents, sorted by id.
-    pub incidents: Vec<vigie_protocols::tablet::PictureIncident>,
+    pub incidents: Arc<Vec<vigie_protocols::tablet::PictureIncident>>,
     /// Privacy masks, outer rings of `[lon, lat]`.
-    pub privacy_masks: Vec<Vec<[f64; 2]>>,
+    pub privacy_masks: Arc<Vec<Vec<[f64; 2]>>>,
+}
+
+/// Which of the ground's layers differ between two [`GroundLayers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroundChange {
+    /// The cameras.
+    pub cameras: bool,
+    /// The incidents.
+    pub incidents: bool,
+    /// The privacy masks.
+    pub masks: bool,
+}
+
+impl GroundChange {
+    /// What changed from `old` (nothing applied yet: everything) to `new`;
+    /// a layer shared by both (same `Arc`) is unchanged without a look.
+    pub fn between(old: Option<&GroundLayers>, new: &GroundLayers) -> GroundChange {
+        fn differs<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+            !Arc::ptr_eq(a, b) && a != b
+        }
+        match old {
+            None => GroundChange {
+                cameras: true,
+                incidents: true,
+                masks: true,
+            },
+            Some(old) => GroundChange {
+                cameras: differs(&old.cameras, &new.cameras),
+                incidents: differs(&old.incidents, &new.incidents),
+                masks: differs(&old.privacy_masks, &new.privacy_masks),
+            },
+        }
+    }
+
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !(self.cameras || self.incidents || self.masks)
+    }
 }
 
 impl Scene {
@@ -258,8 +300,17 @@ impl Scene {
     /// are added to the scenario's (a mask is never dropped). Cameras of an
     /// owner this viewer does not know are drawn as "other".
     pub fn with_ground(&self, ground: &GroundLayers) -> Scene {
+        let mut scene = self.clone();
+        scene.take_ground(self, ground, GroundChange::between(None, ground));
+        scene
+    }
+
+    /// Replaces, in this scene, the layers `change` names by `base`'s with
+    /// the ground's (see [`Scene::with_ground`]); the others stay as they are.
+    pub fn take_ground(&mut self, base: &Scene, ground: &GroundLayers, change: GroundChange) {
+        let frame = self.frame;
         let local = |lat: f64, lon: f64| -> EastNorth {
-            let (e, n) = self.frame.to_local(lat, lon);
+            let (e, n) = frame.to_local(lat, lon);
             [e, n]
         };
         let ring = |points: &[vigie_protocols::tablet::GeoPoint]| -> Vec<EastNorth> {
@@ -270,61 +321,67 @@ impl Scene {
             }
             r
         };
-        let mut scene = self.clone();
-        if !ground.cameras.is_empty() {
-            scene.cameras = ground
-                .cameras
+        if change.cameras {
+            self.cameras = if ground.cameras.is_empty() {
+                base.cameras.clone()
+            } else {
+                ground
+                    .cameras
+                    .iter()
+                    .filter_map(|c| {
+                        let p = c.position.as_ref()?;
+                        Some(FixedCamera {
+                            id: c.id.clone(),
+                            name: c.id.clone(),
+                            position: local(p.lat_deg, p.lon_deg),
+                            height_m: c.height_m,
+                            heading_deg: c.heading_deg,
+                            tilt_deg: 0.0,
+                            hfov_deg: c.hfov_deg,
+                            range_m: c.range_m,
+                            owner: OwnerNetwork::parse(&c.network).unwrap_or(OwnerNetwork::Other),
+                            coverage: ring(&c.coverage),
+                        })
+                    })
+                    .collect()
+            };
+        }
+        if change.incidents {
+            self.incidents = ground
+                .incidents
                 .iter()
-                .filter_map(|c| {
-                    let p = c.position.as_ref()?;
-                    Some(FixedCamera {
-                        id: c.id.clone(),
-                        name: c.id.clone(),
+                .filter_map(|i| {
+                    let p = i.location.as_ref()?;
+                    let mut suggested = i.assigned.clone();
+                    suggested.extend(
+                        i.suggested
+                            .iter()
+                            .filter(|u| !i.assigned.contains(u))
+                            .cloned(),
+                    );
+                    Some(Incident {
+                        id: format!("incident:{}", i.id),
+                        title: format!("#{} {} ({}, {})", i.id, i.category, i.priority, i.status),
                         position: local(p.lat_deg, p.lon_deg),
-                        height_m: c.height_m,
-                        heading_deg: c.heading_deg,
-                        tilt_deg: 0.0,
-                        hfov_deg: c.hfov_deg,
-                        range_m: c.range_m,
-                        owner: OwnerNetwork::parse(&c.network).unwrap_or(OwnerNetwork::Other),
-                        coverage: ring(&c.coverage),
+                        suggested,
                     })
                 })
                 .collect();
         }
-        scene.incidents = ground
-            .incidents
-            .iter()
-            .filter_map(|i| {
-                let p = i.location.as_ref()?;
-                let mut suggested = i.assigned.clone();
-                suggested.extend(
-                    i.suggested
-                        .iter()
-                        .filter(|u| !i.assigned.contains(u))
-                        .cloned(),
-                );
-                Some(Incident {
-                    id: format!("incident:{}", i.id),
-                    title: format!("#{} {} ({}, {})", i.id, i.category, i.priority, i.status),
-                    position: local(p.lat_deg, p.lon_deg),
-                    suggested,
-                })
-            })
-            .collect();
-        scene
-            .privacy_masks
-            .extend(ground.privacy_masks.iter().enumerate().map(|(k, m)| {
-                let mut r: Vec<EastNorth> = m.iter().map(|p| local(p[1], p[0])).collect();
-                if r.len() > 1 && r.first() == r.last() {
-                    r.pop();
-                }
-                PrivacyMask {
-                    name: format!("ground mask {}", k + 1),
-                    ring: r,
-                }
-            }));
-        scene
+        if change.masks {
+            self.privacy_masks = base.privacy_masks.clone();
+            self.privacy_masks
+                .extend(ground.privacy_masks.iter().enumerate().map(|(k, m)| {
+                    let mut r: Vec<EastNorth> = m.iter().map(|p| local(p[1], p[0])).collect();
+                    if r.len() > 1 && r.first() == r.last() {
+                        r.pop();
+                    }
+                    PrivacyMask {
+                        name: format!("ground mask {}", k + 1),
+                        ring: r,
+                    }
+                }));
+        }
     }
 }
 
@@ -453,7 +510,7 @@ mod tests {
             GeoPoint { lat_deg, lon_deg }
         };
         let ground = GroundLayers {
-            cameras: vec![PictureCamera {
+            cameras: Arc::new(vec![PictureCamera {
                 id: "cam:1".into(),
                 network: "fleet".into(),
                 position: Some(geo(10.0, 20.0)),
@@ -468,8 +525,8 @@ mod tests {
                     geo(90.0, 40.0),
                     geo(10.0, 20.0),
                 ],
-            }],
-            incidents: vec![PictureIncident {
+            }]),
+            incidents: Arc::new(vec![PictureIncident {
                 id: 7,
                 category: "medical".into(),
                 priority: "high".into(),
@@ -478,8 +535,8 @@ mod tests {
                 suggested: vec!["P1".into(), "P2".into()],
                 assigned: vec!["P2".into()],
                 ..PictureIncident::default()
-            }],
-            privacy_masks: vec![vec![[2.36, 48.92], [2.361, 48.92], [2.36, 48.921]]],
+            }]),
+            privacy_masks: Arc::new(vec![vec![[2.36, 48.92], [2.361, 48.92], [2.36, 48.921]]]),
         };
         let live = scene.with_ground(&ground);
         assert_eq!(live.cameras.len(), 1);
@@ -503,5 +560,28 @@ mod tests {
         let none = with_cam.with_ground(&GroundLayers::default());
         assert_eq!(none.cameras.len(), 1);
         assert!(none.incidents.is_empty());
+        // Only what changed is taken: new incidents, same cameras (shared).
+        let mut next = ground.clone();
+        next.incidents = Arc::new(Vec::new());
+        let change = GroundChange::between(Some(&ground), &next);
+        assert_eq!(
+            change,
+            GroundChange {
+                cameras: false,
+                incidents: true,
+                masks: false
+            }
+        );
+        let mut again = live.clone();
+        again.take_ground(&scene, &next, change);
+        assert!(again.incidents.is_empty());
+        assert_eq!(again.cameras, live.cameras);
+        assert_eq!(again.privacy_masks.len(), 2, "masks not added twice");
+        // Equal content in a new Arc is no change either.
+        let copy = GroundLayers {
+            cameras: Arc::new((*ground.cameras).clone()),
+            ..ground.clone()
+        };
+        assert!(GroundChange::between(Some(&ground), &copy).is_empty());
     }
 }

@@ -232,6 +232,36 @@ impl ScenarioSource {
     }
 }
 
+/// The ground's layers as last handed to the viewer, and the versions they
+/// were copied at: a layer that did not change is handed on as the same
+/// `Arc`, not copied again.
+#[derive(Default)]
+struct GroundCopy {
+    /// Versions of the layers in `layers`.
+    versions: Option<vigie_protocols::tablet::picture::LayerVersions>,
+    /// The layers last handed on.
+    layers: GroundLayers,
+}
+
+impl GroundCopy {
+    /// The picture's layers, copying only those that changed.
+    fn update(&mut self, picture: &vigie_protocols::tablet::picture::Picture) -> GroundLayers {
+        let now = picture.layer_versions();
+        let old = self.versions;
+        if old.map(|v| v.cameras) != Some(now.cameras) {
+            self.layers.cameras = Arc::new(picture.cameras().cloned().collect());
+        }
+        if old.map(|v| v.incidents) != Some(now.incidents) {
+            self.layers.incidents = Arc::new(picture.incidents().cloned().collect());
+        }
+        if old.map(|v| v.masks) != Some(now.masks) {
+            self.layers.privacy_masks = Arc::new(picture.privacy_masks().to_vec());
+        }
+        self.versions = Some(now);
+        self.layers.clone()
+    }
+}
+
 /// What the polling thread hands to the viewer.
 #[derive(Default)]
 struct LiveSlot {
@@ -270,6 +300,7 @@ impl LiveSource {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (slot, stop) = (slot.clone(), stop.clone());
+            let mut ground = GroundCopy::default();
             std::thread::Builder::new()
                 .name("vigie-live-quic".into())
                 .spawn(move || {
@@ -284,11 +315,7 @@ impl LiveSource {
                                 at_ms: picture.at_ms(),
                                 units: picture.units().cloned().collect(),
                                 tracks: Vec::new(),
-                                ground: Some(Arc::new(GroundLayers {
-                                    cameras: picture.cameras().cloned().collect(),
-                                    incidents: picture.incidents().cloned().collect(),
-                                    privacy_masks: picture.privacy_masks().to_vec(),
-                                })),
+                                ground: Some(ground.update(picture)),
                             });
                             s.error = None;
                             s.received += 1;

@@ -179,7 +179,7 @@ pub fn poll_source(
     mut ground: ResMut<crate::site::GroundState>,
 ) {
     if let Some(picture) = source.0.poll(time.elapsed()) {
-        ground.offer(picture.ground.clone());
+        ground.offer(picture.ground.as_ref());
         state.apply(&scene.0, picture);
     }
 }

@@ -183,6 +183,18 @@ pub fn unit_from_proto(p: &PictureUnit) -> Result<Unit, PictureError> {
     })
 }
 
+/// How many times each layer beside the units changed, so that a client can
+/// skip copying a layer that did not (100,000 cameras are costly to copy).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LayerVersions {
+    /// Fixed cameras.
+    pub cameras: u64,
+    /// Open incidents.
+    pub incidents: u64,
+    /// Privacy masks.
+    pub masks: u64,
+}
+
 /// The picture an operator client rebuilds from the stream.
 #[derive(Debug, Default, Clone)]
 pub struct Picture {
@@ -194,6 +206,9 @@ pub struct Picture {
     incidents: BTreeMap<u64, PictureIncident>,
     /// Privacy masks, outer rings `[lon, lat]`.
     masks: Vec<Vec<[f64; 2]>>,
+    /// Changes applied to cameras, incidents and masks: a layer whose count
+    /// did not move has not changed.
+    versions: LayerVersions,
     /// Next step expected (after the snapshot's step 0).
     next_seq: u64,
     /// Next chunk expected within the current step.
@@ -242,6 +257,18 @@ impl Picture {
             self.incidents.clear();
             self.masks.clear();
             self.next_chunk = 0;
+            self.versions.cameras += 1;
+            self.versions.incidents += 1;
+            self.versions.masks += 1;
+        }
+        if !update.cameras.is_empty() || !update.cameras_removed.is_empty() {
+            self.versions.cameras += 1;
+        }
+        if !update.incidents.is_empty() || !update.incidents_removed.is_empty() {
+            self.versions.incidents += 1;
+        }
+        if update.masks_replace {
+            self.versions.masks += 1;
         }
         for id in &update.removed {
             self.units.remove(id);
@@ -302,6 +329,11 @@ impl Picture {
     /// Privacy masks, outer rings of `[lon, lat]` points.
     pub fn privacy_masks(&self) -> &[Vec<[f64; 2]>] {
         &self.masks
+    }
+
+    /// How many times each layer beside the units has changed.
+    pub fn layer_versions(&self) -> LayerVersions {
+        self.versions
     }
 
     /// How many units.
@@ -437,6 +469,7 @@ mod tests {
             ..Default::default()
         };
         assert!(pic.apply(&snapshot, &mut skipped).unwrap());
+        let v0 = pic.layer_versions();
         assert_eq!(pic.cameras().count(), 2);
         assert_eq!(pic.privacy_masks().len(), 1);
         assert_eq!(pic.privacy_masks()[0][0], [2.0, 48.9]);
@@ -451,6 +484,9 @@ mod tests {
             ..Default::default()
         };
         assert!(pic.apply(&delta, &mut skipped).unwrap());
+        let v1 = pic.layer_versions();
+        assert!(v1.cameras > v0.cameras && v1.incidents > v0.incidents);
+        assert_eq!(v1.masks, v0.masks, "masks untouched");
         let cams: Vec<(&str, f64)> = pic
             .cameras()
             .map(|c| (c.id.as_str(), c.heading_deg))
@@ -469,6 +505,9 @@ mod tests {
             ..Default::default()
         };
         assert!(pic.apply(&close, &mut skipped).unwrap());
+        let v2 = pic.layer_versions();
+        assert_eq!(v2.cameras, v1.cameras, "cameras untouched");
+        assert!(v2.masks > v1.masks);
         assert_eq!(pic.incidents().map(|i| i.id).collect::<Vec<_>>(), vec![8]);
         assert!(pic.privacy_masks().is_empty());
         // A new snapshot forgets everything it does not repeat.

@@ -60,6 +60,9 @@ pub const SUGGESTED_PER_INCIDENT: usize = 3;
 pub struct Layers {
     /// Fixed cameras, sorted by id.
     pub cameras: Vec<PictureCamera>,
+    /// Changed by whoever changes `cameras`: the feed compares 100,000
+    /// cameras only when this moved.
+    pub cameras_version: u64,
     /// Open incidents, sorted by id.
     pub incidents: Vec<PictureIncident>,
     /// Privacy masks.
@@ -73,6 +76,8 @@ pub struct PictureFeed {
     diff: PictureDiff,
     /// Cameras last sent, by id.
     cameras: BTreeMap<String, PictureCamera>,
+    /// `Layers::cameras_version` of the cameras last sent.
+    cameras_version: Option<u64>,
     /// Incidents last sent, by id.
     incidents: BTreeMap<u64, PictureIncident>,
     /// Masks last sent.
@@ -115,8 +120,12 @@ impl PictureFeed {
     pub fn step(&mut self, at_ms: i64, units: &[Unit], layers: &Layers) -> Vec<PictureUpdate> {
         let snapshot = self.seq == 0;
         let (changed, removed) = self.diff.diff(units);
-        let (cameras, cameras_removed) =
-            diff_layer(&mut self.cameras, &layers.cameras, |c| c.id.clone());
+        let (cameras, cameras_removed) = if self.cameras_version == Some(layers.cameras_version) {
+            (Vec::new(), Vec::new())
+        } else {
+            self.cameras_version = Some(layers.cameras_version);
+            diff_layer(&mut self.cameras, &layers.cameras, |c| c.id.clone())
+        };
         let (incidents, incidents_removed) =
             diff_layer(&mut self.incidents, &layers.incidents, |i| i.id);
         let masks_replace = snapshot || self.masks != layers.masks;
@@ -384,6 +393,7 @@ pub async fn stream(conn: quinn::Connection, sources: PictureSources, min_interv
     let cameras = cameras(&sources.coverage);
     let mut layers = Layers {
         cameras,
+        cameras_version: 1,
         incidents: board.incidents(),
         masks: masks(&sources.coverage),
     };
@@ -549,6 +559,7 @@ mod tests {
         let units: Vec<Unit> = (0..10).map(|i| unit(i, 48.9)).collect();
         let mut layers = Layers {
             cameras: (0..1_203).map(|i| camera(i, 0.0)).collect(),
+            cameras_version: 1,
             incidents: vec![PictureIncident {
                 id: 4,
                 status: "new".into(),
@@ -574,6 +585,7 @@ mod tests {
         // one arrives; the masks are lifted.
         layers.cameras[7].heading_deg = 90.0;
         layers.cameras.remove(8);
+        layers.cameras_version += 1;
         layers.incidents[0].status = "dispatched".into();
         layers.incidents.push(PictureIncident {
             id: 9,
@@ -597,10 +609,13 @@ mod tests {
             layers.incidents
         );
         assert!(client.privacy_masks().is_empty());
-        // The first incident closes.
+        // A camera changed without its version moving is not looked at (the
+        // version is the contract); the first incident closes.
+        layers.cameras[0].heading_deg = 45.0;
         layers.incidents.remove(0);
         let closed = feed.step(4, &units, &layers);
         assert_eq!(closed[0].incidents_removed, vec![4]);
+        assert!(closed[0].cameras.is_empty());
         assert!(!closed[0].masks_replace);
         client.apply(&closed[0], &mut skipped).unwrap();
         assert_eq!(

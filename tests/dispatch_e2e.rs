@@ -118,8 +118,17 @@ fn serve_with(data: &Path, quic_port: u16, toml: &str) -> Server {
     let stderr = child.stderr.take().unwrap();
     let running = Running(child);
     let (tx, rx) = mpsc::channel();
+    // The server's log is also kept in the data directory, to read after a
+    // failure.
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("server.log"))
+        .unwrap();
     std::thread::spawn(move || {
+        use std::io::Write as _;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(log, "{line}");
             let _ = tx.send(line);
         }
     });
@@ -156,10 +165,15 @@ fn patrols(data: &Path, certs: &Path, quic_port: u16, count: usize) -> Running {
         .arg(certs)
         .arg("--issue-from")
         .arg(data)
-        .args(["--for", "300s"])
+        .args(["--for", "900s"])
         .env("NO_COLOR", "1")
+        .env("VIGIE_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(data.join("sim.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .unwrap();
     Running(child)
@@ -582,6 +596,81 @@ fn kill_9_mid_dispatch_then_restart_loses_nothing_and_delivers_what_was_pending(
 }
 
 #[test]
+fn cancelling_an_incident_withdraws_its_order_and_frees_the_patrol() {
+    let data = temp("withdraw");
+    let certs = data.join("certs");
+    let port = free_udp_port();
+    let server = serve(&data, port);
+    let token = issue(&data, "claire", "dispatcher");
+    let _sims = patrols(&data, &certs, port, 2);
+    let units = wait_for(60, "2 available patrols", || {
+        let u = available_patrols(&server, &token);
+        (u.len() == 2).then_some(u)
+    });
+    // Far enough that the patrol is still on its way when it is cancelled.
+    let (unit, lat, lon) = units[0].clone();
+    let created = post(
+        &server,
+        "/api/v1/incidents",
+        &token,
+        json!({"category": "hazard", "location": {"lat_deg": lat + 0.01, "lon_deg": lon}}),
+    );
+    let id = created["incident"]["id"].as_u64().unwrap();
+    post(
+        &server,
+        &format!("/api/v1/incidents/{id}/assign"),
+        &token,
+        json!({"units": [unit]}),
+    );
+    wait_for(30, "the order accepted and the patrol en route", || {
+        let v = get(&server, &format!("/api/v1/incidents/{id}"), &token);
+        let en_route = get(&server, "/api/v1/units", &token)["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == unit.as_str() && u["status"] == "en_route");
+        (order_state(&v, 0) == "accepted" && en_route).then_some(())
+    });
+    let cancelled = post(
+        &server,
+        &format!("/api/v1/incidents/{id}/cancel"),
+        &token,
+        json!({}),
+    );
+    assert_eq!(cancelled["incident"]["status"], "cancelled");
+    assert_eq!(order_state(&cancelled, 0), "withdrawn");
+    // The tablet is told, acknowledges, stops and is available again.
+    let queue = wait_for(30, "the withdrawal acknowledged by the tablet", || {
+        let q = get(&server, &format!("/api/v1/patrols/{unit}/orders"), &token);
+        let last = q["orders"].as_array()?.last()?.clone();
+        last["withdraw_acked_ms"].as_i64().map(|_| last)
+    });
+    assert_eq!(queue["state"], "withdrawn");
+    assert_eq!(queue["reason"], format!("incident {id} cancelled"));
+    wait_for(15, "the patrol available again", || {
+        available_patrols(&server, &token)
+            .iter()
+            .any(|u| u.0 == unit)
+            .then_some(())
+    });
+    // Free, it is suggested (and can be ordered) for the next incident.
+    let next = post(
+        &server,
+        "/api/v1/incidents",
+        &token,
+        json!({"category": "medical", "location": {"lat_deg": lat, "lon_deg": lon}}),
+    );
+    let suggested: Vec<&str> = next["suggestions"]["patrols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["unit"].as_str())
+        .collect();
+    assert!(suggested.contains(&unit.as_str()), "{suggested:?}");
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
 fn schemathesis_finds_no_server_error() {
     let data = temp("schemathesis");
     let server = serve(&data, free_udp_port());
@@ -691,7 +780,9 @@ fn live_page_in_headless_chromium_shows_the_api_figures() {
 
 /// Incident to order delivered on the tablet with many patrols online.
 /// Not a test: a measurement (`BENCHMARKS-dispatch.md`). Run with
-/// `VIGIE_BENCH_PATROLS=10000 cargo test --release --test dispatch_e2e -- --ignored --nocapture incident_to_tablet`.
+/// `VIGIE_BENCH_PATROLS=10000 VIGIE_BENCH_INCIDENTS=300 cargo test --test dispatch_e2e -- --ignored --nocapture incident_to_tablet`
+/// (patrols 1,000 and incidents 300 when unset). On a timeout it prints the
+/// incident, the unit and its order queue, and keeps the logs.
 ///
 /// Every incident is auto-assigned (policy `auto_assign_min_priority = low`);
 /// the latency is from the incident stored (`created_ms`) to the tablet's
@@ -742,10 +833,27 @@ fn incident_to_tablet_latency() {
     let mut total = Vec::new();
     let mut server_side = Vec::new();
     for id in ids {
-        let v = wait_for(60, "the order's first ack", || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let v = loop {
             let v = get(&server, &format!("/api/v1/incidents/{id}"), &token);
-            v["orders"][0]["first_ack_ms"].as_i64().map(|_| v)
-        });
+            if v["orders"][0]["first_ack_ms"].as_i64().is_some() {
+                break v;
+            }
+            if Instant::now() >= deadline {
+                let unit = v["orders"][0]["unit"].as_str().unwrap_or("").to_string();
+                let units = get(&server, "/api/v1/units", &token);
+                let fleet = units["units"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|u| u["id"] == unit.as_str()).cloned());
+                let queue = (!unit.is_empty())
+                    .then(|| get(&server, &format!("/api/v1/patrols/{unit}/orders"), &token));
+                panic!(
+                    "timed out after 60 s waiting for incident {id}'s first ack (logs in {}).\nincident: {v:#}\nunit in the picture: {fleet:#?}\nunit's order queue: {queue:#?}",
+                    data.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         let created = v["incident"]["created_ms"].as_i64().unwrap();
         total.push(v["orders"][0]["first_ack_ms"].as_i64().unwrap() - created);
         server_side.push(v["orders"][0]["issued_ms"].as_i64().unwrap() - created);

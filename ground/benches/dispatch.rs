@@ -4,6 +4,10 @@
 //! - `rank_patrols`: the free patrols ranked by travel time (one pass over
 //!   the fleet, bounded insertion of the best 5);
 //! - `suggest`: patrols + soonest drone + cameras that see the spot;
+//! - `rank_patrols_streets`: the same ranking on a street network the size
+//!   of a city centre (a 100 × 100 grid of 100 m blocks, 20,200 segments,
+//!   with every tenth street one-way): one bounded reverse Dijkstra per
+//!   mode, after placing the 8,000 free patrols on their nearest segment;
 //! - `report`: the whole intake of one incident in [`Dispatch`]: SQLite
 //!   insert (WAL, `synchronous = FULL`, so one fsync), fleet snapshot,
 //!   suggestions, auto-assignment of the best patrol through the patrol
@@ -24,6 +28,7 @@ use vigie_ground::coverage::synth;
 use vigie_ground::dispatch::Dispatch;
 use vigie_ground::dispatch::incident::{Category, GeoPoint, Priority, Report, Source};
 use vigie_ground::dispatch::policy::DispatchConfig;
+use vigie_ground::dispatch::routing::{OneWay, StreetGraph, StreetLine};
 use vigie_ground::dispatch::suggest;
 use vigie_ground::fleet::FleetHandle;
 use vigie_ground::frame::LocalFrame;
@@ -150,10 +155,33 @@ fn suggestions(c: &mut Criterion) {
             ))
         })
     });
+    let streets = grid_streets();
+    let drivers = DispatchConfig {
+        vehicle_units: (0..PATROLS)
+            .step_by(10)
+            .map(|i| format!("P{i:05}"))
+            .collect(),
+        ..DispatchConfig::default()
+    };
+    g.bench_function("rank_patrols_streets_20k_segments_10k", |b| {
+        b.iter(|| {
+            i = (i + 1) % spots.len();
+            black_box(suggest::rank_patrols_with(
+                Some(&streets),
+                units.iter(),
+                &f,
+                spots[i],
+                &drivers,
+                &exclude,
+                cfg.suggestions,
+            ))
+        })
+    });
     g.bench_function("suggest_10k_patrols_100_drones_20k_cameras", |b| {
         b.iter(|| {
             i = (i + 1) % spots.len();
             black_box(suggest::suggest(
+                None,
                 &units,
                 &idx,
                 &f,
@@ -166,6 +194,33 @@ fn suggestions(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// A 100 × 100 grid of 100 m blocks over the fleet's 10 km × 10 km (20,200
+/// segments); every tenth street is one-way, alternating directions.
+fn grid_streets() -> StreetGraph {
+    let mut lines = Vec::new();
+    for i in 0..=100 {
+        let v = f64::from(i) * 100.0;
+        let oneway = match i % 20 {
+            0 => OneWay::Forward,
+            10 => OneWay::Backward,
+            _ => OneWay::Both,
+        };
+        for points in [
+            (0..=100).map(|j| (v, f64::from(j) * 100.0)).collect(),
+            (0..=100).map(|j| (f64::from(j) * 100.0, v)).collect(),
+        ] {
+            lines.push(StreetLine {
+                points,
+                oneway,
+                speed_m_s: None,
+            });
+        }
+    }
+    let g = StreetGraph::new(&lines);
+    assert_eq!(g.edge_count(), 20_200);
+    g
 }
 
 fn intake(c: &mut Criterion) {

@@ -33,8 +33,20 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
+    start_with(name, Config::default()).await
+}
+
+async fn start_with(name: &str, config: Config) -> (Server, PathBuf, SocketAddr) {
     let dir = temp_dir(name);
-    let config = Config::loopback(dir.clone());
+    // The caller's settings, on loopback.
+    let loopback = Config::loopback(dir.clone());
+    let config = Config {
+        data_dir: dir.clone(),
+        http: loopback.http,
+        quic: loopback.quic,
+        mavlink: loopback.mavlink,
+        ..config
+    };
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)
@@ -550,6 +562,61 @@ async fn garbage_oversized_unknown_and_flooding_clients_affect_only_themselves()
     newer.ping(2).await;
     good.ping(3).await;
     drop(open);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ids of the orders received within `d` (other messages skipped).
+async fn orders_within(t: &mut Tablet, d: Duration) -> Vec<String> {
+    let mut ids = Vec::new();
+    let end = tokio::time::Instant::now() + d;
+    while let Ok(m) = tokio::time::timeout_at(end, t.next()).await {
+        if let Some(server_message::Body::Order(o)) = m.body {
+            ids.push(o.order_id);
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn an_order_the_tablet_did_not_take_is_sent_again_on_the_same_connection() {
+    let mut config = Config::default();
+    config.dispatch.resend_after_ms = 300;
+    config.dispatch.max_resends = 2;
+    let (server, dir, quic) = start_with("resend", config).await;
+    let state = server.state().clone();
+    let mut tablet = Tablet::open(quic, client(&dir, "P5", Role::Patrol, valid())).await;
+
+    // The tablet drops the first copy (no ack): the same connection gets a
+    // second one; once acknowledged, no more copies come.
+    let first = state.patrol.issue_order("P5", &order()).await.unwrap();
+    let Some(server_message::Body::Order(o)) = tablet.next().await.body else {
+        panic!("order expected")
+    };
+    assert_eq!(o.order_id, first.order_id);
+    let Some(server_message::Body::Order(copy)) = tablet.next().await.body else {
+        panic!("a copy of the order expected")
+    };
+    assert_eq!(copy.order_id, first.order_id, "the same order, same id");
+    let receipt = tablet.ack("r1", &copy.order_id, AckKind::Received).await;
+    assert!(matches!(receipt, server_message::Body::Receipt(r) if r.message_id == "r1"));
+    assert!(
+        orders_within(&mut tablet, Duration::from_millis(1500))
+            .await
+            .is_empty(),
+        "an acknowledged order is not sent again"
+    );
+
+    // Bounded: a tablet that never acknowledges gets 1 + max_resends copies
+    // on this connection, then the session leaves it to the escalation.
+    let second = state.patrol.issue_order("P5", &order()).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.extend(orders_within(&mut tablet, Duration::from_millis(1500)).await);
+    }
+    assert_eq!(seen, vec![second.order_id.clone(); 3], "{seen:?}");
+    let pending = state.patrol.orders().unacked("P5").unwrap();
+    assert_eq!(pending.len(), 1, "still pending: resent when it reconnects");
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

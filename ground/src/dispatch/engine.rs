@@ -21,7 +21,10 @@
 //! - a refusal replaces the refusing unit by the next free candidate not yet
 //!   tried for this incident; when none is left, operators are told;
 //! - the first `arrived` puts the incident on scene; when every order has
-//!   ended and at least one was closed by its unit, the incident is closed.
+//!   ended and at least one was closed by its unit, the incident is closed;
+//! - cancelling an incident withdraws its orders not yet ended, and a
+//!   dispatcher ordering a unit busy with another open incident withdraws
+//!   that order ([`Action::Withdraw`]): the unit is told and freed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -82,7 +85,10 @@ pub struct TrackedOrder {
 impl TrackedOrder {
     /// Whether the order has ended (refused or closed).
     pub fn is_over(&self) -> bool {
-        matches!(self.state, OrderState::Refused | OrderState::Closed)
+        matches!(
+            self.state,
+            OrderState::Refused | OrderState::Closed | OrderState::Withdrawn
+        )
     }
 }
 
@@ -153,6 +159,16 @@ pub enum Action {
         order_id: String,
         /// Its unit.
         unit: String,
+    },
+    /// Take an order back: store the withdrawal in the patrol link's queue,
+    /// which tells the unit (until it acknowledges).
+    Withdraw {
+        /// The order.
+        order_id: String,
+        /// Its unit.
+        unit: String,
+        /// Why, for the unit.
+        reason: String,
     },
     /// Tell operators (only after the saves before it).
     Announce(Notice),
@@ -462,6 +478,16 @@ impl Engine {
                     return Err(EngineError::NoUnits);
                 }
                 for unit in units {
+                    let busy: Vec<String> = self
+                        .orders
+                        .values()
+                        .filter(|o| o.unit == unit && o.incident_id != incident_id && !o.is_over())
+                        .map(|o| o.order_id.clone())
+                        .collect();
+                    let reason = format!("reassigned to incident {incident_id}");
+                    for order_id in busy {
+                        self.withdraw(&mut out, &order_id, &reason);
+                    }
                     self.ask(&mut out, incident_id, unit, &by);
                 }
             }
@@ -533,7 +559,16 @@ impl Engine {
                 self.operator_move(&mut out, now_ms, incident_id, Status::Closed, &by)?
             }
             Event::Cancel { incident_id, by } => {
-                self.operator_move(&mut out, now_ms, incident_id, Status::Cancelled, &by)?
+                self.operator_move(&mut out, now_ms, incident_id, Status::Cancelled, &by)?;
+                let open: Vec<String> = self
+                    .orders_of(incident_id)
+                    .filter(|o| !o.is_over())
+                    .map(|o| o.order_id.clone())
+                    .collect();
+                let reason = format!("incident {incident_id} cancelled");
+                for order_id in open {
+                    self.withdraw(&mut out, &order_id, &reason);
+                }
             }
         }
         Ok(out)
@@ -752,8 +787,31 @@ impl Engine {
                     }
                 }
             }
-            OrderState::Pending | OrderState::Received | OrderState::Accepted => {}
+            // Only the server withdraws (`Engine::withdraw`); a tablet's
+            // ack of a withdrawal arrives on an order already over.
+            OrderState::Pending
+            | OrderState::Received
+            | OrderState::Accepted
+            | OrderState::Withdrawn => {}
         }
+    }
+
+    /// Withdraws an order not yet ended and tells operators.
+    fn withdraw(&mut self, out: &mut Vec<Action>, order_id: &str, reason: &str) {
+        let Some(o) = self.orders.get_mut(order_id) else {
+            return;
+        };
+        if o.is_over() {
+            return;
+        }
+        o.state = OrderState::Withdrawn;
+        let order = o.clone();
+        out.push(Action::Withdraw {
+            order_id: order.order_id.clone(),
+            unit: order.unit.clone(),
+            reason: reason.to_string(),
+        });
+        out.push(Action::Announce(Notice::Order { order }));
     }
 
     fn operator_move(

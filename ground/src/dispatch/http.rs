@@ -131,7 +131,7 @@ impl From<DispatchError> for HttpError {
                 status: StatusCode::CONFLICT,
                 message: e.to_string(),
             },
-            DispatchError::Store(_) => HttpError {
+            DispatchError::Store(_) | DispatchError::Streets { .. } => HttpError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: e.to_string(),
             },

@@ -24,6 +24,7 @@ pub mod http;
 pub mod incident;
 pub mod persist;
 pub mod policy;
+pub mod routing;
 pub mod suggest;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -74,6 +75,16 @@ pub enum DispatchError {
     /// Storage failed: nothing after it was announced.
     #[error("storage failed, nothing was announced: {0}")]
     Store(#[from] StoreError),
+    /// The street network of `[dispatch] streets` could not be loaded.
+    #[error(
+        "dispatch.streets {path}: {detail}; fix the file or remove the setting (straight-line travel times are used without it)"
+    )]
+    Streets {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 /// An incident with its orders, escalations and current suggestions.
@@ -192,6 +203,8 @@ pub struct Dispatch {
     fleet: FleetHandle,
     /// Coverage now, for suggestions and eyes-on.
     coverage: Arc<LiveCoverage>,
+    /// The street network travel times are routed on, when one is loaded.
+    streets: Option<routing::StreetGraph>,
     /// The core. Locked for one event and its actions; never across an await.
     engine: Mutex<Engine>,
     /// Notices to operators.
@@ -232,6 +245,21 @@ impl Dispatch {
         fleet: FleetHandle,
         coverage: Arc<LiveCoverage>,
     ) -> Result<Dispatch, DispatchError> {
+        let streets = match &cfg.streets {
+            Some(path) => {
+                let fail = |detail: String| DispatchError::Streets {
+                    path: path.clone(),
+                    detail,
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+                let lines = routing::read_lines(&text, |lat, lon| frame.to_local(lat, lon))
+                    .map_err(|e| fail(e.to_string()))?;
+                let graph = routing::StreetGraph::new(&lines);
+                tracing::info!(path = %path.display(), segments = graph.edge_count(), "travel times routed on the street network");
+                Some(graph)
+            }
+            None => None,
+        };
         let db = DispatchStore::new(store)?;
         let now = crate::time::unix_ms();
         let since = day_start(now);
@@ -249,6 +277,7 @@ impl Dispatch {
             patrol,
             fleet,
             coverage,
+            streets,
             engine: Mutex::new(engine),
             events: broadcast::channel(EVENT_BUFFER).0,
             wake: Notify::new(),
@@ -519,7 +548,8 @@ impl Dispatch {
                 Some(inc) => {
                     let exclude = engine.excluded(inc.id);
                     self.fleet.read(|f| {
-                        suggest::rank_patrols(
+                        suggest::rank_patrols_with(
+                            self.streets.as_ref(),
                             f.units(),
                             &self.frame,
                             inc.report.location,
@@ -607,6 +637,7 @@ impl Dispatch {
         let units = self.fleet.snapshot();
         self.coverage.read(|idx| {
             suggest::suggest(
+                self.streets.as_ref(),
                 &units,
                 idx,
                 &self.frame,
@@ -824,6 +855,13 @@ impl Dispatch {
             } => {
                 tracing::info!(target: "vigie::audit", incident = incident_id, %unit, %by, "order");
             }
+            Action::Withdraw {
+                order_id,
+                unit,
+                reason,
+            } => {
+                tracing::info!(target: "vigie::audit", %order_id, %unit, %reason, "order withdrawn");
+            }
             Action::Resend { .. } | Action::Announce(_) => {}
         }
     }
@@ -897,6 +935,12 @@ impl Dispatch {
                     let more = engine.handle(now, event)?;
                     queue.extend(more);
                 }
+                Action::Withdraw {
+                    order_id, reason, ..
+                } => {
+                    // Stored before the notice that follows is announced.
+                    self.patrol.withdraw_now(&order_id, &reason)?;
+                }
                 Action::Resend { order_id, unit } => {
                     if let Err(e) = self.patrol.resend(&order_id) {
                         tracing::warn!(%order_id, %unit, "cannot resend: {e}");
@@ -950,6 +994,17 @@ fn record(register: &crate::guardrails::audit::Audit, action: &Action) {
             by,
         } => Entry::new(now, actor(by), "patrol.order", &format!("unit:{unit}"))
             .detail(serde_json::json!({ "incident": incident_id })),
+        Action::Withdraw {
+            order_id,
+            unit,
+            reason,
+        } => Entry::new(
+            now,
+            Actor::System,
+            "patrol.withdraw",
+            &format!("unit:{unit}"),
+        )
+        .detail(serde_json::json!({ "order": order_id, "reason": reason })),
         Action::Resend { .. } | Action::Announce(_) => return,
     };
     if let Err(e) = register.record(entry) {

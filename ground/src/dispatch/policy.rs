@@ -16,10 +16,13 @@ pub struct DispatchConfig {
     pub auto_assign_min_priority: Option<Priority>,
     /// How many patrols an automatic assignment orders. Default 1.
     pub auto_assign_units: usize,
-    /// An order not acknowledged after this long is handed to the unit's
-    /// session again, and again after each such delay, milliseconds.
-    /// Default 10 000.
+    /// An order not acknowledged after this long is sent to the unit again
+    /// (on its live connection, or when it reconnects), and again after each
+    /// such delay, milliseconds. Default 10 000.
     pub resend_after_ms: u64,
+    /// Copies of an unacknowledged order sent again on one live connection,
+    /// at most; then only the escalation is left. Default 5.
+    pub max_resends: u32,
     /// An order still not acknowledged this long after it was issued is
     /// escalated to the operators, milliseconds. Default 30 000.
     pub escalate_after_ms: u64,
@@ -43,6 +46,10 @@ pub struct DispatchConfig {
     pub drone_reserve_pct: f64,
     /// How many patrols a suggestion lists. Default 5.
     pub suggestions: usize,
+    /// Street network (GeoJSON LineStrings, as `vigie sim patrols --streets`
+    /// reads) to route travel times on; absent: straight line × the detour
+    /// factor.
+    pub streets: Option<std::path::PathBuf>,
     /// Emergency call points: fixed units that raise an incident at their
     /// location (`POST /api/v1/callpoints/{id}/alarm`).
     pub call_points: Vec<CallPoint>,
@@ -57,6 +64,7 @@ impl Default for DispatchConfig {
             auto_assign_min_priority: None,
             auto_assign_units: 1,
             resend_after_ms: 10_000,
+            max_resends: 5,
             escalate_after_ms: 30_000,
             detour_factor: 1.3,
             walking_speed_m_s: 1.4,
@@ -66,6 +74,7 @@ impl Default for DispatchConfig {
             drone_endurance_s: 1500.0,
             drone_reserve_pct: 25.0,
             suggestions: 5,
+            streets: None,
             call_points: Vec::new(),
             event_zones: Vec::new(),
         }
@@ -115,6 +124,14 @@ impl DispatchConfig {
             }
         }
         Ok(())
+    }
+
+    /// When a tablet session sends an unacknowledged order again.
+    pub fn resend_policy(&self) -> crate::patrol::session::ResendPolicy {
+        crate::patrol::session::ResendPolicy {
+            after: std::time::Duration::from_millis(self.resend_after_ms),
+            max: self.max_resends,
+        }
     }
 
     /// The call point `id`, if declared.

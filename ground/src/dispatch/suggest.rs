@@ -1,10 +1,12 @@
 //! Who to send: available patrols ranked by estimated travel time, the drone
 //! that can be overhead soonest, and the cameras that see the spot now.
 //!
-//! Travel time, without a street network: straight-line distance in the
+//! Travel time, with a street network loaded (`[dispatch] streets`): the
+//! shortest route on it ([`super::routing`]). Without one, or for a unit the
+//! network does not connect to the spot: straight-line distance in the
 //! local frame × [`DispatchConfig::detour_factor`] (1.3 by default) ÷ the
-//! unit's speed (walking 1.4 m/s, driving 8 m/s unless configured). The
-//! estimate is only used to rank; it says nothing about the actual route.
+//! unit's speed (walking 1.4 m/s, driving 8 m/s unless configured). Each
+//! candidate says which ([`PatrolCandidate::method`] and `method_note`).
 //!
 //! A drone is suggested when it is linked, has a position and enough battery
 //! to fly there, hover for [`DRONE_ON_STATION_S`] and come back keeping
@@ -19,6 +21,7 @@ use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
 
 use super::incident::GeoPoint;
 use super::policy::DispatchConfig;
+use super::routing::{self, RouteTime, StreetGraph};
 use crate::coverage::index::CoverageIndex;
 use crate::coverage::query::{self, Sighting};
 use crate::frame::LocalFrame;
@@ -36,6 +39,17 @@ pub enum Mobility {
     Vehicle,
 }
 
+/// How a travel time was estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TravelMethod {
+    /// The shortest route on the loaded street network.
+    Route,
+    /// Straight-line distance × the detour factor.
+    #[default]
+    StraightLine,
+}
+
 /// A patrol that could go.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatrolCandidate {
@@ -47,6 +61,18 @@ pub struct PatrolCandidate {
     pub travel_s: f64,
     /// How it moves.
     pub mobility: Mobility,
+    /// How `travel_s` was estimated.
+    #[serde(default)]
+    pub method: TravelMethod,
+    /// The method in words, with the detour factor and, for a straight line
+    /// while a street network is loaded, why no route was used.
+    #[serde(default)]
+    pub method_note: String,
+}
+
+/// The note of a straight-line estimate.
+fn straight_note(cfg: &DispatchConfig, why: &str) -> String {
+    format!("straight line × {} ({why})", cfg.detour_factor)
 }
 
 /// The drone that can be overhead soonest.
@@ -87,6 +113,7 @@ pub fn rank_patrols<'a>(
     limit: usize,
 ) -> Vec<PatrolCandidate> {
     let (sx, sy) = frame.to_local(spot.lat_deg, spot.lon_deg);
+    let note = straight_note(cfg, "no street network loaded");
     // (travel_s, unit) kept sorted, at most `limit`: a bounded insertion
     // keeps this linear in the fleet size for small limits.
     let mut best: Vec<PatrolCandidate> = Vec::with_capacity(limit.min(256) + 1);
@@ -130,11 +157,87 @@ pub fn rank_patrols<'a>(
                 } else {
                     Mobility::Foot
                 },
+                method: TravelMethod::StraightLine,
+                method_note: note.clone(),
             },
         );
         best.truncate(limit);
     }
     best
+}
+
+/// [`rank_patrols`] on the street network when one is given: one bounded
+/// reverse Dijkstra from the spot per mode present (on foot, vehicle); a unit
+/// the network does not connect to the spot falls back to the straight line,
+/// with the reason in its `method_note`.
+pub fn rank_patrols_with<'a>(
+    streets: Option<&StreetGraph>,
+    units: impl Iterator<Item = &'a Unit>,
+    frame: &LocalFrame,
+    spot: GeoPoint,
+    cfg: &DispatchConfig,
+    exclude: &HashSet<String>,
+    limit: usize,
+) -> Vec<PatrolCandidate> {
+    let Some(streets) = streets else {
+        return rank_patrols(units, frame, spot, cfg, exclude, limit);
+    };
+    let here = frame.to_local(spot.lat_deg, spot.lon_deg);
+    // Free patrols by mode: (unit, position).
+    let mut by_mode: [Vec<(&Unit, (f64, f64))>; 2] = [Vec::new(), Vec::new()];
+    for u in units {
+        if u.kind != UnitKind::Patrol
+            || u.status != UnitStatus::Available
+            || u.patrol.as_ref().is_some_and(|p| !p.connected)
+            || exclude.contains(&u.id)
+        {
+            continue;
+        }
+        let Some(pos) = u.position else { continue };
+        let vehicle = cfg.vehicle_units.iter().any(|v| v == &u.id);
+        by_mode[usize::from(vehicle)].push((u, frame.to_local(pos.lat_deg, pos.lon_deg)));
+    }
+    let mut out = Vec::new();
+    for (vehicle, units) in by_mode.iter().enumerate() {
+        if units.is_empty() {
+            continue;
+        }
+        let vehicle = vehicle == 1;
+        let (speed, mobility) = if vehicle {
+            (cfg.driving_speed_m_s, Mobility::Vehicle)
+        } else {
+            (cfg.walking_speed_m_s, Mobility::Foot)
+        };
+        let mode = routing::Mode {
+            speed_m_s: speed,
+            drives: vehicle,
+        };
+        let points: Vec<(f64, f64)> = units.iter().map(|u| u.1).collect();
+        let times = streets.times_to(here, mode, &points, limit);
+        for ((u, p), t) in units.iter().zip(times) {
+            let distance_m = f64::hypot(p.0 - here.0, p.1 - here.1);
+            let (travel_s, method, method_note) = match t {
+                RouteTime::Beyond => continue,
+                RouteTime::Route(s) => (s, TravelMethod::Route, "street route".to_string()),
+                RouteTime::NoRoute(why) => (
+                    distance_m * cfg.detour_factor / speed,
+                    TravelMethod::StraightLine,
+                    straight_note(cfg, &why),
+                ),
+            };
+            out.push(PatrolCandidate {
+                unit: u.id.clone(),
+                distance_m,
+                travel_s,
+                mobility,
+                method,
+                method_note,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.travel_s.total_cmp(&b.travel_s).then(a.unit.cmp(&b.unit)));
+    out.truncate(limit);
+    out
 }
 
 /// The drone that can be overhead soonest, if any is linked and has the
@@ -190,9 +293,10 @@ pub fn cameras_now(index: &CoverageIndex, frame: &LocalFrame, spot: GeoPoint) ->
     query::describe(index, &hits)
 }
 
-/// Everything suggested for `spot`.
+/// Everything suggested for `spot`; patrols on `streets` when given.
 #[allow(clippy::too_many_arguments)]
 pub fn suggest(
+    streets: Option<&StreetGraph>,
     units: &[Unit],
     index: &CoverageIndex,
     frame: &LocalFrame,
@@ -203,7 +307,15 @@ pub fn suggest(
     now_ms: i64,
 ) -> Suggestions {
     Suggestions {
-        patrols: rank_patrols(units.iter(), frame, spot, cfg, exclude, cfg.suggestions),
+        patrols: rank_patrols_with(
+            streets,
+            units.iter(),
+            frame,
+            spot,
+            cfg,
+            exclude,
+            cfg.suggestions,
+        ),
         drone: best_drone(units.iter(), frame, spot, cfg, authorised),
         cameras: cameras_now(index, frame, spot),
         at_ms: now_ms,
@@ -343,6 +455,50 @@ pub(crate) mod tests {
         assert_eq!(top, all);
         assert_eq!(top.len(), 10);
         assert!(top.windows(2).all(|w| w[0].travel_s <= w[1].travel_s));
+    }
+
+    #[test]
+    fn on_streets_the_bridge_decides_and_each_time_says_how_it_was_made() {
+        use crate::dispatch::routing::{OneWay, StreetLine};
+        let f = frame();
+        let cfg = DispatchConfig::default();
+        let line = |p: &[(f64, f64)]| StreetLine {
+            points: p.to_vec(),
+            oneway: OneWay::Both,
+            speed_m_s: None,
+        };
+        // A river along y = 0, banks at ±50 m, one bridge at x = 1000; an
+        // island street to the north with no bridge at all.
+        let g = StreetGraph::new(&[
+            line(&[(0.0, -50.0), (1000.0, -50.0), (2000.0, -50.0)]),
+            line(&[(0.0, 50.0), (1000.0, 50.0), (2000.0, 50.0)]),
+            line(&[(1000.0, -50.0), (1000.0, 50.0)]),
+            line(&[(0.0, 600.0), (500.0, 600.0)]),
+        ]);
+        let units = [
+            patrol("ACROSS", at(&f, 100.0, 50.0), UnitStatus::Available),
+            patrol("ALONG", at(&f, 500.0, -50.0), UnitStatus::Available),
+            patrol("ISLAND", at(&f, 100.0, 600.0), UnitStatus::Available),
+        ];
+        let s = spot(&f, 100.0, -50.0);
+        let none = HashSet::new();
+        let straight = rank_patrols(units.iter(), &f, s, &cfg, &none, 3);
+        assert_eq!(straight[0].unit, "ACROSS", "nearest in a straight line");
+        assert_eq!(straight[0].method, TravelMethod::StraightLine);
+        assert!(straight[0].method_note.contains("no street network loaded"));
+        let routed = rank_patrols_with(Some(&g), units.iter(), &f, s, &cfg, &none, 3);
+        let ids: Vec<_> = routed.iter().map(|c| c.unit.as_str()).collect();
+        assert_eq!(ids, ["ALONG", "ISLAND", "ACROSS"], "{routed:#?}");
+        assert_eq!(routed[0].method, TravelMethod::Route);
+        assert_eq!(routed[2].method, TravelMethod::Route);
+        assert!((routed[2].travel_s - 1900.0 / 1.4).abs() < 0.5);
+        assert_eq!(routed[1].method, TravelMethod::StraightLine);
+        assert!(
+            routed[1].method_note.contains("× 1.3")
+                && routed[1].method_note.contains("no street connects"),
+            "{}",
+            routed[1].method_note
+        );
     }
 
     #[test]

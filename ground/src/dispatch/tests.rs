@@ -351,6 +351,118 @@ fn cancelled_incident_stops_timers_and_takes_no_orders() {
     assert!(matches!(err, EngineError::BadTransition { .. }));
 }
 
+fn withdrawn(actions: &[Action]) -> Vec<(String, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Withdraw {
+                order_id, reason, ..
+            } => Some((order_id.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cancelling_withdraws_open_orders_and_reassigning_a_busy_unit_withdraws_its_other_order() {
+    let mut e = Engine::new(rules(None));
+    for id in [1, 2] {
+        e.handle(
+            T0,
+            Event::Reported {
+                incident: Incident::new(id, report(Priority::High), T0),
+                candidates: vec![],
+            },
+        )
+        .unwrap();
+    }
+    let a = e
+        .handle(
+            T0,
+            Event::Assign {
+                incident_id: 1,
+                units: cands(&["P1", "P2"]),
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    store_orders(&mut e, T0, a);
+    // P2 refuses: its order is over and is not withdrawn later.
+    e.handle(
+        T0 + 5,
+        Event::OrderProgress {
+            order_id: "P2-1".into(),
+            state: OrderState::Refused,
+            candidates: vec![],
+        },
+    )
+    .unwrap();
+    // The dispatcher sends P1, busy with incident 1, to incident 2.
+    let a = e
+        .handle(
+            T0 + 10,
+            Event::Assign {
+                incident_id: 2,
+                units: cands(&["P1"]),
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        withdrawn(&a),
+        [("P1-1".to_string(), "reassigned to incident 2".to_string())]
+    );
+    let w = a
+        .iter()
+        .position(|x| matches!(x, Action::Withdraw { .. }))
+        .unwrap();
+    let i = a
+        .iter()
+        .position(|x| matches!(x, Action::IssueOrder { .. }))
+        .unwrap();
+    assert!(w < i, "the old order is taken back before the new one goes");
+    store_orders(&mut e, T0 + 10, a);
+    assert_eq!(e.order("P1-1").unwrap().state, OrderState::Withdrawn);
+    // A late ack of the withdrawn order changes nothing.
+    let late = e
+        .handle(
+            T0 + 20,
+            Event::OrderProgress {
+                order_id: "P1-1".into(),
+                state: OrderState::Arrived,
+                candidates: vec![],
+            },
+        )
+        .unwrap();
+    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(e.incident(1).unwrap().status, Status::Dispatched);
+    // Cancelling incident 2 withdraws P1's order there, once.
+    let a = e
+        .handle(
+            T0 + 30,
+            Event::Cancel {
+                incident_id: 2,
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        withdrawn(&a),
+        [("P1-2".to_string(), "incident 2 cancelled".to_string())]
+    );
+    assert!(!e.excluded(3).contains("P1"), "P1 is free again");
+    let a = e
+        .handle(
+            T0 + 40,
+            Event::Cancel {
+                incident_id: 1,
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    assert!(withdrawn(&a).is_empty(), "nothing left open on incident 1");
+}
+
 #[test]
 fn restore_applies_acks_stored_before_a_crash_and_rearms_timers() {
     let mut inc = Incident::new(4, report(Priority::High), T0);
@@ -368,6 +480,7 @@ fn restore_applies_acks_stored_before_a_crash_and_rearms_timers() {
         state,
         state_ms,
         reason: None,
+        withdraw_acked_ms: None,
     };
     let mut e = Engine::new(rules(None));
     let now = T0 + 50_000;

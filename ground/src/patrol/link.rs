@@ -137,6 +137,32 @@ impl PatrolLink {
         Ok(record)
     }
 
+    /// Withdraws an order not yet ended (stored first, in its own
+    /// transaction), then tells the unit's live session; `Ok(None)` when
+    /// there is no such order or it had ended. A unit not connected is told
+    /// when it reconnects, until it acknowledges.
+    pub fn withdraw_now(
+        &self,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let Some((before, record)) =
+            self.orders
+                .withdraw(order_id, reason, crate::time::unix_ms())?
+        else {
+            return Ok(None);
+        };
+        if before == super::orders::OrderState::Pending {
+            let _ = self.counters.orders_pending.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+        }
+        self.hand_to_session(record.clone());
+        Ok(Some(record))
+    }
+
     /// Counts an applied acknowledgement: the first one of an order ends its
     /// pending time, observed from its issue.
     pub fn ack_applied(&self, first: bool, issued_ms: i64, now_ms: i64) {

@@ -55,6 +55,9 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL,
         received_ms INTEGER NOT NULL
     );",
+    // 2: withdrawals (state 'withdrawn', the reason in `reason`) and when the
+    // unit acknowledged one.
+    "ALTER TABLE patrol_order ADD COLUMN withdraw_acked_ms INTEGER;",
 ];
 
 /// How far a unit has got with an order, as the server last heard.
@@ -73,6 +76,9 @@ pub enum OrderState {
     Arrived,
     /// Done (ends the order).
     Closed,
+    /// Taken back by the server (ends the order); the unit is told with
+    /// `OrderWithdrawn` until it acknowledges.
+    Withdrawn,
 }
 
 impl OrderState {
@@ -85,6 +91,7 @@ impl OrderState {
             OrderState::Refused => "refused",
             OrderState::Arrived => "arrived",
             OrderState::Closed => "closed",
+            OrderState::Withdrawn => "withdrawn",
         }
     }
 
@@ -96,6 +103,7 @@ impl OrderState {
             OrderState::Refused,
             OrderState::Arrived,
             OrderState::Closed,
+            OrderState::Withdrawn,
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
@@ -110,6 +118,7 @@ impl OrderState {
             OrderState::Accepted => 2,
             OrderState::Arrived => 3,
             OrderState::Refused | OrderState::Closed => 4,
+            OrderState::Withdrawn => 5,
         }
     }
 
@@ -122,6 +131,7 @@ impl OrderState {
             AckKind::Refused => Some(OrderState::Refused),
             AckKind::Arrived => Some(OrderState::Arrived),
             AckKind::Closed => Some(OrderState::Closed),
+            AckKind::Withdrawn => Some(OrderState::Withdrawn),
         }
     }
 }
@@ -173,8 +183,11 @@ pub struct OrderRecord {
     pub state: OrderState,
     /// When the state last changed, Unix ms.
     pub state_ms: i64,
-    /// Reason given with a refusal or close.
+    /// Reason given with a refusal or close, or why it was withdrawn.
     pub reason: Option<String>,
+    /// When the unit acknowledged the withdrawal, Unix ms.
+    #[serde(default)]
+    pub withdraw_acked_ms: Option<i64>,
 }
 
 impl OrderRecord {
@@ -191,6 +204,15 @@ impl OrderRecord {
             priority: self.priority,
             instructions: self.instructions.clone(),
             issued_ms: self.issued_ms,
+        }
+    }
+
+    /// The withdrawal message, for a withdrawn order.
+    pub fn to_withdrawal(&self) -> vigie_protocols::tablet::OrderWithdrawn {
+        vigie_protocols::tablet::OrderWithdrawn {
+            order_id: self.order_id.clone(),
+            reason: self.reason.clone().unwrap_or_default(),
+            at_ms: self.state_ms,
         }
     }
 }
@@ -309,6 +331,7 @@ pub fn create_in(
         state: OrderState::Pending,
         state_ms: now_ms,
         reason: None,
+        withdraw_acked_ms: None,
     };
     c.execute(
         "INSERT INTO patrol_order (order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg,
@@ -331,19 +354,50 @@ pub fn create_in(
     Ok(record)
 }
 
-/// Orders of `unit` not yet acknowledged, in issue order.
+/// Orders of `unit` not yet acknowledged, and withdrawals not yet
+/// acknowledged (state `withdrawn`), in issue order.
 pub fn unacked_in(c: &Connection, unit: &str) -> rusqlite::Result<Vec<OrderRecord>> {
     query_in(
         c,
-        "WHERE unit = ?1 AND state = 'pending' ORDER BY seq",
+        "WHERE unit = ?1 AND (state = 'pending' OR (state = 'withdrawn' AND withdraw_acked_ms IS NULL)) ORDER BY seq",
         unit,
     )
+}
+
+/// Withdraws an order not yet ended (`reason` says why): its state before
+/// and the withdrawn order; `None` when there is no such order or it had
+/// already ended.
+pub fn withdraw_in(
+    c: &Connection,
+    order_id: &str,
+    reason: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Option<(OrderState, OrderRecord)>> {
+    let Some(before) = query_in(c, "WHERE order_id = ?1", order_id)?
+        .into_iter()
+        .next()
+        .map(|o| o.state)
+    else {
+        return Ok(None);
+    };
+    let n = c.execute(
+        "UPDATE patrol_order SET state = 'withdrawn', state_ms = ?1, reason = ?2
+         WHERE order_id = ?3 AND state NOT IN ('refused', 'closed', 'withdrawn')",
+        params![now_ms, reason, order_id],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(query_in(c, "WHERE order_id = ?1", order_id)?
+        .into_iter()
+        .next()
+        .map(|o| (before, o)))
 }
 
 fn query_in(c: &Connection, clause: &str, unit: &str) -> rusqlite::Result<Vec<OrderRecord>> {
     let sql = format!(
         "SELECT order_id, unit, seq, incident_id, dest_lat_deg, dest_lon_deg, priority,
-                instructions, issued_ms, state, state_ms, reason
+                instructions, issued_ms, state, state_ms, reason, withdraw_acked_ms
          FROM patrol_order {clause}"
     );
     let mut stmt = c.prepare_cached(&sql)?;
@@ -369,6 +423,7 @@ fn query_in(c: &Connection, clause: &str, unit: &str) -> rusqlite::Result<Vec<Or
             state,
             state_ms: r.get(10)?,
             reason: r.get(11)?,
+            withdraw_acked_ms: r.get(12)?,
         })
     })?;
     rows.collect()
@@ -398,6 +453,25 @@ pub fn apply_ack_in(
     };
     if !remember_in(c, unit, &ack.message_id, "order_ack", now_ms)? {
         return Ok(AckOutcome::Duplicate);
+    }
+    if to == OrderState::Withdrawn {
+        // Only acknowledges a withdrawal; the server alone withdraws.
+        if from != OrderState::Withdrawn {
+            return Ok(AckOutcome::Stale(from));
+        }
+        let n = c.execute(
+            "UPDATE patrol_order SET withdraw_acked_ms = ?1 WHERE order_id = ?2 AND withdraw_acked_ms IS NULL",
+            params![now_ms, ack.order_id],
+        )?;
+        return Ok(if n == 1 {
+            AckOutcome::Applied {
+                from,
+                to,
+                issued_ms,
+            }
+        } else {
+            AckOutcome::Stale(from)
+        });
     }
     Ok(if to.rank() > from.rank() {
         let reason = (!ack.reason.is_empty()).then(|| ack.reason.clone());
@@ -493,17 +567,33 @@ impl OrderStore {
         &self.store
     }
 
-    /// Runs `f` in one transaction.
+    /// Runs `f` in one transaction, which takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): [`create_in`] reads the unit's last sequence
+    /// number before inserting, and a deferred transaction whose snapshot is
+    /// overtaken by the patrol writer's commit in between cannot write at
+    /// all (`SQLITE_BUSY_SNAPSHOT`, not retried by the busy timeout). Under
+    /// a steady stream of tablet acks that failed an order now and then.
     fn transaction<R>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<R>,
     ) -> Result<R, StoreError> {
         self.store.with_conn(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
             Ok(r)
         })
+    }
+
+    /// Withdraws an order not yet ended; `None` when there is none or it
+    /// had already ended.
+    pub fn withdraw(
+        &self,
+        order_id: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<(OrderState, OrderRecord)>, StoreError> {
+        self.transaction(|c| withdraw_in(c, order_id, reason, now_ms))
     }
 
     /// Stores a new order for `unit` and returns it (state `pending`).
@@ -621,6 +711,50 @@ mod tests {
             reason: String::new(),
             at_ms: 0,
         }
+    }
+
+    #[test]
+    fn a_write_by_another_connection_cannot_slip_between_the_seq_read_and_the_insert() {
+        // The server's order queue is written by two connections: the patrol
+        // writer thread (acks) and dispatch (orders). Here the other
+        // connection tries to commit exactly between `create_in`'s read of
+        // the last sequence number and its insert.
+        let dir = std::env::temp_dir().join(format!(
+            "vigie-orders-race-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let orders = OrderStore::new(Store::open(&dir).unwrap()).unwrap();
+        let writer = Store::open(&dir).unwrap();
+        orders.create("P1", &order(), 1).unwrap();
+        let (created, other) = orders
+            .transaction(|c| {
+                let seq: i64 = c.query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM patrol_order WHERE unit = 'P1'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(seq, 1);
+                let other = writer.with_conn(|w| {
+                    w.busy_timeout(std::time::Duration::ZERO)?;
+                    w.execute(
+                        "INSERT INTO patrol_message (unit, message_id, kind, at_ms) VALUES ('P2', 'm', 'order_ack', 2)",
+                        [],
+                    )
+                });
+                let created = create_in(c, "P1", &order(), 3, 3);
+                Ok((created, other))
+            })
+            .unwrap();
+        let created = created.expect("the order is stored whatever the other connection does");
+        assert_eq!(created.seq, 2);
+        assert!(
+            other.is_err(),
+            "the other writer waits for the lock instead"
+        );
+        assert_eq!(orders.list("P1").unwrap().len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -242,7 +242,10 @@ pub fn masks(coverage: &LiveCoverage) -> Vec<PictureArea> {
 
 /// Whether an order in this state still sends its unit to the incident.
 fn assigns(state: OrderState) -> bool {
-    !matches!(state, OrderState::Refused | OrderState::Closed)
+    !matches!(
+        state,
+        OrderState::Refused | OrderState::Closed | OrderState::Withdrawn
+    )
 }
 
 /// The open incidents, kept from dispatch's notices: what the dispatcher's
@@ -672,6 +675,8 @@ mod tests {
             distance_m: travel_s,
             travel_s,
             mobility: Mobility::Foot,
+            method: Default::default(),
+            method_note: String::new(),
         };
         let suggestions = Suggestions {
             patrols: vec![
@@ -695,11 +700,14 @@ mod tests {
         assert_eq!(shown[0].category, "medical");
         assert_eq!(shown[0].priority, "high");
         assert_eq!(shown[0].text, "Gate D");
-        // P1 is ordered, then refuses; P2 is ordered and accepts.
+        // P1 is ordered, then refuses; P2 is ordered and accepts; P3's
+        // order is withdrawn.
         assert!(board.apply(&order(1, "o1", "P1", OrderState::Pending)));
         assert_eq!(board.incidents()[0].assigned, vec!["P1"]);
         board.apply(&order(1, "o1", "P1", OrderState::Refused));
         board.apply(&order(1, "o2", "P2", OrderState::Accepted));
+        board.apply(&order(1, "o4", "P3", OrderState::Received));
+        board.apply(&order(1, "o4", "P3", OrderState::Withdrawn));
         assert_eq!(board.incidents()[0].assigned, vec!["P2"]);
         // A status change keeps what was suggested and assigned.
         assert!(board.apply(&Notice::Incident {

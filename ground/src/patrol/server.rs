@@ -413,7 +413,8 @@ impl Tablet {
         };
         Tablet {
             state: state.clone(),
-            session: Session::new(Instant::now(), identity.unit.clone(), role, session_id),
+            session: Session::new(Instant::now(), identity.unit.clone(), role, session_id)
+                .with_resend(state.dispatch.config().resend_policy()),
             conn,
             unit,
             declared,
@@ -446,6 +447,8 @@ impl Tablet {
         loop {
             let now = Instant::now();
             let now_ms = crate::time::unix_ms();
+            // Orders to send again, when the session keeps some.
+            let wake = self.session.poll_timeout();
             tokio::select! {
                 read = recv.read(&mut buf) => match read {
                     Ok(Some(n)) => {
@@ -499,7 +502,10 @@ impl Tablet {
                     }
                 },
                 Some(_) = reports.join_next(), if !reports.is_empty() => {}
-                Some(order) = attached.orders.recv() => self.session.order_issued(&order),
+                Some(order) = attached.orders.recv() => self.session.order_issued(now, &order),
+                _ = tokio::time::sleep_until(wake.unwrap_or(now + TICK).into()), if wake.is_some() => {
+                    self.session.handle_timeout(Instant::now());
+                }
                 b = attached.broadcasts.recv() => match b {
                     Ok(b) if b.from_unit != self.unit.id && self.session.is_open() => {
                         if self.write(&mut send, ServerMessage { body: Some(server_message::Body::Broadcast(b)) }).await.is_err() { return; }
@@ -619,7 +625,8 @@ impl Tablet {
                         .writer()
                         .execute(&unit, crate::time::unix_ms(), op)
                         .await;
-                    self.session.persisted(crate::time::unix_ms(), done);
+                    self.session
+                        .persisted(Instant::now(), crate::time::unix_ms(), done);
                 }
                 Output::CoverageQuery { query_id, point } => {
                     let answer = coverage_answer(&self.state, query_id, point);
@@ -659,7 +666,9 @@ impl Tablet {
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),
                             OrderState::Arrived => Some(UnitStatus::OnScene),
-                            OrderState::Closed => Some(UnitStatus::Available),
+                            OrderState::Closed | OrderState::Withdrawn => {
+                                Some(UnitStatus::Available)
+                            }
                             _ => None,
                         };
                         if let Some(s) = status {

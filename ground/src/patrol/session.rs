@@ -13,8 +13,17 @@
 //! dies with the connection, which is what makes a reconnection resume
 //! cleanly: a new session re-reads the queue and sends every order not yet
 //! acknowledged, in order.
+//!
+//! An order sent on a connection and not acknowledged (any ack of its
+//! `order_id`) within [`ResendPolicy::after`] is sent again on the same
+//! connection, at most [`ResendPolicy::max`] times; then the session gives
+//! up on it (dispatch escalates it to the operators). Tablets apply an order
+//! once per `order_id`, so a copy is harmless. A withdrawn order
+//! (state `withdrawn` in the queue) is announced with `OrderWithdrawn`, sent
+//! again the same way until the tablet acknowledges it with an `OrderAck` of
+//! kind `WITHDRAWN`.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use vigie_protocols::tablet::codec::{
@@ -26,7 +35,7 @@ use vigie_protocols::tablet::{
 };
 
 use super::ca::Role;
-use super::orders::{AckOutcome, OrderRecord, StoreDone, StoreOp};
+use super::orders::{AckOutcome, OrderRecord, OrderState, StoreDone, StoreOp};
 use crate::store::StoreError;
 
 /// Time a client has to send `Hello` after the handshake.
@@ -41,6 +50,50 @@ pub const MAX_MESSAGES_PER_SECOND: u32 = 200;
 
 /// Most text bytes accepted in incidents and broadcasts.
 pub const MAX_TEXT_BYTES: usize = 2000;
+
+/// When an order sent on a live connection and not acknowledged is sent
+/// again on that connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResendPolicy {
+    /// Delay after a send without any ack before the next copy.
+    pub after: Duration,
+    /// Copies sent after the first one, at most, per connection.
+    pub max: u32,
+}
+
+impl Default for ResendPolicy {
+    /// Every 10 s, 5 times.
+    fn default() -> Self {
+        ResendPolicy {
+            after: Duration::from_secs(10),
+            max: 5,
+        }
+    }
+}
+
+/// An order (or its withdrawal) sent on this connection and not
+/// acknowledged yet.
+#[derive(Debug, Clone, PartialEq)]
+struct Unacked {
+    /// The order concerned.
+    order_id: String,
+    /// What was sent: the `Order`, or the `OrderWithdrawn`.
+    body: server_message::Body,
+    /// When to send it again.
+    due: Instant,
+    /// Copies sent after the first one.
+    resent: u32,
+}
+
+impl Unacked {
+    /// Whether `ack` answers what was sent: any ack answers an order, only
+    /// `WITHDRAWN` answers a withdrawal.
+    fn answered_by(&self, ack: &tablet::OrderAck) -> bool {
+        self.order_id == ack.order_id
+            && (matches!(self.body, server_message::Body::Order(_))
+                || ack.kind() == tablet::AckKind::Withdrawn)
+    }
+}
 
 /// Where a message came from; some messages are only valid on some channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +209,14 @@ pub struct Session {
     /// Seqs of orders sent on this connection: an order announced both by the
     /// queue read at Hello and by a live notification is sent once.
     sent_seqs: BTreeSet<u64>,
+    /// Seqs of orders whose withdrawal was sent on this connection.
+    withdrawn_seqs: BTreeSet<u64>,
+    /// Orders sent on this connection and not acknowledged, by seq.
+    unacked: BTreeMap<u64, Unacked>,
+    /// When unacknowledged orders are sent again.
+    resend: ResendPolicy,
+    /// Copies of orders sent again on this connection (for counters).
+    resent_total: u64,
     /// Timestamp of the newest position applied (latest wins).
     last_position_ms: Option<i64>,
     /// Last known position, for coverage queries without a point.
@@ -185,6 +246,10 @@ impl Session {
                 deadline: now + HELLO_TIMEOUT,
             },
             sent_seqs: BTreeSet::new(),
+            withdrawn_seqs: BTreeSet::new(),
+            unacked: BTreeMap::new(),
+            resend: ResendPolicy::default(),
+            resent_total: 0,
             last_position_ms: None,
             last_position: None,
             rate_window: (now, 0),
@@ -194,6 +259,17 @@ impl Session {
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
+    }
+
+    /// The same session resending unacknowledged orders by `policy`.
+    pub fn with_resend(mut self, policy: ResendPolicy) -> Session {
+        self.resend = policy;
+        self
+    }
+
+    /// Copies of orders sent again on this connection so far.
+    pub fn resent(&self) -> u64 {
+        self.resent_total
     }
 
     /// The unit id.
@@ -220,6 +296,7 @@ impl Session {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::AwaitingHello { deadline } => Some(deadline),
+            Phase::Open => self.unacked.values().map(|u| u.due).min(),
             _ => None,
         }
     }
@@ -233,6 +310,35 @@ impl Session {
                 CloseCode::HelloTimeout,
                 "no Hello within 10 s of the handshake".into(),
             );
+        }
+        if self.phase != Phase::Open {
+            return;
+        }
+        let due: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.due <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in due {
+            let Some(u) = self.unacked.get_mut(&seq) else {
+                continue;
+            };
+            if u.resent >= self.resend.max {
+                tracing::warn!(
+                    unit = %self.unit,
+                    order = %u.order_id,
+                    copies = u.resent + 1,
+                    "order still not acknowledged on this connection: left to escalation"
+                );
+                self.unacked.remove(&seq);
+                continue;
+            }
+            u.resent += 1;
+            u.due = now + self.resend.after;
+            let body = u.body.clone();
+            self.resent_total += 1;
+            self.send(body);
         }
     }
 
@@ -363,11 +469,32 @@ impl Session {
         }
     }
 
-    /// An order was stored for this unit while the connection is up.
-    pub fn order_issued(&mut self, order: &OrderRecord) {
-        if self.phase == Phase::Open && self.sent_seqs.insert(order.seq) {
-            self.send(server_message::Body::Order(order.to_proto()));
+    /// An order was stored (or withdrawn) for this unit while the
+    /// connection is up.
+    pub fn order_issued(&mut self, now: Instant, order: &OrderRecord) {
+        if self.phase != Phase::Open {
+            return;
         }
+        let body = if order.state == OrderState::Withdrawn {
+            if order.withdraw_acked_ms.is_some() || !self.withdrawn_seqs.insert(order.seq) {
+                return;
+            }
+            server_message::Body::OrderWithdrawn(order.to_withdrawal())
+        } else if self.sent_seqs.insert(order.seq) {
+            server_message::Body::Order(order.to_proto())
+        } else {
+            return;
+        };
+        self.send(body.clone());
+        self.unacked.insert(
+            order.seq,
+            Unacked {
+                order_id: order.order_id.clone(),
+                body,
+                due: now + self.resend.after,
+                resent: 0,
+            },
+        );
     }
 
     /// Re-reads the queue and sends unacknowledged orders not yet sent on this
@@ -380,7 +507,7 @@ impl Session {
 
     /// The answer to the oldest [`Output::Persist`] not yet answered: the
     /// operation is durable (or failed).
-    pub fn persisted(&mut self, now_ms: i64, result: Result<StoreDone, StoreError>) {
+    pub fn persisted(&mut self, now: Instant, now_ms: i64, result: Result<StoreDone, StoreError>) {
         let Some(awaiting) = self.awaiting.pop_front() else {
             tracing::error!(unit = %self.unit, "a storage answer nobody asked for");
             return;
@@ -389,7 +516,7 @@ impl Session {
             return;
         }
         match (awaiting, result) {
-            (Awaiting::Hello, Ok(StoreDone::Unacked(pending))) => self.open(now_ms, &pending),
+            (Awaiting::Hello, Ok(StoreDone::Unacked(pending))) => self.open(now, now_ms, &pending),
             (Awaiting::Hello, other) => {
                 // Welcome only goes out with the queue read: a failure closes
                 // the session rather than opening one that would miss orders.
@@ -400,7 +527,7 @@ impl Session {
                 );
             }
             (Awaiting::Resync, Ok(StoreDone::Unacked(list))) => {
-                list.iter().for_each(|o| self.order_issued(o))
+                list.iter().for_each(|o| self.order_issued(now, o))
             }
             (Awaiting::Resync, other) => {
                 tracing::error!(unit = %self.unit, "cannot re-read the order queue: {other:?}")
@@ -498,7 +625,7 @@ impl Session {
         self.request(Awaiting::Hello, StoreOp::Unacked);
     }
 
-    fn open(&mut self, now_ms: i64, pending: &[OrderRecord]) {
+    fn open(&mut self, now: Instant, now_ms: i64, pending: &[OrderRecord]) {
         self.phase = Phase::Open;
         self.send(server_message::Body::Welcome(Welcome {
             protocol_version: tablet::PROTOCOL_VERSION,
@@ -512,7 +639,7 @@ impl Session {
         }));
         self.out.push_back(Output::Up);
         for order in pending {
-            self.order_issued(order);
+            self.order_issued(now, order);
         }
     }
 
@@ -569,6 +696,9 @@ impl Session {
             );
             return;
         }
+        // Any ack shows the tablet has the order: no more copies (of a
+        // withdrawal, only its own ack).
+        self.unacked.retain(|_, u| !u.answered_by(&ack));
         self.request(Awaiting::Ack(ack.clone()), StoreOp::Ack(ack));
     }
 
@@ -724,7 +854,7 @@ mod tests {
                 )
                 .unwrap();
             if let Some(s) = live {
-                s.order_issued(&o);
+                s.order_issued(self.now, &o);
             }
             o
         }
@@ -752,7 +882,7 @@ mod tests {
                 match o {
                     Output::Persist(op) => {
                         let done = self.orders.execute(s.unit(), self.now_ms, &op);
-                        s.persisted(self.now_ms, done);
+                        s.persisted(self.now, self.now_ms, done);
                     }
                     other => out.push(other),
                 }
@@ -806,7 +936,7 @@ mod tests {
         let o1 = rig.issue("P1", Some(&mut s));
         let o2 = rig.issue("P1", Some(&mut s));
         // A live notification racing with the queue read is sent once.
-        s.order_issued(&o2);
+        s.order_issued(rig.now, &o2);
         assert_eq!(orders_sent(&rig.drain(&mut s)), vec![1, 2]);
         rig.ack(&mut s, "a1", &o1.order_id, AckKind::Received);
         rig.drain(&mut s);
@@ -868,7 +998,7 @@ mod tests {
         ));
         assert_eq!(s.poll_output(), None);
         assert!(!s.is_open());
-        s.persisted(rig.now_ms, Ok(StoreDone::Unacked(Vec::new())));
+        s.persisted(rig.now, rig.now_ms, Ok(StoreDone::Unacked(Vec::new())));
         assert!(s.is_open());
         rig.drain(&mut s);
         let o = rig.issue("P1", Some(&mut s));
@@ -887,6 +1017,7 @@ mod tests {
         // The first write fails: an INTERNAL error, no receipt; the second
         // is durable: its receipt.
         s.persisted(
+            rig.now,
             rig.now_ms,
             Err(StoreError::Unavailable {
                 path: "test.db".into(),
@@ -903,13 +1034,149 @@ mod tests {
                 ..OrderAck::default()
             }),
         );
-        s.persisted(rig.now_ms, done);
+        s.persisted(rig.now, rig.now_ms, done);
         let out = rig.drain(&mut s);
         assert!(
             matches!(&out[0], Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::Internal && e.message_id == "a1"),
             "{out:?}"
         );
         assert_eq!(receipts(&out), vec![("a2".to_string(), false)]);
+    }
+
+    fn withdrawals_sent(out: &[Output]) -> Vec<(String, String)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(ServerMessage {
+                    body: Some(server_message::Body::OrderWithdrawn(w)),
+                }) => Some((w.order_id.clone(), w.reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const RESEND: ResendPolicy = ResendPolicy {
+        after: Duration::from_secs(10),
+        max: 2,
+    };
+
+    #[test]
+    fn an_unacknowledged_order_is_sent_again_on_the_same_connection_a_bounded_number_of_times() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol).with_resend(RESEND);
+        rig.drain(&mut s);
+        assert_eq!(s.poll_timeout(), None, "nothing outstanding");
+        let o1 = rig.issue("P1", Some(&mut s));
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![1]);
+        assert_eq!(s.poll_timeout(), Some(rig.now + RESEND.after));
+        // Not yet due: nothing.
+        rig.advance(Duration::from_secs(9));
+        s.handle_timeout(rig.now);
+        assert!(orders_sent(&rig.drain(&mut s)).is_empty());
+        // Due: the same order again, twice, then the session gives up on
+        // this connection (the queue keeps it pending for dispatch).
+        let mut copies = Vec::new();
+        for _ in 0..4 {
+            rig.advance(Duration::from_secs(10));
+            s.handle_timeout(rig.now);
+            copies.push(orders_sent(&rig.drain(&mut s)));
+        }
+        assert_eq!(copies, [vec![1], vec![1], vec![], vec![]]);
+        assert_eq!(s.resent(), 2);
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(rig.orders.unacked("P1").unwrap(), vec![o1]);
+
+        // Any ack stops the copies.
+        let o2 = rig.issue("P1", Some(&mut s));
+        rig.drain(&mut s);
+        rig.ack(&mut s, "a1", &o2.order_id, AckKind::Received);
+        rig.drain(&mut s);
+        assert_eq!(s.poll_timeout(), None);
+        rig.advance(Duration::from_secs(30));
+        s.handle_timeout(rig.now);
+        assert!(orders_sent(&rig.drain(&mut s)).is_empty());
+
+        // A new connection starts over with what is still pending.
+        drop(s);
+        let mut s = rig.connect("P1", Role::Patrol).with_resend(RESEND);
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![1]);
+        rig.advance(Duration::from_secs(10));
+        s.handle_timeout(rig.now);
+        assert_eq!(orders_sent(&rig.drain(&mut s)), vec![1]);
+    }
+
+    #[test]
+    fn a_withdrawal_is_sent_until_the_tablet_acknowledges_it_even_across_reconnections() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol).with_resend(RESEND);
+        rig.drain(&mut s);
+        let o1 = rig.issue("P1", Some(&mut s));
+        rig.drain(&mut s);
+        rig.ack(&mut s, "a1", &o1.order_id, AckKind::Accepted);
+        rig.drain(&mut s);
+        let (before, w) = rig
+            .orders
+            .withdraw(&o1.order_id, "incident 7 cancelled", rig.now_ms)
+            .unwrap()
+            .unwrap();
+        assert_eq!(before, OrderState::Accepted);
+        assert!(
+            rig.orders
+                .withdraw(&o1.order_id, "again", rig.now_ms)
+                .unwrap()
+                .is_none(),
+            "withdrawn once"
+        );
+        s.order_issued(rig.now, &w);
+        s.order_issued(rig.now, &w);
+        let out = rig.drain(&mut s);
+        assert_eq!(
+            withdrawals_sent(&out),
+            [(o1.order_id.clone(), "incident 7 cancelled".to_string())],
+            "one copy per notification of the same withdrawal"
+        );
+        // An ack of the order itself crossing the withdrawal is stale and
+        // does not answer the withdrawal.
+        rig.ack(&mut s, "a2", &o1.order_id, AckKind::Arrived);
+        rig.drain(&mut s);
+        rig.advance(Duration::from_secs(10));
+        s.handle_timeout(rig.now);
+        assert_eq!(withdrawals_sent(&rig.drain(&mut s)).len(), 1);
+
+        // Reconnecting without acknowledging: told again at Welcome.
+        drop(s);
+        let mut s = rig.connect("P1", Role::Patrol).with_resend(RESEND);
+        let out = rig.drain(&mut s);
+        assert!(orders_sent(&out).is_empty(), "the order itself is not sent");
+        assert_eq!(withdrawals_sent(&out).len(), 1);
+        rig.ack(&mut s, "a3", &o1.order_id, AckKind::Withdrawn);
+        let out = rig.drain(&mut s);
+        assert_eq!(receipts(&out), vec![("a3".into(), false)]);
+        assert!(
+            out.iter().any(|o| matches!(
+                o,
+                Output::OrderProgress(
+                    AckOutcome::Applied {
+                        to: OrderState::Withdrawn,
+                        ..
+                    },
+                    _
+                )
+            )),
+            "{out:?}"
+        );
+        let stored = rig.orders.get(&o1.order_id).unwrap().unwrap();
+        assert_eq!(stored.state, OrderState::Withdrawn);
+        assert_eq!(stored.withdraw_acked_ms, Some(rig.now_ms));
+        assert_eq!(stored.reason.as_deref(), Some("incident 7 cancelled"));
+        rig.advance(Duration::from_secs(30));
+        s.handle_timeout(rig.now);
+        assert!(withdrawals_sent(&rig.drain(&mut s)).is_empty());
+        drop(s);
+        let mut s = rig.connect("P1", Role::Patrol).with_resend(RESEND);
+        assert!(
+            withdrawals_sent(&rig.drain(&mut s)).is_empty(),
+            "acknowledged: done"
+        );
     }
 
     #[test]

@@ -37,18 +37,9 @@ impl Mobility {
     }
 }
 
-/// Why a street network could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum StreetError {
-    /// Not JSON, or not GeoJSON.
-    #[error("street network is not GeoJSON: {0}")]
-    Json(#[from] serde_json::Error),
-    /// No usable LineString in the file.
-    #[error(
-        "the street network has no LineString or MultiLineString features with two or more points"
-    )]
-    Empty,
-}
+/// Why a street network could not be read (the ground's reader is used, so
+/// the simulator and dispatch routing read the same files the same way).
+pub use vigie_ground::dispatch::routing::StreetError;
 
 /// A street graph: corners (nodes) in local metres and streets between them.
 #[derive(Debug, Clone)]
@@ -95,35 +86,11 @@ impl Streets {
         text: &str,
         to_local: impl Fn(f64, f64) -> (f64, f64),
     ) -> Result<Streets, StreetError> {
-        let doc: serde_json::Value = serde_json::from_str(text)?;
-        let mut lines: Vec<Vec<(f64, f64)>> = Vec::new();
-        let features = doc["features"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| vec![doc.clone()]);
-        for f in &features {
-            let geom = if f["geometry"].is_object() {
-                &f["geometry"]
-            } else {
-                f
-            };
-            let coords = |v: &serde_json::Value| -> Vec<(f64, f64)> {
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|p| Some(to_local(p[1].as_f64()?, p[0].as_f64()?)))
-                    .collect()
-            };
-            match geom["type"].as_str() {
-                Some("LineString") => lines.push(coords(&geom["coordinates"])),
-                Some("MultiLineString") => {
-                    for l in geom["coordinates"].as_array().into_iter().flatten() {
-                        lines.push(coords(l));
-                    }
-                }
-                _ => {}
-            }
-        }
+        let lines: Vec<Vec<(f64, f64)>> =
+            vigie_ground::dispatch::routing::read_lines(text, to_local)?
+                .into_iter()
+                .map(|l| l.points)
+                .collect();
         let mut s = Streets {
             nodes: Vec::new(),
             edges: Vec::new(),

@@ -100,6 +100,8 @@ pub struct TabletStats {
     pub attempts: AtomicU64,
     /// Distinct orders received.
     pub orders: AtomicU64,
+    /// Orders withdrawn while the unit was carrying them out.
+    pub withdrawn: AtomicU64,
     /// Orders received again (redelivered after a reconnection).
     pub redelivered: AtomicU64,
     /// Arrivals reported.
@@ -372,6 +374,19 @@ async fn session(
                                 state.model.go_to(&spec.streets, order.order_id.clone(), local);
                                 state.on_scene_since = None;
                             }
+                        }
+                        Some(server_message::Body::OrderWithdrawn(w)) => {
+                            // Stop going there (once per order id), and say so
+                            // on every copy: the server resends until it hears.
+                            if state.model.order() == Some(w.order_id.as_str()) {
+                                state.model.clear_order();
+                                state.on_scene_since = None;
+                                stats.withdrawn.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if state.seen_set.insert(w.order_id.clone()) {
+                                state.seen.push_back(w.order_id.clone());
+                            }
+                            to_send.push(state.ack(&w.order_id, AckKind::Withdrawn));
                         }
                         Some(server_message::Body::Receipt(r)) => state.outbox.retain(|m| message_id(m) != Some(r.message_id.as_str())),
                         Some(server_message::Body::Error(e)) => {

@@ -15,7 +15,10 @@
 //! and its street is covered in a straight line at the mode's speed. One
 //! Dijkstra from the incident over the reversed graph gives every unit's
 //! time at once; it stops as soon as the next corner is farther than the
-//! k-th best unit already found, since no unit beyond it can do better.
+//! k-th best unit already found, since no unit beyond it can do better, and
+//! it takes a unit in only once it has reached the unit's lower bound
+//! (straight-line distance at the fastest speed), so that far units are
+//! never even placed on the network.
 //! A unit that cannot be placed, or whose street is not connected to the
 //! incident's, gets no route: the caller falls back to the straight line
 //! and says why ([`RouteTime::NoRoute`]).
@@ -239,6 +242,8 @@ pub struct StreetGraph {
     component: Vec<usize>,
     /// Segments for nearest-segment queries; data is the segment index.
     tree: RTree<GeomWithData<Line<[f64; 2]>, usize>>,
+    /// Fastest street speed given in the file, m/s (0 when none is).
+    max_speed_m_s: f64,
 }
 
 /// A min-heap item: (seconds, corner).
@@ -303,12 +308,14 @@ impl StreetGraph {
                 })
                 .collect(),
         );
+        let max_speed_m_s = edges.iter().filter_map(|e| e.speed_m_s).fold(0.0, f64::max);
         StreetGraph {
             nodes,
             edges,
             at_node,
             component,
             tree,
+            max_speed_m_s,
         }
     }
 
@@ -340,6 +347,11 @@ impl StreetGraph {
     /// Travel times of `sources` (positions, east/north metres) to `spot`
     /// moving by `mode`: the `k` fastest are exact ([`RouteTime::Route`]),
     /// the others [`RouteTime::Beyond`] or [`RouteTime::NoRoute`].
+    ///
+    /// Sources are taken into the search in order of their lower bound
+    /// (straight-line distance at the fastest speed on the network), only
+    /// once the search has reached that time: with 10,000 patrols and a few
+    /// wanted, only the few dozen nearest are ever placed on the network.
     pub fn times_to(
         &self,
         spot: (f64, f64),
@@ -352,80 +364,60 @@ impl StreetGraph {
             return vec![RouteTime::NoRoute(why); sources.len()];
         };
         let te = self.edges[target.edge];
-        let home = self.component[te.a];
-        let mut out = vec![RouteTime::Beyond; sources.len()];
-        // Per corner: the sources that reach it from their own segment, with
-        // the seconds that takes.
-        let mut waiting: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
-        let mut found: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
-        let mut best = vec![f64::INFINITY; sources.len()];
-        let offroad = |m: f64| m / mode.speed_m_s;
-        for (i, &p) in sources.iter().enumerate() {
-            let Some(s) = self.snap(p) else {
-                out[i] = RouteTime::NoRoute(format!(
-                    "the unit is more than {MAX_SNAP_M:.0} m from any street"
-                ));
-                continue;
-            };
-            let e = self.edges[s.edge];
-            if self.component[e.a] != home {
-                out[i] = RouteTime::NoRoute(
-                    "no street connects the unit's street to the incident's".into(),
-                );
-                continue;
-            }
-            let leg = offroad(s.off_m) + offroad(target.off_m);
-            if s.edge == target.edge {
-                let forward = s.t <= target.t;
-                if e.allows(mode, forward) {
-                    let t = leg + e.time_s(mode, (target.t - s.t).abs());
-                    best[i] = t;
-                    keep(&mut found, k, i, t);
-                }
-            }
-            if e.allows(mode, false) {
-                waiting
-                    .entry(e.a)
-                    .or_default()
-                    .push((i, offroad(s.off_m) + e.time_s(mode, s.t)));
-            }
-            if e.allows(mode, true) {
-                waiting
-                    .entry(e.b)
-                    .or_default()
-                    .push((i, offroad(s.off_m) + e.time_s(mode, 1.0 - s.t)));
-            }
-        }
+        let vmax = if mode.drives {
+            mode.speed_m_s.max(self.max_speed_m_s)
+        } else {
+            mode.speed_m_s
+        };
+        let mut order: Vec<(f64, usize)> = sources
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (dist(*p, spot) / vmax, i))
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut search = Search {
+            graph: self,
+            mode,
+            target,
+            home: self.component[te.a],
+            out: vec![RouteTime::Beyond; sources.len()],
+            waiting: HashMap::new(),
+            found: Vec::with_capacity(k + 1),
+            k,
+            best: vec![f64::INFINITY; sources.len()],
+            label: vec![f64::INFINITY; self.nodes.len()],
+            settled: vec![false; self.nodes.len()],
+        };
         // Reverse Dijkstra: label = seconds from the corner to the spot.
-        let mut label = vec![f64::INFINITY; self.nodes.len()];
         let mut heap = BinaryHeap::new();
-        let mut start = |n: usize, t: f64, heap: &mut BinaryHeap<Item>| {
-            if t < label[n] {
-                label[n] = t;
+        let tail = target.off_m / mode.speed_m_s;
+        for (n, forward, fraction) in [(te.a, true, target.t), (te.b, false, 1.0 - target.t)] {
+            let t = tail + te.time_s(mode, fraction);
+            if te.allows(mode, forward) && t < search.label[n] {
+                search.label[n] = t;
                 heap.push(Item(t, n));
             }
-        };
-        let tail = offroad(target.off_m);
-        if te.allows(mode, true) {
-            start(te.a, tail + te.time_s(mode, target.t), &mut heap);
         }
-        if te.allows(mode, false) {
-            start(te.b, tail + te.time_s(mode, 1.0 - target.t), &mut heap);
-        }
-        while let Some(Item(d, n)) = heap.pop() {
-            if d > label[n] {
-                continue;
+        let mut next = 0;
+        loop {
+            // Every source that could arrive by the next corner's time is in
+            // the search before that corner is settled.
+            let d = heap.peek().map_or(f64::INFINITY, |i| i.0);
+            while let Some(&(lb, i)) = order.get(next)
+                && lb <= d
+            {
+                search.take(i, sources[i]);
+                next += 1;
             }
-            if found.len() == k && found.last().is_some_and(|w| d >= w.0) {
+            if search.found.len() == k && search.found.last().is_some_and(|w| d >= w.0) {
                 break;
             }
-            for &(i, extra) in waiting.get(&n).into_iter().flatten() {
-                let t = d + extra;
-                if t < best[i] {
-                    best[i] = t;
-                    keep(&mut found, k, i, t);
-                }
+            let Some(Item(d, n)) = heap.pop() else { break };
+            if d > search.label[n] || search.settled[n] {
+                continue;
             }
+            search.settled[n] = true;
+            search.reach(n, d);
             for &ei in &self.at_node[n] {
                 let e = &self.edges[ei];
                 // Arriving at `n` along `e` from its other end.
@@ -434,20 +426,27 @@ impl StreetGraph {
                     continue;
                 }
                 let t = d + e.time_s(mode, 1.0);
-                if t < label[m] {
-                    label[m] = t;
+                if t < search.label[m] {
+                    search.label[m] = t;
                     heap.push(Item(t, m));
                 }
             }
         }
+        let Search {
+            mut out,
+            best,
+            found,
+            ..
+        } = search;
         for (i, t) in best.iter().enumerate() {
             if t.is_finite() && matches!(out[i], RouteTime::Beyond) {
                 out[i] = RouteTime::Route(*t);
             }
         }
         if k > 0 && found.len() < k {
-            // The search ran out of corners: whoever it did not reach has no
-            // route in this direction (one-way streets).
+            // The search ran out of corners, every source taken in: whoever
+            // it did not reach has no route in this direction (one-way
+            // streets).
             for (i, o) in out.iter_mut().enumerate() {
                 if matches!(o, RouteTime::Beyond) && !best[i].is_finite() {
                     *o = RouteTime::NoRoute(
@@ -457,6 +456,91 @@ impl StreetGraph {
             }
         }
         out
+    }
+}
+
+/// One search of [`StreetGraph::times_to`] under way.
+struct Search<'g> {
+    /// The network.
+    graph: &'g StreetGraph,
+    /// How units move.
+    mode: Mode,
+    /// The incident on its street.
+    target: Snap,
+    /// The incident's connected component.
+    home: usize,
+    /// Per source: the answer so far.
+    out: Vec<RouteTime>,
+    /// Per corner not yet settled: the sources that reach it from their own
+    /// segment, with the seconds that takes.
+    waiting: HashMap<usize, Vec<(usize, f64)>>,
+    /// The `k` best (seconds, source) so far.
+    found: Vec<(f64, usize)>,
+    /// How many are wanted.
+    k: usize,
+    /// Per source: best seconds so far.
+    best: Vec<f64>,
+    /// Per corner: seconds to the spot found so far.
+    label: Vec<f64>,
+    /// Per corner: label final.
+    settled: Vec<bool>,
+}
+
+impl Search<'_> {
+    /// A source arrives in `t` seconds.
+    fn arrive(&mut self, i: usize, t: f64) {
+        if t < self.best[i] {
+            self.best[i] = t;
+            keep(&mut self.found, self.k, i, t);
+        }
+    }
+
+    /// Places source `i` at `p` on the network and links it to its corners:
+    /// a settled corner gives its time at once, the others when settled.
+    fn take(&mut self, i: usize, p: (f64, f64)) {
+        let g = self.graph;
+        let Some(s) = g.snap(p) else {
+            self.out[i] = RouteTime::NoRoute(format!(
+                "the unit is more than {MAX_SNAP_M:.0} m from any street"
+            ));
+            return;
+        };
+        let e = g.edges[s.edge];
+        if g.component[e.a] != self.home {
+            self.out[i] =
+                RouteTime::NoRoute("no street connects the unit's street to the incident's".into());
+            return;
+        }
+        let mode = self.mode;
+        let offroad = |m: f64| m / mode.speed_m_s;
+        if s.edge == self.target.edge {
+            let forward = s.t <= self.target.t;
+            if e.allows(mode, forward) {
+                let t = offroad(s.off_m)
+                    + offroad(self.target.off_m)
+                    + e.time_s(mode, (self.target.t - s.t).abs());
+                self.arrive(i, t);
+            }
+        }
+        for (corner, forward, fraction) in [(e.a, false, s.t), (e.b, true, 1.0 - s.t)] {
+            if !e.allows(mode, forward) {
+                continue;
+            }
+            let extra = offroad(s.off_m) + e.time_s(mode, fraction);
+            if self.settled[corner] {
+                let t = self.label[corner] + extra;
+                self.arrive(i, t);
+            } else {
+                self.waiting.entry(corner).or_default().push((i, extra));
+            }
+        }
+    }
+
+    /// Corner `n` is settled at `d` seconds: its waiting sources arrive.
+    fn reach(&mut self, n: usize, d: f64) {
+        for (i, extra) in self.waiting.remove(&n).unwrap_or_default() {
+            self.arrive(i, d + extra);
+        }
     }
 }
 
@@ -616,6 +700,69 @@ mod tests {
             r
         };
         assert_eq!(ranked(5), ranked(400)[..5].to_vec());
+    }
+
+    #[test]
+    fn bounded_search_by_car_with_fast_and_one_way_streets_matches_a_full_one() {
+        // The same grid, every third avenue fast (70 km/h) and every other
+        // street one way, alternating: the lower bound must use the fastest
+        // street, and late units must still find settled corners. Streets
+        // are drawn through every crossing, so that crossings are corners.
+        let stops: Vec<f64> = (0..=30).map(|j| f64::from(j) * 100.0).collect();
+        let mut lines = Vec::new();
+        for i in 0..=30 {
+            let v = f64::from(i) * 100.0;
+            let oneway = if i % 2 == 0 {
+                OneWay::Forward
+            } else {
+                OneWay::Backward
+            };
+            let speed_m_s = (i % 3 == 0).then_some(70.0 / 3.6);
+            lines.push(StreetLine {
+                points: stops.iter().map(|&w| (v, w)).collect(),
+                oneway,
+                speed_m_s,
+            });
+            lines.push(StreetLine {
+                points: stops.iter().map(|&w| (w, v)).collect(),
+                oneway: OneWay::Both,
+                speed_m_s,
+            });
+        }
+        let g = StreetGraph::new(&lines);
+        let mut seed = 0xca7_u64;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 * 3000.0
+        };
+        let units: Vec<(f64, f64)> = (0..600).map(|_| (rnd(), rnd())).collect();
+        for spot in [(1234.0, 987.0), (50.0, 2950.0), (2990.0, 10.0)] {
+            let ranked = |k: usize| {
+                let mut r: Vec<(f64, usize)> = g
+                    .times_to(spot, CAR, &units, k)
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| match t {
+                        RouteTime::Route(s) => Some((*s, i)),
+                        _ => None,
+                    })
+                    .collect();
+                r.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                r.truncate(k);
+                r
+            };
+            let full = ranked(600);
+            for k in [1, 3, 8] {
+                let best = ranked(k);
+                assert_eq!(best.len(), k, "every unit can drive to {spot:?}");
+                for (a, b) in best.iter().zip(&full) {
+                    assert!(
+                        (a.0 - b.0).abs() < 1e-9,
+                        "k={k} at {spot:?}: {a:?} vs {b:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! - [`audit`]: the append-only, hash-chained audit register (who did what,
 //!   when, why) and its verification.
+//! - [`audit_writer`]: the register's writer thread (group commit, receipts
+//!   for callers that must wait, back-pressure when full).
 //! - [`authorisation`]: prefectoral flight authorisations (legal purpose,
 //!   perimeter, window, camera cap) and the sans-I/O check every drone
 //!   command passes.
@@ -22,6 +24,7 @@
 //! it and why.
 
 pub mod audit;
+pub mod audit_writer;
 pub mod authorisation;
 pub mod gate;
 pub mod http;

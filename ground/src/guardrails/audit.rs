@@ -331,8 +331,7 @@ impl Audit {
 /// commit, so one `fsync`, for all of them. The chain continues from the last
 /// row *in the file* (read inside the transaction), so appends from another
 /// process (an offline command) between two batches keep one chain. The head
-/// anchor is written inside the transaction, once: appenders are serialised,
-/// so it never goes backwards. Returns the sequence numbers given, and the
+/// anchor is written once, after the commit. Returns the sequence numbers given, and the
 /// anchor's write error if any (the rows stand).
 pub(crate) fn append_batch(
     c: &mut rusqlite::Connection,
@@ -388,17 +387,22 @@ pub(crate) fn append_batch(
             seqs.push(seq);
         }
     }
+    tx.commit()?;
+    // After the commit: a crash between the two leaves the anchor behind the
+    // register (still verifiable), never ahead of it (a false alarm). Another
+    // process may have appended since: the anchor only moves forward.
     let mut anchor_err = None;
     if let Some(path) = anchor
         && !seqs.is_empty()
-        && let Err(source) = std::fs::write(path, format!("{seq} {prev_hash}\n"))
     {
-        anchor_err = Some(AuditError::Anchor {
-            path: path.to_path_buf(),
-            source,
-        });
+        let ahead = matches!(read_anchor(path), Ok(Some((s, _))) if s > seq);
+        if !ahead && let Err(source) = std::fs::write(path, format!("{seq} {prev_hash}\n")) {
+            anchor_err = Some(AuditError::Anchor {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     }
-    tx.commit()?;
     Ok((seqs, anchor_err))
 }
 

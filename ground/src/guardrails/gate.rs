@@ -148,21 +148,41 @@ pub async fn footage_query(
     to_ms: i64,
     reason: Option<&str>,
 ) -> Result<(), HttpError> {
+    footage_access(
+        state,
+        op,
+        ("coverage.history", "coverage", "a coverage-history query"),
+        what,
+        from_ms,
+        to_ms,
+        reason,
+    )
+    .await
+}
+
+/// Records an access to what cameras and drones saw (coverage history, the
+/// recordings index) as `(action, target, what it is in words)`: who, what,
+/// the window, why. Refuses it without a reason (400) or when it cannot be
+/// recorded (503): the query runs only once its record is on disk.
+pub async fn footage_access(
+    state: &ServerState,
+    op: &crate::auth::Operator,
+    (action, target, described): (&str, &str, &str),
+    what: Value,
+    from_ms: i64,
+    to_ms: i64,
+    reason: Option<&str>,
+) -> Result<(), HttpError> {
     let reason = reason.map(str::trim).unwrap_or("");
     if reason.is_empty() {
-        return Err(HttpError::bad_request(
-            "a coverage-history query needs a reason (`reason=` in the query or body: the incident or case it serves); it is written to the audit register",
-        ));
+        return Err(HttpError::bad_request(format!(
+            "{described} needs a reason (`reason=` in the query or body: the incident or case it serves); it is written to the audit register"
+        )));
     }
     let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    let entry = Entry::new(
-        crate::time::unix_ms(),
-        Actor::from(op),
-        "coverage.history",
-        "coverage",
-    )
-    .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
-    .reason(&reason);
+    let entry = Entry::new(crate::time::unix_ms(), Actor::from(op), action, target)
+        .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
+        .reason(&reason);
     state
         .audit
         .record_async(entry)

@@ -12,6 +12,8 @@
 //!   when one comes into force, recalls and warnings when one ends.
 //! - [`retention`]: retention limits, legal holds, the recordings index and
 //!   the deletion register.
+//! - [`recordings`]: the recordings index (segments by source, time and
+//!   footprint), searched with a reason and clipped by privacy masks.
 //! - [`notice`]: the public information notice, Markdown and HTML.
 //! - [`gate`]: the hooks other modules call (drone commands, footage
 //!   queries, refused requests) so that checks and records live here.
@@ -29,6 +31,7 @@ pub mod authorisation;
 pub mod gate;
 pub mod http;
 pub mod notice;
+pub mod recordings;
 pub mod retention;
 pub mod supervisor;
 pub mod tasks;

@@ -1100,7 +1100,7 @@ mod tests {
             &mut op,
             client_message::Body::Incident(IncidentReport {
                 message_id: "i1".into(),
-                category: tablet::IncidentCategory::Other as i32,
+                category: tablet::IncidentCategory::Medical as i32,
                 text: "x".into(),
                 ..IncidentReport::default()
             }),

@@ -2,7 +2,10 @@
 //! detects an edited, removed or reordered row; a go-to outside the
 //! authorised perimeter is refused, explained and recorded; an authorisation
 //! that expires recalls its flying drone (a simulated ArduCopter over real
-//! MAVLink); footage queries need a reason.
+//! MAVLink); footage queries need a reason; legal holds, the deletion
+//! register and the recordings index over HTTP, each with its roles; tablet
+//! and console sessions, refusals and picture subscriptions over QUIC in the
+//! register.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -56,6 +59,12 @@ fn issue(data: &Path, name: &str, role: &str) -> String {
 /// Starts `vigie serve` on free ports; returns it with its HTTP and MAVLink
 /// addresses.
 fn serve(data: &Path) -> (Running, String, String) {
+    let (running, http, mavlink, _) = serve_all(data);
+    (running, http, mavlink)
+}
+
+/// [`serve`], with the QUIC address too.
+fn serve_all(data: &Path) -> (Running, String, String, String) {
     let mut child = Command::new(VIGIE)
         .args(["serve", "--data-dir"])
         .arg(data)
@@ -81,8 +90,8 @@ fn serve(data: &Path) -> (Running, String, String) {
             let _ = tx.send(line);
         }
     });
-    let (mut http, mut mavlink) = (None, None);
-    while http.is_none() || mavlink.is_none() {
+    let (mut http, mut mavlink, mut quic) = (None, None, None);
+    while http.is_none() || mavlink.is_none() || quic.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server announced its listeners within 30 s");
@@ -92,8 +101,11 @@ fn serve(data: &Path) -> (Running, String, String) {
         if let Some(rest) = line.split("mavlink:udp0 listening on ").nth(1) {
             mavlink = Some(rest.trim().to_string());
         }
+        if let Some(rest) = line.split("quic listening on ").nth(1) {
+            quic = Some(rest.trim().to_string());
+        }
     }
-    (running, http.unwrap(), mavlink.unwrap())
+    (running, http.unwrap(), mavlink.unwrap(), quic.unwrap())
 }
 
 fn call(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16, String) {
@@ -482,4 +494,301 @@ fn the_notice_is_written_from_the_authorisations_in_force() {
         err.contains("CSI L242-5") && err.contains("gatherings"),
         "{err}"
     );
+}
+
+/// Rows of the register with this action, as JSON.
+fn audit_rows(base: &str, auditor: &str, action: &str) -> Vec<Value> {
+    let (s, body) = call("GET", &format!("{base}/api/v1/audit"), auditor, None);
+    assert_eq!(s, 200, "{body}");
+    json(&body)["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == action)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn holds_deletions_and_recordings_over_http_each_with_its_roles_and_recorded() {
+    let dir = temp("holds");
+    let data = dir.join("data");
+    let admin = issue(&data, "odile", "admin");
+    let auditor = issue(&data, "ines", "auditor");
+    let dispatcher = issue(&data, "claire", "dispatcher");
+    let recorder = issue(&data, "vms", "recorder");
+    let (_server, http, _) = serve(&data);
+    let url = |p: &str| format!("http://{http}{p}");
+
+    // The limits in force, for any operator.
+    let (s, body) = call("GET", &url("/api/v1/retention"), &dispatcher, None);
+    assert_eq!(s, 200, "{body}");
+    let limits = json(&body);
+    assert_eq!(limits["drone_recordings_days"], 7);
+    assert_eq!(limits["fixed_video_days"], 30);
+
+    // A recorder indexes a fixed camera's segment; it may not search.
+    let now = 1_800_000_000_000_i64;
+    let segment = format!(
+        r#"{{"source_kind":"fixed_camera","source_id":"cam-12","start_ms":{},"end_ms":{},
+            "footprint":[{{"lat_deg":48.9240,"lon_deg":2.3595}},{{"lat_deg":48.9240,"lon_deg":2.3607}},
+                         {{"lat_deg":48.9250,"lon_deg":2.3607}},{{"lat_deg":48.9250,"lon_deg":2.3595}}],
+            "uri":"s3://vms/cam-12/seg-1.mp4"}}"#,
+        now,
+        now + 60_000
+    );
+    let (s, body) = call(
+        "POST",
+        &url("/api/v1/recordings"),
+        &recorder,
+        Some(&segment),
+    );
+    assert_eq!(s, 201, "{body}");
+    let id = json(&body)["id"].as_i64().unwrap();
+    let (s, _) = call(
+        "POST",
+        &url("/api/v1/recordings"),
+        &dispatcher,
+        Some(&segment),
+    );
+    assert_eq!(s, 403, "a dispatcher does not index recordings");
+    let drone = segment.replace("fixed_camera", "drone");
+    let (s, body) = call("POST", &url("/api/v1/recordings"), &recorder, Some(&drone));
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("authorisation"), "{body}");
+    let search = url(&format!(
+        "/api/v1/recordings?lat=48.9245&lon=2.3601&from={}&to={}",
+        now,
+        now + 1000
+    ));
+    let (s, _) = call("GET", &search, &recorder, None);
+    assert_eq!(s, 403, "a recorder does not search");
+
+    // Searching needs a reason, which is recorded.
+    let (s, body) = call("GET", &search, &dispatcher, None);
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("needs a reason"), "{body}");
+    let (s, body) = call(
+        "GET",
+        &format!("{search}&reason=incident%207"),
+        &dispatcher,
+        None,
+    );
+    assert_eq!(s, 200, "{body}");
+    let found = json(&body);
+    assert_eq!(found["recordings"][0]["id"], id, "{body}");
+    assert_eq!(found["recordings"][0]["uri"], "s3://vms/cam-12/seg-1.mp4");
+    let searches = audit_rows(&url(""), &auditor, "recordings.search");
+    assert_eq!(searches.len(), 1);
+    assert_eq!(searches[0]["reason"], "incident 7");
+    assert_eq!(searches[0]["actor"], "operator:claire");
+
+    // Holds: admins place and lift them; auditors read; others may not.
+    let item = format!("recording:{id}");
+    let hold = format!(r#"{{"item":"{item}","reason":"seized","reference":"PV 2026/1234"}}"#);
+    let (s, _) = call(
+        "POST",
+        &url("/api/v1/retention/holds"),
+        &auditor,
+        Some(&hold),
+    );
+    assert_eq!(s, 403, "auditors change nothing");
+    let (s, _) = call(
+        "POST",
+        &url("/api/v1/retention/holds"),
+        &dispatcher,
+        Some(&hold),
+    );
+    assert_eq!(s, 403);
+    let no_ref = format!(r#"{{"item":"{item}","reason":"seized","reference":" "}}"#);
+    let (s, body) = call(
+        "POST",
+        &url("/api/v1/retention/holds"),
+        &admin,
+        Some(&no_ref),
+    );
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = call("POST", &url("/api/v1/retention/holds"), &admin, Some(&hold));
+    assert_eq!(s, 201, "{body}");
+    let (s, body) = call("GET", &url("/api/v1/retention/holds"), &auditor, None);
+    assert_eq!(s, 200, "{body}");
+    let holds = json(&body);
+    assert_eq!(holds["holds"][0]["item"], item.as_str());
+    assert_eq!(holds["holds"][0]["reference"], "PV 2026/1234");
+    assert_eq!(holds["holds"][0]["held_by"], "operator:odile");
+    let (s, _) = call("GET", &url("/api/v1/retention/holds"), &dispatcher, None);
+    assert_eq!(s, 403, "holds name proceedings: auditors and admins only");
+    let (_, body) = call(
+        "GET",
+        &format!("{search}&reason=incident%207"),
+        &dispatcher,
+        None,
+    );
+    assert_eq!(json(&body)["recordings"][0]["held"], true);
+    let release = url(&format!("/api/v1/retention/holds/{item}/release"));
+    let (s, _) = call(
+        "POST",
+        &release,
+        &auditor,
+        Some(r#"{"reason":"case closed"}"#),
+    );
+    assert_eq!(s, 403);
+    let (s, body) = call(
+        "POST",
+        &release,
+        &admin,
+        Some(r#"{"reason":"case closed"}"#),
+    );
+    assert_eq!(s, 204, "{body}");
+    let (s, _) = call("POST", &release, &admin, Some(r#"{"reason":"again"}"#));
+    assert_eq!(s, 404, "no hold left");
+    let placed = audit_rows(&url(""), &auditor, "retention.hold");
+    assert_eq!(placed[0]["target"], item.as_str());
+    assert_eq!(placed[0]["reason"], "seized");
+    assert!(
+        placed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PV 2026/1234")
+    );
+    let lifted = audit_rows(&url(""), &auditor, "retention.release");
+    assert_eq!(lifted[0]["reason"], "case closed");
+
+    // The deletion register: auditors read it (empty: nothing is past its
+    // limit); dispatchers may not.
+    let (s, body) = call("GET", &url("/api/v1/retention/deletions"), &auditor, None);
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(json(&body)["deletions"], serde_json::json!([]));
+    let (s, _) = call(
+        "GET",
+        &url("/api/v1/retention/deletions"),
+        &dispatcher,
+        None,
+    );
+    assert_eq!(s, 403);
+}
+
+#[test]
+fn tablet_and_console_sessions_refusals_and_picture_subscriptions_are_recorded() {
+    let dir = temp("quic");
+    let data = dir.join("data");
+    let certs = dir.join("certs");
+    let d = data.to_str().unwrap();
+    let c = certs.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(VIGIE).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["ca", "init", "--data-dir", d]);
+    for (unit, role) in [("OPS1", "operator"), ("P1", "patrol")] {
+        run(&[
+            "ca",
+            "issue",
+            "--data-dir",
+            d,
+            "--unit",
+            unit,
+            "--role",
+            role,
+            "--out",
+            c,
+        ]);
+    }
+    // A certificate from another deployment's CA.
+    let other = dir.join("other");
+    let o = other.to_str().unwrap();
+    let other_certs = dir.join("other-certs");
+    run(&["ca", "init", "--data-dir", o]);
+    run(&[
+        "ca",
+        "issue",
+        "--data-dir",
+        o,
+        "--unit",
+        "X9",
+        "--role",
+        "patrol",
+        "--out",
+        other_certs.to_str().unwrap(),
+    ]);
+    let auditor = issue(&data, "ines", "auditor");
+    let (server, http, _, quic) = serve_all(&data);
+    let quic: std::net::SocketAddr = quic.parse().unwrap();
+    let base = format!("http://{http}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    use vigie_ground::patrol::client::{follow_picture, load_client_config};
+    let follow = |dir: &Path, unit: &str| {
+        let config = load_client_config(dir, unit).unwrap();
+        runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                follow_picture(quic, config, Duration::from_millis(100), |_| false),
+            )
+            .await
+            .expect("the session ended within 20 s")
+        })
+    };
+    // An operator console follows the picture: its session and its viewing
+    // are recorded.
+    follow(&certs, "OPS1").expect("the operator follows the picture");
+    // A patrol asks for the picture: refused with the reason, recorded.
+    let refused = follow(&certs, "P1").unwrap_err().to_string();
+    assert!(
+        refused.contains("may not follow the live picture"),
+        "{refused}"
+    );
+    // A certificate of another CA is refused at the handshake.
+    assert!(follow(&other_certs, "X9").is_err());
+
+    wait_for(Duration::from_secs(10), "session ends recorded", || {
+        let ends = audit_rows(&base, &auditor, "patrol.session.end");
+        let refusals = audit_rows(&base, &auditor, "patrol.refused");
+        (ends.len() >= 2 && refusals.len() >= 2).then_some(())
+    });
+    let starts = audit_rows(&base, &auditor, "patrol.session.start");
+    let ops = starts
+        .iter()
+        .find(|r| r["actor"] == "unit:OPS1")
+        .expect("OPS1 session");
+    let detail = json(ops["detail"].as_str().unwrap());
+    assert_eq!(detail["role"], "operator");
+    assert_eq!(detail["handshake"], "full");
+    assert_eq!(detail["fingerprint_sha256"].as_str().unwrap().len(), 64);
+    assert!(detail["remote"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(!detail["serial"].as_str().unwrap().is_empty());
+    let pictures = audit_rows(&base, &auditor, "picture.subscribe");
+    assert_eq!(pictures.len(), 1, "{pictures:?}");
+    assert_eq!(pictures[0]["actor"], "unit:OPS1");
+    let refusals = audit_rows(&base, &auditor, "patrol.refused");
+    let by_role = refusals
+        .iter()
+        .find(|r| r["actor"] == "unit:P1")
+        .expect("P1 refused");
+    let detail = json(by_role["detail"].as_str().unwrap());
+    assert_eq!(detail["action"], "picture");
+    assert_eq!(detail["stage"], "session");
+    let handshake = refusals
+        .iter()
+        .find(|r| r["actor"] == "anonymous")
+        .expect("handshake refusal");
+    let detail = json(handshake["detail"].as_str().unwrap());
+    assert_eq!(detail["stage"], "handshake");
+    assert!(
+        handshake["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("remote:127.0.0.1:")
+    );
+
+    drop(server);
+    let (ok, out, err) = vigie(&data, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
 }

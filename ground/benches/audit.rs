@@ -9,6 +9,12 @@
 //! - `append_memory`: the same on an in-memory database: the cost without
 //!   the disk.
 //! - `verify_100k`: `check_chain` over 100 000 rows already read.
+//! - `writer_enqueue_10k`: 10 000 entries queued on the server's writer
+//!   thread (group commit) then one flush: what a reconnection storm's
+//!   session records cost, per entry.
+//! - `writer_receipts_64x`: 64 threads each recording with a receipt
+//!   (waiting for the commit) at once, as concurrent drone commands or
+//!   footage queries do: the batch shares one `fsync`.
 
 use std::hint::black_box;
 
@@ -71,6 +77,45 @@ fn bench(c: &mut Criterion) {
             black_box(memory.record(entry(i)).expect("record"))
         })
     });
+    let batched = Audit::start(&store).expect("writer");
+    group.throughput(Throughput::Elements(10_000));
+    group.sample_size(10);
+    group.bench_function("writer_enqueue_10k", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                for k in 0..10_000 {
+                    batched.enqueue(entry(k)).expect("enqueue");
+                }
+                batched.flush().expect("flush");
+            }
+            start.elapsed()
+        })
+    });
+    group.throughput(Throughput::Elements(64));
+    group.bench_function("writer_receipts_64x", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                std::thread::scope(|s| {
+                    for k in 0..64 {
+                        let batched = batched.clone();
+                        s.spawn(move || black_box(batched.record(entry(k)).expect("record")));
+                    }
+                });
+            }
+            start.elapsed()
+        })
+    });
+    if let Some(stats) = batched.writer_stats() {
+        eprintln!(
+            "writer: {} rows in {} batches ({:.1} rows per commit)",
+            stats.rows,
+            stats.batches,
+            stats.rows as f64 / stats.batches.max(1) as f64
+        );
+    }
+    drop(batched);
     let rows = chain(100_000);
     group.throughput(Throughput::Elements(rows.len() as u64));
     group.sample_size(10);

@@ -125,7 +125,7 @@ impl Server {
         crate::auth::tokens::migrate(&store)?;
         crate::guardrails::authorisation::migrate(&store)?;
         crate::guardrails::retention::migrate(&store)?;
-        let audit = crate::guardrails::audit::Audit::open(&store)?;
+        let audit = crate::guardrails::audit::Audit::start(&store)?;
         crate::timeline::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
@@ -363,6 +363,10 @@ impl Server {
                     break;
                 }
             }
+        }
+        // Everything recorded before the stop is on disk before we say so.
+        if let Err(e) = self.state.audit.flush_async().await {
+            tracing::error!("audit register not flushed at shutdown: {e}");
         }
         let now = crate::time::unix_ms();
         self.state

@@ -27,14 +27,17 @@ pub struct RetentionArgs {
 pub enum RetentionCommand {
     /// Suspend the purge of one item (seized for proceedings).
     #[command(
-        after_help = "Examples:\n  vigie retention hold recording:12 --reason \"PV 2026/1234, TJ Bobigny\"\n  vigie retention hold coverage:5531 --reason \"requisition 26-0042\""
+        after_help = "Examples:\n  vigie retention hold recording:12 --reason \"seized\" --reference \"PV 2026/1234, TJ Bobigny\"\n  vigie retention hold coverage:5531 --reason \"requisition 26-0042\""
     )]
     Hold {
         /// The item: recording:ID, coverage:ID, camera:ID@IMPORTED_MS or unit:ID.
         item: String,
-        /// Why: the proceedings' reference.
+        /// Why it is held.
         #[arg(long)]
         reason: String,
+        /// The proceedings' reference (case or seizure number).
+        #[arg(long, default_value = "")]
+        reference: String,
     },
     /// Release a legal hold: the item is purged at the next pass if past its limit.
     #[command(
@@ -70,9 +73,17 @@ pub fn run(args: RetentionArgs) -> anyhow::Result<()> {
     let now = vigie_ground::time::unix_ms();
     let actor = Actor::local_user();
     match args.command {
-        RetentionCommand::Hold { item, reason } => {
-            store.hold(&item, &reason, &actor.as_string(), now)?;
-            audit.record(Entry::new(now, actor, "retention.hold", &item).reason(&reason))?;
+        RetentionCommand::Hold {
+            item,
+            reason,
+            reference,
+        } => {
+            store.hold_for(&item, &reason, &reference, &actor.as_string(), now)?;
+            audit.record(
+                Entry::new(now, actor, "retention.hold", &item)
+                    .detail(serde_json::json!({ "reference": reference }))
+                    .reason(&reason),
+            )?;
             println!("{item} held: it will not be purged until released");
         }
         RetentionCommand::Release { item, reason } => {
@@ -84,11 +95,12 @@ pub fn run(args: RetentionArgs) -> anyhow::Result<()> {
             println!("legal holds:");
             for h in store.holds()? {
                 println!(
-                    "  {:<24} {} by {}: {}",
+                    "  {:<24} {} by {}: {} [{}]",
                     h.item,
                     vigie_ground::time::rfc3339(h.held_ms),
                     h.held_by,
-                    h.reason
+                    h.reason,
+                    h.reference
                 );
             }
             println!("recordings:");

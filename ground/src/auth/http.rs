@@ -79,6 +79,19 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         "/api/v1/dispatch/events" | "/api/v1/dispatch/figures" if read => {
             Access::Needs(ViewPicture)
         }
+        // Retention: the limits are public (the notice prints them); holds
+        // name proceedings, so only auditors and admins read them; placing
+        // and lifting one is the data controller's (admin).
+        "/api/v1/retention" if read => Access::Needs(ViewPicture),
+        "/api/v1/retention/holds" | "/api/v1/retention/deletions" if read => {
+            Access::Needs(ReadAudit)
+        }
+        "/api/v1/retention/holds" | "/api/v1/retention/holds/{item}/release" => {
+            Access::Needs(ManageHolds)
+        }
+        // Searching recordings is a footage query (reason required, audited).
+        "/api/v1/recordings" if read => Access::Needs(QueryHistory),
+        "/api/v1/recordings" => Access::Needs(IndexRecordings),
         _ => Access::Unlisted,
     }
 }

@@ -39,17 +39,22 @@ pub enum Role {
     /// An external system (citizen reporting app, venue system) that may
     /// only report incidents: it sees nothing of the picture.
     Reporter,
+    /// A recorder (a VMS, a drone video store) that may only index the
+    /// segments it recorded: it sees nothing of the picture and cannot
+    /// search the recordings.
+    Recorder,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::Planner,
         Role::Pilot,
         Role::Dispatcher,
         Role::Auditor,
         Role::Admin,
         Role::Reporter,
+        Role::Recorder,
     ];
 
     /// The name used in tokens, the CLI and the API.
@@ -61,6 +66,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::Reporter => "reporter",
+            Role::Recorder => "recorder",
         }
     }
 
@@ -69,7 +75,7 @@ impl Role {
         use Permission::*;
         use Role::*;
         match permission {
-            ViewPicture => !matches!(self, Reporter),
+            ViewPicture => !matches!(self, Reporter | Recorder),
             ReportIncident => matches!(self, Dispatcher | Admin | Reporter),
             CommandDrone => matches!(self, Pilot | Admin),
             Dispatch => matches!(self, Dispatcher | Admin),
@@ -79,6 +85,12 @@ impl Role {
             ManageAuthorisations => matches!(self, Admin),
             ReadAudit => matches!(self, Auditor | Admin),
             ManageOperators => matches!(self, Admin),
+            // A seizure order is served on the data controller, whose
+            // designated person holds the admin role: auditors only read (so
+            // reading can never alter what is kept) and the operators whose
+            // actions may be under scrutiny do not decide what is kept.
+            ManageHolds => matches!(self, Admin),
+            IndexRecordings => matches!(self, Recorder | Admin),
         }
     }
 
@@ -99,7 +111,9 @@ impl fmt::Display for Role {
 
 /// A role name that is not one of [`Role::ALL`].
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role {0:?}: expected one of planner, pilot, dispatcher, auditor, admin, reporter")]
+#[error(
+    "unknown role {0:?}: expected one of planner, pilot, dispatcher, auditor, admin, reporter, recorder"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -136,6 +150,10 @@ pub enum Permission {
     ManageOperators,
     /// Report an incident (external systems, call points, dispatchers).
     ReportIncident,
+    /// Place and lift legal holds (items seized for proceedings).
+    ManageHolds,
+    /// Index recorded segments (recorders).
+    IndexRecordings,
 }
 
 impl Permission {
@@ -152,6 +170,8 @@ impl Permission {
             Permission::ReadAudit => "read the audit register",
             Permission::ManageOperators => "manage operator tokens",
             Permission::ReportIncident => "report incidents",
+            Permission::ManageHolds => "place or lift legal holds",
+            Permission::IndexRecordings => "index recordings",
         }
     }
 }
@@ -237,7 +257,10 @@ mod tests {
     #[test]
     fn every_operator_role_sees_the_picture_and_only_auditors_and_admins_read_audit() {
         for r in Role::ALL {
-            assert_eq!(r.may(Permission::ViewPicture), r != Role::Reporter);
+            assert_eq!(
+                r.may(Permission::ViewPicture),
+                !matches!(r, Role::Reporter | Role::Recorder)
+            );
             assert_eq!(
                 r.may(Permission::ReadAudit),
                 matches!(r, Role::Auditor | Role::Admin)
@@ -266,6 +289,31 @@ mod tests {
     }
 
     #[test]
+    fn recorders_only_index_recordings_and_only_admins_hold() {
+        use Permission::*;
+        for p in [
+            ViewPicture,
+            CommandDrone,
+            Dispatch,
+            QueryHistory,
+            Plan,
+            ManageCameras,
+            ManageAuthorisations,
+            ReadAudit,
+            ManageOperators,
+            ReportIncident,
+            ManageHolds,
+        ] {
+            assert!(!Role::Recorder.may(p), "{p:?}");
+        }
+        assert_eq!(
+            Role::allowed(IndexRecordings),
+            vec![Role::Admin, Role::Recorder]
+        );
+        assert_eq!(Role::allowed(ManageHolds), vec![Role::Admin]);
+    }
+
+    #[test]
     fn auditors_change_nothing() {
         use Permission::*;
         for p in [
@@ -275,6 +323,8 @@ mod tests {
             ManageCameras,
             ManageAuthorisations,
             ManageOperators,
+            ManageHolds,
+            IndexRecordings,
         ] {
             assert!(!Role::Auditor.may(p), "{p:?}");
         }

@@ -308,7 +308,8 @@ async fn run_history(
         Target::Point(p) => json!({"point": p}),
         Target::Path(p) => json!({"path": p}),
     };
-    crate::guardrails::gate::footage_query(&state, &op, what, from_ms, to_ms, reason.as_deref())?;
+    crate::guardrails::gate::footage_query(&state, &op, what, from_ms, to_ms, reason.as_deref())
+        .await?;
     // Nothing is known of the future: open intervals end now.
     let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();

@@ -1007,7 +1007,7 @@ fn record(register: &crate::guardrails::audit::Audit, action: &Action) {
         .detail(serde_json::json!({ "order": order_id, "reason": reason })),
         Action::Resend { .. } | Action::Announce(_) => return,
     };
-    if let Err(e) = register.record(entry) {
+    if let Err(e) = register.enqueue(entry) {
         tracing::error!("audit register unavailable, dispatch decision unrecorded: {e}");
     }
 }

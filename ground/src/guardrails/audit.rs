@@ -11,7 +11,9 @@
 //!
 //! Appends run in one `BEGIN IMMEDIATE` transaction, so the server and an
 //! offline command (`vigie token issue`) can append to the same file without
-//! forking the chain.
+//! forking the chain. The server appends through a writer thread that
+//! commits whatever is queued as one batch ([`super::audit_writer`]);
+//! offline commands append on their own thread.
 
 use std::path::{Path, PathBuf};
 
@@ -190,6 +192,10 @@ pub enum AuditError {
     /// Storage failed.
     #[error("audit register: {0}")]
     Store(#[from] StoreError),
+    /// The writer thread stopped or could not commit: the entry may not be
+    /// on disk.
+    #[error("audit register writer: {0}; check the data directory's disk and permissions")]
+    Writer(String),
     /// The head anchor file could not be written or read.
     #[error("audit head anchor {path}: {source}")]
     Anchor {
@@ -207,6 +213,9 @@ pub struct Audit {
     store: Store,
     /// The head anchor file; `None` for an in-memory store.
     anchor: Option<PathBuf>,
+    /// The writer thread batching appends; `None` for offline commands,
+    /// which append on their own thread.
+    writer: Option<std::sync::Arc<super::audit_writer::Writer>>,
 }
 
 impl Audit {
@@ -221,76 +230,94 @@ impl Audit {
         Ok(Audit {
             store: store.clone(),
             anchor,
+            writer: None,
         })
     }
 
-    /// Appends `entry`; returns its sequence number once it is on disk.
+    /// Starts the register of `store` with its writer thread (group
+    /// commit, see [`super::audit_writer`]): what the server uses, so that
+    /// ten thousand tablets reconnecting do not each wait for an `fsync`.
+    pub fn start(store: &Store) -> Result<Audit, AuditError> {
+        let mut audit = Audit::open(store)?;
+        let writer = super::audit_writer::Writer::spawn(store, audit.anchor.clone())?;
+        audit.writer = Some(std::sync::Arc::new(writer));
+        Ok(audit)
+    }
+
+    /// Appends `entry`; returns its sequence number once it is on disk (a
+    /// receipt). With a writer, this thread waits for the batch's commit.
     pub fn record(&self, entry: Entry) -> Result<i64, AuditError> {
-        let detail = if entry.detail.is_null() {
-            "{}".to_string()
-        } else {
-            entry.detail.to_string()
-        };
-        let anchor = self.anchor.clone();
-        let mut anchor_err = None;
-        let seq = self.store.with_conn(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let last: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
-            let mut row = Row {
-                seq: prev_seq + 1,
-                time_ms: entry.time_ms,
-                actor: entry.actor.as_string(),
-                action: entry.action.clone(),
-                target: entry.target.clone(),
-                detail: detail.clone(),
-                reason: entry.reason.clone(),
-                prev_hash,
-                hash: String::new(),
-            };
-            row.hash = row_hash(&row);
-            tx.execute(
-                "INSERT INTO audit_log (seq, time_ms, actor, action, target, detail, reason, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    row.seq,
-                    row.time_ms,
-                    row.actor,
-                    row.action,
-                    row.target,
-                    row.detail,
-                    row.reason,
-                    row.prev_hash,
-                    row.hash
-                ],
-            )?;
-            // Written inside the write transaction: appenders are serialised,
-            // so the anchor never goes backwards.
-            if let Some(path) = &anchor
-                && let Err(e) = std::fs::write(path, format!("{} {}\n", row.seq, row.hash))
-            {
-                anchor_err = Some(AuditError::Anchor {
-                    path: path.clone(),
-                    source: e,
-                });
-            }
-            tx.commit()?;
-            Ok(row.seq)
+        match &self.writer {
+            Some(w) => w.record(entry),
+            None => self.append_now(entry),
+        }
+    }
+
+    /// [`Audit::record`] for async callers: waits without blocking the
+    /// runtime's thread.
+    pub async fn record_async(&self, entry: Entry) -> Result<i64, AuditError> {
+        match &self.writer {
+            Some(w) => w.record_async(entry).await,
+            None => self.append_now(entry),
+        }
+    }
+
+    /// Queues `entry` and goes on: it is written with the next batch, in
+    /// order after everything queued before it. When the queue is full this
+    /// thread waits for room (back-pressure; nothing is dropped). Without a
+    /// writer, the entry is written now.
+    pub fn enqueue(&self, entry: Entry) -> Result<(), AuditError> {
+        match &self.writer {
+            Some(w) => w.enqueue(entry),
+            None => self.append_now(entry).map(|_| ()),
+        }
+    }
+
+    /// [`Audit::enqueue`] for async callers: a full queue makes this task
+    /// wait, not the runtime's thread.
+    pub async fn enqueue_async(&self, entry: Entry) -> Result<(), AuditError> {
+        match &self.writer {
+            Some(w) => w.enqueue_async(entry).await,
+            None => self.append_now(entry).map(|_| ()),
+        }
+    }
+
+    /// Waits until everything queued before this call is on disk.
+    pub fn flush(&self) -> Result<(), AuditError> {
+        match &self.writer {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Audit::flush`] for async callers.
+    pub async fn flush_async(&self) -> Result<(), AuditError> {
+        match &self.writer {
+            Some(w) => w.flush_async().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writer statistics (batches and rows committed), `None` without one.
+    pub fn writer_stats(&self) -> Option<super::audit_writer::WriterStats> {
+        self.writer.as_ref().map(|w| w.stats())
+    }
+
+    /// Appends one entry on this thread, in its own transaction.
+    fn append_now(&self, entry: Entry) -> Result<i64, AuditError> {
+        let (seqs, anchor_err) = self.store.with_conn(|c| {
+            append_batch(c, self.anchor.as_deref(), std::slice::from_ref(&&entry))
         })?;
         if let Some(e) = anchor_err {
             tracing::error!("{e}");
         }
-        Ok(seq)
+        Ok(seqs.first().copied().unwrap_or(0))
     }
 
-    /// Rows with `from_ms <= time_ms <= to_ms`, in order.
+    /// Rows with `from_ms <= time_ms <= to_ms`, in order, including
+    /// everything queued before this call.
     pub fn range(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Row>, AuditError> {
+        self.flush()?;
         Ok(read_rows(&self.store, Some((from_ms, to_ms)))?)
     }
 
@@ -298,6 +325,85 @@ impl Audit {
     pub fn anchor(&self) -> Option<&Path> {
         self.anchor.as_deref()
     }
+}
+
+/// Appends `entries`, in order, in one `BEGIN IMMEDIATE` transaction: one
+/// commit, so one `fsync`, for all of them. The chain continues from the last
+/// row *in the file* (read inside the transaction), so appends from another
+/// process (an offline command) between two batches keep one chain. The head
+/// anchor is written once, after the commit. Returns the sequence numbers given, and the
+/// anchor's write error if any (the rows stand).
+pub(crate) fn append_batch(
+    c: &mut rusqlite::Connection,
+    anchor: Option<&Path>,
+    entries: &[&Entry],
+) -> rusqlite::Result<(Vec<i64>, Option<AuditError>)> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let last: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+    let mut seqs = Vec::with_capacity(entries.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO audit_log (seq, time_ms, actor, action, target, detail, reason, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for entry in entries {
+            let detail = if entry.detail.is_null() {
+                "{}".to_string()
+            } else {
+                entry.detail.to_string()
+            };
+            let mut row = Row {
+                seq: seq + 1,
+                time_ms: entry.time_ms,
+                actor: entry.actor.as_string(),
+                action: entry.action.clone(),
+                target: entry.target.clone(),
+                detail,
+                reason: entry.reason.clone(),
+                prev_hash,
+                hash: String::new(),
+            };
+            row.hash = row_hash(&row);
+            insert.execute(params![
+                row.seq,
+                row.time_ms,
+                row.actor,
+                row.action,
+                row.target,
+                row.detail,
+                row.reason,
+                row.prev_hash,
+                row.hash
+            ])?;
+            seq = row.seq;
+            prev_hash = row.hash;
+            seqs.push(seq);
+        }
+    }
+    tx.commit()?;
+    // After the commit: a crash between the two leaves the anchor behind the
+    // register (still verifiable), never ahead of it (a false alarm). Another
+    // process may have appended since: the anchor only moves forward.
+    let mut anchor_err = None;
+    if let Some(path) = anchor
+        && !seqs.is_empty()
+    {
+        let ahead = matches!(read_anchor(path), Ok(Some((s, _))) if s > seq);
+        if !ahead && let Err(source) = std::fs::write(path, format!("{seq} {prev_hash}\n")) {
+            anchor_err = Some(AuditError::Anchor {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    }
+    Ok((seqs, anchor_err))
 }
 
 fn read_rows(store: &Store, window: Option<(i64, i64)>) -> Result<Vec<Row>, StoreError> {

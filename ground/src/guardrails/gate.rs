@@ -74,7 +74,9 @@ impl CommandGate for DroneGate {
     fn after(&self, actor: &Actor, unit_id: &str, result: &CommandResult) {
         let entry = Entry::new(crate::time::unix_ms(), actor.clone(), "drone.command.result", unit_id)
             .detail(json!({"outcome": result.outcome, "detail": result.detail, "attempts": result.attempts}));
-        if let Err(e) = self.audit.record(entry) {
+        // The command itself was recorded (with a receipt) before it was
+        // sent; its result only needs to follow it.
+        if let Err(e) = self.audit.enqueue(entry) {
             tracing::error!("audit register unavailable, command result unrecorded: {e}");
         }
     }
@@ -121,7 +123,7 @@ pub fn drone_command(
             let entry = Entry::new(now, actor.clone(), "drone.command.refused", drone_id).detail(
                 json!({"command": command_json(cmd), "authorisation": refusal.authorisation, "refusal": refusal.reason}),
             );
-            if let Err(e) = gate.audit.record(entry) {
+            if let Err(e) = gate.audit.enqueue(entry) {
                 tracing::error!("audit register unavailable, refusal unrecorded: {e}");
             }
             Err(refused(format!(
@@ -136,8 +138,9 @@ pub fn drone_command(
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// Records a coverage-history (footage) query: who, what, the window, why.
-/// Refuses it without a reason (400) or when it cannot be recorded (503).
-pub fn footage_query(
+/// Refuses it without a reason (400) or when it cannot be recorded (503):
+/// the query runs only once its record is on disk.
+pub async fn footage_query(
     state: &ServerState,
     op: &crate::auth::Operator,
     what: Value,
@@ -145,24 +148,45 @@ pub fn footage_query(
     to_ms: i64,
     reason: Option<&str>,
 ) -> Result<(), HttpError> {
+    footage_access(
+        state,
+        op,
+        ("coverage.history", "coverage", "a coverage-history query"),
+        what,
+        from_ms,
+        to_ms,
+        reason,
+    )
+    .await
+}
+
+/// Records an access to what cameras and drones saw (coverage history, the
+/// recordings index) as `(action, target, what it is in words)`: who, what,
+/// the window, why. Refuses it without a reason (400) or when it cannot be
+/// recorded (503): the query runs only once its record is on disk.
+pub async fn footage_access(
+    state: &ServerState,
+    op: &crate::auth::Operator,
+    (action, target, described): (&str, &str, &str),
+    what: Value,
+    from_ms: i64,
+    to_ms: i64,
+    reason: Option<&str>,
+) -> Result<(), HttpError> {
     let reason = reason.map(str::trim).unwrap_or("");
     if reason.is_empty() {
-        return Err(HttpError::bad_request(
-            "a coverage-history query needs a reason (`reason=` in the query or body: the incident or case it serves); it is written to the audit register",
-        ));
+        return Err(HttpError::bad_request(format!(
+            "{described} needs a reason (`reason=` in the query or body: the incident or case it serves); it is written to the audit register"
+        )));
     }
     let reason: String = reason.chars().take(MAX_REASON_CHARS).collect();
-    let entry = Entry::new(
-        crate::time::unix_ms(),
-        Actor::from(op),
-        "coverage.history",
-        "coverage",
-    )
-    .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
-    .reason(&reason);
+    let entry = Entry::new(crate::time::unix_ms(), Actor::from(op), action, target)
+        .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
+        .reason(&reason);
     state
         .audit
-        .record(entry)
+        .record_async(entry)
+        .await
         .map(|_| ())
         .map_err(|e| HttpError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -192,7 +216,7 @@ pub fn refused_request(
         "message": message,
         "unrecorded_refusals_before": unrecorded_before,
     }));
-    if let Err(e) = state.audit.record(entry) {
+    if let Err(e) = state.audit.enqueue(entry) {
         tracing::error!("audit register unavailable, refusal unrecorded: {e}");
     }
 }
@@ -211,11 +235,11 @@ pub fn login(state: &ServerState, op: &crate::auth::Operator, method: &str, path
     );
 }
 
-/// Records anything else (tokens, orders): failures are logged, the action
-/// stands.
+/// Records anything else (tokens, orders): queued in order, written with
+/// the next batch; failures are logged, the action stands.
 pub fn record(state: &ServerState, actor: Actor, action: &str, target: &str, detail: Value) {
     let entry = Entry::new(crate::time::unix_ms(), actor, action, target).detail(detail);
-    if let Err(e) = state.audit.record(entry) {
+    if let Err(e) = state.audit.enqueue(entry) {
         tracing::error!(action, "audit register unavailable, action unrecorded: {e}");
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`audit`]: the append-only, hash-chained audit register (who did what,
 //!   when, why) and its verification.
+//! - [`audit_writer`]: the register's writer thread (group commit, receipts
+//!   for callers that must wait, back-pressure when full).
 //! - [`authorisation`]: prefectoral flight authorisations (legal purpose,
 //!   perimeter, window, camera cap) and the sans-I/O check every drone
 //!   command passes.
@@ -10,6 +12,8 @@
 //!   when one comes into force, recalls and warnings when one ends.
 //! - [`retention`]: retention limits, legal holds, the recordings index and
 //!   the deletion register.
+//! - [`recordings`]: the recordings index (segments by source, time and
+//!   footprint), searched with a reason and clipped by privacy masks.
 //! - [`notice`]: the public information notice, Markdown and HTML.
 //! - [`gate`]: the hooks other modules call (drone commands, footage
 //!   queries, refused requests) so that checks and records live here.
@@ -22,10 +26,12 @@
 //! it and why.
 
 pub mod audit;
+pub mod audit_writer;
 pub mod authorisation;
 pub mod gate;
 pub mod http;
 pub mod notice;
+pub mod recordings;
 pub mod retention;
 pub mod supervisor;
 pub mod tasks;

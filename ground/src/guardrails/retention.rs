@@ -5,9 +5,8 @@
 //! - **Coverage history** (`coverage_interval`: which camera or drone saw
 //!   which ground, when): purged `[coverage] history_retention_days` after
 //!   each interval ended.
-//! - **Recordings index** (`recording_index`: source, start, end, location,
-//!   storage URI). Nothing records video yet; drones' streams will be indexed
-//!   here. Drone recordings go `drone_recordings_days` after the operation
+//! - **Recordings index** (`recording_index`: source, start, end, footprint,
+//!   storage URI; see [`super::recordings`]), registered by recorders. Drone recordings go `drone_recordings_days` after the operation
 //!   (the recording's end), fixed video-protection ones after
 //!   `fixed_video_days`. Deleting the index row is the signal for the
 //!   storage to delete the file (the register lists the URI).
@@ -32,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use crate::store::{Store, StoreError};
 
 /// This module's migrations, in order. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &["CREATE TABLE recording_index (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE recording_index (
         id INTEGER PRIMARY KEY,
         source TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -54,7 +54,22 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE recording_index (
         category TEXT NOT NULL,
         ended_ms INTEGER NOT NULL,
         detail TEXT NOT NULL
-    );"];
+    );",
+    // 2: the proceedings' reference of a hold; the recordings index as a
+    // VMS keeps one (source kind, footprint, authorisation, who registered).
+    "ALTER TABLE legal_hold ADD COLUMN reference TEXT NOT NULL DEFAULT '';
+    ALTER TABLE recording_index ADD COLUMN source_kind TEXT NOT NULL DEFAULT '';
+    ALTER TABLE recording_index ADD COLUMN footprint TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE recording_index ADD COLUMN authorisation INTEGER;
+    ALTER TABLE recording_index ADD COLUMN recorded_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE recording_index ADD COLUMN registered_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE recording_index ADD COLUMN min_lat REAL;
+    ALTER TABLE recording_index ADD COLUMN min_lon REAL;
+    ALTER TABLE recording_index ADD COLUMN max_lat REAL;
+    ALTER TABLE recording_index ADD COLUMN max_lon REAL;
+    CREATE INDEX recording_index_time ON recording_index (start_ms, end_ms);
+    CREATE INDEX deletion_register_time ON deletion_register (deleted_ms);",
+];
 
 /// Creates or upgrades the retention tables.
 pub fn migrate(store: &Store) -> Result<(), StoreError> {
@@ -69,10 +84,14 @@ const DAY_MS: i64 = 86_400_000;
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Drone recordings, days after the operation (legal maximum 7 unless
-    /// seized). Default 7.
+    /// seized). Counted from the segment's end, which is never after the
+    /// operation's. Default 7.
     pub drone_recordings_days: u32,
     /// Fixed video-protection recordings, days (legal maximum 30). Default 30.
     pub fixed_video_days: u32,
+    /// Patrol tablets' camera recordings, days. Default 30 (as fixed
+    /// video-protection, the longest the law allows it).
+    pub tablet_recordings_days: u32,
     /// The recorded picture (timeline) and the last known state of a unit
     /// not heard from since, days. Default 30.
     pub telemetry_days: u32,
@@ -85,6 +104,7 @@ impl Default for RetentionConfig {
         RetentionConfig {
             drone_recordings_days: 7,
             fixed_video_days: 30,
+            tablet_recordings_days: 30,
             telemetry_days: 30,
             purge_interval_s: 3600,
         }
@@ -127,6 +147,8 @@ pub enum Category {
     DroneRecording,
     /// A fixed video-protection recording in the index.
     FixedRecording,
+    /// A patrol tablet's recording in the index.
+    TabletRecording,
     /// A coverage-history interval.
     CoverageHistory,
     /// A unit's last known state.
@@ -139,8 +161,19 @@ impl Category {
         match self {
             Category::DroneRecording => "drone_recording",
             Category::FixedRecording => "fixed_recording",
+            Category::TabletRecording => "tablet_recording",
             Category::CoverageHistory => "coverage_history",
             Category::Telemetry => "telemetry",
+        }
+    }
+
+    /// A recording's category from its stored name (drone when unknown:
+    /// the shortest limit).
+    pub fn parse_recording(name: &str) -> Category {
+        match name {
+            "fixed_recording" => Category::FixedRecording,
+            "tablet_recording" => Category::TabletRecording,
+            _ => Category::DroneRecording,
         }
     }
 
@@ -149,6 +182,7 @@ impl Category {
         let days = match self {
             Category::DroneRecording => limits.config.drone_recordings_days,
             Category::FixedRecording => limits.config.fixed_video_days,
+            Category::TabletRecording => limits.config.tablet_recordings_days,
             Category::CoverageHistory => return limits.coverage_history_ms,
             Category::Telemetry => limits.config.telemetry_days,
         };
@@ -209,12 +243,16 @@ pub struct Recording {
 pub struct Hold {
     /// The held item.
     pub item: String,
-    /// Why (proceedings reference).
+    /// Why it is held.
     pub reason: String,
     /// Who placed it.
     pub held_by: String,
     /// When, Unix milliseconds.
     pub held_ms: i64,
+    /// The proceedings' reference (case or seizure number); empty for holds
+    /// placed before it was asked.
+    #[serde(default)]
+    pub reference: String,
 }
 
 /// One line of the deletion register.
@@ -282,11 +320,7 @@ impl Store {
                 Ok(Recording {
                     id: r.get(0)?,
                     source: r.get(1)?,
-                    category: if kind == "fixed_recording" {
-                        Category::FixedRecording
-                    } else {
-                        Category::DroneRecording
-                    },
+                    category: Category::parse_recording(&kind),
                     start_ms: r.get(3)?,
                     end_ms: r.get(4)?,
                     location: r.get(5)?,
@@ -297,8 +331,21 @@ impl Store {
         })
     }
 
-    /// Places a legal hold on `item`.
+    /// Places a legal hold on `item` (no proceedings' reference).
     pub fn hold(&self, item: &str, reason: &str, by: &str, now_ms: i64) -> Result<(), HoldError> {
+        self.hold_for(item, reason, "", by, now_ms)
+    }
+
+    /// Places a legal hold on `item` for `reason`, citing the proceedings'
+    /// `reference` (a case or seizure number), or updates the one there.
+    pub fn hold_for(
+        &self,
+        item: &str,
+        reason: &str,
+        reference: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<(), HoldError> {
         let valid = ["recording:", "coverage:", "camera:", "unit:"]
             .iter()
             .any(|p| item.strip_prefix(p).is_some_and(|rest| !rest.is_empty()));
@@ -310,9 +357,10 @@ impl Store {
         }
         self.with_conn(|c| {
             c.execute(
-                "INSERT INTO legal_hold (item, reason, held_by, held_ms) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(item) DO UPDATE SET reason = excluded.reason, held_by = excluded.held_by, held_ms = excluded.held_ms",
-                params![item, reason, by, now_ms],
+                "INSERT INTO legal_hold (item, reason, held_by, held_ms, reference) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(item) DO UPDATE SET reason = excluded.reason, held_by = excluded.held_by,
+                    held_ms = excluded.held_ms, reference = excluded.reference",
+                params![item, reason, by, now_ms, reference],
             )
         })?;
         Ok(())
@@ -331,14 +379,16 @@ impl Store {
     /// Every legal hold.
     pub fn holds(&self) -> Result<Vec<Hold>, StoreError> {
         self.with_conn(|c| {
-            let mut stmt =
-                c.prepare("SELECT item, reason, held_by, held_ms FROM legal_hold ORDER BY item")?;
+            let mut stmt = c.prepare(
+                "SELECT item, reason, held_by, held_ms, reference FROM legal_hold ORDER BY item",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(Hold {
                     item: r.get(0)?,
                     reason: r.get(1)?,
                     held_by: r.get(2)?,
                     held_ms: r.get(3)?,
+                    reference: r.get(4)?,
                 })
             })?;
             rows.collect()
@@ -385,16 +435,14 @@ fn candidates(store: &Store, now_ms: i64, cfg: &Limits) -> Result<Vec<Candidate>
         let mut stmt = c.prepare(
             "SELECT id, source, kind, end_ms, uri FROM recording_index WHERE end_ms < ?1",
         )?;
-        let oldest = before(Category::DroneRecording).max(before(Category::FixedRecording));
+        let oldest = before(Category::DroneRecording)
+            .max(before(Category::FixedRecording))
+            .max(before(Category::TabletRecording));
         let rows = stmt.query_map(params![oldest], |r| {
             let kind: String = r.get(2)?;
             Ok(Candidate {
                 item: format!("recording:{}", r.get::<_, i64>(0)?),
-                category: if kind == "fixed_recording" {
-                    Category::FixedRecording
-                } else {
-                    Category::DroneRecording
-                },
+                category: Category::parse_recording(&kind),
                 ended_ms: r.get(3)?,
                 detail: format!("{} {}", r.get::<_, String>(1)?, r.get::<_, String>(4)?),
             })

@@ -11,6 +11,8 @@
 //!   connection feeding the session core and the fleet picture.
 //! - [`writer`]: the storage thread: every order and ack write, group-committed
 //!   off the async runtime; answers only once durable.
+//! - [`register`]: what the link writes to the audit register (sessions,
+//!   refusals, broadcasts, picture subscriptions), only ever queued.
 //! - [`picture`]: the live picture for operator clients, a snapshot then
 //!   deltas on a stream of its own.
 //! - [`client`]: an operator client that follows the live picture.
@@ -22,6 +24,7 @@ pub mod http;
 pub mod link;
 pub mod orders;
 pub mod picture;
+pub mod register;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -39,6 +39,7 @@ use vigie_protocols::tablet::{
 use super::ca::{DeploymentCa, Role, UnitIdentity, Validity};
 use super::link::Attached;
 use super::orders::{AckOutcome, OrderState};
+use super::register;
 use super::session::{Channel, Output, PathSample, Session};
 use super::tls;
 use crate::server::{ServerState, Shutdown};
@@ -98,12 +99,14 @@ pub async fn spawn(
         &super::ca::ca_dir(&state.config.data_dir).join("tls-ticket.key"),
         crate::time::unix_ms(),
     )?;
-    let config = tls::server_config(
+    let full = Arc::new(tls::FullHandshakes::default());
+    let config = tls::server_config_noting(
         ca.cert_der(),
         server_cert.cert_der,
         server_cert.key_der,
         link.revocations().clone(),
         Arc::new(ticketer),
+        full.clone(),
     )?;
     let listen = state.config.quic.listen;
     let keys = restart_keys(&state.config.data_dir)?;
@@ -112,7 +115,7 @@ pub async fn spawn(
     let addr = endpoint.local_addr()?;
     state.add_listener("quic", addr);
     tracing::info!(%addr, "patrol link listening (QUIC, ALPN vigie/1)");
-    tasks.spawn(accept_loop(endpoint, state.clone(), shutdown));
+    tasks.spawn(accept_loop(endpoint, state.clone(), full, shutdown));
     Ok(addr)
 }
 
@@ -201,6 +204,7 @@ fn bind(
 async fn accept_loop(
     endpoint: quinn::Endpoint,
     state: Arc<ServerState>,
+    full: Arc<tls::FullHandshakes>,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES_IN_PROGRESS));
@@ -220,18 +224,18 @@ async fn accept_loop(
                 }
                 match handshakes.clone().try_acquire_owned() {
                     Ok(permit) => {
-                        connections.spawn(connection(incoming, permit, state.clone()));
+                        connections.spawn(connection(incoming, permit, state.clone(), full.clone()));
                     }
                     Err(_) if waiting.load(Ordering::Relaxed) < MAX_WAITING_HANDSHAKES => {
                         // Wait in line (the semaphore is first come, first
                         // served) for a bounded time, then refuse.
                         waiting.fetch_add(1, Ordering::Relaxed);
-                        let (handshakes, waiting, state) = (handshakes.clone(), waiting.clone(), state.clone());
+                        let (handshakes, waiting, state, full) = (handshakes.clone(), waiting.clone(), state.clone(), full.clone());
                         connections.spawn(async move {
                             let permit = tokio::time::timeout(ADMISSION_WAIT, handshakes.acquire_owned()).await;
                             waiting.fetch_sub(1, Ordering::Relaxed);
                             match permit {
-                                Ok(Ok(permit)) => connection(incoming, permit, state).await,
+                                Ok(Ok(permit)) => connection(incoming, permit, state, full).await,
                                 _ => {
                                     state.patrol.counters.refused_overload.fetch_add(1, Ordering::Relaxed);
                                     incoming.refuse();
@@ -256,13 +260,42 @@ async fn accept_loop(
     Ok(())
 }
 
-/// The peer's unit identity from its verified certificate.
-fn identity(conn: &quinn::Connection) -> Option<UnitIdentity> {
+/// The peer's unit identity and certificate fingerprint from its verified
+/// certificate.
+fn identity(conn: &quinn::Connection) -> Option<(UnitIdentity, String)> {
     let certs = conn
         .peer_identity()?
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
-    UnitIdentity::from_der(certs.first()?)
+    let der = certs.first()?;
+    Some((UnitIdentity::from_der(der)?, tls::fingerprint(der)))
+}
+
+/// Queues an entry for the audit register: never waits for a commit (only
+/// for room in the queue when it is full).
+async fn register(state: &ServerState, entry: crate::guardrails::audit::Entry) {
+    if let Err(e) = state.audit.enqueue_async(entry).await {
+        tracing::error!("audit register unavailable, patrol event unrecorded: {e}");
+    }
+}
+
+/// Queues a refusal of a connection for the register, at most
+/// `MAX_REFUSALS_PER_S` a second together with refused HTTP requests (a
+/// flood of bad handshakes must not fill the disk).
+async fn register_refusal(
+    state: &ServerState,
+    who: Option<&UnitIdentity>,
+    remote: SocketAddr,
+    stage: register::Stage,
+    reason: &str,
+) {
+    let now = crate::time::unix_ms();
+    let Some(unrecorded_before) = state.guardrails.admit_refusal(now) else {
+        return;
+    };
+    let mut entry = register::refused(now, who, remote, stage, "connect", reason);
+    entry.detail["unrecorded_refusals_before"] = serde_json::json!(unrecorded_before);
+    register(state, entry).await;
 }
 
 fn close(conn: &quinn::Connection, code: CloseCode, reason: &str) {
@@ -273,6 +306,7 @@ async fn connection(
     incoming: quinn::Incoming,
     permit: OwnedSemaphorePermit,
     state: Arc<ServerState>,
+    full: Arc<tls::FullHandshakes>,
 ) {
     let remote = incoming.remote_address();
     let link = state.patrol.clone();
@@ -297,6 +331,16 @@ async fn connection(
         Ok(Err(e)) => {
             counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%remote, "handshake failed: {e}");
+            // No certificate, an unknown CA, an expired or revoked one: the
+            // TLS layer refused it.
+            register_refusal(
+                &state,
+                None,
+                remote,
+                register::Stage::Handshake,
+                &e.to_string(),
+            )
+            .await;
             return;
         }
         Err(_) => {
@@ -305,17 +349,16 @@ async fn connection(
             return;
         }
     };
-    let Some(identity) = identity(&conn) else {
+    let Some((identity, fingerprint)) = identity(&conn) else {
         counters
             .refused_after_handshake
             .fetch_add(1, Ordering::Relaxed);
-        close(
-            &conn,
-            CloseCode::ProtocolViolation,
-            "no usable client certificate",
-        );
+        let reason = "no usable client certificate";
+        close(&conn, CloseCode::ProtocolViolation, reason);
+        register_refusal(&state, None, remote, register::Stage::Connect, reason).await;
         return;
     };
+    let resumed = !full.claim(&fingerprint);
     let span = tracing::info_span!("tablet", unit = %identity.unit, %remote);
     async move {
         let role = match identity.role.parse::<Role>() {
@@ -325,6 +368,7 @@ async fn connection(
                 tracing::warn!(role = %identity.role, "refused: role may not connect");
                 let reason = format!("role {:?} may not connect as a client; use a patrol, supervisor or operator certificate", identity.role);
                 close(&conn, CloseCode::RoleRefused, &reason);
+                register_refusal(&state, Some(&identity), remote, register::Stage::Connect, &reason).await;
                 return;
             }
         };
@@ -332,21 +376,33 @@ async fn connection(
         let now_ms = crate::time::unix_ms();
         if identity.not_after_ms < now_ms || identity.not_before_ms > now_ms {
             counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
-            close(&conn, CloseCode::Revoked, "certificate expired or not yet valid: ask for a new one");
+            let reason = "certificate expired or not yet valid: ask for a new one";
+            close(&conn, CloseCode::Revoked, reason);
+            register_refusal(&state, Some(&identity), remote, register::Stage::Connect, reason).await;
             return;
         }
         if link.revocations().is_revoked(&identity.serial) {
             counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
-            close(&conn, CloseCode::Revoked, "certificate revoked: ask for a new one");
+            let reason = "certificate revoked: ask for a new one";
+            close(&conn, CloseCode::Revoked, reason);
+            register_refusal(&state, Some(&identity), remote, register::Stage::Connect, reason).await;
             return;
         }
         let attached = link.attach(&identity, conn.clone());
         let session_id = attached.session_id;
-        let mut tablet = Tablet::new(&state, &identity, role, session_id, conn.clone());
+        let facts = register::SessionFacts::new(&identity, fingerprint, remote, resumed, session_id);
+        let started = crate::time::unix_ms();
+        register(&state, register::session_start(started, &facts)).await;
+        let mut tablet = Tablet::new(&state, &identity, role, facts, conn.clone());
         tablet.run(attached).await;
         if link.detach(&identity.unit, session_id) {
             tablet.disconnected();
         }
+        let ended = crate::time::unix_ms();
+        let why = conn
+            .close_reason()
+            .map_or_else(|| "closed".to_string(), |e| e.to_string());
+        register(&state, register::session_end(ended, &tablet.facts, ended - started, &why)).await;
     }
     .instrument(span)
     .await;
@@ -370,6 +426,8 @@ struct Tablet {
     /// Whether this client is a unit in the field shown in the picture (an
     /// operator console is not: it must never be dispatched).
     in_picture: bool,
+    /// Who this session is, for the audit register.
+    facts: register::SessionFacts,
 }
 
 impl Drop for Tablet {
@@ -385,9 +443,10 @@ impl Tablet {
         state: &Arc<ServerState>,
         identity: &UnitIdentity,
         role: Role,
-        session_id: u64,
+        facts: register::SessionFacts,
         conn: quinn::Connection,
     ) -> Tablet {
+        let session_id = facts.session_id;
         let previous = state.fleet.read(|f| f.get(&identity.unit).cloned());
         let declared = match previous.as_ref().map(|u| u.status) {
             Some(UnitStatus::LinkLost) | None => UnitStatus::Available,
@@ -420,6 +479,7 @@ impl Tablet {
             declared,
             picture: None,
             in_picture: role != Role::Operator,
+            facts,
         }
     }
 
@@ -613,7 +673,20 @@ impl Tablet {
                         tracing::error!(id = %r.message_id, "incident stored but not dispatched yet (imported on restart): {e}");
                     }
                 }
-                Output::Broadcast(b) => self.state.patrol.broadcast(b),
+                Output::Broadcast(b) => {
+                    register(&self.state, register::broadcast(crate::time::unix_ms(), &b)).await;
+                    self.state.patrol.broadcast(b);
+                }
+                Output::Refused { action, reason } => {
+                    tracing::info!(action, "refused: {reason}");
+                    let entry = register::session_refused(
+                        crate::time::unix_ms(),
+                        &self.facts,
+                        action,
+                        &reason,
+                    );
+                    register(&self.state, entry).await;
+                }
                 Output::Persist(op) => {
                     // Awaited here, in order: this connection waits for the
                     // writer (and reads nothing meanwhile, so QUIC flow
@@ -636,6 +709,12 @@ impl Tablet {
                 }
                 Output::SubscribePicture { min_interval } => {
                     tracing::info!(?min_interval, "operator client follows the live picture");
+                    let entry = register::picture(
+                        crate::time::unix_ms(),
+                        &self.facts,
+                        min_interval.as_millis(),
+                    );
+                    register(&self.state, entry).await;
                     self.picture = Some(tokio::spawn(
                         super::picture::stream(
                             self.conn.clone(),
@@ -662,6 +741,13 @@ impl Tablet {
                             crate::time::unix_ms(),
                         );
                         tracing::info!(%order_id, state = to.as_str(), "order progressed");
+                        let entry = register::order_progress(
+                            crate::time::unix_ms(),
+                            &self.facts,
+                            &order_id,
+                            to.as_str(),
+                        );
+                        register(&self.state, entry).await;
                         self.state.dispatch.order_progress(&order_id, to);
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),

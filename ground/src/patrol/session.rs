@@ -146,6 +146,14 @@ pub enum Output {
         /// Fewest time between two picture steps.
         min_interval: Duration,
     },
+    /// Something the certificate's role may not do was refused (the client
+    /// got an error with the reason): for the audit register.
+    Refused {
+        /// What was asked (`broadcast`, `picture`, `position`, ...).
+        action: &'static str,
+        /// Why it was refused, as told to the client.
+        reason: String,
+    },
 }
 
 /// What the session does with the answer of a [`StoreOp`] it asked for.
@@ -229,6 +237,9 @@ pub struct Session {
     quality: Option<f64>,
     /// Whether the live picture was already subscribed on this connection.
     picture_subscribed: bool,
+    /// Whether an operator console's position was already refused on this
+    /// connection (positions come many a second: refused and told once).
+    position_refused: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
     /// What to do with each storage answer still to come, in asking order.
@@ -256,6 +267,7 @@ impl Session {
             last_path: None,
             quality: None,
             picture_subscribed: false,
+            position_refused: false,
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
@@ -395,6 +407,24 @@ impl Session {
             }
             return;
         }
+        if self.role == Role::Operator
+            && let Some((action, message_id)) = field_report(&body)
+        {
+            if action == "position" {
+                if self.position_refused {
+                    return;
+                }
+                self.position_refused = true;
+            }
+            self.refuse(
+                action,
+                format!(
+                    "role operator may not send a {action}: that is a field unit's report; an operator console follows the picture and acts through the HTTP API"
+                ),
+                &message_id,
+            );
+            return;
+        }
         match body {
             client_message::Body::Hello(_) => self.error(
                 ErrorCode::Invalid,
@@ -423,8 +453,8 @@ impl Session {
             }),
             client_message::Body::Broadcast(mut b) => {
                 if !self.role.may_broadcast() {
-                    self.error(
-                        ErrorCode::NotPermitted,
+                    self.refuse(
+                        "broadcast",
                         format!(
                             "role {} may not broadcast; supervisor and operator certificates may",
                             self.role.as_str()
@@ -450,8 +480,8 @@ impl Session {
             })),
             client_message::Body::SubscribePicture(sub) => {
                 if !matches!(self.role, Role::Operator | Role::Supervisor) {
-                    self.error(
-                        ErrorCode::NotPermitted,
+                    self.refuse(
+                        "picture",
                         format!(
                             "role {} may not follow the live picture; supervisor and operator certificates may",
                             self.role.as_str()
@@ -755,6 +785,13 @@ impl Session {
         );
     }
 
+    /// Refuses what the role may not do: an error to the client, then a
+    /// note for the audit register.
+    fn refuse(&mut self, action: &'static str, reason: String, message_id: &str) {
+        self.error(ErrorCode::NotPermitted, reason.clone(), message_id);
+        self.out.push_back(Output::Refused { action, reason });
+    }
+
     fn error(&mut self, code: ErrorCode, message: String, message_id: &str) {
         self.send(server_message::Body::Error(tablet::Error {
             code: code as i32,
@@ -784,6 +821,18 @@ pub fn link_quality(rtt: Duration, loss: f64) -> f64 {
     let rtt_factor = (1.0 - (rtt_ms - 100.0).max(0.0) / 1900.0).clamp(0.0, 1.0);
     let loss_factor = (1.0 - 5.0 * loss).clamp(0.0, 1.0);
     rtt_factor * loss_factor
+}
+
+/// A field unit's report (what an operator console may not send): its
+/// name and message id.
+fn field_report(body: &client_message::Body) -> Option<(&'static str, String)> {
+    match body {
+        client_message::Body::Position(_) => Some(("position", String::new())),
+        client_message::Body::Status(s) => Some(("status", s.message_id.clone())),
+        client_message::Body::OrderAck(a) => Some(("order ack", a.message_id.clone())),
+        client_message::Body::Incident(i) => Some(("incident", i.message_id.clone())),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -1224,7 +1273,7 @@ mod tests {
         rig.drain(&mut p);
         rig.feed(&mut p, sub(200));
         assert!(
-            matches!(&rig.drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
+            matches!(&rig.drain(&mut p)[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }), Output::Refused { action: "picture", .. }] if e.code() == ErrorCode::NotPermitted && e.message.contains("operator"))
         );
         let mut op = rig.connect("OPS1", Role::Operator);
         rig.drain(&mut op);
@@ -1249,6 +1298,100 @@ mod tests {
                 min_interval: Duration::from_millis(500)
             }]
         );
+    }
+
+    #[test]
+    fn each_role_is_refused_what_it_may_not_do_with_a_reason_for_the_register() {
+        let mut rig = Rig::new();
+        let refused = |out: &[Output]| -> Vec<(String, String)> {
+            out.iter()
+                .filter_map(|o| match o {
+                    Output::Refused { action, reason } => {
+                        Some((action.to_string(), reason.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let not_permitted = |out: &[Output]| {
+            out.iter().filter(|o| matches!(o, Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) }) if e.code() == ErrorCode::NotPermitted)).count()
+        };
+        // A patrol: no broadcast, no picture.
+        let mut p = rig.connect("P1", Role::Patrol);
+        rig.drain(&mut p);
+        rig.feed(
+            &mut p,
+            client_message::Body::Broadcast(Broadcast {
+                message_id: "b1".into(),
+                text: "all units".into(),
+                ..Broadcast::default()
+            }),
+        );
+        let out = rig.drain(&mut p);
+        assert_eq!(not_permitted(&out), 1);
+        let r = refused(&out);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, "broadcast");
+        assert!(r[0].1.contains("role patrol may not broadcast"), "{r:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Broadcast(_))));
+        rig.feed(
+            &mut p,
+            client_message::Body::SubscribePicture(tablet::PictureSubscribe {
+                min_interval_ms: 200,
+            }),
+        );
+        let out = rig.drain(&mut p);
+        assert_eq!(refused(&out)[0].0, "picture");
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Output::SubscribePicture { .. }))
+        );
+        // An operator console: no field reports, positions refused once.
+        let mut op = rig.connect("OPS1", Role::Operator);
+        rig.drain(&mut op);
+        for _ in 0..3 {
+            rig.feed(
+                &mut op,
+                client_message::Body::Position(PositionReport {
+                    lat_deg: 48.9,
+                    lon_deg: 2.3,
+                    timestamp_ms: 1,
+                    ..PositionReport::default()
+                }),
+            );
+        }
+        let out = rig.drain(&mut op);
+        assert_eq!(refused(&out).len(), 1, "{out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Position(_))));
+        rig.feed(
+            &mut op,
+            client_message::Body::Incident(IncidentReport {
+                message_id: "i1".into(),
+                category: tablet::IncidentCategory::Medical as i32,
+                text: "x".into(),
+                ..IncidentReport::default()
+            }),
+        );
+        let out = rig.drain(&mut op);
+        assert_eq!(refused(&out)[0].0, "incident");
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Output::Persist(_) | Output::Incident(_)))
+        );
+        rig.ack(&mut op, "a1", "o1", AckKind::Received);
+        let out = rig.drain(&mut op);
+        assert_eq!(refused(&out)[0].0, "order ack");
+        assert!(refused(&out)[0].1.contains("role operator may not send"));
+        // A supervisor may do all of these.
+        let mut sup = rig.connect("S1", Role::Supervisor);
+        rig.drain(&mut sup);
+        rig.feed(
+            &mut sup,
+            client_message::Body::SubscribePicture(tablet::PictureSubscribe {
+                min_interval_ms: 200,
+            }),
+        );
+        assert!(refused(&rig.drain(&mut sup)).is_empty());
     }
 
     #[test]

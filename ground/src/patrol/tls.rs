@@ -49,6 +49,59 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Certificates most recently verified in a full handshake and not yet
+/// claimed by their connection; beyond, the oldest claims are forgotten.
+pub const MAX_UNCLAIMED_VERIFICATIONS: usize = 16_384;
+
+/// Which connections went through a full handshake: the verifier notes each
+/// certificate it accepts, the connection claims the note once established.
+/// A connection finding no note resumed a TLS session (rustls skips client
+/// verification then; quinn does not say which it was). A certificate
+/// verified for a handshake that then failed leaves a note, so the set is
+/// bounded ([`MAX_UNCLAIMED_VERIFICATIONS`], cleared when over).
+#[derive(Debug, Default)]
+pub struct FullHandshakes {
+    /// Certificate SHA-256 fingerprint → verifications not yet claimed.
+    verified: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl FullHandshakes {
+    /// The verifier accepted the certificate with this fingerprint.
+    pub fn verified(&self, fingerprint: &str) {
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if v.len() >= MAX_UNCLAIMED_VERIFICATIONS {
+            v.clear();
+        }
+        *v.entry(fingerprint.to_string()).or_insert(0) += 1;
+    }
+
+    /// Whether a connection with this certificate went through a full
+    /// handshake (claims the note); `false`: it resumed.
+    pub fn claim(&self, fingerprint: &str) -> bool {
+        let mut v = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        match v.get_mut(fingerprint) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                v.remove(fingerprint);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// SHA-256 of a certificate's DER, lower-case hex: its fingerprint.
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Verifies client certificates: chain to the deployment CA, validity,
 /// client-auth usage, unit naming, then the revocation list.
 #[derive(Debug)]
@@ -57,6 +110,8 @@ struct UnitCertVerifier {
     inner: Arc<dyn ClientCertVerifier>,
     /// Serials refused even though they chain correctly.
     revoked: Arc<RevocationList>,
+    /// Notes of accepted certificates, for the session register.
+    full: Arc<FullHandshakes>,
 }
 
 impl ClientCertVerifier for UnitCertVerifier {
@@ -97,6 +152,7 @@ impl ClientCertVerifier for UnitCertVerifier {
             tracing::warn!(unit = %identity.unit, serial = %identity.serial, "refused a revoked certificate");
             return Err(rustls::Error::InvalidCertificate(CertificateError::Revoked));
         }
+        self.full.verified(&fingerprint(end_entity));
         Ok(ClientCertVerified::assertion())
     }
 
@@ -266,10 +322,26 @@ pub fn server_config(
     revoked: Arc<RevocationList>,
     ticketer: Arc<PersistentTicketer>,
 ) -> Result<quinn::ServerConfig, TlsError> {
+    server_config_noting(ca_der, cert_der, key_der, revoked, ticketer, Arc::default())
+}
+
+/// [`server_config`], noting full handshakes in `full`.
+pub fn server_config_noting(
+    ca_der: &[u8],
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+    revoked: Arc<RevocationList>,
+    ticketer: Arc<PersistentTicketer>,
+    full: Arc<FullHandshakes>,
+) -> Result<quinn::ServerConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.add(CertificateDer::from(ca_der.to_vec()))?;
     let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
-    let verifier = Arc::new(UnitCertVerifier { inner, revoked });
+    let verifier = Arc::new(UnitCertVerifier {
+        inner,
+        revoked,
+        full,
+    });
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)

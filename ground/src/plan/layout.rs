@@ -371,7 +371,7 @@ impl Layout {
         let ev = &self.event;
         let d = &ev.drones;
         let no = |m: String| Err(Refusal::Constraint(m));
-        if !(altitude_m > 0.0) || altitude_m > d.ceiling_m {
+        if altitude_m.is_nan() || altitude_m <= 0.0 || altitude_m > d.ceiling_m {
             return no(format!(
                 "{altitude_m:.0} m is above the {:.0} m ceiling: fly lower",
                 d.ceiling_m

@@ -219,7 +219,7 @@ fn edit_seine(c: &mut Criterion) {
     g.bench_function("seine_move_station_and_figure", |b| {
         b.iter(|| {
             k += 1;
-            let dx = if k % 2 == 0 { 20.0 } else { 0.0 };
+            let dx = if k.is_multiple_of(2) { 20.0 } else { 0.0 };
             let _ = layout.move_to(&id, [at[0] + dx, at[1]]);
             layout.merge_last_undo();
             black_box(layout.figure())

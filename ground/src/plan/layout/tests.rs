@@ -220,7 +220,7 @@ fn incremental_counts_agree_with_a_recount_after_random_edits() {
                 drop(l.move_to(id, p));
             }
             _ if !ids.is_empty() => {
-                if rng.next_u64() % 2 == 0 {
+                if rng.next_u64().is_multiple_of(2) {
                     l.undo();
                 } else {
                     l.remove(&ids[0]).unwrap();

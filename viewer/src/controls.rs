@@ -249,6 +249,7 @@ pub struct Click(pub Option<Vec2>);
 
 /// Mouse: left drag orbits, right or middle drag pans, the wheel zooms, a
 /// left click (no drag) selects.
+#[allow(clippy::too_many_arguments)]
 pub fn mouse(
     buttons: Res<ButtonInput<MouseButton>>,
     motion: Res<AccumulatedMouseMotion>,

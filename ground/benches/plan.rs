@@ -189,5 +189,47 @@ fn site_streets(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, plan_seine, site_streets);
+/// Plan mode's cost of one edit on the Seine event (40 cameras, the plan's
+/// stations and posts): move a station 20 m and read the coverage figure,
+/// as a drag does at each step.
+fn edit_seine(c: &mut Criterion) {
+    use std::sync::Arc;
+    use vigie_ground::plan::layout::Layout;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../simulations/events/seine-opening-ceremony.toml");
+    let mut event = seine(0);
+    event.cameras = Event::load(&path).expect("loads").cameras;
+    let event = Arc::new(event);
+    let opts = Options::default();
+    let p = plan::plan(&event, &opts).expect("the Seine plans");
+    let t = Instant::now();
+    let mut layout = Layout::from_plan(event.clone(), opts, &p);
+    let load = t.elapsed();
+    let station = p.stations.first().expect("the plan has a station");
+    let (id, at) = (station.id.clone(), station.station.pos);
+    eprintln!(
+        "seine edit: {} cells, {} items, coverage {:.1} %, layout from the plan in {:.1} ms",
+        layout.cells().len(),
+        layout.items().len(),
+        100.0 * layout.figure().after,
+        load.as_secs_f64() * 1000.0
+    );
+    let mut g = c.benchmark_group("plan_edit");
+    let mut k = 0u32;
+    g.bench_function("seine_move_station_and_figure", |b| {
+        b.iter(|| {
+            k += 1;
+            let dx = if k.is_multiple_of(2) { 20.0 } else { 0.0 };
+            let _ = layout.move_to(&id, [at[0] + dx, at[1]]);
+            layout.merge_last_undo();
+            black_box(layout.figure())
+        })
+    });
+    g.bench_function("seine_figure_only", |b| {
+        b.iter(|| black_box(layout.figure()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, plan_seine, site_streets, edit_seine);
 criterion_main!(benches);

@@ -21,7 +21,7 @@ const DEFAULT_EXTENT_M: f64 = 1000.0;
 /// Options of `vigie view`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
+    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n  vigie view --plan simulations/events/concorde.toml [--plan-file plan.geojson]   # plan mode\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
 )]
 pub struct ViewArgs {
     /// Scenario file (TOML with GeoJSON layers). With --live, gives the
@@ -66,6 +66,18 @@ pub struct ViewArgs {
     /// patrols, incidents, hud.
     #[arg(long)]
     pub layers: Option<String>,
+    /// Plan mode: open this event file (as `vigie plan` reads it) to place
+    /// drone stations, patrol posts and cameras by hand and run the planner.
+    #[arg(long, conflicts_with_all = ["live", "replay", "scenario"])]
+    pub plan: Option<PathBuf>,
+    /// With --plan: start from this plan (`plan.geojson` as `vigie plan
+    /// --out` or Ctrl+S write it) instead of running the planner.
+    #[arg(long, requires = "plan")]
+    pub plan_file: Option<PathBuf>,
+    /// With --plan: where Ctrl+S saves the plan (default: the --plan-file,
+    /// else `plan.geojson` in the current directory).
+    #[arg(long, requires = "plan")]
+    pub save: Option<PathBuf>,
     /// Origin `LAT,LON` of a live view without a scenario.
     #[arg(long, value_parser = parse_origin)]
     pub origin: Option<(f64, f64)>,
@@ -77,6 +89,9 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         Some(list) => Layers::parse_list(list).map_err(anyhow::Error::msg)?,
         None => Layers::default(),
     };
+    if let Some(event) = &args.plan {
+        return run_plan(&args, event, layers);
+    }
     let scenario = args
         .scenario
         .as_deref()
@@ -120,6 +135,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             screenshot: args.screenshot.clone(),
             layers,
             view: None,
+            plan: None,
         })?;
         return Ok(());
     }
@@ -174,6 +190,75 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         screenshot: args.screenshot,
         layers,
         view: None,
+        plan: None,
+    })?;
+    Ok(())
+}
+
+/// Plan mode: the event, the plan file or a fresh plan, the editor.
+fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> anyhow::Result<()> {
+    use vigie_ground::plan::{self, event::Event, layout::Layout};
+    let event = Arc::new(
+        Event::load(event_path)
+            .with_context(|| format!("loading the event {}", event_path.display()))?,
+    );
+    for w in &event.warnings {
+        tracing::warn!("{w}");
+    }
+    let opts = plan::Options::default();
+    let mut layout = Layout::new(event.clone(), opts.clone())
+        .with_context(|| format!("sampling the zones of {}", event_path.display()))?;
+    let mut message = None;
+    let mut plan_at_start = false;
+    match &args.plan_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the plan file {}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let warnings = layout
+                .load_geojson(&value)
+                .with_context(|| format!("reading the plan {}", file.display()))?;
+            for w in &warnings {
+                tracing::warn!("{}: {w}", file.display());
+            }
+            message = Some(format!(
+                "loaded {} items from {}{}",
+                layout.items().len(),
+                file.display(),
+                if warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} left out (see the log)", warnings.len())
+                }
+            ));
+        }
+        // A screenshot shows the plan, so it is made before the window opens.
+        None if args.screenshot.is_some() => {
+            let p = plan::plan(&event, &opts).context("planning the event")?;
+            layout = Layout::from_plan(event.clone(), opts, &p);
+        }
+        None => plan_at_start = true,
+    }
+    let save_to = args
+        .save
+        .clone()
+        .or_else(|| args.plan_file.clone())
+        .unwrap_or_else(|| PathBuf::from("plan.geojson"));
+    let scene = Arc::new(vigie_viewer::plan::scene_of(&event));
+    app::run(ViewerOptions {
+        scene,
+        source: Source::Still { sent: false },
+        size: args.size,
+        screenshot: args.screenshot.clone(),
+        layers,
+        view: None,
+        plan: Some(vigie_viewer::plan::PlanMode {
+            layout,
+            save_to,
+            plan_at_start,
+            message,
+        }),
     })?;
     Ok(())
 }

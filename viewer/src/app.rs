@@ -54,6 +54,8 @@ pub struct ViewerOptions {
     pub layers: Layers,
     /// Initial view; default: the site overview.
     pub view: Option<OrbitView>,
+    /// Plan mode: the plan to edit (use with [`Source::Still`]).
+    pub plan: Option<crate::plan::PlanMode>,
 }
 
 /// Opens the viewer window and runs until it is closed (or, with a
@@ -109,6 +111,7 @@ pub fn build(options: ViewerOptions) -> App {
         .init_resource::<CoverageStats>()
         .init_resource::<controls::Selection>()
         .init_resource::<controls::FindPrompt>()
+        .init_resource::<controls::MouseGrab>()
         .add_systems(Startup, (setup_scene, panels::setup))
         .add_systems(
             Update,
@@ -128,6 +131,12 @@ pub fn build(options: ViewerOptions) -> App {
             )
                 .chain(),
         );
+    if matches!(app.world().resource::<SourceRes>().0, Source::Replay(_)) {
+        crate::timebar::install(&mut app);
+    }
+    if let Some(mode) = options.plan {
+        crate::plan::install(&mut app, mode);
+    }
     if let Some(path) = options.screenshot {
         capture::install(&mut app, path);
     }

@@ -224,7 +224,7 @@ pub fn keyboard(
         &[KeyCode::Equal, KeyCode::NumpadAdd],
         &[KeyCode::Minus, KeyCode::NumpadSubtract],
     );
-    if right != 0.0 || ahead != 0.0 {
+    if (right != 0.0 || ahead != 0.0) && !ctrl {
         let speed = orbit.0.distance_m * 0.8 * dt;
         orbit.0.pan(right * speed, ahead * speed);
     }
@@ -238,17 +238,24 @@ pub fn keyboard(
     }
 }
 
+/// Set while plan mode drags an item with the left button: the mouse then
+/// neither orbits nor selects.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MouseGrab(pub bool);
+
 /// A click waiting to be resolved into a selection, cursor pixels.
 #[derive(Resource, Default)]
 pub struct Click(pub Option<Vec2>);
 
 /// Mouse: left drag orbits, right or middle drag pans, the wheel zooms, a
 /// left click (no drag) selects.
+#[allow(clippy::too_many_arguments)]
 pub fn mouse(
     buttons: Res<ButtonInput<MouseButton>>,
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     windows: Query<&Window>,
+    grab: Res<MouseGrab>,
     mut orbit: ResMut<Orbit>,
     mut dragged: Local<f32>,
     mut commands: Commands,
@@ -257,6 +264,10 @@ pub fn mouse(
         return;
     };
     let d = motion.delta;
+    if grab.0 {
+        *dragged = f32::MAX;
+        return;
+    }
     if buttons.just_pressed(MouseButton::Left) {
         *dragged = 0.0;
     }

@@ -10,12 +10,15 @@
 //! - [`coverage`]: a fixed camera's ground coverage and the coverage heat
 //!   map with its gaps, on the CPU.
 //! - [`meshes`]: batched meshes, one per layer, from scene data.
+//! - [`plan`]: plan mode: an event file, the plan to edit by hand, the
+//!   planner on a thread, the coverage figure as things move.
 //! - [`view`]: the orbit camera and the projection tests use to find pixels.
 //! - [`palette`], [`layers`]: colours and toggleable layers.
 //! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
 //!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
-//!   are its systems; [`site`] rebuilds cameras, masks and incidents
-//!   when a live ground server sends its own.
+//!   are its systems, with [`timebar`] (the replay's timeline bar);
+//!   [`site`] rebuilds cameras, masks and incidents when a live ground
+//!   server sends its own.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -26,9 +29,11 @@ pub mod layers;
 pub mod meshes;
 pub mod palette;
 pub mod panels;
+pub mod plan;
 pub mod scenario;
 pub mod scene;
 pub mod site;
 pub mod source;
+pub mod timebar;
 pub mod units;
 pub mod view;

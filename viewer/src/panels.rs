@@ -102,8 +102,19 @@ pub fn help_text() -> String {
          Space                pause / resume the scenario or replay clock\n\
          [ / ]                replay: back / forward 10 s (Shift: 1 min)\n\
          , / .                replay: half / double speed\n\
+         Click the bottom bar replay: seek there (drag to scrub)\n\
          Esc                  clear the selection, close help\n\
          H or F1              this help\n\
+         \n\
+         Plan mode (vigie view --plan EVENT)\n\
+         Click / drag an item select it / move it on the ground\n\
+         N / P / K            add a drone station / patrol post / camera at the cursor\n\
+         Delete, Backspace, X remove the selected item\n\
+         Ctrl+Z or U          undo the last edit (a whole drag is one edit)\n\
+         Page Up / Page Down  selected station 10 m higher / lower (120 m ceiling)\n\
+         L                    lock / unlock the selected item (the planner keeps it)\n\
+         G                    run the planner (replaces unlocked items)\n\
+         Ctrl+S               save the plan (GeoJSON, as vigie plan --out)\n\
          \n\
          Layers\n",
     );

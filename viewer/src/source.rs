@@ -41,6 +41,11 @@ pub enum Source {
     Live(LiveSource),
     /// A recorded period of a ground server's picture.
     Replay(ReplaySource),
+    /// No moving units (plan mode): one empty picture, then nothing.
+    Still {
+        /// Whether the empty picture was handed out.
+        sent: bool,
+    },
 }
 
 impl Source {
@@ -51,6 +56,7 @@ impl Source {
             Source::Scenario(s) => s.poll(wall),
             Source::Live(s) => s.poll(),
             Source::Replay(s) => s.poll(wall),
+            Source::Still { sent } => (!std::mem::replace(sent, true)).then(Picture::default),
         }
     }
 
@@ -64,6 +70,7 @@ impl Source {
             ),
             Source::Live(s) => s.describe(),
             Source::Replay(s) => s.describe(),
+            Source::Still { .. } => "plan".to_owned(),
         }
     }
 
@@ -73,7 +80,7 @@ impl Source {
         match self {
             Source::Scenario(s) => s.playing = !s.playing,
             Source::Replay(s) => s.playing = !s.playing,
-            Source::Live(_) => {}
+            Source::Live(_) | Source::Still { .. } => {}
         }
     }
 
@@ -134,6 +141,33 @@ impl ReplaySource {
     /// The replay clock, Unix ms.
     pub fn time_ms(&self) -> i64 {
         self.time_ms
+    }
+
+    /// First and last recorded instants, Unix ms.
+    pub fn span(&self) -> (i64, i64) {
+        self.span
+    }
+
+    /// Times of the recording's keyframes, Unix ms.
+    pub fn keyframes(&self) -> Vec<i64> {
+        self.replay.keyframe_times()
+    }
+
+    /// Units changed per slice of the recording, in `bins` slices.
+    pub fn activity(&self, bins: usize) -> Vec<u32> {
+        self.replay.activity(bins)
+    }
+
+    /// Moves the clock to `at_ms` (clamped to the recording).
+    pub fn seek_to(&mut self, at_ms: i64) {
+        self.time_ms = at_ms.clamp(self.span.0, self.span.1);
+        self.emitted = None;
+    }
+
+    /// Where the clock is in the recording, 0 at the start, 1 at the end.
+    pub fn fraction(&self) -> f64 {
+        let len = (self.span.1 - self.span.0).max(1) as f64;
+        ((self.time_ms - self.span.0) as f64 / len).clamp(0.0, 1.0)
     }
 
     fn seek(&mut self, delta_ms: i64) {

@@ -441,8 +441,15 @@ pub fn candidates(
     out
 }
 
-/// The windows hull of some cells, optionally clipped to flight.
-fn hull(event: &Event, cells: &Cells, set: &[u32], seen: &mut [bool]) -> Option<Window> {
+/// Whether a drone station counts cell `c`: fixed cameras miss it and one
+/// of its zones is watched while drones may fly.
+#[inline]
+pub fn drone_counts(cells: &Cells, c: usize) -> bool {
+    !cells.fixed[c] && cells.flyable[c]
+}
+
+/// The hull of the windows of some cells' zones.
+pub fn hull(event: &Event, cells: &Cells, set: &[u32], seen: &mut [bool]) -> Option<Window> {
     let mut w: Option<Window> = None;
     for &c in set {
         let s = cells.zone_set[c as usize] as usize;
@@ -568,7 +575,7 @@ fn stations(
                 set.clear();
                 g.fill(&ring, &mut xs, |gi| {
                     let c = cells.lookup[gi];
-                    if c != NONE && !cells.fixed[c as usize] && cells.flyable[c as usize] {
+                    if c != NONE && drone_counts(cells, c as usize) {
                         set.push(c);
                     }
                 });

@@ -33,6 +33,7 @@ pub mod event;
 #[cfg(test)]
 pub mod exact;
 pub mod greedy;
+pub mod layout;
 pub mod objective;
 pub mod report;
 pub mod rotation;
@@ -101,6 +102,8 @@ pub enum Cover {
     Drone,
     /// A planned patrol post watches it.
     Patrol,
+    /// A camera added to the plan by hand sees it.
+    Camera,
     /// Nobody.
     Gap,
 }

@@ -133,6 +133,7 @@ pub fn geojson(event: &Event, plan: &Plan) -> Value {
             "properties": {
                 "kind": "drone_station",
                 "id": s.id,
+                "local_m": st.pos,
                 "altitude_m": st.altitude_m,
                 "gimbal_pitch_deg": st.pitch_deg,
                 "gimbal_yaw_deg": st.yaw_deg,
@@ -162,6 +163,7 @@ pub fn geojson(event: &Event, plan: &Plan) -> Value {
             "properties": {
                 "kind": "patrol_post",
                 "id": p.id,
+                "local_m": p.post.pos,
                 "radius_m": p.post.radius_m,
                 "teams": p.post.teams,
                 "start": rfc3339(p.post.window.start_s),
@@ -586,6 +588,7 @@ pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
             (MapKind::Before, _) => AMBER,
             (MapKind::After, Cover::Drone) => GREEN,
             (MapKind::After, Cover::Patrol) => PURPLE,
+            (MapKind::After, Cover::Camera) => BLUE,
             (_, Cover::Gap) => RED,
             (MapKind::Gaps, _) => PALE,
             _ => PALE,

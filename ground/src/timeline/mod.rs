@@ -117,6 +117,34 @@ impl Replay {
         self.steps.is_empty()
     }
 
+    /// Times of the keyframes, Unix ms.
+    pub fn keyframe_times(&self) -> Vec<i64> {
+        self.keyframes
+            .iter()
+            .map(|&k| self.steps[k].at_ms)
+            .collect()
+    }
+
+    /// Activity over the recording in `bins` equal slices of its span:
+    /// units that changed or left in each (keyframes not counted, they
+    /// repeat the picture).
+    pub fn activity(&self, bins: usize) -> Vec<u32> {
+        let mut out = vec![0u32; bins];
+        let Some((a, b)) = self.span() else {
+            return out;
+        };
+        if bins == 0 {
+            return out;
+        }
+        let len = (b - a).max(1) as f64;
+        for s in self.steps.iter().filter(|s| !s.keyframe) {
+            let k = (((s.at_ms - a) as f64 / len) * bins as f64) as usize;
+            let n = (s.units.len() + s.removed.len()) as u32;
+            out[k.min(bins - 1)] = out[k.min(bins - 1)].saturating_add(n);
+        }
+        out
+    }
+
     /// Steps recorded.
     pub fn len(&self) -> usize {
         self.steps.len()

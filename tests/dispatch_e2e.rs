@@ -779,7 +779,7 @@ fn live_page_in_headless_chromium_shows_the_api_figures() {
 }
 
 /// Incident to order delivered on the tablet with many patrols online.
-/// Not a test: a measurement (`BENCHMARKS-dispatch.md`). Run with
+/// Not a test: a measurement (BENCHMARKS.md, Dispatch). Run with
 /// `VIGIE_BENCH_PATROLS=10000 VIGIE_BENCH_INCIDENTS=300 cargo test --test dispatch_e2e -- --ignored --nocapture incident_to_tablet`
 /// (patrols 1,000 and incidents 300 when unset). On a timeout it prints the
 /// incident, the unit and its order queue, and keeps the logs.

@@ -5,9 +5,12 @@
 //! line-of-sight polygon) and the blacked-out mask must appear where they
 //! are, predicted with the viewer's own projection.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::render::{bytes, close, on_path, over, screenshot};
 
 use vigie_ground::config::Config;
 use vigie_ground::coverage::{camera::Optics, history, inventory};
@@ -21,32 +24,9 @@ const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
 /// Half side of the live view's ground (`vigie view` without a scenario).
 const EXTENT_M: f64 = 1000.0;
-const TOLERANCE: i32 = 12;
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 /// Site origin (Stade de France).
 const ORIGIN: (f64, f64) = (48.924459, 2.360164);
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-fn to_linear(c: f32) -> f32 {
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn to_srgb(c: f32) -> f32 {
-    if c <= 0.003_130_8 {
-        c * 12.92
-    } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
-    }
-}
 
 /// A palette colour's sRGB channels.
 macro_rules! rgb {
@@ -54,22 +34,6 @@ macro_rules! rgb {
         let c = $c;
         [c.red, c.green, c.blue]
     }};
-}
-
-fn bytes(c: [f32; 3]) -> [u8; 3] {
-    c.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-}
-
-fn over(top: [f32; 3], alpha: f32, under: [f32; 3]) -> [f32; 3] {
-    let mut out = [0.0; 3];
-    for k in 0..3 {
-        out[k] = to_srgb(alpha * to_linear(top[k]) + (1.0 - alpha) * to_linear(under[k]));
-    }
-    out
-}
-
-fn close(a: [u8; 3], b: [u8; 3]) -> bool {
-    (0..3).all(|k| (a[k] as i32 - b[k] as i32).abs() <= TOLERANCE)
 }
 
 /// Stores one camera looking north from the origin and a mask 200 m east,
@@ -153,41 +117,21 @@ fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
     let out = dir.join("live.png");
     let live = format!("quic://{quic}");
     let origin = format!("{},{}", ORIGIN.0, ORIGIN.1);
-    let size = format!("{WIDTH}x{HEIGHT}");
-    let mut child = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x720x24"])
-        .arg(env!("CARGO_BIN_EXE_vigie"))
-        .args(["view", "--live", &live, "--certs"])
-        .arg(&certs)
-        .args(["--unit", "OPS1", "--origin", &origin, "--screenshot"])
-        .arg(&out)
-        .args(["--size", &size, "--layers", "coverage"])
-        .env("WGPU_BACKEND", "vulkan")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvfb-run starts");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the viewer") {
-            break status;
-        }
-        if start.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            panic!("the viewer did not exit within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().expect("viewer output");
+    let args: Vec<std::ffi::OsString> = vec![
+        "view".into(),
+        "--live".into(),
+        live.into(),
+        "--certs".into(),
+        certs.clone().into_os_string(),
+        "--unit".into(),
+        "OPS1".into(),
+        "--origin".into(),
+        origin.into(),
+        "--layers".into(),
+        "coverage".into(),
+    ];
+    let img = screenshot(&args, &out, (WIDTH, HEIGHT), RUN_TIMEOUT);
     rt.block_on(server.stop()).expect("server stops");
-    assert!(
-        status.success(),
-        "vigie view failed ({status}):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let img = image::open(&out)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
-        .to_rgb8();
 
     let view = OrbitView::overview(EXTENT_M);
     let probe = |east: f64, north: f64, up: f64| {

@@ -9,10 +9,13 @@
 //! on the scene plan mode builds from the event; preconditions assert that
 //! nothing else is drawn at each probed point.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::render::{bytes, close, on_path, over, screenshot};
 
 use vigie_ground::coverage::polygon::point_in_ring;
 use vigie_ground::plan::Options;
@@ -25,8 +28,6 @@ use vigie_viewer::view::{OrbitView, Vec3, world};
 
 const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
-/// Largest difference per channel between expected and rendered colours.
-const TOLERANCE: i32 = 12;
 /// The renderer gets this long, Xvfb start included.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Probes keep this far from every drawn edge (zone walls up to 120 m
@@ -37,93 +38,24 @@ fn event_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("simulations/events/concorde.toml")
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
+/// `vigie view --plan` on the test's event and plan file, with `extra`
+/// options.
 fn render(out: &Path, plan_file: &Path, extra: &[&str]) -> image::RgbImage {
-    let _ = std::fs::remove_file(out);
-    let size = format!("{WIDTH}x{HEIGHT}");
     let event = event_path();
-    let mut args: Vec<&str> = vec![
-        "-a",
-        "-s",
-        "-screen 0 1280x720x24",
-        env!("CARGO_BIN_EXE_vigie"),
+    let mut args = vec![
         "view",
         "--plan",
         event.to_str().expect("utf-8 path"),
         "--plan-file",
         plan_file.to_str().expect("utf-8 path"),
-        "--screenshot",
-        out.to_str().expect("utf-8 path"),
-        "--size",
-        &size,
     ];
     args.extend_from_slice(extra);
-    let mut child = Command::new("xvfb-run")
-        .args(&args)
-        .env("WGPU_BACKEND", "vulkan")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvfb-run starts");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the viewer") {
-            break status;
-        }
-        if start.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            panic!("the viewer did not exit within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().expect("viewer output");
-    assert!(
-        status.success(),
-        "vigie view --plan failed ({status}):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let img = image::open(out)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
-        .to_rgb8();
-    assert_eq!((img.width(), img.height()), (WIDTH, HEIGHT));
-    img
+    screenshot(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT)
 }
 
-fn to_linear(c: f32) -> f32 {
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn to_srgb(c: f32) -> f32 {
-    if c <= 0.003_130_8 {
-        c * 12.92
-    } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-/// `top` with opacity `alpha` over `under`, blended in linear space as the
-/// renderer does; sRGB bytes out.
-fn over(top: [f32; 4], u: [f32; 3]) -> [u8; 3] {
-    let (a, t) = (top[3], [top[0], top[1], top[2]]);
-    let mut out = [0u8; 3];
-    for k in 0..3 {
-        let c = to_srgb(a * to_linear(t[k]) + (1.0 - a) * to_linear(u[k]));
-        out[k] = (c.clamp(0.0, 1.0) * 255.0).round() as u8;
-    }
-    out
-}
-
-fn close(actual: [u8; 3], expected: [u8; 3]) -> bool {
-    (0..3).all(|k| (actual[k] as i32 - expected[k] as i32).abs() <= TOLERANCE)
+/// `top` (with its alpha) over `under`, as bytes.
+fn over_rgba(top: [f32; 4], under: [f32; 3]) -> [u8; 3] {
+    bytes(over([top[0], top[1], top[2]], top[3], under))
 }
 
 fn pixel_at(view: &OrbitView, p: Vec3) -> (u32, u32) {
@@ -245,10 +177,10 @@ fn plan_mode_shows_a_station_footprint_and_a_no_fly_zone_where_they_must_be() {
     let g = palette::GROUND;
     let ground = [g.red, g.green, g.blue];
     let s = colours::STATION;
-    let expected_station = over([s.red, s.green, s.blue, s.alpha], ground);
+    let expected_station = over_rgba([s.red, s.green, s.blue, s.alpha], ground);
     let n = palette::zone(ZoneKind::NoFly);
-    let expected_no_fly = over([n.red, n.green, n.blue, n.alpha], ground);
-    let ground_bytes = over([g.red, g.green, g.blue, 1.0], ground);
+    let expected_no_fly = over_rgba([n.red, n.green, n.blue, n.alpha], ground);
+    let ground_bytes = over_rgba([g.red, g.green, g.blue, 1.0], ground);
 
     // Zones and the plan only: one known colour at each probe.
     let img = render(&dir.join("zones.png"), &plan_file, &["--layers", "zones"]);

@@ -7,9 +7,12 @@
 //! test follows the scene instead of hard-coding coordinates; preconditions
 //! assert that each probed point is seen by exactly what the test claims.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::render::{bytes, close, on_path, over, screenshot};
 
 use vigie_protocols::api::UnitStatus;
 use vigie_viewer::coverage::contains;
@@ -22,9 +25,6 @@ const WIDTH: u32 = 320;
 const HEIGHT: u32 = 180;
 /// Scenario time of the picture.
 const AT_S: u64 = 30;
-/// Largest difference per channel between expected and rendered colours
-/// (dithering, blending precision).
-const TOLERANCE: i32 = 12;
 /// The renderer gets this long, Xvfb start included.
 const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -33,97 +33,19 @@ fn scenario_path() -> PathBuf {
         .join("simulations/scenarios/stade-de-france/scenario.toml")
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-/// Runs `vigie view ... --screenshot out` under xvfb-run; returns the PNG.
+/// `vigie view --scenario` at the test's time and size, with `extra` options.
 fn render(out: &Path, extra: &[&str]) -> image::RgbImage {
-    let _ = std::fs::remove_file(out);
-    let size = format!("{WIDTH}x{HEIGHT}");
-    let at = format!("{AT_S}s");
     let scenario = scenario_path();
-    let mut args: Vec<&str> = vec![
-        "-a",
-        "-s",
-        "-screen 0 1280x720x24",
-        env!("CARGO_BIN_EXE_vigie"),
+    let at = format!("{AT_S}s");
+    let mut args = vec![
         "view",
         "--scenario",
         scenario.to_str().expect("utf-8 path"),
-        "--screenshot",
-        out.to_str().expect("utf-8 path"),
-        "--size",
-        &size,
         "--at",
         &at,
     ];
     args.extend_from_slice(extra);
-    let mut child = Command::new("xvfb-run")
-        .args(&args)
-        .env("WGPU_BACKEND", "vulkan")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvfb-run starts");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the viewer") {
-            break status;
-        }
-        if start.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            panic!("the viewer did not exit within {RUN_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().expect("viewer output");
-    assert!(
-        status.success(),
-        "vigie view failed ({status}):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let img = image::open(out)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
-        .to_rgb8();
-    assert_eq!((img.width(), img.height()), (WIDTH, HEIGHT));
-    img
-}
-
-fn to_linear(c: f32) -> f32 {
-    if c <= 0.04045 {
-        c / 12.92
-    } else {
-        ((c + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn to_srgb(c: f32) -> f32 {
-    if c <= 0.003_130_8 {
-        c * 12.92
-    } else {
-        1.055 * c.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-fn bytes(rgb: [f32; 3]) -> [u8; 3] {
-    rgb.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8)
-}
-
-/// `top` with opacity `alpha` over `under`, blended in linear space as the
-/// renderer does; sRGB in and out.
-fn over(top: [f32; 3], alpha: f32, under: [f32; 3]) -> [f32; 3] {
-    let mut out = [0.0; 3];
-    for k in 0..3 {
-        out[k] = to_srgb(alpha * to_linear(top[k]) + (1.0 - alpha) * to_linear(under[k]));
-    }
-    out
-}
-
-fn close(actual: [u8; 3], expected: [u8; 3]) -> bool {
-    (0..3).all(|k| (actual[k] as i32 - expected[k] as i32).abs() <= TOLERANCE)
+    screenshot(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT)
 }
 
 fn pixel_at(view: &OrbitView, p: Vec3) -> (u32, u32) {

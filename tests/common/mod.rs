@@ -1,0 +1,5 @@
+//! Helpers shared by end-to-end tests. Each test binary compiles this module
+//! and uses part of it.
+#![allow(dead_code)]
+
+pub mod render;

@@ -47,21 +47,7 @@ fn inventory(dir: &Path, frame: &LocalFrame) {
          cam:city:1,transit,{lat0},{lon0},10,0,-10,70,220\n"
     );
     let imp = inventory::parse_csv(&csv, &Optics::default()).expect("inventory");
-    let stored: Vec<_> = imp
-        .cameras
-        .iter()
-        .map(|c| {
-            let ring = c.coverage(frame, None, &Optics::default()).map(|r| {
-                r.iter()
-                    .map(|p| {
-                        let (lat, lon) = frame.to_wgs84(p[0], p[1]);
-                        [lon, lat]
-                    })
-                    .collect::<Vec<_>>()
-            });
-            (c.clone(), ring)
-        })
-        .collect();
+    let stored = history::with_coverage(&imp.cameras, frame, None, &Optics::default());
     assert!(stored[0].1.is_some(), "the camera sees the ground");
     history::save_inventory(&store, 1, &stored).expect("save inventory");
     let (s, w) = frame.to_wgs84(150.0, -100.0);

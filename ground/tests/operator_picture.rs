@@ -286,21 +286,7 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
              cam:city:1,city,{lat0},{lon0},6,0,-15,60,80\n"
         );
         let imp = inventory::parse_csv(&csv, &Optics::default()).unwrap();
-        let stored: Vec<_> = imp
-            .cameras
-            .iter()
-            .map(|c| {
-                let ring = c.coverage(&frame, None, &Optics::default()).map(|r| {
-                    r.iter()
-                        .map(|p| {
-                            let (lat, lon) = frame.to_wgs84(p[0], p[1]);
-                            [lon, lat]
-                        })
-                        .collect::<Vec<_>>()
-                });
-                (c.clone(), ring)
-            })
-            .collect();
+        let stored = history::with_coverage(&imp.cameras, &frame, None, &Optics::default());
         history::save_inventory(&store, 1, &stored).unwrap();
         let (a, b) = (frame.to_wgs84(100.0, -10.0), frame.to_wgs84(120.0, 10.0));
         let mask = format!(

@@ -166,24 +166,11 @@ fn import(
         }
         None => (None, Vec::new()),
     };
-    let mut blind = Vec::new();
-    let stored: Vec<_> = imp
-        .cameras
+    let stored = history::with_coverage(&imp.cameras, &frame, building_set.as_ref(), &optics);
+    let blind: Vec<String> = stored
         .iter()
-        .map(|c| {
-            let ring = c.coverage(&frame, building_set.as_ref(), &optics).map(|r| {
-                r.iter()
-                    .map(|p| {
-                        let (lat, lon) = frame.to_wgs84(p[0], p[1]);
-                        [lon, lat]
-                    })
-                    .collect::<Vec<_>>()
-            });
-            if ring.is_none() {
-                blind.push(c.id.clone());
-            }
-            (c.clone(), ring)
-        })
+        .filter(|(_, ring)| ring.is_none())
+        .map(|(c, _)| c.id.clone())
         .collect();
     let rejected_total = imp.rejected.len() + building_rejected.len() + mask_rejected.len();
     let commit = rejected_total == 0 || allow_rejected;

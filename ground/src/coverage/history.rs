@@ -260,6 +260,31 @@ pub fn write_intervals(store: &Store, rows: &[IntervalRow]) -> Result<(), StoreE
 /// `None` when it sees no ground).
 pub type StoredCamera = (FixedCamera, Option<Vec<[f64; 2]>>);
 
+/// The inventory as it is stored: each camera with its ground coverage
+/// (line of sight through `buildings` when given) as a WGS84 ring, `None`
+/// for a camera that sees no ground.
+pub fn with_coverage(
+    cameras: &[FixedCamera],
+    frame: &LocalFrame,
+    buildings: Option<&super::buildings::Buildings>,
+    optics: &super::camera::Optics,
+) -> Vec<StoredCamera> {
+    cameras
+        .iter()
+        .map(|c| {
+            let ring = c.coverage(frame, buildings, optics).map(|r| {
+                r.iter()
+                    .map(|p| {
+                        let (lat, lon) = frame.to_wgs84(p[0], p[1]);
+                        [lon, lat]
+                    })
+                    .collect()
+            });
+            (c.clone(), ring)
+        })
+        .collect()
+}
+
 /// Replaces the fixed-camera inventory at `now_ms`: current cameras are
 /// retired (kept for history until purged) and `cameras` recorded with
 /// their coverage rings (WGS84, `None` when a camera sees no ground).

@@ -14,6 +14,7 @@ use vigie_ground::coverage::mask::Masks;
 use vigie_ground::coverage::polygon::Pt;
 use vigie_ground::coverage::query;
 use vigie_ground::frame::LocalFrame;
+use vigie_ground::time::rfc3339;
 
 use super::cameras::DataPlace;
 
@@ -254,28 +255,6 @@ pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
     Ok(((days * 24 + h[0]) * 60 + h[1]) * 60_000 + h[2] * 1000 + ms_frac)
 }
 
-fn format_time(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
 /// Runs a `vigie coverage` subcommand.
 pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
     match cmd {
@@ -384,8 +363,8 @@ pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
             } else if covered.is_empty() {
                 println!(
                     "no recorded coverage between {} and {}",
-                    format_time(from),
-                    format_time(to)
+                    rfc3339(from),
+                    rfc3339(to)
                 );
             } else {
                 for c in &covered {
@@ -397,7 +376,7 @@ pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
                         c.total_ms as f64 / 1000.0
                     );
                     for [a, b] in &c.intervals {
-                        println!("  {} → {}", format_time(*a), format_time(*b));
+                        println!("  {} → {}", rfc3339(*a), rfc3339(*b));
                     }
                 }
             }
@@ -561,7 +540,7 @@ mod tests {
     fn times_round_trip() {
         let t = parse_time_ms("2026-07-14T14:02:00Z").unwrap();
         assert_eq!(t, 1_784_037_720_000);
-        assert_eq!(format_time(t), "2026-07-14T14:02:00.000Z");
+        assert_eq!(rfc3339(t), "2026-07-14T14:02:00.000Z");
         assert_eq!(parse_time_ms("2026-07-14T14:02:00.5Z").unwrap(), t + 500);
         assert!(parse_time_ms("yesterday").is_err());
         assert_eq!(parse_time_ms("1000").unwrap(), 1000);

@@ -2,23 +2,13 @@
 //! `vigie token issue` on the data directory, checked by a running
 //! `vigie serve` on every route, each role refused what it may not do.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
-
-/// Kills the server however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::server::{Served, VIGIE, serve};
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vigie-test-{name}-{}", std::process::id()));
@@ -50,43 +40,6 @@ fn issue(data: &Path, name: &str, role: &str) -> String {
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("vgt_"), "{token:?}");
     token
-}
-
-/// Starts `vigie serve` on free ports; returns it with its HTTP address.
-fn serve(data: &Path) -> (Running, String) {
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--quic",
-            "127.0.0.1:0",
-            "--mavlink",
-            "127.0.0.1:0",
-        ])
-        .env("VIGIE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server announced its HTTP listener within 30 s");
-        if let Some(rest) = line.split("http listening on ").nth(1) {
-            return (running, rest.trim().to_string());
-        }
-    }
 }
 
 /// Status and body of a request, with an optional bearer token.
@@ -134,7 +87,11 @@ fn every_route_needs_a_token_and_each_role_is_refused_what_it_may_not_do() {
     let dispatcher = issue(&data, "claire", "dispatcher");
     let planner = issue(&data, "pierre", "planner");
     let auditor = issue(&data, "odile", "auditor");
-    let (_server, http) = serve(&data);
+    let Served {
+        running: _server,
+        http,
+        ..
+    } = serve(&data);
     let url = |p: &str| format!("http://{http}{p}");
 
     // Liveness and monitoring stay public.

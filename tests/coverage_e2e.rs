@@ -12,29 +12,20 @@
 //!
 //! Real time, bounded: every wait polls with a deadline.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::server::{Running, Served, VIGIE, serve};
 
 use serde_json::{Value, json};
 
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
 /// The site origin of the default configuration, where the drone starts.
 const HOME: (f64, f64) = (48.924_459, 2.360_164);
 /// Longest wait for any one thing to happen.
 const DEADLINE: Duration = Duration::from_secs(90);
-
-/// Kills a child process however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vigie-test-{name}-{}", std::process::id()));
@@ -60,52 +51,6 @@ fn run_ok(args: &[&str], paths: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Starts `vigie serve`; returns it with its HTTP and MAVLink addresses.
-fn serve(data: &Path) -> (Running, String, String) {
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--quic",
-            "127.0.0.1:0",
-            "--mavlink",
-            "127.0.0.1:0",
-        ])
-        .env("VIGIE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut http, mut mavlink) = (None, None);
-    let started = Instant::now();
-    while http.is_none() || mavlink.is_none() {
-        let left = DEADLINE.saturating_sub(started.elapsed());
-        let line = rx
-            .recv_timeout(left)
-            .expect("server announced its HTTP and MAVLink listeners");
-        if let Some(rest) = line.split("http listening on ").nth(1) {
-            http = Some(rest.trim().to_string());
-        }
-        if let Some(rest) = line.split("mavlink:udp0 listening on ").nth(1) {
-            mavlink = Some(rest.trim().to_string());
-        }
-    }
-    // Keep draining the server's log so it never blocks on a full pipe.
-    std::thread::spawn(move || while rx.recv().is_ok() {});
-    (running, http.unwrap(), mavlink.unwrap())
 }
 
 /// A GET (no body) or JSON POST with a bearer token; status and parsed
@@ -257,7 +202,12 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
         "the camera sees part of the grid: {offline:?}"
     );
 
-    let (_server, http, mavlink) = serve(&data);
+    let Served {
+        running: _server,
+        http,
+        mavlink,
+        ..
+    } = serve(&data);
     let url = |p: &str| format!("http://{http}{p}");
     let t0_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

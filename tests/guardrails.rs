@@ -7,25 +7,15 @@
 //! and console sessions, refusals and picture subscriptions over QUIC in the
 //! register.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::server::{Running, Served, VIGIE, serve};
+
 use serde_json::Value;
-
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
-
-/// Kills a child process however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vigie-guard-{name}-{}", std::process::id()));
@@ -54,58 +44,6 @@ fn issue(data: &Path, name: &str, role: &str) -> String {
     let (ok, out, err) = vigie(data, &["token", "issue", "--name", name, "--role", role]);
     assert!(ok, "{err}");
     out.trim().to_string()
-}
-
-/// Starts `vigie serve` on free ports; returns it with its HTTP and MAVLink
-/// addresses.
-fn serve(data: &Path) -> (Running, String, String) {
-    let (running, http, mavlink, _) = serve_all(data);
-    (running, http, mavlink)
-}
-
-/// [`serve`], with the QUIC address too.
-fn serve_all(data: &Path) -> (Running, String, String, String) {
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--quic",
-            "127.0.0.1:0",
-            "--mavlink",
-            "127.0.0.1:0",
-        ])
-        .env("VIGIE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut http, mut mavlink, mut quic) = (None, None, None);
-    while http.is_none() || mavlink.is_none() || quic.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server announced its listeners within 30 s");
-        if let Some(rest) = line.split("http listening on ").nth(1) {
-            http = Some(rest.trim().to_string());
-        }
-        if let Some(rest) = line.split("mavlink:udp0 listening on ").nth(1) {
-            mavlink = Some(rest.trim().to_string());
-        }
-        if let Some(rest) = line.split("quic listening on ").nth(1) {
-            quic = Some(rest.trim().to_string());
-        }
-    }
-    (running, http.unwrap(), mavlink.unwrap(), quic.unwrap())
 }
 
 fn call(method: &str, url: &str, token: &str, body: Option<&str>) -> (u16, String) {
@@ -259,7 +197,12 @@ fn a_goto_outside_the_perimeter_is_refused_and_an_expired_authorisation_recalls_
     let pilot = issue(&data, "paul", "pilot");
     let auditor = issue(&data, "odile", "auditor");
     let dispatcher = issue(&data, "claire", "dispatcher");
-    let (_server, http, mavlink) = serve(&data);
+    let Served {
+        running: _server,
+        http,
+        mavlink,
+        ..
+    } = serve(&data);
     let url = |p: &str| format!("http://{http}{p}");
     let sim = Running(
         Command::new(VIGIE)
@@ -517,7 +460,11 @@ fn holds_deletions_and_recordings_over_http_each_with_its_roles_and_recorded() {
     let auditor = issue(&data, "ines", "auditor");
     let dispatcher = issue(&data, "claire", "dispatcher");
     let recorder = issue(&data, "vms", "recorder");
-    let (_server, http, _) = serve(&data);
+    let Served {
+        running: _server,
+        http,
+        ..
+    } = serve(&data);
     let url = |p: &str| format!("http://{http}{p}");
 
     // The limits in force, for any operator.
@@ -716,7 +663,12 @@ fn tablet_and_console_sessions_refusals_and_picture_subscriptions_are_recorded()
         other_certs.to_str().unwrap(),
     ]);
     let auditor = issue(&data, "ines", "auditor");
-    let (server, http, _, quic) = serve_all(&data);
+    let Served {
+        running: server,
+        http,
+        quic,
+        ..
+    } = serve(&data);
     let quic: std::net::SocketAddr = quic.parse().unwrap();
     let base = format!("http://{http}");
 

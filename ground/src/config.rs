@@ -114,12 +114,52 @@ impl Default for SiteConfig {
 pub struct HttpConfig {
     /// Address to bind. Default `127.0.0.1:8080`; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Serve HTTPS (TLS 1.2/1.3). Bearer tokens must not cross a network in
+    /// clear: on an address that is not loopback, plain HTTP is refused
+    /// unless [`HttpConfig::allow_plain_http`] says so. Default false.
+    pub tls: bool,
+    /// Certificate chain (PEM) for HTTPS. Unset: the deployment CA issues
+    /// the listener's certificate at start, for [`HttpConfig::tls_names`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM, PKCS#8, SEC1 or PKCS#1) of [`HttpConfig::tls_cert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Host names and addresses the CA-issued HTTPS certificate names, on
+    /// top of `localhost`, `127.0.0.1`, `::1` and the listen address.
+    pub tls_names: Vec<String>,
+    /// Plain HTTP on an address that is not loopback: only where a TLS
+    /// proxy in front terminates HTTPS. Default false.
+    pub allow_plain_http: bool,
+    /// Most connections open at once; past it a new connection is closed as
+    /// soon as it is accepted. Default 1024.
+    pub max_connections: usize,
+    /// Most connections open at once from one peer address; past it the
+    /// peer's new connections are closed as soon as accepted. Default 64.
+    pub max_connections_per_peer: usize,
+    /// Longest wait for a request's headers (and for the TLS handshake),
+    /// from the connection's start or the end of the previous response:
+    /// idle and slow connections are closed after it, milliseconds.
+    /// Default 10000.
+    pub header_timeout_ms: u64,
+    /// Longest time a request body may take to arrive, milliseconds.
+    /// Default 30000.
+    pub body_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_names: Vec::new(),
+            allow_plain_http: false,
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
         }
     }
 }
@@ -320,7 +360,15 @@ impl Config {
         if self.mavlink.link_loss_ms == 0 {
             return Err("mavlink.link_loss_ms must be above 0".into());
         }
+        if self.mavlink.system_id == 0 {
+            return Err(
+                "mavlink.system_id = 0 is MAVLink's broadcast address, not a ground station: use 255 (the usual GCS id) or another id from 1 to 255".into(),
+            );
+        }
+        self.validate_http()?;
+        self.validate_retention()?;
         let mut names = std::collections::HashSet::new();
+        let mut addresses = std::collections::HashMap::new();
         for link in &self.mavlink.links {
             if !names.insert(link.name.as_str()) {
                 return Err(format!(
@@ -334,8 +382,18 @@ impl Config {
                     link.name
                 ));
             }
-            crate::drone::endpoint::Endpoint::parse(&link.address)
+            let endpoint = crate::drone::endpoint::Endpoint::parse(&link.address)
                 .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
+            let key = endpoint.to_string();
+            if let Some(other) = (!endpoint.any_port())
+                .then(|| addresses.insert(key, link.name.as_str()))
+                .flatten()
+            {
+                return Err(format!(
+                    "mavlink links {other:?} and {:?} both use {}: one address can carry one link",
+                    link.name, link.address
+                ));
+            }
             if let Some(key) = &link.signing_key {
                 crate::drone::signing::parse_key(key)
                     .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
@@ -344,11 +402,127 @@ impl Config {
         self.dispatch.validate()
     }
 
+    /// HTTP: TLS files given together, sane bounds, no plain HTTP on a
+    /// network without saying so.
+    fn validate_http(&self) -> Result<(), String> {
+        let http = &self.http;
+        if http.tls_cert.is_some() != http.tls_key.is_some() {
+            return Err("http.tls_cert and http.tls_key go together: give both, or neither for a certificate from the deployment CA".into());
+        }
+        if (http.tls_cert.is_some() || !http.tls_names.is_empty()) && !http.tls {
+            return Err(
+                "http.tls_cert, http.tls_key and http.tls_names need http.tls = true".into(),
+            );
+        }
+        if !http.tls && !http.allow_plain_http && !http.listen.ip().is_loopback() {
+            return Err(format!(
+                "http.listen = {} is not a loopback address and http.tls is off: operator tokens would cross the network in clear. Set http.tls = true (a certificate from the deployment CA, or http.tls_cert and http.tls_key), or http.allow_plain_http = true only behind a TLS proxy",
+                http.listen
+            ));
+        }
+        if http.max_connections == 0 || http.max_connections > 100_000 {
+            return Err(format!(
+                "http.max_connections = {} must be between 1 and 100000",
+                http.max_connections
+            ));
+        }
+        if http.max_connections_per_peer == 0
+            || http.max_connections_per_peer > http.max_connections
+        {
+            return Err(format!(
+                "http.max_connections_per_peer = {} must be between 1 and http.max_connections ({})",
+                http.max_connections_per_peer, http.max_connections
+            ));
+        }
+        for (key, ms) in [
+            ("header_timeout_ms", http.header_timeout_ms),
+            ("body_timeout_ms", http.body_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&ms) {
+                return Err(format!(
+                    "http.{key} = {ms} must be between 100 and 600000 milliseconds"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Retention: never above what the law allows (CSI art. L242-4 for
+    /// drones, L252-5 for video-protection).
+    fn validate_retention(&self) -> Result<(), String> {
+        let r = &self.retention;
+        for (key, days, max, why) in [
+            (
+                "drone_recordings_days",
+                r.drone_recordings_days,
+                MAX_DRONE_RECORDINGS_DAYS,
+                "drone recordings are kept at most 7 days after the operation unless seized (CSI art. L242-4)",
+            ),
+            (
+                "fixed_video_days",
+                r.fixed_video_days,
+                MAX_VIDEO_PROTECTION_DAYS,
+                "video-protection recordings are kept at most one month (CSI art. L252-5)",
+            ),
+            (
+                "tablet_recordings_days",
+                r.tablet_recordings_days,
+                MAX_VIDEO_PROTECTION_DAYS,
+                "patrol camera recordings are kept at most as long as video-protection (one month)",
+            ),
+        ] {
+            if days > max {
+                return Err(format!(
+                    "retention.{key} = {days} is above the legal maximum of {max} days: {why}; a legal hold (vigie retention hold) keeps seized items longer"
+                ));
+            }
+        }
+        if r.purge_interval_s == 0 || r.purge_interval_s > 86_400 {
+            return Err(format!(
+                "retention.purge_interval_s = {} must be between 1 and 86400 (a purge at least daily)",
+                r.purge_interval_s
+            ));
+        }
+        Ok(())
+    }
+
+    /// What is allowed but risky, one sentence each, for `vigie config
+    /// check` and the server's start-up log.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.http.tls && !self.http.listen.ip().is_loopback() {
+            out.push(format!(
+                "http.listen = {} serves plain HTTP on a network (http.allow_plain_http): operator tokens are readable by anyone on the path unless a TLS proxy is in front",
+                self.http.listen
+            ));
+        }
+        for link in &self.mavlink.links {
+            let Ok(endpoint) = crate::drone::endpoint::Endpoint::parse(&link.address) else {
+                continue;
+            };
+            if link.signing_key.is_none() && !endpoint.is_loopback() {
+                out.push(format!(
+                    "mavlink link {:?} ({}) is not signed and reachable from a network: anyone who can send it UDP can impersonate a vehicle; set signing_key (MAVLink 2 signing) on the link and the vehicles",
+                    link.name, link.address
+                ));
+            }
+        }
+        out
+    }
+
     /// The documented defaults as TOML, for `vigie config default`.
     pub fn default_toml() -> String {
         toml::to_string_pretty(&Config::default()).unwrap_or_default()
     }
 }
+
+/// Longest a drone recording may be kept after the operation, days (CSI
+/// art. L242-4), unless seized.
+pub const MAX_DRONE_RECORDINGS_DAYS: u32 = 7;
+
+/// Longest a video-protection recording may be kept, days (CSI art.
+/// L252-5: one month), unless seized.
+pub const MAX_VIDEO_PROTECTION_DAYS: u32 = 30;
 
 /// 1-based line and column of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -443,6 +617,78 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("sensor_aspect"), "{err}");
+    }
+
+    fn refused(text: &str, needle: &str) {
+        let err = Config::parse(text, Path::new("risky.toml"))
+            .expect_err(&format!("{text:?} must be refused"));
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+
+    #[test]
+    fn dangerous_settings_are_refused_with_the_reason() {
+        // Plain HTTP on a network: tokens in clear.
+        refused("[http]\nlisten = '0.0.0.0:8080'\n", "in clear");
+        // An all-zero signing key signs nothing.
+        let zeros = "0".repeat(64);
+        refused(
+            &format!(
+                "[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:1'\nsigning_key='{zeros}'\n"
+            ),
+            "all zeros",
+        );
+        // Above the legal maxima.
+        refused(
+            "[retention]\ndrone_recordings_days = 8\n",
+            "legal maximum of 7",
+        );
+        refused(
+            "[retention]\nfixed_video_days = 31\n",
+            "legal maximum of 30",
+        );
+        refused(
+            "[retention]\ntablet_recordings_days = 45\n",
+            "legal maximum of 30",
+        );
+        // MAVLink's broadcast id is no ground station.
+        refused("[mavlink]\nsystem_id = 0\n", "broadcast");
+        // Two links on one address.
+        refused(
+            "[[mavlink.links]]\nname='a'\naddress='udpin:127.0.0.1:14550'\n[[mavlink.links]]\nname='b'\naddress='udpin:127.0.0.1:14550'\n",
+            "both use",
+        );
+        refused(
+            "[http]\nmax_connections_per_peer = 0\n",
+            "max_connections_per_peer",
+        );
+        refused("[http]\ntls_key = 'k.pem'\ntls = true\n", "go together");
+    }
+
+    #[test]
+    fn risky_settings_pass_with_a_warning() {
+        let c = Config::parse(
+            "[http]\nlisten = '0.0.0.0:8080'\nallow_plain_http = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\n",
+            Path::new("w.toml"),
+        )
+        .unwrap();
+        let warnings = c.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("plain HTTP"), "{warnings:?}");
+        assert!(warnings[1].contains("not signed"), "{warnings:?}");
+        // HTTPS on a network, signed links and the defaults: no warning.
+        let c = Config::parse(
+            &format!(
+                "[http]\nlisten = '0.0.0.0:8443'\ntls = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\nsigning_key='{}'\n",
+                "ab".repeat(32)
+            ),
+            Path::new("ok.toml"),
+        )
+        .unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+        assert!(Config::default().warnings().is_empty());
+        // Several links on system-picked ports never collide.
+        let loopback = Config::loopback(PathBuf::from("d"));
+        assert!(loopback.validate().is_ok());
     }
 
     #[test]

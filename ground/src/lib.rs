@@ -24,9 +24,11 @@
 //!   resend and escalation, persisted before announced.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
-//! - [`http`]: the HTTP/JSON API.
+//! - [`http`]: the HTTP/JSON API; [`http::listener`] bounds its
+//!   connections and time, and serves HTTPS.
 //! - [`openapi`]: the API's OpenAPI document, kept in sync by its tests.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
+//! - [`shutdown`]: the one stop signal every task waits on.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -43,6 +45,7 @@ pub mod openapi;
 pub mod patrol;
 pub mod plan;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod time;
 pub mod timeline;

@@ -164,6 +164,8 @@ pub struct Metrics {
     pub patrol: Arc<PatrolCounters>,
     /// HTTP requests served.
     pub http_requests: AtomicU64,
+    /// The HTTP listener's connections.
+    pub http: Arc<crate::http::listener::HttpCounters>,
 }
 
 impl Metrics {
@@ -254,6 +256,36 @@ impl Metrics {
             "vigie_http_requests_total {}",
             self.http_requests.load(Ordering::Relaxed)
         );
+        let http = &self.http;
+        for (name, kind, help, value) in [
+            (
+                "vigie_http_connections_open",
+                "gauge",
+                "HTTP connections open now.",
+                &http.open,
+            ),
+            (
+                "vigie_http_connections_accepted_total",
+                "counter",
+                "HTTP connections accepted and served.",
+                &http.accepted,
+            ),
+            (
+                "vigie_http_connections_refused_total",
+                "counter",
+                "HTTP connections closed at once: the total or per-peer cap was reached.",
+                &http.refused,
+            ),
+            (
+                "vigie_http_tls_failed_total",
+                "counter",
+                "HTTPS handshakes that failed or timed out.",
+                &http.tls_failed,
+            ),
+        ] {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         self.render_patrol(&mut out);
         out
     }

@@ -31,7 +31,7 @@ mod tests {
 
     /// The sources that register routes, read as text.
     const ROUTE_SOURCES: &[(&str, &str)] = &[
-        ("http.rs", include_str!("http.rs")),
+        ("http/mod.rs", include_str!("http/mod.rs")),
         ("auth/http.rs", include_str!("auth/http.rs")),
         ("drone/http.rs", include_str!("drone/http.rs")),
         ("coverage/http.rs", include_str!("coverage/http.rs")),

@@ -25,25 +25,7 @@ use crate::store::Store;
 /// most this much of the last-known state.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A shutdown signal every task can wait on.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    /// `true` once shutdown was asked for.
-    rx: watch::Receiver<bool>,
-}
-
-impl Shutdown {
-    /// Resolves once shutdown was asked for.
-    pub async fn wait(&mut self) {
-        // An error means the sender is gone: that is a shutdown too.
-        let _ = self.rx.wait_for(|stop| *stop).await;
-    }
-
-    /// Whether shutdown was asked for.
-    pub fn is_set(&self) -> bool {
-        *self.rx.borrow()
-    }
-}
+pub use crate::shutdown::Shutdown;
 
 /// State shared by every listener and handler.
 #[derive(Debug)]
@@ -120,6 +102,9 @@ pub struct Server {
 impl Server {
     /// Opens the store and binds every listener.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        for warning in config.warnings() {
+            tracing::warn!("CONFIG: {warning}");
+        }
         let store = Store::open(&config.data_dir)?;
         crate::drone::persist::migrate(&store)?;
         crate::auth::tokens::migrate(&store)?;
@@ -197,7 +182,7 @@ impl Server {
         });
         crate::guardrails::tasks::record_config(&state)?;
         let (stop, stop_rx) = watch::channel(false);
-        let shutdown = Shutdown { rx: stop_rx };
+        let shutdown = Shutdown::new(stop_rx);
         let mut tasks = JoinSet::new();
 
         for (link, requests) in links {
@@ -215,14 +200,22 @@ impl Server {
                 )
             })?;
         state.add_listener("http", http.local_addr()?);
-        let app = crate::http::router(state.clone());
-        let mut http_stop = shutdown.clone();
-        tasks.spawn(async move {
-            axum::serve(http, app)
-                .with_graceful_shutdown(async move { http_stop.wait().await })
-                .await
-                .context("HTTP server failed")
-        });
+        let tls = crate::http::listener::tls_acceptor(
+            &state.config.http,
+            &state.config.data_dir,
+            &state.config.site.name,
+        )?;
+        if tls.is_some() {
+            tracing::info!("HTTP served over TLS (https://)");
+        }
+        tasks.spawn(crate::http::listener::serve(
+            http,
+            crate::http::router(state.clone()),
+            tls,
+            crate::http::listener::Limits::from_config(&state.config.http),
+            state.metrics.http.clone(),
+            shutdown.clone(),
+        ));
 
         // Coverage follows the picture and records its history.
         let mut coverage_stop = shutdown.clone();
@@ -321,9 +314,7 @@ impl Server {
 
     /// A shutdown signal for tasks started outside the server.
     pub fn shutdown_signal(&self) -> Shutdown {
-        Shutdown {
-            rx: self.stop.subscribe(),
-        }
+        Shutdown::new(self.stop.subscribe())
     }
 
     /// Runs until `signal` resolves or a listener fails, then stops every

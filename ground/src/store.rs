@@ -106,11 +106,19 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) `vigie.db` in `data_dir` and migrates it.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        let dir_error = |source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
-        })?;
+        };
+        create_private_dir(data_dir).map_err(dir_error)?;
         let path = data_dir.join("vigie.db");
+        // SQLite gives the WAL and shared-memory files the database file's
+        // mode: a database created owner-only keeps all three so. Files of
+        // an older version are tightened.
+        create_private_file(&path).map_err(dir_error)?;
+        for companion in ["vigie.db-wal", "vigie.db-shm"] {
+            make_private(&data_dir.join(companion)).map_err(dir_error)?;
+        }
         let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
             path: path.clone(),
             source,
@@ -294,10 +302,112 @@ impl Store {
     }
 }
 
+/// Creates `dir` (and its parents) readable by its owner only (0700), and
+/// tightens it if it exists: the data directory holds the database, the
+/// audit register and keys.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Creates `path` empty if it does not exist, owner-only (0600), and
+/// tightens it if it does.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)?;
+    }
+    make_private(path)
+}
+
+/// Makes an existing file owner-only (0600); nothing when it is absent.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path`, readable by its owner only, whether the file is
+/// new or was there with a wider mode.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        make_private(path)?;
+        f.write_all(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::write(path, bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use vigie_protocols::api::{UnitKind, UnitStatus};
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_and_database_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = std::env::temp_dir().join(format!("vigie-store-perms-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        store.begin_run(1, "t").unwrap();
+        assert_eq!(mode(&dir), 0o700, "data directory");
+        for file in ["vigie.db", "vigie.db-wal", "vigie.db-shm"] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        drop(store);
+        // A directory left world-readable by an older version is tightened.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join("vigie.db"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let head = dir.join("audit-head");
+        std::fs::write(&head, "old").unwrap();
+        std::fs::set_permissions(&head, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&head, b"new").unwrap();
+        Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("vigie.db")), 0o600);
+        assert_eq!(mode(&head), 0o600, "rewritten private files are tightened");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn units_survive_a_reopen_and_runs_are_tracked() {

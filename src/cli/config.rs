@@ -27,6 +27,9 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Default => print!("{}", Config::default_toml()),
         ConfigCommand::Check { file } => {
             let config = Config::load(&file)?;
+            for warning in config.warnings() {
+                eprintln!("warning: {warning}");
+            }
             print!("{}", toml::to_string_pretty(&config)?);
         }
     }

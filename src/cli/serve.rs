@@ -11,7 +11,7 @@ use vigie_ground::server::Server;
 /// Options of `vigie serve`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vigie serve                          # loopback, data in ./vigie-data\n  vigie serve --config /etc/vigie.toml\n  vigie serve --http 0.0.0.0:8080 --data-dir /var/lib/vigie"
+    after_help = "Examples:\n  vigie serve                          # loopback, data in ./vigie-data\n  vigie serve --config /etc/vigie.toml\n  vigie serve --config /etc/vigie.toml --data-dir /var/lib/vigie\n\nOn an address other than loopback, HTTP needs [http] tls = true (or\nallow_plain_http = true behind a TLS proxy)."
 )]
 pub struct ServeArgs {
     /// TOML configuration file; without it, the documented defaults.
@@ -54,6 +54,10 @@ impl ServeArgs {
                 signing_key: None,
             }];
         }
+        // The overrides are checked like the file.
+        config.validate().map_err(|e| {
+            anyhow::anyhow!("the configuration with the command-line overrides: {e}")
+        })?;
         Ok(config)
     }
 }

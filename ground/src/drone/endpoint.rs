@@ -61,6 +61,29 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Whether only this machine can reach the link: a loopback address or
+    /// `localhost`. An unresolvable or unspecified host counts as reachable
+    /// from a network.
+    pub fn is_loopback(&self) -> bool {
+        let host = self
+            .address()
+            .rsplit_once(':')
+            .map_or(self.address(), |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the port is 0 (picked by the system at bind time, so two
+    /// such links never share an address).
+    pub fn any_port(&self) -> bool {
+        self.address().ends_with(":0")
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -33,6 +33,11 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
             .map_err(|_| format!("signing_key has a non-hex digit near position {}", 2 * i))?;
     }
+    if key == [0u8; 32] {
+        return Err(
+            "signing_key is all zeros: anyone can sign with it. Generate a random key (e.g. `openssl rand -hex 32`) and set the same on the vehicles".into(),
+        );
+    }
     Ok(key)
 }
 

@@ -349,6 +349,39 @@ impl DeploymentCa {
     }
 }
 
+impl DeploymentCa {
+    /// Issues the HTTPS listener's certificate: server authentication for
+    /// `names` (DNS names or IP addresses), not recorded as a unit.
+    pub fn issue_https(&self, names: &[String], validity: Validity) -> Result<IssuedCert, CaError> {
+        let mut params = CertificateParams::new(names.to_vec())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, ORGANIZATION);
+        dn.push(DnType::OrganizationalUnitName, Role::Server.as_str());
+        dn.push(
+            DnType::CommonName,
+            names.first().map_or("localhost", |n| n.as_str()),
+        );
+        params.distinguished_name = dn;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, validity);
+        let key = KeyPair::generate()?;
+        let serial = serial_for(&key, "https");
+        let serial_hex = hex(&serial.to_bytes());
+        params.serial_number = Some(serial);
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+            serial: serial_hex,
+            not_after_ms: validity.not_after_ms,
+        })
+    }
+}
+
 /// The URI subject alternative name of a unit certificate: `urn:vigie:unit:P17`.
 pub fn unit_urn(unit: &str) -> String {
     format!("{UNIT_URN_PREFIX}{unit}")
@@ -532,27 +565,10 @@ pub fn write_unit_files(
 
 /// Writes a private key readable by its owner only.
 pub fn write_private(path: &Path, text: &str) -> Result<(), CaError> {
-    let io = |source| CaError::Io {
+    crate::store::write_private(path, text.as_bytes()).map_err(|source| CaError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    #[cfg(unix)]
-    {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::write(path, text).map_err(io)
-    }
+    })
 }
 
 #[cfg(test)]

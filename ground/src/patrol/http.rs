@@ -57,6 +57,15 @@ async fn create(
         Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {
             Err(HttpError::bad_request(e.to_string()))
         }
+        Err(e @ OrderError::TooLarge { .. }) => Err(HttpError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: e.to_string(),
+        }),
+        Err(e @ OrderError::UnknownUnit(_)) => Err(HttpError::not_found(e.to_string())),
+        Err(e @ OrderError::Unreachable(_)) => Err(HttpError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: e.to_string(),
+        }),
         Err(e) => Err(HttpError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: format!("the order was not stored: {e}"),

@@ -114,7 +114,9 @@ impl PatrolLink {
     }
 
     /// Stores an order for `unit` (durably, on the writer thread), then
-    /// hands it to the unit's live session.
+    /// hands it to the unit's live session. Refused, and nothing stored,
+    /// when it could never be delivered: too large for a control frame, or
+    /// no valid patrol or supervisor certificate names the unit.
     pub async fn issue_order(
         &self,
         unit: &str,
@@ -122,7 +124,7 @@ impl PatrolLink {
     ) -> Result<OrderRecord, OrderError> {
         let record = self
             .writer
-            .create(unit, order, crate::time::unix_ms())
+            .create_deliverable(unit, order, crate::time::unix_ms())
             .await?;
         self.issued(record.clone());
         Ok(record)

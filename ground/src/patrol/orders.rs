@@ -288,6 +288,24 @@ pub fn execute_in(
 
 /// Checks an order and returns its protobuf priority number.
 pub fn validate(order: &NewOrder) -> Result<i32, OrderError> {
+    // Whatever is stored must fit one control frame to the tablet, or it
+    // could never be delivered: refused here, before anything is stored.
+    if order.instructions.len() > MAX_INSTRUCTIONS_BYTES {
+        return Err(OrderError::TooLarge {
+            field: "instructions",
+            bytes: order.instructions.len(),
+            max: MAX_INSTRUCTIONS_BYTES,
+        });
+    }
+    if let Some(id) = &order.incident_id
+        && id.len() > MAX_INCIDENT_ID_BYTES
+    {
+        return Err(OrderError::TooLarge {
+            field: "incident_id",
+            bytes: id.len(),
+            max: MAX_INCIDENT_ID_BYTES,
+        });
+    }
     let valid =
         (-90.0..=90.0).contains(&order.lat_deg) && (-180.0..=180.0).contains(&order.lon_deg);
     if !valid {
@@ -303,6 +321,53 @@ pub fn validate(order: &NewOrder) -> Result<i32, OrderError> {
         "critical" => Ok(4),
         other => Err(OrderError::BadPriority(other.to_string())),
     }
+}
+
+/// Longest order instructions, bytes of UTF-8: a page of text, well inside
+/// one control frame (`MAX_CONTROL_MESSAGE_BYTES`, 64 KiB) with every other
+/// field of the order at its longest.
+pub const MAX_INSTRUCTIONS_BYTES: usize = 16 * 1024;
+
+/// Longest incident reference on an order, bytes.
+pub const MAX_INCIDENT_ID_BYTES: usize = 128;
+
+/// Whether `unit` holds a certificate that lets it receive orders (a patrol
+/// or supervisor certificate, not revoked, not expired at `now_ms`): an
+/// order to any other unit could never be delivered.
+pub fn can_receive_orders_in(c: &Connection, unit: &str, now_ms: i64) -> rusqlite::Result<Reach> {
+    // The CA's table exists once a certificate was issued.
+    let exists: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'patrol_cert')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Reach::Unknown);
+    }
+    let (any, live): (i64, i64) = c.query_row(
+        "SELECT COUNT(*),
+                COALESCE(SUM(revoked_ms IS NULL AND not_after_ms > ?2 AND role IN ('patrol', 'supervisor')), 0)
+         FROM patrol_cert WHERE unit = ?1",
+        params![unit, now_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(match (any, live) {
+        (0, _) => Reach::Unknown,
+        (_, 0) => Reach::NoValidCertificate,
+        _ => Reach::Reachable,
+    })
+}
+
+/// Whether a unit can ever get an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// It holds a valid patrol or supervisor certificate.
+    Reachable,
+    /// No certificate was ever issued for it.
+    Unknown,
+    /// Its certificates are revoked, expired, or of a role that takes no
+    /// orders.
+    NoValidCertificate,
 }
 
 /// Inserts a validated order for `unit` with the next sequence number.
@@ -543,6 +608,28 @@ pub enum OrderError {
     /// Unknown priority name.
     #[error("unknown priority {0:?}: use low, normal, high or critical")]
     BadPriority(String),
+    /// A field too long to ever reach a tablet in one control frame.
+    #[error(
+        "{field} is {bytes} bytes, more than the {max} an order can carry to a tablet: shorten it"
+    )]
+    TooLarge {
+        /// The field.
+        field: &'static str,
+        /// Its length, bytes.
+        bytes: usize,
+        /// The most it may have, bytes.
+        max: usize,
+    },
+    /// No certificate was ever issued for the unit.
+    #[error(
+        "no unit {0:?} is known: issue its certificate first (vigie ca issue --unit {0} --role patrol)"
+    )]
+    UnknownUnit(String),
+    /// The unit's certificates cannot connect any more.
+    #[error(
+        "unit {0:?} has no valid patrol or supervisor certificate (revoked, expired or of another role): it could never receive the order"
+    )]
+    Unreachable(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -774,6 +774,23 @@ impl Tablet {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!("cannot frame a server message: {e}");
+                // An order that can never be framed (stored before orders
+                // were checked at the API) must not stay pending for ever:
+                // it is withdrawn, which dispatch and the operator see.
+                if let Some(server_message::Body::Order(order)) = msg.body {
+                    let link = self.state.patrol.clone();
+                    let reason = format!("undeliverable: {e}");
+                    tokio::task::spawn_blocking(move || {
+                        match link.withdraw_now(&order.order_id, &reason) {
+                            Ok(_) => {
+                                tracing::error!(order = %order.order_id, "order withdrawn: {reason}")
+                            }
+                            Err(e) => {
+                                tracing::error!(order = %order.order_id, "cannot withdraw an undeliverable order: {e}")
+                            }
+                        }
+                    });
+                }
                 return Ok(());
             }
         };

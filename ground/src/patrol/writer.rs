@@ -156,6 +156,29 @@ impl OrderWriter {
             .await?)
     }
 
+    /// [`OrderWriter::create`] for a unit that must be able to receive it:
+    /// refused, and nothing stored, when no valid patrol or supervisor
+    /// certificate names the unit (checked in the same transaction).
+    pub async fn create_deliverable(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+        now_ms: i64,
+    ) -> Result<OrderRecord, OrderError> {
+        let priority = orders::validate(order)?;
+        let (unit, order) = (unit.to_string(), order.clone());
+        self.run(move |c| {
+            Ok(match orders::can_receive_orders_in(c, &unit, now_ms)? {
+                orders::Reach::Reachable => {
+                    Ok(orders::create_in(c, &unit, &order, priority, now_ms)?)
+                }
+                orders::Reach::Unknown => Err(OrderError::UnknownUnit(unit)),
+                orders::Reach::NoValidCertificate => Err(OrderError::Unreachable(unit)),
+            })
+        })
+        .await?
+    }
+
     /// Runs a session's storage operation (durable when this returns).
     pub async fn execute(
         &self,
@@ -261,6 +284,99 @@ mod tests {
         }
         assert_eq!(orders.count_unacked().unwrap(), 0);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_order_that_could_never_be_delivered_is_refused_before_it_is_stored() {
+        let store = Store::in_memory().unwrap();
+        let orders = OrderStore::new(store.clone()).unwrap();
+        let writer = OrderWriter::spawn(&orders).unwrap();
+        // Too large for one control frame.
+        let huge = NewOrder {
+            instructions: "x".repeat(70 * 1024),
+            ..order()
+        };
+        assert!(matches!(
+            writer.create_deliverable("P1", &huge, 1).await,
+            Err(OrderError::TooLarge {
+                field: "instructions",
+                ..
+            })
+        ));
+        // No such unit.
+        assert!(matches!(
+            writer.create_deliverable("P404", &order(), 1).await,
+            Err(OrderError::UnknownUnit(_))
+        ));
+        // A unit with a patrol certificate, then the same unit revoked.
+        let dir = std::env::temp_dir().join(format!("vigie-writer-ca-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = crate::patrol::ca::DeploymentCa::init(&dir, "t").unwrap();
+        ca.issue(
+            "P1",
+            crate::patrol::ca::Role::Patrol,
+            crate::patrol::ca::Validity::from_now(std::time::Duration::from_secs(3600)),
+            Some(&store),
+        )
+        .unwrap();
+        ca.issue(
+            "OPS1",
+            crate::patrol::ca::Role::Operator,
+            crate::patrol::ca::Validity::from_now(std::time::Duration::from_secs(3600)),
+            Some(&store),
+        )
+        .unwrap();
+        let ok = writer
+            .create_deliverable("P1", &order(), crate::time::unix_ms())
+            .await
+            .unwrap();
+        assert!(matches!(
+            writer
+                .create_deliverable("OPS1", &order(), crate::time::unix_ms())
+                .await,
+            Err(OrderError::Unreachable(_))
+        ));
+        crate::patrol::ca::revoke_unit(&store, "P1", crate::time::unix_ms()).unwrap();
+        assert!(matches!(
+            writer
+                .create_deliverable("P1", &order(), crate::time::unix_ms())
+                .await,
+            Err(OrderError::Unreachable(_))
+        ));
+        // Only the deliverable order was stored.
+        assert_eq!(orders.list("P1").unwrap(), vec![ok]);
+        assert!(orders.list("P404").unwrap().is_empty());
+        assert!(orders.list("OPS1").unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The longest order the API accepts still fits one control frame, with
+    /// every field at its longest.
+    #[test]
+    fn the_longest_accepted_order_fits_a_control_frame() {
+        use vigie_protocols::tablet::codec::{MAX_CONTROL_MESSAGE_BYTES, encode_frame};
+        use vigie_protocols::tablet::{ServerMessage, server_message};
+        let unit = "P".repeat(64);
+        let longest = NewOrder {
+            incident_id: Some("9".repeat(orders::MAX_INCIDENT_ID_BYTES)),
+            instructions: "é".repeat(orders::MAX_INSTRUCTIONS_BYTES / 2),
+            ..order()
+        };
+        assert!(orders::validate(&longest).is_ok());
+        let store = Store::in_memory().unwrap();
+        OrderStore::new(store.clone()).unwrap();
+        let rec = store
+            .with_conn(|c| orders::create_in(c, &unit, &longest, 4, i64::MAX))
+            .unwrap();
+        let msg = ServerMessage {
+            body: Some(server_message::Body::Order(rec.to_proto())),
+        };
+        let frame = encode_frame(&msg, MAX_CONTROL_MESSAGE_BYTES).expect("fits");
+        assert!(
+            frame.len() < MAX_CONTROL_MESSAGE_BYTES / 2,
+            "{}",
+            frame.len()
+        );
     }
 
     #[tokio::test]

@@ -21,6 +21,8 @@ use vigie_protocols::api::{ApiError, Health, UnitList};
 
 use crate::server::ServerState;
 
+pub mod listener;
+
 /// An API error: a status and a message saying what to do.
 #[derive(Debug)]
 pub struct HttpError {

@@ -29,6 +29,12 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A command that reads a deployment was pointed at a directory with no
+    /// database.
+    #[error(
+        "no Vigie deployment in {0} (no vigie.db there): pass --data-dir with the server's data directory (`vigie serve` creates it)"
+    )]
+    NoDeployment(PathBuf),
     /// SQLite refused an operation.
     #[error("database {path}: {source}")]
     Sqlite {
@@ -129,6 +135,17 @@ impl Store {
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Opens the store of an existing deployment: refused, and nothing
+    /// created, when `data_dir` holds no database. For the commands that
+    /// read a deployment (`notice`, `audit`, `retention`, queries, replay),
+    /// which must not answer from an empty directory made up on the spot.
+    pub fn open_existing(data_dir: &Path) -> Result<Store, StoreError> {
+        if !data_dir.join("vigie.db").is_file() {
+            return Err(StoreError::NoDeployment(data_dir.to_path_buf()));
+        }
+        Store::open(data_dir)
     }
 
     /// An in-memory database, for tests and offline tools.

@@ -268,3 +268,72 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
 }
+
+/// Sends `request` on a fresh connection: status, content type, body.
+async fn exchange(http: SocketAddr, request: String) -> (u16, String, String) {
+    let mut s = TcpStream::connect(http).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, s.read_to_end(&mut answer))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status_of(&answer), content_type, body.to_string())
+}
+
+#[tokio::test]
+async fn every_error_answer_is_a_json_api_error() {
+    let (server, http, dir) = start("errors", |_| {}).await;
+    let token = server
+        .state()
+        .store
+        .issue_token("disp", vigie_ground::auth::Role::Dispatcher, 0)
+        .unwrap()
+        .token;
+    let post = |path: &str, content_type: &str, body: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: v\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let cases = [
+        // Unknown route.
+        (
+            "GET /api/v1/nothing-here HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n".to_string(),
+            404,
+        ),
+        // A method the route does not take.
+        (
+            format!("DELETE /api/v1/units HTTP/1.1\r\nHost: v\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"),
+            405,
+        ),
+        // Not JSON.
+        (post("/api/v1/patrols/P1/orders", "text/plain", "hello"), 415),
+        // JSON of the wrong shape.
+        (post("/api/v1/patrols/P1/orders", "application/json", "{\"lat_deg\":\"north\"}"), 422),
+        // Broken JSON.
+        (post("/api/v1/patrols/P1/orders", "application/json", "{\"lat_deg\":"), 400),
+    ];
+    for (request, want) in cases {
+        let (status, content_type, body) = exchange(http, request.clone()).await;
+        assert_eq!(status, want, "{request}: {body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{request}: {content_type} {body}"
+        );
+        let error: vigie_protocols::api::ApiError = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{request}: not an ApiError ({e}): {body}"));
+        assert!(!error.error.is_empty(), "{request}");
+    }
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}

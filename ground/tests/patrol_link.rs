@@ -620,3 +620,85 @@ async fn an_order_the_tablet_did_not_take_is_sent_again_on_the_same_connection()
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The framing rules of `protocols/README.md` §2–3 as a client written from
+/// the spec reads them: a frame cut by FIN is a protocol violation, an
+/// oversize prefix on a report stream is refused on arrival, and complete
+/// frames on a report stream are each handled.
+#[tokio::test]
+async fn framing_follows_the_spec_on_control_and_report_streams() {
+    let (server, dir, quic) = start("framing").await;
+    // A truncated frame, then FIN on the control stream.
+    let mut cut = Tablet::open(quic, client(&dir, "P1", Role::Patrol, valid())).await;
+    let ping = codec::encode_frame(
+        &ClientMessage {
+            body: Some(client_message::Body::Ping(Ping { nonce: 9 })),
+        },
+        MAX_CONTROL_MESSAGE_BYTES,
+    )
+    .unwrap();
+    cut.send.write_all(&ping[..ping.len() - 1]).await.unwrap();
+    cut.send.finish().unwrap();
+    let err = closed_reason(&cut.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::ProtocolViolation as u32).into()),
+        "{err}"
+    );
+
+    // An oversize length prefix on a report stream, the stream left open:
+    // refused on the prefix, before any body or FIN.
+    let big = Tablet::open(quic, client(&dir, "P2", Role::Patrol, valid())).await;
+    let mut report = big.conn.open_uni().await.unwrap();
+    report.write_all(&[0xff, 0xff, 0xff, 0x7f]).await.unwrap();
+    let err = closed_reason(&big.conn).await;
+    assert!(
+        matches!(&err, quinn::ConnectionError::ApplicationClosed(c) if c.error_code == (CloseCode::MessageTooLarge as u32).into()),
+        "{err}"
+    );
+
+    // Two complete incident reports on one report stream: both receipted.
+    let mut two = Tablet::open(quic, client(&dir, "P3", Role::Patrol, valid())).await;
+    let incident = |id: &str| {
+        codec::encode_frame(
+            &ClientMessage {
+                body: Some(client_message::Body::Incident(
+                    vigie_protocols::tablet::IncidentReport {
+                        message_id: id.into(),
+                        category: 1,
+                        location: Some(vigie_protocols::tablet::GeoPoint {
+                            lat_deg: 48.9245,
+                            lon_deg: 2.3602,
+                        }),
+                        text: "test".into(),
+                        photo_jpeg: Vec::new(),
+                        at_ms: 1,
+                    },
+                )),
+            },
+            vigie_protocols::tablet::codec::MAX_REPORT_MESSAGE_BYTES,
+        )
+        .unwrap()
+    };
+    let mut stream = two.conn.open_uni().await.unwrap();
+    let mut both = incident("inc-a");
+    both.extend(incident("inc-b"));
+    stream.write_all(&both).await.unwrap();
+    stream.finish().unwrap();
+    let mut receipted = std::collections::BTreeSet::new();
+    while receipted.len() < 2 {
+        match two.next().await.body {
+            Some(server_message::Body::Receipt(r)) => {
+                receipted.insert(r.message_id);
+            }
+            Some(server_message::Body::Error(e)) => panic!("refused: {e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        receipted.into_iter().collect::<Vec<_>>(),
+        ["inc-a", "inc-b"]
+    );
+    two.ping(1).await;
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -117,7 +117,13 @@ fn perimeter(arg: &str) -> anyhow::Result<Vec<[f64; 2]>> {
 
 /// Runs a `vigie authorisation` subcommand.
 pub fn run(args: AuthorisationArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.data_dir)?;
+    // Recording an authorisation may prepare a deployment before its first
+    // start; every other subcommand reads one that exists.
+    let store = if matches!(args.command, AuthorisationCommand::Add { .. }) {
+        Store::open(&args.data_dir)?
+    } else {
+        Store::open_existing(&args.data_dir)?
+    };
     authorisation::migrate(&store)?;
     let audit = Audit::open(&store)?;
     let now = vigie_ground::time::unix_ms();

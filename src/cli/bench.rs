@@ -45,6 +45,9 @@ pub enum BenchCommand {
     /// connection set-up, steady state, order latency and loss, then a
     /// reconnection storm after `kill -9`.
     Patrols(super::bench_patrols::BenchPatrolsArgs),
+    /// Idle connections and slow requests against a `vigie serve` child's
+    /// HTTP listener: does `/api/v1/health` still answer, and how fast.
+    Http(super::bench_http::BenchHttpArgs),
 }
 
 /// Options of `vigie bench udp`.
@@ -85,6 +88,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Udp(a) => udp(a),
         BenchCommand::Fleet(a) => fleet(a),
         BenchCommand::Patrols(a) => super::bench_patrols::run(a),
+        BenchCommand::Http(a) => super::bench_http::run(a),
     }
 }
 

@@ -67,11 +67,11 @@ pub struct BenchPatrolsArgs {
 }
 
 /// A `vigie serve` child and where it listens.
-struct ServerProcess {
+pub(super) struct ServerProcess {
     /// The process.
     child: Child,
     /// Its HTTP listener.
-    http: SocketAddr,
+    pub(super) http: SocketAddr,
     /// Its QUIC listener.
     quic: SocketAddr,
 }
@@ -79,7 +79,11 @@ struct ServerProcess {
 impl ServerProcess {
     /// Starts `vigie serve` on `data_dir`, on the given addresses (port 0:
     /// any), and waits until it announces its listeners.
-    fn start(data_dir: &Path, http: SocketAddr, quic: SocketAddr) -> anyhow::Result<ServerProcess> {
+    pub(super) fn start(
+        data_dir: &Path,
+        http: SocketAddr,
+        quic: SocketAddr,
+    ) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("cannot find the vigie binary")?;
         let mut child = Command::new(exe)
             .arg("serve")
@@ -133,7 +137,7 @@ impl ServerProcess {
         })
     }
 
-    fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.child.id()
     }
 
@@ -144,7 +148,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then SIGKILL if it does not stop within 10 s.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         // SAFETY: kill(2) with a pid we spawned and still own (not waited).
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
@@ -170,18 +174,18 @@ impl Drop for ServerProcess {
 
 /// CPU time and memory of a process, from `/proc`.
 #[derive(Debug, Clone, Copy, Default)]
-struct ProcSample {
+pub(super) struct ProcSample {
     /// When sampled.
     at: Option<Instant>,
     /// User + system CPU time, seconds.
     cpu_s: f64,
     /// Resident set size, MiB.
-    rss_mib: f64,
+    pub(super) rss_mib: f64,
     /// Peak resident set size, MiB.
-    hwm_mib: f64,
+    pub(super) hwm_mib: f64,
 }
 
-fn sample(pid: &str) -> ProcSample {
+pub(super) fn sample(pid: &str) -> ProcSample {
     let ticks = {
         // SAFETY: sysconf has no preconditions.
         let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
@@ -227,7 +231,7 @@ fn cpu_percent(a: ProcSample, b: ProcSample) -> f64 {
 /// Raises the open-file limit to its hard limit: the simulator needs one
 /// socket per [`TABLETS_PER_SOCKET`] tablets plus HTTP connections, and the
 /// server child inherits the limit.
-fn raise_fd_limit(need: u64) {
+pub(super) fn raise_fd_limit(need: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

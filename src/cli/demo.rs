@@ -80,10 +80,6 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         .context("cannot start the ground server")?;
     let state = server.state().clone();
     let http = state.listener("http").context("no HTTP listener")?;
-    println!("Vigie demo at {site}");
-    for l in state.listeners() {
-        println!("  {:<14} {}", l.name, l.address);
-    }
     // The demo's operator: an admin token, shown once, as `vigie token
     // issue` would.
     let token = state
@@ -95,8 +91,17 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         )
         .context("cannot issue the demo's operator token")?
         .token;
-    println!("  token          {token}");
-    println!("  try: curl -H 'Authorization: Bearer {token}' http://{http}/api/v1/units");
+    // What an operator needs to try the server: kept at the top of the
+    // screen, above the picture every refresh redraws.
+    let mut header = format!("Vigie demo at {site}\n");
+    for l in state.listeners() {
+        header.push_str(&format!("  {:<14} {}\n", l.name, l.address));
+    }
+    header.push_str(&format!(
+        "  data dir       {}\n  token          {token}\n  try:\n    curl -H 'Authorization: Bearer {token}' http://{http}/api/v1/units\n    VIGIE_TOKEN={token} vigie drone list --server http://{http}\n    VIGIE_TOKEN={token} vigie view --live http://{http}\n",
+        state.config.data_dir.display()
+    ));
+    print!("{header}");
     demo_authorisation(&state, args)?;
     let fleet_task = vigie_sim::demo::spawn_fleet(
         &state,
@@ -170,7 +175,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                print_picture(&fleet.snapshot(), tty);
+                print_picture(&header, &fleet.snapshot(), tty);
             }
         }
     };
@@ -188,10 +193,13 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the picture: counts by kind and status, then one line per unit.
-fn print_picture(units: &[Unit], tty: bool) {
+/// On a terminal the screen is redrawn, `header` (the addresses, the token
+/// and the commands to try) first, so that it never scrolls away.
+fn print_picture(header: &str, units: &[Unit], tty: bool) {
     let mut out = String::new();
     if tty {
         out.push_str("\x1b[2J\x1b[H");
+        out.push_str(header);
     }
     let mut counts: BTreeMap<(UnitKind, UnitStatus), usize> = BTreeMap::new();
     for u in units {

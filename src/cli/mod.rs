@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod authorisation;
 pub mod bench;
+pub mod bench_http;
 pub mod bench_patrols;
 pub mod ca;
 pub mod cameras;

@@ -33,7 +33,7 @@ pub fn run(args: NoticeArgs) -> anyhow::Result<()> {
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
-    let store = Store::open(&args.data_dir)?;
+    let store = Store::open_existing(&args.data_dir)?;
     authorisation::migrate(&store)?;
     let auths = store.list_authorisations()?;
     let input = notice::NoticeInput {

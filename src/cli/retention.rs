@@ -67,7 +67,7 @@ pub enum RetentionCommand {
 
 /// Runs a `vigie retention` subcommand.
 pub fn run(args: RetentionArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.data_dir)?;
+    let store = Store::open_existing(&args.data_dir)?;
     retention::migrate(&store)?;
     let audit = Audit::open(&store)?;
     let now = vigie_ground::time::unix_ms();

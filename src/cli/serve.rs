@@ -65,6 +65,9 @@ impl ServeArgs {
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    // One descriptor per HTTP connection, plus the database, the links and
+    // the QUIC socket: the soft limit (often 1024) is raised to the hard one.
+    super::bench_patrols::raise_fd_limit(config.http.max_connections as u64 + 256);
     super::runtime()?.block_on(async move {
         let server = Server::start(config)
             .await

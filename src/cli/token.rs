@@ -46,7 +46,13 @@ pub enum TokenCommand {
 
 /// Runs a `vigie token` subcommand.
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.data_dir)?;
+    // Issuing a token may prepare a deployment before its first start;
+    // listing and revoking read one that exists.
+    let store = if matches!(args.command, TokenCommand::Issue { .. }) {
+        Store::open(&args.data_dir)?
+    } else {
+        Store::open_existing(&args.data_dir)?
+    };
     tokens::migrate(&store)?;
     let now = vigie_ground::time::unix_ms();
     match args.command {

@@ -99,7 +99,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         .transpose()
         .context("loading the scenario")?;
     if let Some(dir) = &args.replay {
-        let store = vigie_ground::store::Store::open(dir)
+        let store = vigie_ground::store::Store::open_existing(dir)
             .with_context(|| format!("opening the recording in {}", dir.display()))?;
         vigie_ground::timeline::persist::migrate(&store)?;
         let Some((first, last)) = store.timeline_span()? else {

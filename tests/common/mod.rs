@@ -2,5 +2,6 @@
 //! and uses part of it.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod render;
 pub mod server;

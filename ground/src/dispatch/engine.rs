@@ -556,22 +556,34 @@ impl Engine {
                 }
             }
             Event::Close { incident_id, by } => {
-                self.operator_move(&mut out, now_ms, incident_id, Status::Closed, &by)?
+                self.operator_move(&mut out, now_ms, incident_id, Status::Closed, &by)?;
+                // Every unit still on the incident is released: its order
+                // is taken back (the tablet is told), so it is available
+                // and suggested again.
+                self.release(&mut out, incident_id, &format!("incident {incident_id} closed"));
             }
             Event::Cancel { incident_id, by } => {
                 self.operator_move(&mut out, now_ms, incident_id, Status::Cancelled, &by)?;
-                let open: Vec<String> = self
-                    .orders_of(incident_id)
-                    .filter(|o| !o.is_over())
-                    .map(|o| o.order_id.clone())
-                    .collect();
-                let reason = format!("incident {incident_id} cancelled");
-                for order_id in open {
-                    self.withdraw(&mut out, &order_id, &reason);
-                }
+                self.release(
+                    &mut out,
+                    incident_id,
+                    &format!("incident {incident_id} cancelled"),
+                );
             }
         }
         Ok(out)
+    }
+
+    /// Withdraws every order of `incident_id` not yet over, with `reason`.
+    fn release(&mut self, out: &mut Vec<Action>, incident_id: u64, reason: &str) {
+        let open: Vec<String> = self
+            .orders_of(incident_id)
+            .filter(|o| !o.is_over())
+            .map(|o| o.order_id.clone())
+            .collect();
+        for order_id in open {
+            self.withdraw(out, &order_id, reason);
+        }
     }
 
     /// The next time [`Engine::handle_timeout`] has something to do.

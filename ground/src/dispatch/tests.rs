@@ -464,6 +464,61 @@ fn cancelling_withdraws_open_orders_and_reassigning_a_busy_unit_withdraws_its_ot
 }
 
 #[test]
+fn closing_an_incident_releases_every_unit_still_on_it() {
+    let mut e = Engine::new(rules(None));
+    e.handle(
+        T0,
+        Event::Reported {
+            incident: Incident::new(1, report(Priority::High), T0),
+            candidates: vec![],
+        },
+    )
+    .unwrap();
+    let a = e
+        .handle(
+            T0,
+            Event::Assign {
+                incident_id: 1,
+                units: cands(&["P1", "P2"]),
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    store_orders(&mut e, T0, a);
+    for (id, state) in [("P1-1", OrderState::Accepted), ("P2-1", OrderState::Arrived)] {
+        e.handle(
+            T0 + 5,
+            Event::OrderProgress {
+                order_id: id.into(),
+                state,
+                candidates: vec![],
+            },
+        )
+        .unwrap();
+    }
+    assert!(e.excluded(2).contains("P1"), "busy while on incident 1");
+    let a = e
+        .handle(
+            T0 + 60,
+            Event::Close {
+                incident_id: 1,
+                by: "operator:c".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        withdrawn(&a),
+        [
+            ("P1-1".to_string(), "incident 1 closed".to_string()),
+            ("P2-1".to_string(), "incident 1 closed".to_string())
+        ]
+    );
+    assert_eq!(e.incident(1).unwrap().status, Status::Closed);
+    assert!(!e.excluded(2).contains("P1"), "P1 is free again");
+    assert!(!e.excluded(2).contains("P2"), "P2 is free again");
+}
+
+#[test]
 fn restore_applies_acks_stored_before_a_crash_and_rearms_timers() {
     let mut inc = Incident::new(4, report(Priority::High), T0);
     inc.transition(Status::Dispatched, T0 + 10, "dispatch");

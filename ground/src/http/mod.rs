@@ -104,11 +104,72 @@ pub fn router(state: Arc<ServerState>) -> Router {
             state.clone(),
             crate::auth::http::enforce,
         ))
+        .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Any route not in the table: 404 naming the request and where the
+/// routes are listed.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> HttpError {
+    HttpError::not_found(format!(
+        "no route {method} {}: GET /api/v1/openapi.json lists them",
+        uri.path()
+    ))
+}
+
+/// Most bytes of an error body rewritten as JSON.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Every error answer is an [`ApiError`] in JSON, as the OpenAPI document
+/// says: axum's own rejections (a body that is not JSON, 415; a body that
+/// does not match, 422; a bad path or query, 400; a method a route does not
+/// take, 405) come as plain text or empty, and are rewritten here with
+/// their message, once, for every route.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let error = match (text.is_empty(), status) {
+        (false, _) => text,
+        (true, StatusCode::METHOD_NOT_ALLOWED) => {
+            let allowed = parts
+                .headers
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            format!("{path} does not take {method}: it takes {allowed}")
+        }
+        (true, _) => format!(
+            "{} on {method} {path}",
+            status.canonical_reason().unwrap_or("error")
+        ),
+    };
+    let json = serde_json::to_vec(&ApiError { error }).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(json))
 }
 
 async fn count_requests(

@@ -528,7 +528,18 @@ impl Tablet {
                             }
                         }
                     }
-                    Ok(None) => { close(&self.conn, CloseCode::Normal, "control stream finished"); return; }
+                    Ok(None) => {
+                        // A frame cut short by FIN is a broken frame, not a
+                        // goodbye: a client must not be told to reconnect
+                        // and send it again as it is.
+                        if decoder.buffered() > 0 {
+                            link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                            close(&self.conn, CloseCode::ProtocolViolation, "control stream ended in the middle of a frame");
+                        } else {
+                            close(&self.conn, CloseCode::Normal, "control stream finished");
+                        }
+                        return;
+                    }
                     Err(e) => { tracing::info!("control stream ended: {e}"); return; }
                 },
                 datagram = self.conn.read_datagram() => match datagram {
@@ -547,7 +558,7 @@ impl Tablet {
                 stream = self.conn.accept_uni() => match stream {
                     Ok(stream) => {
                         let tx = report_tx.clone();
-                        reports.spawn(async move { let _ = tx.send(read_report(stream).await).await; });
+                        reports.spawn(read_report(stream, tx));
                     }
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
@@ -826,29 +837,51 @@ impl Tablet {
 }
 
 /// Reads one report stream: one frame, then FIN.
-async fn read_report(mut stream: quinn::RecvStream) -> Result<ClientMessage, DecodeError> {
-    let limit = MAX_REPORT_MESSAGE_BYTES + 10;
-    let bytes = match stream.read_to_end(limit).await {
-        Ok(b) => b,
-        Err(quinn::ReadToEndError::TooLong) => {
-            return Err(DecodeError::TooLarge {
-                len: limit as u64,
-                max: MAX_REPORT_MESSAGE_BYTES,
-            });
-        }
-        Err(e) => {
-            return Err(DecodeError::Malformed {
-                detail: format!("report stream failed: {e}"),
-            });
-        }
-    };
+async fn read_report(
+    mut stream: quinn::RecvStream,
+    tx: tokio::sync::mpsc::Sender<Result<ClientMessage, DecodeError>>,
+) {
+    // Decoded as it arrives: an oversize length prefix is refused as soon
+    // as it is read, not after the whole body; each complete frame is
+    // handled (the spec asks for one per stream, a second is not an error).
     let mut decoder = FrameDecoder::<ClientMessage>::new(MAX_REPORT_MESSAGE_BYTES);
-    decoder.push(&bytes);
-    let msg = decoder.next_message()?.ok_or(DecodeError::Truncated {
-        buffered: bytes.len(),
-    })?;
-    decoder.finish()?;
-    Ok(msg)
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(Some(n)) => {
+                decoder.push(&buf[..n]);
+                loop {
+                    match decoder.next_message() {
+                        Ok(Some(m)) => {
+                            if tx.send(Ok(m)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = stream.stop(quinn::VarInt::from_u32(0));
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                if let Err(e) = decoder.finish() {
+                    let _ = tx.send(Err(e)).await;
+                }
+                return;
+            }
+            Err(e) => {
+                let _ = tx
+                    .send(Err(DecodeError::Malformed {
+                        detail: format!("report stream failed: {e}"),
+                    }))
+                    .await;
+                return;
+            }
+        }
+    }
 }
 
 /// The view sector of a tablet's camera while it streams, as a closed WGS84

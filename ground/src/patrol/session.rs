@@ -726,6 +726,16 @@ impl Session {
             );
             return;
         }
+        // The unit must say why it cannot take an order: the dispatcher
+        // reads it to choose the next unit (the proto calls it required).
+        if ack.kind == tablet::AckKind::Refused as i32 && ack.reason.trim().is_empty() {
+            self.error(
+                ErrorCode::Invalid,
+                "an order ack REFUSED needs a reason: say why the unit cannot take the order".into(),
+                &ack.message_id,
+            );
+            return;
+        }
         // Any ack shows the tablet has the order: no more copies (of a
         // withdrawal, only its own ack).
         self.unacked.retain(|_, u| !u.answered_by(&ack));
@@ -1226,6 +1236,30 @@ mod tests {
             withdrawals_sent(&rig.drain(&mut s)).is_empty(),
             "acknowledged: done"
         );
+    }
+
+    #[test]
+    fn a_refusal_without_a_reason_is_an_error_and_changes_nothing() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        let o = rig.issue("P1", Some(&mut s));
+        rig.drain(&mut s);
+        rig.feed(
+            &mut s,
+            client_message::Body::OrderAck(OrderAck {
+                message_id: "r".into(),
+                order_id: o.order_id.clone(),
+                kind: AckKind::Refused as i32,
+                reason: "  ".into(),
+                at_ms: rig.now_ms,
+            }),
+        );
+        let out = rig.drain(&mut s);
+        assert!(
+            matches!(&out[..], [Output::Send(ServerMessage { body: Some(server_message::Body::Error(e)) })] if e.code() == ErrorCode::Invalid && e.message_id == "r" && e.message.contains("reason")),
+            "{out:?}"
+        );
+        assert_eq!(rig.orders.list("P1").unwrap()[0].state, OrderState::Pending);
     }
 
     #[test]

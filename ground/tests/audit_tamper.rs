@@ -8,10 +8,13 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 use rusqlite::params;
 use serde_json::json;
-use vigie_ground::guardrails::audit::{self, Actor, Audit, Entry, Tamper};
+use vigie_ground::config::Config;
+use vigie_ground::guardrails::audit::{self, Actor, Audit, Entry, Tamper, VerifyOptions};
+use vigie_ground::guardrails::audit_seal::{self, AuditConfig};
+use vigie_ground::server::Server;
 use vigie_ground::store::Store;
 
 fn temp(name: &str) -> PathBuf {
@@ -278,10 +281,10 @@ fn tamper_case(case: usize, n: i64, kind: &Kind, restart: bool) -> Result<(), Te
 
 #[test]
 fn no_random_tamper_verifies_as_intact_and_the_right_row_is_named() {
-    let config = Config {
+    let config = ProptestConfig {
         cases: 48,
         failure_persistence: None,
-        ..Config::default()
+        ..ProptestConfig::default()
     };
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
     let mut runner = TestRunner::new_with_rng(config, rng);
@@ -293,4 +296,252 @@ fn no_random_tamper_verifies_as_intact_and_the_right_row_is_named() {
             tamper_case(c, n, &kind, restart)
         })
         .unwrap();
+}
+
+/// Copies every file of `from` into `to` (a backup of the data directory).
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_consistent_rollback_of_the_whole_directory_is_caught_by_the_inspectors_copy() {
+    let dir = temp("rollback");
+    let backup = temp("rollback-backup");
+    {
+        let store = Store::open(&dir).unwrap();
+        run_server(&store, 0, 3);
+    }
+    copy_dir(&dir, &backup);
+    let inspector = {
+        let store = Store::open(&dir).unwrap();
+        run_server(&store, 3, 2);
+        let public_key = audit_seal::read_public_key(&dir.join(audit_seal::PUBLIC_KEY_FILE))
+            .unwrap()
+            .unwrap();
+        VerifyOptions {
+            public_key: Some(public_key),
+            checkpoints: audit::export_checkpoints(&store).unwrap(),
+        }
+    };
+    // Someone puts back the older copy of everything: database, head,
+    // checkpoint file. On its own it is consistent...
+    std::fs::remove_dir_all(&dir).unwrap();
+    copy_dir(&backup, &dir);
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(audit::verify(&store).unwrap(), Ok(3));
+    // ...but not with what the inspector kept.
+    let report = audit::verify_with(&store, &inspector).unwrap();
+    assert_eq!(
+        report.first(),
+        Some(&Tamper::Removed { seq: 4 }),
+        "{report:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&backup);
+}
+
+#[test]
+fn a_register_resealed_with_another_key_fails_with_the_inspectors_public_key() {
+    let dir = temp("other-key");
+    let store = Store::open(&dir).unwrap();
+    run_server(&store, 0, 3);
+    let key = audit_seal::read_public_key(&dir.join(audit_seal::PUBLIC_KEY_FILE))
+        .unwrap()
+        .unwrap();
+    // Rewrite a row, then replace key, public key and every checkpoint
+    // with new ones made by a fresh key (the register "re-sealed").
+    rewrite_and_rehash(&store, 2);
+    std::fs::remove_file(dir.join("ca").join(audit_seal::SIGNING_KEY_FILE)).unwrap();
+    std::fs::remove_file(dir.join(audit_seal::PUBLIC_KEY_FILE)).unwrap();
+    std::fs::remove_file(dir.join(audit_seal::CHECKPOINT_FILE)).unwrap();
+    std::fs::remove_file(head(&dir)).unwrap();
+    sql(&store, "DELETE FROM audit_checkpoint");
+    drop(store);
+    let store = Store::open(&dir).unwrap();
+    drop(Audit::open(&store).unwrap());
+    let inspector = VerifyOptions {
+        public_key: Some(key),
+        checkpoints: Vec::new(),
+    };
+    let report = audit::verify_with(&store, &inspector).unwrap();
+    assert!(!report.intact());
+    assert_eq!(report.first().unwrap().seq(), 1, "{report:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_register_from_before_signing_is_sealed_as_found_and_said_so() {
+    let dir = temp("legacy");
+    let store = Store::open(&dir).unwrap();
+    audit::migrate(&store).unwrap();
+    // Rows as an older version wrote them: chained, no checkpoint, no key,
+    // an unsigned head.
+    let mut prev = audit::GENESIS.to_string();
+    for seq in 1..=4 {
+        let mut row = audit::Row {
+            seq,
+            time_ms: seq,
+            actor: "system".into(),
+            action: "config.loaded".into(),
+            target: "server".into(),
+            detail: "{}".into(),
+            reason: String::new(),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        row.hash = audit::row_hash(&row);
+        store
+            .with_conn(|c| {
+                c.execute(
+                    "INSERT INTO audit_log (seq, time_ms, actor, action, target, detail, reason, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![row.seq, row.time_ms, row.actor, row.action, row.target, row.detail, row.reason, row.prev_hash, row.hash],
+                )
+            })
+            .unwrap();
+        prev = row.hash;
+    }
+    std::fs::write(head(&dir), format!("4 {prev}\n")).unwrap();
+    let before = audit::verify_with(&store, &VerifyOptions::default()).unwrap();
+    assert!(before.intact(), "{before:?}");
+    assert!(
+        before
+            .lines()
+            .join("\n")
+            .contains("rows 1..4 are not signed"),
+        "{before:?}"
+    );
+    // The first signing version to open it seals the rows as found.
+    run_server(&store, 10, 2);
+    let after = audit::verify_with(&store, &VerifyOptions::default()).unwrap();
+    assert!(after.intact(), "{after:?}");
+    assert_eq!(after.predates_signing, Some((1, 4)));
+    assert_eq!(after.signed_rows, 6);
+    assert!(
+        after
+            .lines()
+            .join("\n")
+            .contains("rows 1..4 predate signing"),
+        "{after:?}"
+    );
+    // From then on, a rewrite of an old row is caught too.
+    rewrite_and_rehash(&store, 2);
+    assert_eq!(first_bad(&store), Tamper::Rewritten { seq: 2 });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_signing_key_is_private_and_apart_from_the_database() {
+    let dir = temp("key-mode");
+    let store = Store::open(&dir).unwrap();
+    run_server(&store, 0, 1);
+    let key = dir.join("ca").join(audit_seal::SIGNING_KEY_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Elsewhere when configured; offline commands find it through the
+    // locator the server writes.
+    let elsewhere = temp("key-elsewhere");
+    let config = AuditConfig {
+        signing_key: Some(elsewhere.join("audit.key")),
+        checkpoint_dir: Some(elsewhere.clone()),
+        accept_damaged: false,
+    };
+    let dir2 = temp("key-configured");
+    let store2 = Store::open(&dir2).unwrap();
+    let (audit, damage) = audit::start_checked(&store2, &config).unwrap();
+    assert_eq!(damage, None);
+    audit.record(entry(1)).unwrap();
+    drop(audit);
+    assert!(elsewhere.join("audit.key").exists());
+    assert!(elsewhere.join(audit_seal::CHECKPOINT_FILE).exists());
+    assert!(!dir2.join("ca").join(audit_seal::SIGNING_KEY_FILE).exists());
+    Audit::open(&store2).unwrap().record(entry(2)).unwrap();
+    assert!(!dir2.join("ca").join(audit_seal::SIGNING_KEY_FILE).exists());
+    assert_eq!(audit::verify(&store2).unwrap(), Ok(2));
+    for d in [&dir, &elsewhere, &dir2] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+fn server_config(dir: &Path) -> Config {
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    c.http.listen = "127.0.0.1:0".parse().unwrap();
+    c.quic.listen = "127.0.0.1:0".parse().unwrap();
+    c.mavlink.links = Vec::new();
+    c
+}
+
+/// `GET path` over a raw TCP connection; the response body.
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_damaged_register_unless_accepted_then_says_so() {
+    let dir = temp("serve");
+    {
+        let store = Store::open(&dir).unwrap();
+        run_server(&store, 0, 5);
+        sql(&store, "DELETE FROM audit_log WHERE seq > 3");
+    }
+    let refused = Server::start(server_config(&dir))
+        .await
+        .err()
+        .expect("refused");
+    let text = format!("{refused:#}");
+    assert!(text.contains("TAMPERED at seq 4"), "{text}");
+    assert!(text.contains("--accept-damaged-audit"), "{text}");
+    let mut config = server_config(&dir);
+    config.audit.accept_damaged = true;
+    let server = Server::start(config).await.expect("starts when accepted");
+    let damage = server.state().audit_damage.clone().expect("damage shown");
+    assert!(damage.contains("seq 4"), "{damage}");
+    let http = server.state().listener("http").unwrap();
+    let health: serde_json::Value =
+        serde_json::from_str(&get(http, "/api/v1/health").await).unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["audit_damage"].as_str().unwrap().contains("seq 4"),
+        "{health}"
+    );
+    server.stop().await.unwrap();
+    let store = Store::open(&dir).unwrap();
+    let rows = Audit::open(&store)
+        .unwrap()
+        .range(i64::MIN, i64::MAX)
+        .unwrap();
+    let accepted = rows
+        .iter()
+        .find(|r| r.action == audit::DAMAGE_ACCEPTED)
+        .expect("the damage is in the register");
+    assert!(
+        accepted.detail.contains("\"first_bad_seq\":4"),
+        "{accepted:?}"
+    );
+    // And it stays named.
+    assert_eq!(first_bad(&store).seq(), 4);
+    let _ = std::fs::remove_dir_all(&dir);
 }

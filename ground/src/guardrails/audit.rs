@@ -305,6 +305,12 @@ impl Seal {
         let existed = paths.signing_key.exists();
         let signer = Signer::load_or_create(&paths, checkpoints == 0)?;
         let lock = open_lock(&paths.lock)?;
+        if let Some(dir) = paths.checkpoints.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| SealError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         let file = read_checkpoints(&paths.checkpoints)?;
         let file_max = file
             .checkpoints

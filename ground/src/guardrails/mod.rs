@@ -173,6 +173,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_flood_of_refusals_grows_the_register_by_one_row_per_source_and_minute() {
+        let g = Guardrails::default();
+        let store = crate::store::Store::in_memory().unwrap();
+        let register = audit::Audit::open(&store).unwrap();
+        let (n, sources, span_ms) = (20_000u64, 5u64, 120_000i64);
+        let start = 1_800_000_000_000i64; // a minute boundary
+        let mut lines = 0;
+        for i in 0..n {
+            let at_ms = start + (i as i64 * span_ms) / n as i64;
+            let ip = format!("10.0.0.{}", i % sources);
+            let r = refusals::Refusal {
+                at_ms,
+                action: "http.refused",
+                actor: audit::Actor::Anonymous,
+                source: format!("remote:{ip}"),
+                class: vec![("remote", ip)],
+                request: "GET /api/v1/units".into(),
+                reason: "unknown or revoked token".into(),
+            };
+            lines += usize::from(g.refusal("http", r).is_some());
+            // The periodic task.
+            if i % 500 == 0 {
+                let (rows, due) = g.refusals_due(at_ms);
+                lines += due.len();
+                for e in rows {
+                    register.enqueue(e).unwrap();
+                }
+            }
+        }
+        // Shutdown.
+        for e in g.refusals_now() {
+            register.enqueue(e).unwrap();
+        }
+        lines += g.refusal_lines_now(start + span_ms).len();
+        let rows = register.range(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(
+            rows.len() as u64,
+            sources * 2,
+            "one row per source and minute"
+        );
+        let total: u64 = rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.detail).unwrap()["count"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(total, n, "every refusal is counted");
+        assert!(
+            lines as i64 <= span_ms / refusals::LOG_EVERY_MS + 2,
+            "{lines} log lines"
+        );
+    }
+
+    #[test]
     fn events_are_bounded_oldest_dropped() {
         let g = Guardrails::default();
         for i in 0..(MAX_EVENTS as i64 + 10) {

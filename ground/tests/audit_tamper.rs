@@ -545,3 +545,27 @@ async fn serve_refuses_a_damaged_register_unless_accepted_then_says_so() {
     assert_eq!(first_bad(&store).seq(), 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_checkpoint_not_signed_by_the_key_is_named_as_forged() {
+    let dir = temp("forged-checkpoint");
+    let store = Store::open(&dir).unwrap();
+    run_server(&store, 0, 4);
+    // Someone appends a checkpoint of their own (signed by another key).
+    let other = audit_seal::Signer::ephemeral().unwrap();
+    let rows = Audit::open(&store)
+        .unwrap()
+        .range(i64::MIN, i64::MAX)
+        .unwrap();
+    let fake = audit_seal::Checkpoint::sign(&other, 2, vec![rows[1].hash.clone()], 0, false);
+    audit_seal::append_checkpoints(&dir.join(audit_seal::CHECKPOINT_FILE), &[fake]).unwrap();
+    let report = audit::verify_with(&store, &VerifyOptions::default()).unwrap();
+    assert!(
+        matches!(
+            report.first(),
+            Some(Tamper::ForgedCheckpoint { first_seq: 2, .. })
+        ),
+        "{report:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -737,7 +737,14 @@ fn tablet_and_console_sessions_refusals_and_picture_subscriptions_are_recorded()
         handshake["target"]
             .as_str()
             .unwrap()
-            .starts_with("remote:127.0.0.1:")
+            .starts_with("remote:127.0.0.1"),
+        "refusals are counted per remote IP and minute"
+    );
+    assert!(
+        json(handshake["detail"].as_str().unwrap())["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
     );
 
     drop(server);

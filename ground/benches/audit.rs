@@ -9,6 +9,8 @@
 //! - `append_memory`: the same on an in-memory database: the cost without
 //!   the disk.
 //! - `verify_100k`: `check_chain` over 100 000 rows already read.
+//! - `verify_file_10k`: `verify_with` on a file register of 10 000 rows
+//!   written by the writer: read, chain, checkpoint signatures, head.
 //! - `writer_enqueue_10k`: 10 000 entries queued on the server's writer
 //!   thread (group commit) then one flush: what a reconnection storm's
 //!   session records cost, per entry.
@@ -116,6 +118,22 @@ fn bench(c: &mut Criterion) {
         );
     }
     drop(batched);
+    let vdir = dir.join("verify");
+    let vstore = Store::open(&vdir).expect("store");
+    {
+        let writer = Audit::start(&vstore).expect("writer");
+        for k in 0..10_000 {
+            writer.enqueue(entry(k)).expect("enqueue");
+        }
+        writer.flush().expect("flush");
+    }
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("verify_file_10k", |b| {
+        b.iter(|| {
+            let report = audit::verify_with(&vstore, &audit::VerifyOptions::default());
+            black_box(report.expect("verify"))
+        })
+    });
     let rows = chain(100_000);
     group.throughput(Throughput::Elements(rows.len() as u64));
     group.sample_size(10);

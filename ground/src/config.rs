@@ -65,6 +65,9 @@ pub struct Config {
     pub retention: crate::guardrails::retention::RetentionConfig,
     /// Dispatch policy, call points and event zones.
     pub dispatch: crate::dispatch::policy::DispatchConfig,
+    /// Where the audit register's signing key and checkpoints are, and
+    /// whether to start on a register that does not verify.
+    pub audit: crate::guardrails::audit_seal::AuditConfig,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             coverage: CoverageConfig::default(),
             retention: Default::default(),
             dispatch: Default::default(),
+            audit: Default::default(),
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct ServerState {
     pub guardrails: Arc<crate::guardrails::Guardrails>,
     /// Dispatch: incidents, suggestions, orders, escalations.
     pub dispatch: Arc<crate::dispatch::Dispatch>,
+    /// The audit register's verify report at start when it did not verify
+    /// and the server was started anyway (`--accept-damaged-audit`).
+    pub audit_damage: Option<String>,
     /// Bound listeners, filled in during start-up.
     listeners: Mutex<Vec<Listener>>,
 }
@@ -110,7 +113,9 @@ impl Server {
         crate::auth::tokens::migrate(&store)?;
         crate::guardrails::authorisation::migrate(&store)?;
         crate::guardrails::retention::migrate(&store)?;
-        let audit = crate::guardrails::audit::Audit::start(&store)?;
+        // A register that does not verify stops the start, unless accepted:
+        // then the damage is recorded, logged and shown by the health route.
+        let (audit, audit_damage) = crate::guardrails::audit::start_checked(&store, &config.audit)?;
         crate::timeline::persist::migrate(&store)?;
         let run_id = store.begin_run(crate::time::unix_ms(), env!("CARGO_PKG_VERSION"))?;
         if store.previous_run_crashed(run_id)? {
@@ -178,6 +183,7 @@ impl Server {
             audit,
             guardrails,
             dispatch,
+            audit_damage,
             listeners: Mutex::default(),
         });
         crate::guardrails::tasks::record_config(&state)?;
@@ -208,6 +214,7 @@ impl Server {
         if tls.is_some() {
             tracing::info!("HTTP served over TLS (https://)");
         }
+        // Handlers see the peer address (refusals are counted by it).
         tasks.spawn(crate::http::listener::serve(
             http,
             crate::http::router(state.clone()),
@@ -270,6 +277,12 @@ impl Server {
             shutdown.clone(),
         ));
         tasks.spawn(crate::guardrails::tasks::purge(
+            state.clone(),
+            shutdown.clone(),
+        ));
+        // Refusals counted per source and minute: to the register, and
+        // summarised to the log.
+        tasks.spawn(crate::guardrails::tasks::refusals(
             state.clone(),
             shutdown.clone(),
         ));
@@ -355,7 +368,9 @@ impl Server {
                 }
             }
         }
-        // Everything recorded before the stop is on disk before we say so.
+        // Everything recorded before the stop is on disk before we say so,
+        // refusals counted in the current minute included.
+        crate::guardrails::gate::flush_refusals(&self.state).await;
         if let Err(e) = self.state.audit.flush_async().await {
             tracing::error!("audit register not flushed at shutdown: {e}");
         }

@@ -222,7 +222,8 @@ pub struct UnitList {
 /// `GET /api/v1/health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` while every listener is up.
+    /// `ok` while every listener is up; `degraded` when the server was
+    /// started on an audit register that does not verify.
     pub status: String,
     /// Server version.
     pub version: String,
@@ -232,6 +233,10 @@ pub struct Health {
     pub units: usize,
     /// Bound listeners, by name (`http`, `quic`, `mavlink:<name>`).
     pub listeners: Vec<Listener>,
+    /// What `vigie audit verify` found at start when the server was started
+    /// anyway (`--accept-damaged-audit`); absent when the register verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_damage: Option<String>,
 }
 
 /// One bound network listener.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use vigie_ground::guardrails::audit::{self, Actor, Audit, Entry};
+use vigie_ground::guardrails::audit_seal;
 use vigie_ground::store::Store;
 
 /// Options shared by every `vigie audit` subcommand.
@@ -34,9 +35,28 @@ pub enum Format {
 /// `vigie audit` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Check the hash chain: fails and names the first edited, removed or reordered row.
-    #[command(after_help = "Example:\n  vigie audit verify --data-dir /var/lib/vigie")]
-    Verify,
+    /// Check the hash chain, the signed checkpoints and the head: fails and names the first
+    /// edited, removed, reordered or rewritten row.
+    #[command(
+        after_help = "Examples:\n  vigie audit verify --data-dir /var/lib/vigie\n  vigie audit verify --public-key inspector/audit-signing.pub --checkpoints inspector/checkpoints.jsonl"
+    )]
+    Verify {
+        /// The public key to check signatures with (an inspector's copy of
+        /// `audit-signing.pub`); default: the one in the data directory.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Checkpoints exported earlier (`vigie audit checkpoints`): rows
+        /// they cover must still be there, unchanged.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Write every signed checkpoint (JSON lines) for an inspector to keep, with the public key.
+    #[command(after_help = "Example:\n  vigie audit checkpoints --out checkpoints.jsonl")]
+    Checkpoints {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the register between two times for an inspector.
     #[command(
         after_help = "Examples:\n  vigie audit export --from 2026-07-14T00:00:00Z --to 2026-07-15T00:00:00Z --out register.csv\n  vigie audit export --from 0 --to 1784073600000 --format json --out register.json"
@@ -67,15 +87,42 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     }
     let store = Store::open(&args.data_dir)?;
     match args.command {
-        AuditCommand::Verify => match audit::verify(&store)? {
-            Ok(n) => {
-                println!("audit register intact: {n} rows, hash chain verified");
+        AuditCommand::Verify {
+            public_key,
+            checkpoints,
+        } => {
+            let opts =
+                audit::VerifyOptions::from_files(public_key.as_deref(), checkpoints.as_deref())?;
+            let report = audit::verify_with(&store, &opts)?;
+            let lines = report.lines();
+            if report.intact() {
+                println!("{}", lines.join("\n"));
                 Ok(())
+            } else {
+                anyhow::bail!("{}", lines.join("\n"))
             }
-            Err(tamper) => {
-                anyhow::bail!("audit register TAMPERED at seq {}: {tamper}", tamper.seq())
-            }
-        },
+        }
+        AuditCommand::Checkpoints { out } => {
+            let checkpoints = audit::export_checkpoints(&store)?;
+            std::fs::write(&out, audit_seal::to_json_lines(&checkpoints))
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            Audit::open(&store)?.record(
+                Entry::new(
+                    vigie_ground::time::unix_ms(),
+                    Actor::local_user(),
+                    "audit.checkpoints.export",
+                    &out.display().to_string(),
+                )
+                .detail(serde_json::json!({"checkpoints": checkpoints.len()})),
+            )?;
+            eprintln!(
+                "{} checkpoints written to {}; keep them with {} (the public key)",
+                checkpoints.len(),
+                out.display(),
+                args.data_dir.join(audit_seal::PUBLIC_KEY_FILE).display()
+            );
+            Ok(())
+        }
         AuditCommand::Export {
             from,
             to,

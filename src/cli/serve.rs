@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Replace the MAVLink links with one UDP listener on this address.
     #[arg(long)]
     pub mavlink: Option<SocketAddr>,
+    /// Start even if the audit register does not verify: the damage is
+    /// recorded in the register, logged and shown by /api/v1/health.
+    #[arg(long)]
+    pub accept_damaged_audit: bool,
 }
 
 impl ServeArgs {
@@ -46,6 +50,9 @@ impl ServeArgs {
         }
         if let Some(a) = self.quic {
             config.quic.listen = a;
+        }
+        if self.accept_damaged_audit {
+            config.audit.accept_damaged = true;
         }
         if let Some(a) = self.mavlink {
             config.mavlink.links = vec![vigie_ground::config::LinkConfig {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
@@ -124,12 +124,17 @@ pub async fn enforce(
         }
     };
     let (mut parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let op = match resolve(&parts, &state) {
         Ok(op) => op,
         Err(e) => {
             crate::guardrails::gate::refused_request(
                 &state,
                 crate::guardrails::audit::Actor::Anonymous,
+                peer,
                 parts.method.as_str(),
                 &path,
                 e.status.as_u16(),
@@ -139,11 +144,13 @@ pub async fn enforce(
         }
     };
     if let Err(forbidden) = op.require(permission) {
-        tracing::warn!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
+        // Logged as a throttled summary by `refused_request`.
+        tracing::debug!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
         let e = HttpError::from(forbidden);
         crate::guardrails::gate::refused_request(
             &state,
             (&op).into(),
+            peer,
             parts.method.as_str(),
             &path,
             e.status.as_u16(),
@@ -193,7 +200,8 @@ fn resolve(parts: &Parts, state: &ServerState) -> Result<Operator, HttpError> {
                 Ok(op)
             }
             Ok(None) => {
-                tracing::warn!(path = %parts.uri.path(), "refused an unknown or revoked token");
+                // Logged as a throttled summary by the caller.
+                tracing::debug!(path = %parts.uri.path(), "refused an unknown or revoked token");
                 Err(HttpError::unauthorized(
                     "unknown or revoked token: ask an admin for a new one (`vigie token issue`)",
                 ))

@@ -5,7 +5,8 @@
 //! the server's appends go through one OS thread that owns a connection of
 //! its own: it takes every entry waiting (up to [`MAX_BATCH`]), computes the
 //! hash chain over them in queue order, and writes them in one transaction,
-//! so one `fsync`, with one head-anchor write (see
+//! so one `fsync`, sealed by one signed checkpoint, with one head-anchor
+//! write (see
 //! [`super::audit::append_batch`]).
 //!
 //! - Callers that must not act before the record is on disk (a drone
@@ -24,7 +25,7 @@
 //!   still fails, receipts carry the error and queued entries are written to
 //!   the error log, so they are at least in the system journal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
-use super::audit::{AuditError, Entry, append_batch};
+use super::audit::{AuditError, Entry, Seal, append_batch};
 use crate::store::Store;
 
 /// Entries that may wait for the writer; more make their senders wait.
@@ -134,7 +135,7 @@ fn gone() -> AuditError {
 impl Writer {
     /// Starts the thread on a connection of its own to `store`'s file (the
     /// same connection for an in-memory store, which has no second one).
-    pub fn spawn(store: &Store, anchor: Option<PathBuf>) -> Result<Writer, AuditError> {
+    pub fn spawn(store: &Store, seal: Option<Arc<Seal>>) -> Result<Writer, AuditError> {
         let own = match store.path().parent() {
             Some(dir) if store.path() != Path::new(":memory:") => Store::open(dir)?,
             _ => store.clone(),
@@ -145,7 +146,7 @@ impl Writer {
         let (thread_room, thread_counters) = (room.clone(), counters.clone());
         let thread = std::thread::Builder::new()
             .name("vigie-audit-writer".into())
-            .spawn(move || run(own, anchor, rx, &thread_room, &thread_counters))
+            .spawn(move || run(own, seal, rx, &thread_room, &thread_counters))
             .map_err(|e| AuditError::Writer(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             jobs: Some(jobs),
@@ -275,7 +276,7 @@ impl Drop for Writer {
 /// the commit.
 fn run(
     store: Store,
-    anchor: Option<PathBuf>,
+    seal: Option<Arc<Seal>>,
     jobs: Receiver<Job>,
     room: &Notify,
     counters: &Counters,
@@ -294,7 +295,7 @@ fn run(
         let outcome = if entries.is_empty() {
             Ok(Vec::new())
         } else {
-            commit(&store, anchor.as_deref(), &entries)
+            commit(&store, seal.as_deref(), &entries)
         };
         match outcome {
             Ok(seqs) => {
@@ -337,14 +338,13 @@ fn run(
 }
 
 /// One batch's transaction, tried up to [`COMMIT_ATTEMPTS`] times.
-fn commit(
-    store: &Store,
-    anchor: Option<&Path>,
-    entries: &[&Entry],
-) -> Result<Vec<i64>, AuditError> {
+fn commit(store: &Store, seal: Option<&Seal>, entries: &[&Entry]) -> Result<Vec<i64>, AuditError> {
     let mut attempt = 1;
     loop {
-        match store.with_conn(|c| append_batch(c, anchor, entries)) {
+        let lock = seal.map(Seal::lock);
+        let outcome = store.with_conn(|c| append_batch(c, seal, entries));
+        drop(lock);
+        match outcome {
             Ok((seqs, anchor_err)) => {
                 if let Some(e) = anchor_err {
                     tracing::error!("{e}");
@@ -375,7 +375,7 @@ mod tests {
         Entry::new(i, Actor::Unit(who.into()), "patrol.session.start", who).detail(json!({"i": i}))
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
+    fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("vigie-audit-writer-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

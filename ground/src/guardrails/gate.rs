@@ -196,28 +196,41 @@ pub async fn footage_access(
         })
 }
 
-/// Records a request refused by the access policy (401 or 403), at most
-/// [`super::MAX_REFUSALS_PER_S`] a second (the rest are counted).
+/// Counts a request refused by the access policy (401 or 403): in the
+/// register, one row per source (peer IP) and minute with the count and the
+/// distinct reasons ([`super::refusals`]); in the log, one summary line per
+/// 5 s at most.
 pub fn refused_request(
     state: &ServerState,
     actor: Actor,
+    peer: Option<std::net::IpAddr>,
     method: &str,
     path: &str,
     status: u16,
     message: &str,
 ) {
-    let now = crate::time::unix_ms();
-    let Some(unrecorded_before) = state.guardrails.admit_refusal(now) else {
-        return;
+    let remote = peer.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let refusal = super::refusals::Refusal {
+        at_ms: crate::time::unix_ms(),
+        action: "http.refused",
+        actor,
+        source: format!("remote:{remote}"),
+        class: vec![("remote", remote), ("status", status.to_string())],
+        request: format!("{method} {path}"),
+        reason: message.to_string(),
     };
-    let entry = Entry::new(now, actor, "http.refused", path).detail(json!({
-        "method": method,
-        "status": status,
-        "message": message,
-        "unrecorded_refusals_before": unrecorded_before,
-    }));
-    if let Err(e) = state.audit.enqueue(entry) {
-        tracing::error!("audit register unavailable, refusal unrecorded: {e}");
+    if let Some(line) = state.guardrails.refusal("http", refusal) {
+        tracing::warn!("{line}");
+    }
+}
+
+/// Writes the refusals counted so far, the current minute's too, to the
+/// register (queued in order): before the register is read, and at shutdown.
+pub async fn flush_refusals(state: &ServerState) {
+    for entry in state.guardrails.refusals_now() {
+        if let Err(e) = state.audit.enqueue_async(entry).await {
+            tracing::error!("audit register unavailable, refusals unrecorded: {e}");
+        }
     }
 }
 

@@ -95,6 +95,9 @@ async fn audit_range(
         "audit",
         json!({"from": q.from, "to": to}),
     );
+    // Refusals are counted per minute: write the current counts first, so
+    // the rows read hold every refusal so far.
+    super::gate::flush_refusals(&state).await;
     let rows = state.audit.range(from, to).map_err(internal)?;
     if rows.len() > MAX_AUDIT_ROWS {
         return Err(HttpError::bad_request(format!(
@@ -107,13 +110,19 @@ async fn audit_range(
 
 async fn audit_verify(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, HttpError> {
     let store = state.store.clone();
-    let result = tokio::task::spawn_blocking(move || audit::verify(&store))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-    Ok(Json(match result {
-        Ok(n) => json!({"intact": true, "rows": n}),
-        Err(t) => json!({"intact": false, "first_bad_seq": t.seq(), "problem": t.to_string()}),
+    let report = tokio::task::spawn_blocking(move || {
+        audit::verify_with(&store, &audit::VerifyOptions::default())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(Json(match report.first() {
+        None => {
+            json!({"intact": true, "rows": report.rows, "signed_rows": report.signed_rows, "report": report.lines()})
+        }
+        Some(t) => {
+            json!({"intact": false, "first_bad_seq": t.seq(), "problem": t.to_string(), "report": report.lines()})
+        }
     }))
 }
 

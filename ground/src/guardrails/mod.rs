@@ -3,6 +3,8 @@
 //!
 //! - [`audit`]: the append-only, hash-chained audit register (who did what,
 //!   when, why) and its verification.
+//! - [`audit_seal`]: Ed25519 checkpoints and the signed head that make the
+//!   register tamper-evident against someone with file access.
 //! - [`audit_writer`]: the register's writer thread (group commit, receipts
 //!   for callers that must wait, back-pressure when full).
 //! - [`authorisation`]: prefectoral flight authorisations (legal purpose,
@@ -15,6 +17,8 @@
 //! - [`recordings`]: the recordings index (segments by source, time and
 //!   footprint), searched with a reason and clipped by privacy masks.
 //! - [`notice`]: the public information notice, Markdown and HTML.
+//! - [`refusals`]: refused requests and connections counted per source and
+//!   minute for the register, and summarised for the log (sans-I/O).
 //! - [`gate`]: the hooks other modules call (drone commands, footage
 //!   queries, refused requests) so that checks and records live here.
 //! - [`http`]: `/api/v1/audit`, `/api/v1/authorisations`,
@@ -26,12 +30,14 @@
 //! it and why.
 
 pub mod audit;
+pub mod audit_seal;
 pub mod audit_writer;
 pub mod authorisation;
 pub mod gate;
 pub mod http;
 pub mod notice;
 pub mod recordings;
+pub mod refusals;
 pub mod retention;
 pub mod supervisor;
 pub mod tasks;
@@ -60,37 +66,13 @@ pub struct GuardEvent {
     pub message: String,
 }
 
-/// Refused requests recorded per second at most; beyond, they are counted
-/// and the count goes with the next recorded one, so a flood of bad tokens
-/// cannot fill the disk with one synced row each.
-pub const MAX_REFUSALS_PER_S: u32 = 20;
-
-/// Bounds how many refused requests are recorded per second (sans-I/O).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RefusalLimiter {
-    /// Start of the current one-second window, Unix milliseconds.
-    window_ms: i64,
-    /// Refusals recorded in it.
-    recorded: u32,
-    /// Refusals not recorded since the last recorded one.
-    suppressed: u64,
-}
-
-impl RefusalLimiter {
-    /// `Some(n)` when this refusal is to be recorded, `n` being how many
-    /// were left unrecorded before it; `None` when it is only counted.
-    pub fn admit(&mut self, now_ms: i64) -> Option<u64> {
-        if now_ms - self.window_ms >= 1000 || now_ms < self.window_ms {
-            self.window_ms = now_ms;
-            self.recorded = 0;
-        }
-        if self.recorded >= MAX_REFUSALS_PER_S {
-            self.suppressed += 1;
-            return None;
-        }
-        self.recorded += 1;
-        Some(std::mem::take(&mut self.suppressed))
-    }
+/// Refused requests and connections not yet in the register or the log.
+#[derive(Debug, Default)]
+struct Refused {
+    /// Counted per source and minute for the register.
+    tally: refusals::Tally,
+    /// Summarised for the log.
+    log: refusals::LogThrottle,
 }
 
 /// Guardrail state shared by the server's handlers and tasks.
@@ -100,8 +82,8 @@ pub struct Guardrails {
     pub retention: retention::Limits,
     /// Recent events, oldest first, at most [`MAX_EVENTS`].
     events: Mutex<VecDeque<GuardEvent>>,
-    /// Bounds the recording of refused requests.
-    refusals: Mutex<RefusalLimiter>,
+    /// Refused requests and connections, counted (see [`refusals`]).
+    refused: Mutex<Refused>,
     /// Operator tokens already seen in this run: their first use is
     /// recorded as a login, later ones are not (bounded by the tokens
     /// issued).
@@ -125,12 +107,39 @@ impl Guardrails {
             .insert(token_id)
     }
 
-    /// Whether to record a refused request now; see [`RefusalLimiter`].
-    pub fn admit_refusal(&self, now_ms: i64) -> Option<u64> {
-        self.refusals
+    /// Counts a refused request (`kind` `http`) or connection (`quic`)
+    /// for the register and the log; returns the log line due now, if any.
+    pub fn refusal(&self, kind: &'static str, r: refusals::Refusal) -> Option<String> {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let line = refused.log.note(r.at_ms, kind, &r.source, &r.reason);
+        refused.tally.add(r);
+        line
+    }
+
+    /// The register rows of minutes ended by `now_ms` and the log lines
+    /// due: what the periodic task writes.
+    pub fn refusals_due(&self, now_ms: i64) -> (Vec<audit::Entry>, Vec<String>) {
+        let mut refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        (refused.tally.take_ended(now_ms), refused.log.tick(now_ms))
+    }
+
+    /// Every pending register row, the current minute's too (at shutdown,
+    /// and before the register is read, so it holds every refusal so far).
+    pub fn refusals_now(&self) -> Vec<audit::Entry> {
+        self.refused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .admit(now_ms)
+            .tally
+            .take_all()
+    }
+
+    /// Every log line still owed (at shutdown).
+    pub fn refusal_lines_now(&self, now_ms: i64) -> Vec<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .log
+            .take_all(now_ms)
     }
 
     /// Adds an event (and logs it); the oldest goes when full.
@@ -164,16 +173,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_are_recorded_up_to_the_rate_then_counted() {
-        let mut l = RefusalLimiter::default();
-        for _ in 0..MAX_REFUSALS_PER_S {
-            assert_eq!(l.admit(10_000), Some(0));
+    fn a_flood_of_refusals_grows_the_register_by_one_row_per_source_and_minute() {
+        let g = Guardrails::default();
+        let store = crate::store::Store::in_memory().unwrap();
+        let register = audit::Audit::open(&store).unwrap();
+        let (n, sources, span_ms) = (20_000u64, 5u64, 120_000i64);
+        let start = 1_800_000_000_000i64; // a minute boundary
+        let mut lines = 0;
+        for i in 0..n {
+            let at_ms = start + (i as i64 * span_ms) / n as i64;
+            let ip = format!("10.0.0.{}", i % sources);
+            let r = refusals::Refusal {
+                at_ms,
+                action: "http.refused",
+                actor: audit::Actor::Anonymous,
+                source: format!("remote:{ip}"),
+                class: vec![("remote", ip)],
+                request: "GET /api/v1/units".into(),
+                reason: "unknown or revoked token".into(),
+            };
+            lines += usize::from(g.refusal("http", r).is_some());
+            // The periodic task.
+            if i % 500 == 0 {
+                let (rows, due) = g.refusals_due(at_ms);
+                lines += due.len();
+                for e in rows {
+                    register.enqueue(e).unwrap();
+                }
+            }
         }
-        assert_eq!(l.admit(10_500), None);
-        assert_eq!(l.admit(10_999), None);
-        // A new second: recorded again, with the count of those left out.
-        assert_eq!(l.admit(11_000), Some(2));
-        assert_eq!(l.admit(11_001), Some(0));
+        // Shutdown.
+        for e in g.refusals_now() {
+            register.enqueue(e).unwrap();
+        }
+        lines += g.refusal_lines_now(start + span_ms).len();
+        let rows = register.range(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(
+            rows.len() as u64,
+            sources * 2,
+            "one row per source and minute"
+        );
+        let total: u64 = rows
+            .iter()
+            .map(|r| {
+                serde_json::from_str::<serde_json::Value>(&r.detail).unwrap()["count"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(total, n, "every refusal is counted");
+        assert!(
+            lines as i64 <= span_ms / refusals::LOG_EVERY_MS + 2,
+            "{lines} log lines"
+        );
     }
 
     #[test]

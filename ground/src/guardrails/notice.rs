@@ -90,6 +90,13 @@ fn blocks(input: &NoticeInput<'_>) -> Vec<Block> {
             ),
         ]));
     }
+    out.push(Block::Heading("Registre d'audit / Audit register".into()));
+    out.push(Block::Para(
+        "Chaque commande de drone, chaque recherche dans les images et chaque accès refusé au système est inscrit dans un registre d'audit signé, qui révèle toute modification ou suppression ; les accès refusés y sont comptés par origine (adresse réseau ou unité) et par minute. Vigie n'efface pas ce registre automatiquement : sa durée de conservation relève du responsable du traitement, qui l'archive et le purge selon les règles qui s'appliquent à lui.".into(),
+    ));
+    out.push(Block::Para(
+        "Every drone command, every search in the footage and every refused access to the system is written to a signed audit register that reveals any change or removal; refused accesses are counted in it per origin (network address or unit) and minute. Vigie does not delete this register automatically: how long it is kept is for the data controller to decide, who archives and purges it under the rules that apply to them.".into(),
+    ));
     out.push(Block::Para(
         "Vous pouvez introduire une réclamation auprès de la CNIL (www.cnil.fr).".into(),
     ));
@@ -187,5 +194,12 @@ mod tests {
             ..input
         };
         assert!(markdown(&none).contains("Aucune captation"));
+        // How the audit register itself is kept, in French and English.
+        assert!(md.contains("## Registre d'audit / Audit register"), "{md}");
+        assert!(md.contains("comptés par origine"), "{md}");
+        assert!(
+            md.contains("Vigie does not delete this register automatically"),
+            "{md}"
+        );
     }
 }

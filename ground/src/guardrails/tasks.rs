@@ -187,3 +187,35 @@ pub async fn purge(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::Resul
         }
     }
 }
+
+/// How often counted refusals are looked at: rows are written within this
+/// of their minute's end, log summaries every [`super::refusals::LOG_EVERY_MS`].
+pub const REFUSALS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Writes the refusals of each ended minute to the register and their
+/// summaries to the log; at shutdown, everything still counted.
+pub async fn refusals(state: Arc<ServerState>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(REFUSALS_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let (rows, lines) = state.guardrails.refusals_due(crate::time::unix_ms());
+                for line in lines {
+                    tracing::warn!("{line}");
+                }
+                for entry in rows {
+                    if let Err(e) = state.audit.enqueue_async(entry).await {
+                        tracing::error!("audit register unavailable, refusals unrecorded: {e}");
+                    }
+                }
+            }
+            _ = shutdown.wait() => break,
+        }
+    }
+    for line in state.guardrails.refusal_lines_now(crate::time::unix_ms()) {
+        tracing::warn!("{line}");
+    }
+    super::gate::flush_refusals(&state).await;
+    Ok(())
+}

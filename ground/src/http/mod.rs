@@ -183,11 +183,16 @@ async fn count_requests(
 
 async fn health(State(state): State<Arc<ServerState>>) -> Json<Health> {
     Json(Health {
-        status: "ok".into(),
+        status: if state.audit_damage.is_some() {
+            "degraded".into()
+        } else {
+            "ok".into()
+        },
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_s: state.started.elapsed().as_secs_f64(),
         units: state.fleet.read(|f| f.len()),
         listeners: state.listeners(),
+        audit_damage: state.audit_damage.clone(),
     })
 }
 

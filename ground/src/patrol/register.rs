@@ -98,7 +98,8 @@ pub enum Stage {
 }
 
 impl Stage {
-    fn as_str(self) -> &'static str {
+    /// The recorded form: `handshake`, `connect`, `session`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Stage::Handshake => "handshake",
             Stage::Connect => "connect",

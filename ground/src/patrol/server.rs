@@ -279,9 +279,11 @@ async fn register(state: &ServerState, entry: crate::guardrails::audit::Entry) {
     }
 }
 
-/// Queues a refusal of a connection for the register, at most
-/// `MAX_REFUSALS_PER_S` a second together with refused HTTP requests (a
-/// flood of bad handshakes must not fill the disk).
+/// Counts a refused connection: in the register, one row per source (unit,
+/// or remote IP before a certificate was read) and minute, with the count
+/// and the distinct reasons, shared with refused HTTP requests
+/// ([`crate::guardrails::refusals`]); in the log, one summary line per 5 s
+/// at most. A flood of bad handshakes fills neither the disk nor the log.
 async fn register_refusal(
     state: &ServerState,
     who: Option<&UnitIdentity>,
@@ -289,13 +291,37 @@ async fn register_refusal(
     stage: register::Stage,
     reason: &str,
 ) {
-    let now = crate::time::unix_ms();
-    let Some(unrecorded_before) = state.guardrails.admit_refusal(now) else {
-        return;
+    let ip = remote.ip().to_string();
+    let mut class = vec![
+        ("stage", stage.as_str().to_string()),
+        ("remote", ip.clone()),
+    ];
+    let (actor, source) = match who {
+        Some(id) => {
+            class.push(("role", id.role.clone()));
+            class.push(("serial", id.serial.clone()));
+            (
+                crate::guardrails::audit::Actor::Unit(id.unit.clone()),
+                format!("unit:{}", id.unit),
+            )
+        }
+        None => (
+            crate::guardrails::audit::Actor::Anonymous,
+            format!("remote:{ip}"),
+        ),
     };
-    let mut entry = register::refused(now, who, remote, stage, "connect", reason);
-    entry.detail["unrecorded_refusals_before"] = serde_json::json!(unrecorded_before);
-    register(state, entry).await;
+    let refusal = crate::guardrails::refusals::Refusal {
+        at_ms: crate::time::unix_ms(),
+        action: "patrol.refused",
+        actor,
+        source,
+        class,
+        request: "connect".into(),
+        reason: reason.to_string(),
+    };
+    if let Some(line) = state.guardrails.refusal("quic", refusal) {
+        tracing::warn!("{line}");
+    }
 }
 
 fn close(conn: &quinn::Connection, code: CloseCode, reason: &str) {
@@ -330,7 +356,8 @@ async fn connection(
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             counters.handshake_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%remote, "handshake failed: {e}");
+            // Summarised (throttled) by `register_refusal`.
+            tracing::debug!(%remote, "handshake failed: {e}");
             // No certificate, an unknown CA, an expired or revoked one: the
             // TLS layer refused it.
             register_refusal(
@@ -365,7 +392,7 @@ async fn connection(
             Ok(role) if role.may_connect() => role,
             _ => {
                 counters.refused_after_handshake.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(role = %identity.role, "refused: role may not connect");
+                tracing::debug!(role = %identity.role, "refused: role may not connect");
                 let reason = format!("role {:?} may not connect as a client; use a patrol, supervisor or operator certificate", identity.role);
                 close(&conn, CloseCode::RoleRefused, &reason);
                 register_refusal(&state, Some(&identity), remote, register::Stage::Connect, &reason).await;

@@ -26,6 +26,9 @@ pub struct LinkCounters {
     pub signing_rejected: AtomicU64,
     /// Messages sent to vehicles.
     pub sent: AtomicU64,
+    /// Distinct senders that claimed a system id already in use by a live
+    /// vehicle (spoofing, or two vehicles with one SYSID).
+    pub conflicting_sources: AtomicU64,
 }
 
 /// Counters and gauges of the patrol link (QUIC tablets), updated by
@@ -200,7 +203,7 @@ impl Metrics {
         }
 
         let links = self.links.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let link_counters: [LinkFamily; 6] = [
+        let link_counters: [LinkFamily; 7] = [
             (
                 "vigie_mavlink_packets_total",
                 "Datagrams or reads received per link.",
@@ -230,6 +233,11 @@ impl Metrics {
                 "vigie_mavlink_sent_total",
                 "MAVLink messages sent per link.",
                 |c| &c.sent,
+            ),
+            (
+                "vigie_mavlink_conflicting_sources_total",
+                "Senders that claimed a system id already used by a live vehicle, per link.",
+                |c| &c.conflicting_sources,
             ),
         ];
         for (name, help, get) in link_counters {

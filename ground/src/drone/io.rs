@@ -292,6 +292,7 @@ async fn run(
     let mut dirty: BTreeSet<VehicleKey> = BTreeSet::new();
     let mut bad_frames = Throttle::default();
     let mut bad_signing = Throttle::default();
+    let mut duplicates = Throttle::default();
     let mut buf = vec![0u8; 65536];
     let mut next_tcp_try = Instant::now();
     loop {
@@ -401,9 +402,18 @@ async fn run(
                     system_id,
                     first,
                     second,
-                } => tracing::error!(
-                    "two vehicles claim system id {system_id}: {first} and {second}; kept apart as separate units, give each its own SYSID"
+                    sources,
+                } => duplicates.warn(
+                    now,
+                    &name,
+                    format_args!(
+                        "CONFLICT: system id {system_id} of {first} is also claimed by {second} ({sources} conflicting source(s) so far); kept apart, give each vehicle its own SYSID or sign the link"
+                    ),
                 ),
+                LinkEvent::Removed(key) => {
+                    dirty.remove(&key);
+                    state.fleet.remove(&core.unit_id(key));
+                }
                 LinkEvent::Done(op, result) => {
                     if let Some(reply) = waiting.remove(&op) {
                         let _ = reply.send(result);

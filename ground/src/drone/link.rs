@@ -15,6 +15,8 @@
 
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -57,6 +59,25 @@ pub const CAMERA_REQUEST_ONCE: &[u32] = &[259, 269];
 /// CAMERA_FOV_STATUS rate asked of camera components, Hz.
 pub const CAMERA_FOV_RATE_HZ: f64 = 2.0;
 
+/// Most duplicate vehicles (a second sender of a system id already in use)
+/// tracked per link. With at most 255 system ids, a link tracks at most
+/// 255 + this many vehicles; conflicting sources beyond it are counted and
+/// their messages dropped.
+pub const MAX_DUPLICATES: usize = 8;
+/// How long a duplicate stays listed after its link loss before it is
+/// removed from the link and the picture.
+pub const DUPLICATE_GRACE: Duration = Duration::from_secs(30);
+/// Distinct conflicting source addresses remembered per system id, to count
+/// them (the count saturates there).
+pub const MAX_CONFLICT_SOURCES: usize = 4096;
+
+/// Whether a unit id names a duplicate (`drone:<link>:<id>@<address>`): a
+/// sender seen only while it contested a live vehicle's id, never restored
+/// or persisted across a restart.
+pub fn is_duplicate_unit_id(id: &str) -> bool {
+    id.strip_prefix("drone:").is_some_and(|r| r.contains('@'))
+}
+
 /// Frames to hold for sending before new ones are dropped (the edge drains
 /// after every input; only a stalled socket fills it).
 pub const MAX_OUTBOX: usize = 4096;
@@ -80,7 +101,9 @@ pub enum LinkEvent {
     Lost(VehicleKey),
     /// A lost vehicle is heard again.
     Recovered(VehicleKey),
-    /// Two senders claim one system id.
+    /// A new sender claims a system id already in use; reported for the
+    /// first [`MAX_DUPLICATES`] only (the rest are counted in the
+    /// vehicle's one conflict warning and in the link's counters).
     DuplicateSystemId {
         /// The contested id.
         system_id: u8,
@@ -88,7 +111,11 @@ pub enum LinkEvent {
         first: SocketAddr,
         /// The address that also claims it.
         second: SocketAddr,
+        /// Distinct conflicting sources seen so far for this id.
+        sources: usize,
     },
+    /// A silent duplicate expired: remove it from the picture.
+    Removed(VehicleKey),
     /// A command or transfer ended.
     Done(OpId, CommandResult),
     /// A frame failed the signing check.
@@ -151,6 +178,20 @@ enum Op {
     Transfer(Box<Transfer>, Instant),
 }
 
+/// Senders contesting one system id.
+#[derive(Debug, Default)]
+struct Conflict {
+    /// Distinct conflicting addresses, at most [`MAX_CONFLICT_SOURCES`].
+    sources: HashSet<SocketAddr>,
+    /// Whether more sources came than are remembered.
+    saturated: bool,
+}
+
+/// Prefix of the one conflict warning a contested vehicle carries.
+fn conflict_prefix(sys: u8) -> String {
+    format!("system id {sys} is claimed by ")
+}
+
 /// The link core.
 #[derive(Debug)]
 pub struct LinkCore {
@@ -163,6 +204,8 @@ pub struct LinkCore {
     /// Per (system, component): the address it was last heard from and when,
     /// for duplicate detection.
     components: HashMap<(u8, u8), (SocketAddr, Instant)>,
+    /// Per contested system id: who else claims it.
+    conflicts: HashMap<u8, Conflict>,
     /// Commands in flight.
     commands: CommandEngine,
     /// Ops by caller id; internal ops (stream requests) are not listed.
@@ -199,6 +242,7 @@ impl LinkCore {
             seq: 0,
             vehicles: HashMap::default(),
             components: HashMap::default(),
+            conflicts: HashMap::default(),
             commands: CommandEngine::default(),
             ops: HashMap::default(),
             next_op: 0,
@@ -380,7 +424,9 @@ impl LinkCore {
         {
             return; // another ground station on the link
         }
-        let key = self.route(now, sys, comp, from);
+        let Some(key) = self.route(now, sys, comp, from) else {
+            return; // a conflicting sender beyond the cap: counted, dropped
+        };
         // One map lookup per message: this is the ingest hot path.
         let (v, is_new) = match self.vehicles.entry(key) {
             Entry::Occupied(o) => (o.into_mut(), false),
@@ -432,8 +478,9 @@ impl LinkCore {
         }
     }
 
-    /// Which vehicle a message from (sys, comp) at `from` belongs to.
-    fn route(&mut self, now: Instant, sys: u8, comp: u8, from: SocketAddr) -> VehicleKey {
+    /// Which vehicle a message from (sys, comp) at `from` belongs to;
+    /// `None` for a conflicting sender beyond [`MAX_DUPLICATES`].
+    fn route(&mut self, now: Instant, sys: u8, comp: u8, from: SocketAddr) -> Option<VehicleKey> {
         let primary = VehicleKey {
             system_id: sys,
             duplicate_of: None,
@@ -443,7 +490,7 @@ impl LinkCore {
         let first = match self.components.entry((sys, comp)) {
             Entry::Vacant(e) => {
                 e.insert((from, now));
-                return primary;
+                return Some(primary);
             }
             Entry::Occupied(mut o) => {
                 let (addr, last) = *o.get();
@@ -451,7 +498,7 @@ impl LinkCore {
                 // moved (new NAT port, new network). It is the same vehicle.
                 if addr == from || now.saturating_duration_since(last) > loss {
                     o.insert((from, now));
-                    return primary;
+                    return Some(primary);
                 }
                 addr
             }
@@ -460,28 +507,126 @@ impl LinkCore {
             system_id: sys,
             duplicate_of: Some(from),
         };
-        if !self.vehicles.contains_key(&key) {
-            let warning = format!(
-                "system id {sys} is claimed by two vehicles on link {}: {first} and {from}; they are kept apart, give each its own SYSID",
-                self.settings.name
-            );
-            if let Some(v) = self.vehicles.get_mut(&primary) {
-                if !v.warnings.contains(&warning) {
-                    v.warnings.push(warning.clone());
-                }
-                self.mark_changed(primary);
-            }
-            self.events.push_back(LinkEvent::DuplicateSystemId {
-                system_id: sys,
-                first,
-                second: from,
-            });
-            // Created here so the warning rides along with it.
-            let mut v = Vehicle::new(sys, from, now);
-            v.warnings.push(warning);
-            self.vehicles.insert(key, v);
+        if self.vehicles.contains_key(&key) {
+            return Some(key);
         }
-        key
+        // A new conflicting source: counted, one warning on the vehicle
+        // whose id it claims, tracked apart only up to the cap.
+        let conflict = self.conflicts.entry(sys).or_default();
+        let new_source = if conflict.sources.contains(&from) {
+            false
+        } else if conflict.sources.len() < MAX_CONFLICT_SOURCES {
+            conflict.sources.insert(from);
+            true
+        } else {
+            conflict.saturated = true;
+            false
+        };
+        let sources = conflict.sources.len();
+        if new_source {
+            self.counters
+                .conflicting_sources
+                .fetch_add(1, Ordering::Relaxed);
+            self.set_conflict_warning(sys, first, from);
+        }
+        let duplicates = self
+            .vehicles
+            .keys()
+            .filter(|k| k.duplicate_of.is_some())
+            .count();
+        if duplicates >= MAX_DUPLICATES {
+            return None;
+        }
+        self.push_event(LinkEvent::DuplicateSystemId {
+            system_id: sys,
+            first,
+            second: from,
+            sources,
+        });
+        let mut v = Vehicle::new(sys, from, now);
+        v.warnings.push(format!(
+            "this sender ({from}) claims system id {sys}, already used by {first} on link {}: kept apart; it is removed {}s after it falls silent",
+            self.settings.name,
+            DUPLICATE_GRACE.as_secs()
+        ));
+        self.vehicles.insert(key, v);
+        Some(key)
+    }
+
+    /// Puts the one conflict warning of system `sys`, with its count, on
+    /// the vehicle that holds the id.
+    fn set_conflict_warning(&mut self, sys: u8, first: SocketAddr, latest: SocketAddr) {
+        let Some(c) = self.conflicts.get(&sys) else {
+            return;
+        };
+        let n = c.sources.len();
+        let more = if c.saturated { " or more" } else { "" };
+        let plural = if n == 1 && !c.saturated {
+            "source"
+        } else {
+            "sources"
+        };
+        let warning = format!(
+            "{}{n}{more} other {plural} on link {} besides {first} (latest {latest}): possible spoofing or two vehicles with one SYSID; they are kept apart (at most {MAX_DUPLICATES} tracked), give each vehicle its own SYSID or sign the link",
+            conflict_prefix(sys),
+            self.settings.name
+        );
+        let primary = VehicleKey {
+            system_id: sys,
+            duplicate_of: None,
+        };
+        if let Some(v) = self.vehicles.get_mut(&primary) {
+            let prefix = conflict_prefix(sys);
+            v.warnings.retain(|w| !w.starts_with(&prefix));
+            v.warnings.push(warning);
+            self.mark_changed(primary);
+        }
+    }
+
+    /// Removes duplicates silent for the link loss and [`DUPLICATE_GRACE`];
+    /// clears a conflict warning once no duplicate of its id is left.
+    fn expire_duplicates(&mut self, now: Instant) {
+        let limit = self.settings.link_loss + DUPLICATE_GRACE;
+        let mut expired: Vec<VehicleKey> = self
+            .vehicles
+            .iter()
+            .filter(|(k, v)| {
+                k.duplicate_of.is_some()
+                    && !v.link_up
+                    && now.saturating_duration_since(v.last_heartbeat) >= limit
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        expired.sort();
+        for key in expired {
+            self.vehicles.remove(&key);
+            let ops: Vec<OpId> = self
+                .ops
+                .iter()
+                .filter(|(_, (k, _))| *k == key)
+                .map(|(id, _)| *id)
+                .collect();
+            for op in ops {
+                self.ops.remove(&op);
+            }
+            self.events.push_back(LinkEvent::Removed(key));
+            let sys = key.system_id;
+            let left = self
+                .vehicles
+                .keys()
+                .any(|k| k.system_id == sys && k.duplicate_of.is_some());
+            if !left && self.conflicts.remove(&sys).is_some() {
+                let primary = VehicleKey {
+                    system_id: sys,
+                    duplicate_of: None,
+                };
+                if let Some(v) = self.vehicles.get_mut(&primary) {
+                    let prefix = conflict_prefix(sys);
+                    v.warnings.retain(|w| !w.starts_with(&prefix));
+                    self.mark_changed(primary);
+                }
+            }
+        }
     }
 
     fn request_streams(&mut self, now: Instant, sys: u8) {
@@ -858,9 +1003,13 @@ impl LinkCore {
                 min(Some(tr.deadline()));
             }
         }
-        for v in self.vehicles.values() {
+        for (k, v) in &self.vehicles {
             if v.link_up {
                 min(Some(v.last_heartbeat + self.settings.link_loss));
+            } else if k.duplicate_of.is_some() {
+                min(Some(
+                    v.last_heartbeat + self.settings.link_loss + DUPLICATE_GRACE,
+                ));
             }
         }
         t
@@ -908,6 +1057,7 @@ impl LinkCore {
                 ));
             }
         }
+        self.expire_duplicates(now);
         // Command resends and give-ups.
         let mut sends = std::mem::take(&mut self.sends);
         let finished = self.commands.on_timeout(now, &mut sends);

@@ -185,7 +185,7 @@ fn two_vehicles_claiming_one_system_id_are_kept_apart_and_reported() {
         &frame(7, 1, &position(10.0, 10.0), None),
     );
     let (_, ev) = drain(&mut c);
-    assert!(ev.iter().any(|e| matches!(e, LinkEvent::DuplicateSystemId { system_id: 7, first, second } if *first == addr(5000) && *second == addr(6000))));
+    assert!(ev.iter().any(|e| matches!(e, LinkEvent::DuplicateSystemId { system_id: 7, first, second, .. } if *first == addr(5000) && *second == addr(6000))));
     let dup = VehicleKey {
         system_id: 7,
         duplicate_of: Some(addr(6000)),
@@ -197,7 +197,7 @@ fn two_vehicles_claiming_one_system_id_are_kept_apart_and_reported() {
     );
     assert!(c.vehicle(PRIMARY).unwrap().position.is_none());
     assert!(c.vehicle(dup).unwrap().armed());
-    assert!(c.vehicle(PRIMARY).unwrap().warnings[0].contains("claimed by two vehicles"));
+    assert!(c.vehicle(PRIMARY).unwrap().warnings[0].contains("claimed by 1 other source"));
     assert_eq!(c.key_of("drone:udp0:7@127.0.0.1:6000"), Some(dup));
 }
 
@@ -480,4 +480,88 @@ fn garbage_is_counted_and_does_not_disturb_other_vehicles() {
         .filter(|e| matches!(e, LinkEvent::Malformed { .. }))
         .count();
     assert!(reports <= MAX_OUTBOX, "{reports}");
+}
+
+#[test]
+fn spoofed_senders_of_a_live_system_id_are_bounded_expired_and_raise_one_alert() {
+    let t0 = Instant::now();
+    let counters: Arc<LinkCounters> = Arc::default();
+    let mut c = LinkCore::new(settings(None), counters.clone());
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    drain(&mut c);
+    // 3,000 spoofed heartbeats from as many source ports, while the real
+    // drone keeps speaking.
+    let mut duplicate_reports = 0;
+    for port in 0..3000u16 {
+        let t = t0 + Duration::from_millis(port as u64);
+        c.handle_bytes(
+            t,
+            WALL,
+            addr(10_000 + port),
+            &frame(7, 1, &heartbeat(true), None),
+        );
+        if port % 500 == 0 {
+            c.handle_bytes(t, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+        }
+        let (_, ev) = drain(&mut c);
+        duplicate_reports += ev
+            .iter()
+            .filter(|e| matches!(e, LinkEvent::DuplicateSystemId { .. }))
+            .count();
+    }
+    assert!(
+        c.keys().len() <= 1 + MAX_DUPLICATES,
+        "{} vehicles tracked",
+        c.keys().len()
+    );
+    assert!(
+        duplicate_reports <= MAX_DUPLICATES + 1,
+        "{duplicate_reports}"
+    );
+    let v = c.vehicle(PRIMARY).unwrap();
+    let conflict: Vec<&String> = v
+        .warnings
+        .iter()
+        .filter(|w| w.contains("claimed by"))
+        .collect();
+    assert_eq!(conflict.len(), 1, "one alert: {:?}", v.warnings);
+    assert!(
+        conflict[0].contains("3000 other sources"),
+        "{}",
+        conflict[0]
+    );
+    assert_eq!(counters.conflicting_sources.load(Ordering::Relaxed), 3000);
+    assert!(!v.armed(), "the real drone's state is untouched");
+    // The spoofers fall silent; the real drone goes on. After link loss and
+    // the grace, every duplicate is gone and the alert clears.
+    let mut t = t0 + Duration::from_secs(3);
+    let mut removed = Vec::new();
+    while t < t0 + DUPLICATE_GRACE + Duration::from_secs(10) {
+        t += Duration::from_millis(500);
+        c.handle_bytes(t, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+        c.handle_timeout(t, WALL);
+        let (_, ev) = drain(&mut c);
+        removed.extend(ev.into_iter().filter_map(|e| match e {
+            LinkEvent::Removed(k) => Some(k),
+            _ => None,
+        }));
+    }
+    assert_eq!(c.keys(), vec![PRIMARY]);
+    assert!(!removed.is_empty() && removed.iter().all(|k| k.duplicate_of.is_some()));
+    assert!(
+        c.vehicle(PRIMARY)
+            .unwrap()
+            .warnings
+            .iter()
+            .all(|w| !w.contains("claimed by")),
+        "{:?}",
+        c.vehicle(PRIMARY).unwrap().warnings
+    );
+}
+
+#[test]
+fn duplicate_vehicles_are_never_restored_as_units() {
+    assert!(is_duplicate_unit_id("drone:udp0:7@127.0.0.1:6000"));
+    assert!(!is_duplicate_unit_id("drone:udp0:7"));
+    assert!(!is_duplicate_unit_id("patrol:alpha@x"));
 }

@@ -33,7 +33,7 @@ use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 use super::command::{CommandEngine, CommandId, Finished};
 use super::mission::{self, Transfer, TransferResult};
 use super::signing::{self, Signer, SigningReject, Verifier};
-use super::vehicle::{COMP_AUTOPILOT, COMP_CAMERA, Vehicle};
+use super::vehicle::{COMP_CAMERA, Vehicle};
 use super::wire::{self, FrameError};
 use crate::frame::LocalFrame;
 use crate::metrics::LinkCounters;
@@ -441,16 +441,16 @@ impl LinkCore {
         };
         let was_up = v.link_up;
         let was_camera = v.has_camera;
-        if comp == COMP_AUTOPILOT || matches!(msg, MavMessage::HEARTBEAT(_)) && comp != COMP_CAMERA
-        {
+        let had_autopilot = v.autopilot_seen;
+        let changed = v.apply(now, comp, msg);
+        // Replies go where the autopilot speaks from.
+        if comp == v.autopilot_component {
             v.peer = from;
         }
-        let changed = v.apply(now, comp, msg);
+        let autopilot = v.autopilot_component;
         let camera_appeared = !was_camera && v.has_camera;
         let recovered = !was_up && v.link_up;
-        if is_new && key.duplicate_of.is_none() && comp != COMP_CAMERA {
-            self.request_streams(now, sys);
-        }
+        let autopilot_appeared = !had_autopilot && v.autopilot_seen;
         if recovered {
             self.events.push_back(LinkEvent::Recovered(key));
         }
@@ -459,6 +459,9 @@ impl LinkCore {
         }
         if camera_appeared && key.duplicate_of.is_none() {
             self.request_camera(now, sys);
+        }
+        if autopilot_appeared && key.duplicate_of.is_none() {
+            self.request_streams(now, sys, autopilot);
         }
         match msg {
             MavMessage::COMMAND_ACK(ack) => {
@@ -629,12 +632,12 @@ impl LinkCore {
         }
     }
 
-    fn request_streams(&mut self, now: Instant, sys: u8) {
+    fn request_streams(&mut self, now: Instant, sys: u8, autopilot: u8) {
         for &(id, hz) in STREAMS {
             self.internal_command(
                 now,
                 sys,
-                COMP_AUTOPILOT,
+                autopilot,
                 MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
                 [id as f32, (1e6 / hz) as f32, 0.0, 0.0, 0.0, 0.0, 0.0],
             );
@@ -643,7 +646,7 @@ impl LinkCore {
             self.internal_command(
                 now,
                 sys,
-                COMP_AUTOPILOT,
+                autopilot,
                 MavCmd::MAV_CMD_REQUEST_MESSAGE,
                 [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
             );
@@ -797,7 +800,7 @@ impl LinkCore {
         }
         self.wall_ms = wall_ms;
         let sys = key.system_id;
-        let target = (sys, COMP_AUTOPILOT);
+        let target = (sys, v.autopilot_component);
         self.next_op += 1;
         let op_id = self.next_op;
         let transfer = match cmd {
@@ -849,8 +852,8 @@ impl LinkCore {
 
     fn command_message(&self, key: VehicleKey, cmd: &DroneCommand) -> Result<MavMessage, String> {
         let sys = key.system_id;
-        let ap = COMP_AUTOPILOT;
         let v = self.vehicles.get(&key).ok_or("unknown vehicle")?;
+        let ap = v.autopilot_component;
         let finite = |vals: &[f64]| {
             if vals.iter().all(|x| x.is_finite()) {
                 Ok(())

@@ -565,3 +565,92 @@ fn duplicate_vehicles_are_never_restored_as_units() {
     assert!(!is_duplicate_unit_id("drone:udp0:7"));
     assert!(!is_duplicate_unit_id("patrol:alpha@x"));
 }
+
+fn companion_heartbeat() -> MavMessage {
+    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+        custom_mode: 0,
+        mavtype: MavType::MAV_TYPE_ONBOARD_CONTROLLER,
+        autopilot: MavAutopilot::MAV_AUTOPILOT_INVALID,
+        base_mode: MavModeFlag::empty(),
+        system_status: MavState::MAV_STATE_ACTIVE,
+        mavlink_version: 3,
+    })
+}
+
+#[test]
+fn a_companion_computers_heartbeat_does_not_set_the_vehicles_mode_or_arming() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    // The companion speaks first, then the autopilot, then the companion again.
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 191, &companion_heartbeat(), None),
+    );
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(true), None));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 191, &companion_heartbeat(), None),
+    );
+    let v = c.vehicle(PRIMARY).unwrap();
+    assert!(v.armed(), "armed, as the autopilot says");
+    assert_eq!(v.mode(), "GUIDED");
+    assert_eq!(v.autopilot, MavAutopilot::MAV_AUTOPILOT_ARDUPILOTMEGA);
+    assert_eq!(v.mav_type, MavType::MAV_TYPE_QUADROTOR);
+    let unit = c
+        .unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
+        .unwrap();
+    let d = unit.drone.unwrap();
+    assert_eq!((d.autopilot.as_str(), d.armed), ("ardupilot", true));
+    // The companion's heartbeats alone do not keep the vehicle's link up.
+    let mut t = t0;
+    let mut lost = false;
+    for _ in 0..8 {
+        t += Duration::from_millis(500);
+        c.handle_bytes(
+            t,
+            WALL,
+            addr(5000),
+            &frame(7, 191, &companion_heartbeat(), None),
+        );
+        c.handle_timeout(t, WALL);
+        let (_, ev) = drain(&mut c);
+        lost |= ev.contains(&LinkEvent::Lost(PRIMARY));
+    }
+    assert!(lost, "the autopilot fell silent: link lost");
+}
+
+#[test]
+fn commands_go_to_the_component_whose_heartbeat_is_the_autopilots() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 191, &companion_heartbeat(), None),
+    );
+    // An autopilot on component 2 (some boards run two flight stacks).
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 2, &heartbeat(false), None));
+    drain(&mut c);
+    c.command(t0, WALL, PRIMARY, &DroneCommand::Rtl).unwrap();
+    let (tx, _) = drain(&mut c);
+    let rtl = decoded(&tx).into_iter().find_map(|(_, m)| match m {
+        MavMessage::COMMAND_LONG(l) if l.command == MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH => Some(l),
+        _ => None,
+    });
+    // The RTL waits behind the stream requests (one command in flight per
+    // vehicle); every command sent so far targets component 2.
+    let sent: Vec<_> = decoded(&tx)
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            MavMessage::COMMAND_LONG(l) => Some(l.target_component),
+            _ => None,
+        })
+        .collect();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|&comp| comp == 2), "{sent:?} {rtl:?}");
+}

@@ -40,6 +40,14 @@ pub struct Vehicle {
     pub peer: SocketAddr,
     /// When the last autopilot HEARTBEAT arrived.
     pub last_heartbeat: Instant,
+    /// The autopilot's component id: the one whose HEARTBEAT has an
+    /// autopilot other than `MAV_AUTOPILOT_INVALID` (normally 1). Commands
+    /// and transfers go to it; other components' heartbeats (companion
+    /// computers, gimbals, cameras) never set the vehicle's mode or arming.
+    pub autopilot_component: u8,
+    /// Whether the autopilot's own HEARTBEAT has been heard (a vehicle first
+    /// heard through its companion computer has not, yet).
+    pub autopilot_seen: bool,
     /// When any message arrived.
     pub last_message: Instant,
     /// Whether the link is up (heartbeats within the loss timeout).
@@ -107,6 +115,8 @@ impl Vehicle {
             system_id,
             peer,
             last_heartbeat: now,
+            autopilot_component: COMP_AUTOPILOT,
+            autopilot_seen: false,
             last_message: now,
             link_up: true,
             autopilot: MavAutopilot::MAV_AUTOPILOT_GENERIC,
@@ -153,10 +163,18 @@ impl Vehicle {
                     self.has_camera = true;
                     return false;
                 }
-                if matches!(hb.mavtype, MavType::MAV_TYPE_GCS | MavType::MAV_TYPE_GIMBAL) {
+                // MAVLink: the vehicle's heartbeat is the autopilot's, the
+                // one with a real autopilot field. A companion computer
+                // (MAV_TYPE_ONBOARD_CONTROLLER, MAV_AUTOPILOT_INVALID), a
+                // gimbal or a GCS speaks for itself, not for the vehicle.
+                if hb.autopilot == MavAutopilot::MAV_AUTOPILOT_INVALID
+                    || matches!(hb.mavtype, MavType::MAV_TYPE_GCS | MavType::MAV_TYPE_GIMBAL)
+                {
                     return false;
                 }
                 self.last_heartbeat = now;
+                self.autopilot_component = compid;
+                self.autopilot_seen = true;
                 let changed = !self.link_up
                     || self.autopilot != hb.autopilot
                     || self.mav_type != hb.mavtype

@@ -460,8 +460,17 @@ impl LinkCore {
         if camera_appeared && key.duplicate_of.is_none() {
             self.request_camera(now, sys);
         }
-        if autopilot_appeared && key.duplicate_of.is_none() {
+        // A vehicle heard again after link loss may have rebooted and
+        // forgotten the rates asked of it (and its commands were failed
+        // with the link): ask again, as for a new one.
+        if (autopilot_appeared || recovered) && key.duplicate_of.is_none() {
             self.request_streams(now, sys, autopilot);
+            if recovered
+                && !camera_appeared
+                && self.vehicles.get(&key).is_some_and(|v| v.has_camera)
+            {
+                self.request_camera(now, sys);
+            }
         }
         match msg {
             MavMessage::COMMAND_ACK(ack) => {

@@ -654,3 +654,59 @@ fn commands_go_to_the_component_whose_heartbeat_is_the_autopilots() {
     assert!(!sent.is_empty());
     assert!(sent.iter().all(|&comp| comp == 2), "{sent:?} {rtl:?}");
 }
+
+/// Acknowledges every COMMAND_LONG the link sends until it sends no more;
+/// returns them in order.
+fn ack_everything(c: &mut LinkCore, t: Instant, from: SocketAddr) -> Vec<COMMAND_LONG_DATA> {
+    let mut all = Vec::new();
+    for _ in 0..64 {
+        let (tx, _) = drain(c);
+        let sent: Vec<COMMAND_LONG_DATA> = decoded(&tx)
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                MavMessage::COMMAND_LONG(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        if sent.is_empty() {
+            break;
+        }
+        for l in sent {
+            c.handle_bytes(
+                t,
+                WALL,
+                from,
+                &frame(7, 1, &ack(l.command, MavResult::MAV_RESULT_ACCEPTED), None),
+            );
+            all.push(l);
+        }
+    }
+    all
+}
+
+#[test]
+fn a_vehicle_heard_again_after_link_loss_is_asked_for_its_streams_and_home_again() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    let first = ack_everything(&mut c, t0, addr(5000));
+    let intervals = |cmds: &[COMMAND_LONG_DATA]| {
+        cmds.iter()
+            .filter(|l| l.command == MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL)
+            .count()
+    };
+    let home = |cmds: &[COMMAND_LONG_DATA]| {
+        cmds.iter()
+            .any(|l| l.command == MavCmd::MAV_CMD_REQUEST_MESSAGE && l.param1 == 242.0)
+    };
+    assert_eq!(intervals(&first), STREAMS.len());
+    assert!(home(&first));
+    // The vehicle reboots: silence, then the same system id again.
+    c.handle_timeout(t0 + Duration::from_secs(3), WALL);
+    drain(&mut c);
+    let t1 = t0 + Duration::from_secs(20);
+    c.handle_bytes(t1, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    let again = ack_everything(&mut c, t1, addr(5000));
+    assert_eq!(intervals(&again), STREAMS.len(), "{again:?}");
+    assert!(home(&again), "{again:?}");
+}

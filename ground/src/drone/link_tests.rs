@@ -710,3 +710,40 @@ fn a_vehicle_heard_again_after_link_loss_is_asked_for_its_streams_and_home_again
     assert_eq!(intervals(&again), STREAMS.len(), "{again:?}");
     assert!(home(&again), "{again:?}");
 }
+
+fn gps(eph: u16, h_acc_mm: u32) -> MavMessage {
+    MavMessage::GPS_RAW_INT(mavlink::dialects::ardupilotmega::GPS_RAW_INT_DATA {
+        eph,
+        h_acc: h_acc_mm,
+        satellites_visible: 12,
+        fix_type: mavlink::dialects::ardupilotmega::GpsFixType::GPS_FIX_TYPE_3D_FIX,
+        ..mavlink::dialects::ardupilotmega::GPS_RAW_INT_DATA::DEFAULT
+    })
+}
+
+#[test]
+fn gps_accuracy_in_metres_comes_from_h_acc_and_hdop_is_labelled_hdop() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    let unit = |c: &mut LinkCore, msgs: &[MavMessage]| {
+        for m in msgs {
+            c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, m, None));
+        }
+        c.unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
+            .unwrap()
+    };
+    // HDOP 1.5, position uncertainty 2.5 m, in either order with the position.
+    let u = unit(
+        &mut c,
+        &[heartbeat(false), gps(150, 2500), position(48.92, 2.36)],
+    );
+    assert_eq!(u.position.unwrap().accuracy_m, Some(2.5));
+    assert_eq!(u.drone.unwrap().gps_hdop, Some(1.5));
+    let u = unit(&mut c, &[gps(150, 4000)]);
+    assert_eq!(u.position.unwrap().accuracy_m, Some(4.0));
+    // No h_acc (0: an autopilot without the extension): no accuracy in
+    // metres, HDOP still shown as HDOP.
+    let u = unit(&mut c, &[gps(90, 0), position(48.92, 2.36)]);
+    assert_eq!(u.position.unwrap().accuracy_m, None);
+    assert_eq!(u.drone.unwrap().gps_hdop, Some(0.9));
+}

@@ -74,6 +74,12 @@ pub struct Vehicle {
     pub gps_fix: Option<GpsFixType>,
     /// Satellites visible.
     pub satellites: Option<u8>,
+    /// GPS horizontal dilution of precision (`GPS_RAW_INT.eph` / 100),
+    /// dimensionless.
+    pub gps_hdop: Option<f64>,
+    /// GPS horizontal position uncertainty (`GPS_RAW_INT.h_acc`), metres;
+    /// `None` when the autopilot does not send it.
+    pub gps_h_acc_m: Option<f64>,
     /// Home position.
     pub home: Option<Position>,
     /// Gimbal attitude relative to the vehicle or earth: (pitch, yaw) degrees,
@@ -130,6 +136,8 @@ impl Vehicle {
             battery_v: None,
             gps_fix: None,
             satellites: None,
+            gps_hdop: None,
+            gps_h_acc_m: None,
             home: None,
             gimbal: None,
             camera_fov_deg: None,
@@ -200,7 +208,7 @@ impl Vehicle {
                     // vx, vy are i16: no overflow, so no need for hypot's
                     // slower careful path.
                     speed_m_s: Some(((p.vx as f64).powi(2) + (p.vy as f64).powi(2)).sqrt() / 100.0),
-                    accuracy_m: self.position.and_then(|p| p.accuracy_m),
+                    accuracy_m: self.gps_h_acc_m,
                 });
                 true
             }
@@ -239,12 +247,15 @@ impl Vehicle {
             MavMessage::GPS_RAW_INT(g) => {
                 self.gps_fix = Some(g.fix_type);
                 self.satellites = (g.satellites_visible != u8::MAX).then_some(g.satellites_visible);
-                if g.eph != u16::MAX
-                    && let Some(p) = self.position.as_mut()
-                {
-                    p.accuracy_m = Some(g.eph as f64 / 100.0);
+                // eph is HDOP x 100, a geometry factor: never metres.
+                self.gps_hdop = (g.eph != u16::MAX).then(|| g.eph as f64 / 100.0);
+                // h_acc (MAVLink 2 extension, mm) is the receiver's own
+                // estimate; 0 means not sent.
+                self.gps_h_acc_m = (g.h_acc > 0).then(|| g.h_acc as f64 / 1000.0);
+                if let Some(p) = self.position.as_mut() {
+                    p.accuracy_m = self.gps_h_acc_m;
                 }
-                false
+                true
             }
             MavMessage::HOME_POSITION(h) => {
                 self.home = Some(Position {
@@ -448,6 +459,7 @@ impl Vehicle {
                     .gps_fix
                     .map(|f| name(format!("{f:?}"), "GPS_FIX_TYPE_")),
                 satellites: self.satellites,
+                gps_hdop: self.gps_hdop,
                 attitude_deg: self.attitude_deg,
                 home: self.home,
                 gimbal_deg: self.gimbal.map(|(p, y, _)| [p, y]),

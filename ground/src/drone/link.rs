@@ -257,6 +257,16 @@ impl LinkCore {
         }
     }
 
+    /// Starts the link at `now`: a link with a configured peer (udpout,
+    /// tcp) sends our heartbeat from now on, since vehicles and routers
+    /// that wait for a GCS never speak first; a listening link waits for
+    /// its first vehicle.
+    pub fn start(&mut self, now: Instant) {
+        if self.settings.default_peer.is_some() && self.next_heartbeat.is_none() {
+            self.next_heartbeat = Some(now);
+        }
+    }
+
     /// The link's name.
     pub fn name(&self) -> &str {
         &self.settings.name

@@ -747,3 +747,30 @@ fn gps_accuracy_in_metres_comes_from_h_acc_and_hdop_is_labelled_hdop() {
     assert_eq!(u.position.unwrap().accuracy_m, None);
     assert_eq!(u.drone.unwrap().gps_hdop, Some(0.9));
 }
+
+#[test]
+fn a_udpout_link_sends_heartbeats_to_its_peer_before_anyone_speaks() {
+    let t0 = Instant::now();
+    let mut s = settings(None);
+    s.default_peer = Some(addr(14550));
+    let mut c = LinkCore::new(s, Arc::default());
+    c.start(t0);
+    assert_eq!(c.poll_timeout(), Some(t0));
+    for i in 0..3u64 {
+        let t = t0 + GCS_HEARTBEAT * i as u32;
+        c.handle_timeout(t, WALL);
+        let (tx, _) = drain(&mut c);
+        let hb: Vec<_> = decoded(&tx)
+            .into_iter()
+            .filter(|(to, m)| {
+                *to == addr(14550)
+                    && matches!(m, MavMessage::HEARTBEAT(h) if h.mavtype == MavType::MAV_TYPE_GCS)
+            })
+            .collect();
+        assert_eq!(hb.len(), 1, "heartbeat {i}");
+    }
+    // A listening link (no peer) stays quiet until a vehicle speaks.
+    let mut quiet = core(None);
+    quiet.start(t0);
+    assert_eq!(quiet.poll_timeout(), None);
+}

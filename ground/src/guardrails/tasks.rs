@@ -171,22 +171,44 @@ fn fence_done<G: Guard>(guard: &G, sup: &mut Supervisor, done: FenceDone) {
         drone,
         result,
     } = done;
+    // Only changes of state are told and recorded: the first failure (the
+    // drone flies without its perimeter as a geofence) and the success
+    // that ends a run of failures; the retries in between are logged at
+    // debug level.
     if result.outcome != CommandOutcome::Accepted {
-        sup.fence_failed(authorisation, &drone);
-        guard.event(
-            "warning",
-            Some(authorisation),
-            format!(
-                "the perimeter of authorisation {authorisation} could not be uploaded to {drone} as a geofence ({:?}: {}); retrying",
-                result.outcome, result.detail
-            ),
-        );
+        let failures = sup.fence_failed(guard.now_ms(), authorisation, &drone);
+        if failures == 1 {
+            let message = format!(
+                "{drone} has NO geofence from authorisation {authorisation}: its perimeter could not be uploaded ({:?}: {}); retrying with back-off up to every {} s",
+                result.outcome,
+                result.detail,
+                super::supervisor::FENCE_RETRY_MAX_MS / 1000
+            );
+            guard.record_warning(authorisation, &message);
+            guard.event("warning", Some(authorisation), message);
+        } else {
+            tracing::debug!(
+                drone,
+                authorisation,
+                failures,
+                "fence upload failed again: {:?} {}",
+                result.outcome,
+                result.detail
+            );
+        }
     } else {
-        guard.event(
-            "info",
-            Some(authorisation),
-            format!("perimeter of authorisation {authorisation} uploaded to {drone} as a geofence"),
-        );
+        let failed_before = sup.fence_accepted(authorisation, &drone);
+        let message = if failed_before > 0 {
+            format!(
+                "perimeter of authorisation {authorisation} uploaded to {drone} as a geofence, after {failed_before} failed tries"
+            )
+        } else {
+            format!("perimeter of authorisation {authorisation} uploaded to {drone} as a geofence")
+        };
+        if failed_before > 0 {
+            guard.record_warning(authorisation, &message);
+        }
+        guard.event("info", Some(authorisation), message);
     }
 }
 
@@ -415,5 +437,29 @@ mod tests {
             fences.iter().all(|at| *at < Duration::from_millis(100)),
             "{fences:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offline_drone_is_retried_with_back_off_and_warned_about_once() {
+        let guard = fake();
+        let task = tokio::spawn(drive(guard.clone(), std::future::pending()));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        task.abort();
+        let sent = guard.sent.lock().unwrap().clone();
+        let fences = sent
+            .iter()
+            .filter(|(d, c, _)| d == "drone:a:1" && matches!(c, DroneCommand::Fence { .. }))
+            .count();
+        // Back-off doubling from 2 s to a 2 min cap: about 12 tries in
+        // 10 minutes, not 60.
+        assert!((5..=15).contains(&fences), "{fences} uploads in 10 min");
+        let events = guard.events.lock().unwrap().clone();
+        let warnings = events
+            .iter()
+            .filter(|(l, m)| {
+                l == "warning" && m.contains("drone:a:1") && m.contains("could not be uploaded")
+            })
+            .count();
+        assert_eq!(warnings, 1, "{events:#?}");
     }
 }

@@ -30,6 +30,7 @@ use mavlink::dialects::ardupilotmega::{
 use rustc_hash::FxHashMap as HashMap;
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 
+pub use super::altitude::ALTITUDE_CEILING_M;
 use super::command::{CommandEngine, CommandId, Finished};
 use super::mission::{self, Transfer, TransferResult};
 use super::signing::{self, Signer, SigningReject, Verifier};
@@ -817,6 +818,7 @@ impl LinkCore {
                 ..refuse("the vehicle's link is lost; the command was not sent".into())
             });
         }
+        super::altitude::check(cmd, v.home.and_then(|h| h.alt_msl_m)).map_err(refuse)?;
         self.wall_ms = wall_ms;
         let sys = key.system_id;
         let target = (sys, v.autopilot_component);
@@ -914,11 +916,6 @@ impl LinkCore {
             }
             DroneCommand::Takeoff { alt_m } => {
                 finite(&[*alt_m])?;
-                if !(1.0..=120.0).contains(alt_m) {
-                    return Err(format!(
-                        "takeoff altitude {alt_m} m is outside 1..120 m (the open-category ceiling)"
-                    ));
-                }
                 long(
                     sys,
                     ap,

@@ -774,3 +774,78 @@ fn a_udpout_link_sends_heartbeats_to_its_peer_before_anyone_speaks() {
     quiet.start(t0);
     assert_eq!(quiet.poll_timeout(), None);
 }
+
+#[test]
+fn one_altitude_ceiling_bounds_every_command_and_mission_item() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    drain(&mut c);
+    let high = ALTITUDE_CEILING_M + 380.0;
+    let refused = |c: &mut LinkCore, cmd: DroneCommand| {
+        let r = c.command(t0, WALL, PRIMARY, &cmd).unwrap_err();
+        assert_eq!(r.outcome, CommandOutcome::Refused, "{cmd:?}");
+        assert!(r.detail.contains("120 m"), "{}", r.detail);
+    };
+    refused(&mut c, DroneCommand::Takeoff { alt_m: high });
+    refused(
+        &mut c,
+        DroneCommand::Goto {
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            alt_m: high,
+            speed_m_s: None,
+        },
+    );
+    refused(
+        &mut c,
+        DroneCommand::Orbit {
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            alt_m: high,
+            radius_m: 50.0,
+            speed_m_s: None,
+        },
+    );
+    use vigie_protocols::api::MissionItem;
+    for item in [
+        MissionItem::Takeoff { alt_m: high },
+        MissionItem::Waypoint {
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            alt_m: high,
+            hold_s: 0.0,
+        },
+        MissionItem::Loiter {
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            alt_m: -5.0,
+            time_s: 10.0,
+        },
+        MissionItem::Raw {
+            command: 16,
+            frame: 3,
+            params: [0.0; 4],
+            x: 489_200_000,
+            y: 23_600_000,
+            z: high as f32,
+        },
+    ] {
+        refused(&mut c, DroneCommand::Mission { items: vec![item] });
+    }
+    // At the ceiling is fine.
+    assert!(
+        c.command(
+            t0,
+            WALL,
+            PRIMARY,
+            &DroneCommand::Goto {
+                lat_deg: 48.92,
+                lon_deg: 2.36,
+                alt_m: ALTITUDE_CEILING_M,
+                speed_m_s: None,
+            },
+        )
+        .is_ok()
+    );
+}

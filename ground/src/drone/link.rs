@@ -757,6 +757,10 @@ impl LinkCore {
         }
         if let Some(done) = step.done {
             self.ops.remove(&op);
+            let home_item = self
+                .vehicles
+                .get(&key)
+                .is_some_and(|v| mission::has_home_item(v.autopilot));
             let latency_ms = now.saturating_duration_since(started).as_secs_f64() * 1000.0;
             let (outcome, detail, mission) = match done {
                 TransferResult::Uploaded => (
@@ -767,7 +771,7 @@ impl LinkCore {
                 TransferResult::Downloaded(items) => (
                     CommandOutcome::Accepted,
                     format!("{} items downloaded", items.len()),
-                    Some(mission::steps_from_items(&items)),
+                    Some(mission::steps_from_items(&items, home_item)),
                 ),
                 TransferResult::Rejected(r) => (
                     CommandOutcome::Denied,
@@ -827,7 +831,10 @@ impl LinkCore {
         let transfer = match cmd {
             DroneCommand::Mission { items } => Some((
                 MavMissionType::MAV_MISSION_TYPE_MISSION,
-                Some(mission::mission_items(items).map_err(refuse)?),
+                Some(
+                    mission::mission_items(items, mission::has_home_item(v.autopilot))
+                        .map_err(refuse)?,
+                ),
             )),
             DroneCommand::Fence { shapes } => Some((
                 MavMissionType::MAV_MISSION_TYPE_FENCE,
@@ -899,14 +906,15 @@ impl LinkCore {
                         super::modes::family(v.autopilot)
                     )
                 })?;
+                let (param2, param3) = super::modes::set_mode_params(v.autopilot, n);
                 long(
                     sys,
                     ap,
                     MavCmd::MAV_CMD_DO_SET_MODE,
                     [
                         MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32,
-                        n as f32,
-                        0.0,
+                        param2,
+                        param3,
                         0.0,
                         0.0,
                         0.0,

@@ -849,3 +849,127 @@ fn one_altitude_ceiling_bounds_every_command_and_mission_item() {
         .is_ok()
     );
 }
+
+fn px4_heartbeat() -> MavMessage {
+    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+        // POSCTL: main mode 3.
+        custom_mode: 3 << 16,
+        mavtype: MavType::MAV_TYPE_QUADROTOR,
+        autopilot: MavAutopilot::MAV_AUTOPILOT_PX4,
+        base_mode: MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+        system_status: MavState::MAV_STATE_STANDBY,
+        mavlink_version: 3,
+    })
+}
+
+/// The last COMMAND_LONG with `cmd` the link sent, acking them all.
+fn sent_command(c: &mut LinkCore, t: Instant, cmd: MavCmd) -> Option<COMMAND_LONG_DATA> {
+    ack_everything(c, t, addr(5000))
+        .into_iter()
+        .rev()
+        .find(|l| l.command == cmd)
+}
+
+#[test]
+fn px4_gets_main_and_sub_mode_in_params_2_and_3() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &px4_heartbeat(), None));
+    for (mode, main, sub) in [
+        ("MISSION", 4.0, 4.0),
+        ("POSCTL", 3.0, 0.0),
+        ("RTL", 4.0, 5.0),
+    ] {
+        c.command(
+            t0,
+            WALL,
+            PRIMARY,
+            &DroneCommand::SetMode { mode: mode.into() },
+        )
+        .unwrap();
+        let l = sent_command(&mut c, t0, MavCmd::MAV_CMD_DO_SET_MODE).unwrap();
+        assert_eq!((l.param2, l.param3), (main, sub), "{mode}");
+        assert_eq!(
+            l.param1,
+            MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32
+        );
+    }
+    // ArduPilot keeps its mode number in param2.
+    let mut ap = core(None);
+    ap.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    ap.command(
+        t0,
+        WALL,
+        PRIMARY,
+        &DroneCommand::SetMode { mode: "RTL".into() },
+    )
+    .unwrap();
+    let l = sent_command(&mut ap, t0, MavCmd::MAV_CMD_DO_SET_MODE).unwrap();
+    assert_eq!((l.param2, l.param3), (6.0, 0.0));
+}
+
+/// Uploads `items` as a mission and returns the MISSION_ITEM_INTs sent.
+fn upload_mission(
+    c: &mut LinkCore,
+    t: Instant,
+    items: Vec<vigie_protocols::api::MissionItem>,
+) -> Vec<mavlink::dialects::ardupilotmega::MISSION_ITEM_INT_DATA> {
+    ack_everything(c, t, addr(5000));
+    c.command(t, WALL, PRIMARY, &DroneCommand::Mission { items })
+        .unwrap();
+    let (tx, _) = drain(c);
+    let count = decoded(&tx)
+        .into_iter()
+        .find_map(|(_, m)| match m {
+            MavMessage::MISSION_COUNT(n) => Some(n.count),
+            _ => None,
+        })
+        .unwrap();
+    let mut out = Vec::new();
+    for seq in 0..count {
+        let req = MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+            seq,
+            target_system: 255,
+            target_component: 190,
+            mission_type: MavMissionType::MAV_MISSION_TYPE_MISSION,
+        });
+        c.handle_bytes(t, WALL, addr(5000), &frame(7, 1, &req, None));
+        let (tx, _) = drain(c);
+        out.extend(decoded(&tx).into_iter().filter_map(|(_, m)| match m {
+            MavMessage::MISSION_ITEM_INT(i) => Some(i),
+            _ => None,
+        }));
+    }
+    out
+}
+
+#[test]
+fn px4_missions_have_no_arducopter_home_placeholder() {
+    use vigie_protocols::api::MissionItem;
+    let t0 = Instant::now();
+    let wp = MissionItem::Waypoint {
+        lat_deg: 48.92,
+        lon_deg: 2.36,
+        alt_m: 30.0,
+        hold_s: 0.0,
+    };
+    let mut px4 = core(None);
+    px4.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &px4_heartbeat(), None));
+    let items = upload_mission(
+        &mut px4,
+        t0,
+        vec![MissionItem::Takeoff { alt_m: 20.0 }, wp.clone()],
+    );
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(items[0].command, MavCmd::MAV_CMD_NAV_TAKEOFF);
+    assert!(
+        items
+            .iter()
+            .all(|i| !(i.x == 0 && i.y == 0 && i.command == MavCmd::MAV_CMD_NAV_WAYPOINT))
+    );
+    let mut ap = core(None);
+    ap.handle_bytes(t0, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    let items = upload_mission(&mut ap, t0, vec![wp]);
+    assert_eq!(items.len(), 2, "ArduPilot's home item, then the waypoint");
+    assert_eq!((items[0].x, items[0].y), (0, 0));
+}

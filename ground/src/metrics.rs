@@ -20,7 +20,8 @@ pub struct LinkCounters {
     pub bytes: AtomicU64,
     /// MAVLink messages decoded and applied.
     pub messages: AtomicU64,
-    /// Frames dropped: bad CRC, truncated, unknown message id, bad length.
+    /// Datagrams (or TCP reads) with at least one rejected stretch: bad CRC,
+    /// truncated frame, unknown message id, bad length, stray bytes.
     pub malformed: AtomicU64,
     /// Messages rejected by signing (unsigned, bad signature, replayed).
     pub signing_rejected: AtomicU64,
@@ -221,7 +222,7 @@ impl Metrics {
             ),
             (
                 "vigie_mavlink_malformed_total",
-                "Malformed MAVLink frames dropped per link.",
+                "Datagrams or reads with malformed MAVLink input per link.",
                 |c| &c.malformed,
             ),
             (

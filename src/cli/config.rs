@@ -12,7 +12,8 @@ pub enum ConfigCommand {
     ///
     /// Example: `vigie config default > vigie.toml`
     Default,
-    /// Check a configuration file and print it with defaults filled in.
+    /// Check a configuration file and print it with defaults filled in
+    /// (signing keys redacted).
     ///
     /// Example: `vigie config check vigie.toml`
     Check {
@@ -27,7 +28,8 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
         ConfigCommand::Default => print!("{}", Config::default_toml()),
         ConfigCommand::Check { file } => {
             let config = Config::load(&file)?;
-            print!("{}", toml::to_string_pretty(&config)?);
+            // Signing keys are redacted: this output is pasted into tickets.
+            print!("{}", config.to_shown_toml());
         }
     }
     Ok(())

@@ -79,6 +79,12 @@ pub fn is_duplicate_unit_id(id: &str) -> bool {
     id.strip_prefix("drone:").is_some_and(|r| r.contains('@'))
 }
 
+/// How long a warning stays on a vehicle after the last occurrence of its
+/// cause (signing rejections); then it clears.
+pub const WARNING_HOLD: Duration = Duration::from_secs(30);
+/// Prefix of the signing warning.
+const SIGNING_WARNING: &str = "MAVLink signing: rejected messages";
+
 /// Frames to hold for sending before new ones are dropped (the edge drains
 /// after every input; only a stalled socket fills it).
 pub const MAX_OUTBOX: usize = 4096;
@@ -344,12 +350,15 @@ impl LinkCore {
         // Counted once per input, not per message: each shared-counter update
         // is a locked instruction.
         let mut messages = 0;
+        // The first error of this input, if any: a malformed datagram (or
+        // TCP read) is counted and reported once, however many byte offsets
+        // the splitter had to reject in it.
+        let mut malformed = None;
         for result in wire::frames(bytes) {
             let frame = match result {
                 Ok(f) => f,
                 Err(error) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    self.push_event(LinkEvent::Malformed { from, error });
+                    malformed.get_or_insert(error);
                     continue;
                 }
             };
@@ -360,7 +369,7 @@ impl LinkCore {
                     .signing_rejected
                     .fetch_add(1, Ordering::Relaxed);
                 let system_id = frame.header.system_id as u8;
-                self.flag_signing(system_id, reason);
+                self.flag_signing(now, system_id, reason);
                 self.push_event(LinkEvent::SigningRejected {
                     from,
                     system_id,
@@ -371,8 +380,7 @@ impl LinkCore {
             let msg = match frame.decode() {
                 Ok(m) => m,
                 Err(error) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    self.push_event(LinkEvent::Malformed { from, error });
+                    malformed.get_or_insert(error);
                     continue;
                 }
             };
@@ -384,16 +392,21 @@ impl LinkCore {
                 .messages
                 .fetch_add(messages, Ordering::Relaxed);
         }
+        if let Some(error) = malformed {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            self.push_event(LinkEvent::Malformed { from, error });
+        }
         self.flush_sends();
     }
 
-    fn flag_signing(&mut self, system_id: u8, reason: SigningReject) {
+    fn flag_signing(&mut self, now: Instant, system_id: u8, reason: SigningReject) {
         let key = VehicleKey {
             system_id,
             duplicate_of: None,
         };
         if let Some(v) = self.vehicles.get_mut(&key) {
-            let w = format!("MAVLink signing: rejected messages ({reason})");
+            v.signing_rejected_at = Some(now);
+            let w = format!("{SIGNING_WARNING} ({reason})");
             if !v.warnings.contains(&w) {
                 v.warnings.push(w);
                 self.mark_changed(key);
@@ -603,6 +616,24 @@ impl LinkCore {
             v.warnings.retain(|w| !w.starts_with(&prefix));
             v.warnings.push(warning);
             self.mark_changed(primary);
+        }
+    }
+
+    /// Clears warnings whose cause has not recurred for [`WARNING_HOLD`].
+    fn clear_warnings(&mut self, now: Instant) {
+        let mut cleared = Vec::new();
+        for (k, v) in self.vehicles.iter_mut() {
+            if v.signing_rejected_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= WARNING_HOLD)
+            {
+                v.signing_rejected_at = None;
+                v.warnings.retain(|w| !w.starts_with(SIGNING_WARNING));
+                cleared.push(*k);
+            }
+        }
+        cleared.sort();
+        for k in cleared {
+            self.mark_changed(k);
         }
     }
 
@@ -1031,6 +1062,7 @@ impl LinkCore {
             }
         }
         for (k, v) in &self.vehicles {
+            min(v.signing_rejected_at.map(|t| t + WARNING_HOLD));
             if v.link_up {
                 min(Some(v.last_heartbeat + self.settings.link_loss));
             } else if k.duplicate_of.is_some() {
@@ -1085,6 +1117,7 @@ impl LinkCore {
             }
         }
         self.expire_duplicates(now);
+        self.clear_warnings(now);
         // Command resends and give-ups.
         let mut sends = std::mem::take(&mut self.sends);
         let finished = self.commands.on_timeout(now, &mut sends);

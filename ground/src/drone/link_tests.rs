@@ -973,3 +973,78 @@ fn px4_missions_have_no_arducopter_home_placeholder() {
     assert_eq!(items.len(), 2, "ArduPilot's home item, then the waypoint");
     assert_eq!((items[0].x, items[0].y), (0, 0));
 }
+
+#[test]
+fn the_malformed_counter_counts_bad_datagrams_not_byte_offsets() {
+    let t0 = Instant::now();
+    let counters: Arc<LinkCounters> = Arc::default();
+    let mut c = LinkCore::new(settings(None), counters.clone());
+    // One datagram of 200 junk bytes full of false start bytes.
+    let junk: Vec<u8> = (0..200u32)
+        .map(|i| {
+            if i % 3 == 0 {
+                0xFD
+            } else {
+                (i * 37 % 251) as u8
+            }
+        })
+        .collect();
+    c.handle_bytes(t0, WALL, addr(6666), &junk);
+    assert_eq!(counters.malformed.load(Ordering::Relaxed), 1);
+    // A good frame with junk around it: one bad input, one message.
+    let mut mixed = junk.clone();
+    mixed.extend(frame(7, 1, &heartbeat(false), None));
+    mixed.extend(&junk);
+    c.handle_bytes(t0, WALL, addr(5000), &mixed);
+    assert_eq!(counters.malformed.load(Ordering::Relaxed), 2);
+    assert_eq!(counters.messages.load(Ordering::Relaxed), 1);
+    assert_eq!(c.keys(), vec![PRIMARY]);
+}
+
+#[test]
+fn a_signing_warning_clears_once_rejections_stop() {
+    let key = [3u8; 32];
+    let t0 = Instant::now();
+    let mut c = core(Some(key));
+    let ts = signing::timestamp_from_unix_ms(WALL);
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &heartbeat(false), Some((&key, ts))),
+    );
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(1.0, 1.0), None),
+    );
+    let signing_warned = |c: &LinkCore| {
+        c.vehicle(PRIMARY)
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("signing"))
+    };
+    assert!(signing_warned(&c));
+    // Signed traffic only, for longer than the warning's hold.
+    let mut t = t0;
+    let mut wall = WALL;
+    while t < t0 + WARNING_HOLD + Duration::from_secs(2) {
+        t += Duration::from_millis(500);
+        wall += 500;
+        let ts = signing::timestamp_from_unix_ms(wall);
+        c.handle_bytes(
+            t,
+            wall,
+            addr(5000),
+            &frame(7, 1, &heartbeat(false), Some((&key, ts))),
+        );
+        c.handle_timeout(t, wall);
+    }
+    assert!(
+        !signing_warned(&c),
+        "{:?}",
+        c.vehicle(PRIMARY).unwrap().warnings
+    );
+}

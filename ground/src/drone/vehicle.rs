@@ -96,8 +96,11 @@ pub struct Vehicle {
     pub video_uri: Option<String>,
     /// Recent STATUSTEXT lines, oldest first.
     pub status_texts: VecDeque<String>,
-    /// Conditions an operator must see.
+    /// Conditions an operator must see; each clears when its cause is gone.
     pub warnings: Vec<String>,
+    /// When a message claiming this vehicle last failed the signing check
+    /// (its warning clears [`super::link::WARNING_HOLD`] after).
+    pub signing_rejected_at: Option<Instant>,
     /// Whether the link's event queue already holds a "changed" event for
     /// this vehicle (a burst of telemetry queues one, not one per message).
     pub change_queued: bool,
@@ -146,6 +149,7 @@ impl Vehicle {
             video_uri: None,
             status_texts: VecDeque::new(),
             warnings: Vec::new(),
+            signing_rejected_at: None,
             change_queued: false,
         }
     }

@@ -107,6 +107,7 @@ fn fleet(frame: &LocalFrame) -> Vec<Unit> {
                 battery_v: None,
                 gps_fix: None,
                 satellites: None,
+                gps_hdop: None,
                 attitude_deg: None,
                 home: None,
                 gimbal_deg: None,

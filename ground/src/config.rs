@@ -198,6 +198,9 @@ impl Default for MavlinkConfig {
     }
 }
 
+/// What replaces a secret in a shown configuration.
+pub const REDACTED: &str = "<redacted>";
+
 /// One MAVLink link.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -514,6 +517,19 @@ impl Config {
         out
     }
 
+    /// The configuration as TOML for showing or recording (`vigie config
+    /// check`, the audit register's `config.loaded`): secrets such as
+    /// MAVLink signing keys are replaced by [`REDACTED`].
+    pub fn to_shown_toml(&self) -> String {
+        let mut shown = self.clone();
+        for link in &mut shown.mavlink.links {
+            if link.signing_key.is_some() {
+                link.signing_key = Some(REDACTED.into());
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+
     /// The documented defaults as TOML, for `vigie config default`.
     pub fn default_toml() -> String {
         toml::to_string_pretty(&Config::default()).unwrap_or_default()
@@ -539,6 +555,23 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shown_configuration_never_contains_a_signing_key() {
+        let key = "ab".repeat(32);
+        let text = format!(
+            "[[mavlink.links]]\nname = \"udp0\"\naddress = \"udpin:127.0.0.1:14550\"\nsigning_key = \"{key}\"\n"
+        );
+        let c = Config::parse(&text, Path::new("x.toml")).unwrap();
+        let shown = c.to_shown_toml();
+        assert!(!shown.contains(&key), "{shown}");
+        assert!(shown.contains("signing_key = \"<redacted>\""), "{shown}");
+        // The configuration itself keeps its key.
+        assert_eq!(
+            c.mavlink.links[0].signing_key.as_deref(),
+            Some(key.as_str())
+        );
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

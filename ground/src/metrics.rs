@@ -20,12 +20,16 @@ pub struct LinkCounters {
     pub bytes: AtomicU64,
     /// MAVLink messages decoded and applied.
     pub messages: AtomicU64,
-    /// Frames dropped: bad CRC, truncated, unknown message id, bad length.
+    /// Datagrams (or TCP reads) with at least one rejected stretch: bad CRC,
+    /// truncated frame, unknown message id, bad length, stray bytes.
     pub malformed: AtomicU64,
     /// Messages rejected by signing (unsigned, bad signature, replayed).
     pub signing_rejected: AtomicU64,
     /// Messages sent to vehicles.
     pub sent: AtomicU64,
+    /// Distinct senders that claimed a system id already in use by a live
+    /// vehicle (spoofing, or two vehicles with one SYSID).
+    pub conflicting_sources: AtomicU64,
 }
 
 /// Counters and gauges of the patrol link (QUIC tablets), updated by
@@ -202,7 +206,7 @@ impl Metrics {
         }
 
         let links = self.links.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let link_counters: [LinkFamily; 6] = [
+        let link_counters: [LinkFamily; 7] = [
             (
                 "vigie_mavlink_packets_total",
                 "Datagrams or reads received per link.",
@@ -220,7 +224,7 @@ impl Metrics {
             ),
             (
                 "vigie_mavlink_malformed_total",
-                "Malformed MAVLink frames dropped per link.",
+                "Datagrams or reads with malformed MAVLink input per link.",
                 |c| &c.malformed,
             ),
             (
@@ -232,6 +236,11 @@ impl Metrics {
                 "vigie_mavlink_sent_total",
                 "MAVLink messages sent per link.",
                 |c| &c.sent,
+            ),
+            (
+                "vigie_mavlink_conflicting_sources_total",
+                "Senders that claimed a system id already used by a live vehicle, per link.",
+                |c| &c.conflicting_sources,
             ),
         ];
         for (name, help, get) in link_counters {

@@ -122,7 +122,7 @@ impl Server {
             tracing::warn!("the previous run did not stop cleanly; recovering from the database");
         }
         let fleet = FleetHandle::new();
-        for mut unit in store.load_units()? {
+        for mut unit in crate::drone::persist::restorable(&store, store.load_units()?)? {
             // Nothing restored is live until its link speaks again.
             if matches!(
                 unit.kind,
@@ -299,7 +299,7 @@ impl Server {
                         // SQLite blocks (about 100 ms for 500 units on a busy
                         // machine): off the runtime's threads, or every link
                         // task sharing the thread stalls that long.
-                        let (store, units) = (saver.store.clone(), saver.fleet.snapshot());
+                        let (store, units) = (saver.store.clone(), persisted_units(&saver.fleet));
                         let saved = tokio::task::spawn_blocking(move || store.save_units(&units, crate::time::unix_ms())).await;
                         match saved {
                             Ok(Ok(_)) => {}
@@ -377,9 +377,16 @@ impl Server {
         let now = crate::time::unix_ms();
         self.state
             .store
-            .save_units(&self.state.fleet.snapshot(), now)?;
+            .save_units(&persisted_units(&self.state.fleet), now)?;
         self.state.store.end_run(self.run_id, now)?;
         tracing::info!("state flushed to {}", self.state.store.path().display());
         Ok(())
     }
+}
+
+/// The units of the picture that are saved (never drone duplicates).
+fn persisted_units(fleet: &FleetHandle) -> Vec<vigie_protocols::api::Unit> {
+    let mut units = fleet.snapshot();
+    units.retain(crate::drone::persist::persisted);
+    units
 }

@@ -154,3 +154,39 @@ async fn a_vehicle_on_udp_appears_in_the_picture_and_answers_a_command() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udpout_link_sends_heartbeats_before_the_peer_ever_speaks() {
+    let dir = std::env::temp_dir().join(format!("vigie-drone-udpout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A vehicle (or router) that waits for a GCS before it says anything.
+    let vehicle = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut c = config(&dir);
+    c.mavlink.links = vec![LinkConfig {
+        name: "out0".into(),
+        address: format!("udpout:{}", vehicle.local_addr().unwrap()),
+        signing_key: None,
+    }];
+    let server = Server::start(c).await.unwrap();
+    // Listed under the local address it sends from, not the peer's.
+    let listed = server.state().listener("mavlink:out0").unwrap();
+    assert_ne!(listed, vehicle.local_addr().unwrap());
+    let mut buf = [0u8; 2048];
+    let heartbeat = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let (n, from) = vehicle.recv_from(&mut buf).await.unwrap();
+            for f in wire::frames(&buf[..n]).flatten() {
+                if let Ok(MavMessage::HEARTBEAT(h)) = f.decode()
+                    && h.mavtype == MavType::MAV_TYPE_GCS
+                {
+                    return from;
+                }
+            }
+        }
+    })
+    .await
+    .expect("no GCS heartbeat reached the udpout peer");
+    assert_eq!(heartbeat.port(), listed.port());
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -101,7 +101,8 @@ pub struct Position {
     /// Ground speed, metres per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_m_s: Option<f64>,
-    /// Horizontal accuracy (1 sigma), metres, when the source reports it.
+    /// Horizontal accuracy (1 sigma), metres, when the source reports it in
+    /// metres (never a dilution of precision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy_m: Option<f64>,
 }
@@ -169,6 +170,11 @@ pub struct DroneTelemetry {
     /// Satellites visible.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub satellites: Option<u8>,
+    /// GPS horizontal dilution of precision (HDOP), dimensionless: a
+    /// geometry factor, not metres (the accuracy in metres is the
+    /// position's `accuracy_m`, from the receiver's own estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps_hdop: Option<f64>,
     /// Attitude roll, pitch, yaw in degrees.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attitude_deg: Option<[f64; 3]>,

@@ -12,7 +12,8 @@ pub enum ConfigCommand {
     ///
     /// Example: `vigie config default > vigie.toml`
     Default,
-    /// Check a configuration file and print it with defaults filled in.
+    /// Check a configuration file and print it with defaults filled in
+    /// (signing keys redacted).
     ///
     /// Example: `vigie config check vigie.toml`
     Check {
@@ -30,7 +31,8 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
             for warning in config.warnings() {
                 eprintln!("warning: {warning}");
             }
-            print!("{}", toml::to_string_pretty(&config)?);
+            // Signing keys are redacted: this output is pasted into tickets.
+            print!("{}", config.to_shown_toml());
         }
     }
     Ok(())

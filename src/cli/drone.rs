@@ -293,7 +293,9 @@ pub fn run(args: DroneArgs) -> anyhow::Result<()> {
     if let Some(items) = &result.mission {
         println!("{}", serde_json::to_string_pretty(items)?);
     }
-    println!(
+    // The status line goes to stderr: stdout carries only the downloaded
+    // mission, so `vigie drone download ID > m.json` writes valid JSON.
+    eprintln!(
         "{id}: {:?} after {} send(s) in {:.0} ms: {}",
         result.outcome, result.attempts, result.latency_ms, result.detail
     );

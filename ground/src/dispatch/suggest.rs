@@ -382,6 +382,7 @@ pub(crate) mod tests {
             battery_v: None,
             gps_fix: None,
             satellites: None,
+            gps_hdop: None,
             attitude_deg: None,
             home: None,
             gimbal_deg: None,

@@ -29,13 +29,15 @@ pub enum LinkRequest {
 /// What every command passes before it is sent and after it ends: the
 /// flight-authorisation check and the audit register (`guardrails::gate`).
 pub trait CommandGate: Send + Sync + std::fmt::Debug {
-    /// Ok to send, or the typed refusal to return (already recorded).
+    /// The command to send (the gate may complete it: under an
+    /// authorisation a fence keeps the perimeter), or the typed refusal to
+    /// return (already recorded).
     fn before(
         &self,
         actor: &Actor,
         unit_id: &str,
         command: &DroneCommand,
-    ) -> Result<(), CommandResult>;
+    ) -> Result<DroneCommand, CommandResult>;
     /// Records how a sent command ended.
     fn after(&self, actor: &Actor, unit_id: &str, result: &CommandResult);
 }
@@ -86,9 +88,10 @@ impl DroneHub {
         command: DroneCommand,
     ) -> CommandResult {
         if let Some(gate) = &self.gate {
-            if let Err(refused) = gate.before(actor, unit_id, &command) {
-                return refused;
-            }
+            let command = match gate.before(actor, unit_id, &command) {
+                Ok(to_send) => to_send,
+                Err(refused) => return refused,
+            };
             let result = self.send(unit_id, command).await;
             gate.after(actor, unit_id, &result);
             return result;

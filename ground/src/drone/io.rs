@@ -63,7 +63,7 @@ pub struct BoundLink {
     config: LinkConfig,
     /// The transport.
     transport: Transport,
-    /// Local address (UDP) or peer (TCP), for listings.
+    /// Local address (UDP, both directions) or peer (TCP), for listings.
     pub address: SocketAddr,
     /// Where to send before any vehicle spoke.
     default_peer: Option<SocketAddr>,
@@ -99,7 +99,10 @@ pub async fn bind(config: &LinkConfig) -> anyhow::Result<BoundLink> {
                 format!("MAVLink link {}: cannot open a UDP socket", config.name)
             })?;
             let batch = UdpBatch::new(&sock)?;
-            (Transport::Udp(sock, batch), target, Some(target))
+            // Listed under the local address it receives replies on; the
+            // peer is where it sends.
+            let local = sock.local_addr()?;
+            (Transport::Udp(sock, batch), local, Some(target))
         }
         Endpoint::Tcp(_) => (
             Transport::Tcp {
@@ -241,8 +244,23 @@ pub fn spawn(
         signing_reservation: reservation,
         default_peer: link.default_peer,
     };
+    match link.default_peer {
+        Some(peer) => tracing::info!(
+            link = %link.config.name,
+            "MAVLink link {}: sending to {peer} (GCS heartbeat every {:?} from now on)",
+            link.config.name,
+            super::link::GCS_HEARTBEAT
+        ),
+        None => tracing::info!(
+            link = %link.config.name,
+            "MAVLink link {}: listening on {}",
+            link.config.name,
+            link.address
+        ),
+    }
     let counters = state.metrics.link(&link.config.name);
-    let core = LinkCore::new(settings, counters);
+    let mut core = LinkCore::new(settings, counters);
+    core.start(Instant::now());
     tasks.spawn(run(link.transport, core, state, requests, shutdown));
 }
 
@@ -292,6 +310,7 @@ async fn run(
     let mut dirty: BTreeSet<VehicleKey> = BTreeSet::new();
     let mut bad_frames = Throttle::default();
     let mut bad_signing = Throttle::default();
+    let mut duplicates = Throttle::default();
     let mut buf = vec![0u8; 65536];
     let mut next_tcp_try = Instant::now();
     loop {
@@ -401,9 +420,18 @@ async fn run(
                     system_id,
                     first,
                     second,
-                } => tracing::error!(
-                    "two vehicles claim system id {system_id}: {first} and {second}; kept apart as separate units, give each its own SYSID"
+                    sources,
+                } => duplicates.warn(
+                    now,
+                    &name,
+                    format_args!(
+                        "CONFLICT: system id {system_id} of {first} is also claimed by {second} ({sources} conflicting source(s) so far); kept apart, give each vehicle its own SYSID or sign the link"
+                    ),
                 ),
+                LinkEvent::Removed(key) => {
+                    dirty.remove(&key);
+                    state.fleet.remove(&core.unit_id(key));
+                }
                 LinkEvent::Done(op, result) => {
                     if let Some(reply) = waiting.remove(&op) {
                         let _ = reply.send(result);

@@ -15,6 +15,8 @@
 
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
+
+use rustc_hash::FxHashSet as HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -28,10 +30,11 @@ use mavlink::dialects::ardupilotmega::{
 use rustc_hash::FxHashMap as HashMap;
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 
+pub use super::altitude::ALTITUDE_CEILING_M;
 use super::command::{CommandEngine, CommandId, Finished};
 use super::mission::{self, Transfer, TransferResult};
 use super::signing::{self, Signer, SigningReject, Verifier};
-use super::vehicle::{COMP_AUTOPILOT, COMP_CAMERA, Vehicle};
+use super::vehicle::{COMP_CAMERA, Vehicle};
 use super::wire::{self, FrameError};
 use crate::frame::LocalFrame;
 use crate::metrics::LinkCounters;
@@ -57,6 +60,31 @@ pub const CAMERA_REQUEST_ONCE: &[u32] = &[259, 269];
 /// CAMERA_FOV_STATUS rate asked of camera components, Hz.
 pub const CAMERA_FOV_RATE_HZ: f64 = 2.0;
 
+/// Most duplicate vehicles (a second sender of a system id already in use)
+/// tracked per link. With at most 255 system ids, a link tracks at most
+/// 255 + this many vehicles; conflicting sources beyond it are counted and
+/// their messages dropped.
+pub const MAX_DUPLICATES: usize = 8;
+/// How long a duplicate stays listed after its link loss before it is
+/// removed from the link and the picture.
+pub const DUPLICATE_GRACE: Duration = Duration::from_secs(30);
+/// Distinct conflicting source addresses remembered per system id, to count
+/// them (the count saturates there).
+pub const MAX_CONFLICT_SOURCES: usize = 4096;
+
+/// Whether a unit id names a duplicate (`drone:<link>:<id>@<address>`): a
+/// sender seen only while it contested a live vehicle's id, never restored
+/// or persisted across a restart.
+pub fn is_duplicate_unit_id(id: &str) -> bool {
+    id.strip_prefix("drone:").is_some_and(|r| r.contains('@'))
+}
+
+/// How long a warning stays on a vehicle after the last occurrence of its
+/// cause (signing rejections); then it clears.
+pub const WARNING_HOLD: Duration = Duration::from_secs(30);
+/// Prefix of the signing warning.
+const SIGNING_WARNING: &str = "MAVLink signing: rejected messages";
+
 /// Frames to hold for sending before new ones are dropped (the edge drains
 /// after every input; only a stalled socket fills it).
 pub const MAX_OUTBOX: usize = 4096;
@@ -80,7 +108,9 @@ pub enum LinkEvent {
     Lost(VehicleKey),
     /// A lost vehicle is heard again.
     Recovered(VehicleKey),
-    /// Two senders claim one system id.
+    /// A new sender claims a system id already in use; reported for the
+    /// first [`MAX_DUPLICATES`] only (the rest are counted in the
+    /// vehicle's one conflict warning and in the link's counters).
     DuplicateSystemId {
         /// The contested id.
         system_id: u8,
@@ -88,7 +118,11 @@ pub enum LinkEvent {
         first: SocketAddr,
         /// The address that also claims it.
         second: SocketAddr,
+        /// Distinct conflicting sources seen so far for this id.
+        sources: usize,
     },
+    /// A silent duplicate expired: remove it from the picture.
+    Removed(VehicleKey),
     /// A command or transfer ended.
     Done(OpId, CommandResult),
     /// A frame failed the signing check.
@@ -151,6 +185,20 @@ enum Op {
     Transfer(Box<Transfer>, Instant),
 }
 
+/// Senders contesting one system id.
+#[derive(Debug, Default)]
+struct Conflict {
+    /// Distinct conflicting addresses, at most [`MAX_CONFLICT_SOURCES`].
+    sources: HashSet<SocketAddr>,
+    /// Whether more sources came than are remembered.
+    saturated: bool,
+}
+
+/// Prefix of the one conflict warning a contested vehicle carries.
+fn conflict_prefix(sys: u8) -> String {
+    format!("system id {sys} is claimed by ")
+}
+
 /// The link core.
 #[derive(Debug)]
 pub struct LinkCore {
@@ -163,6 +211,8 @@ pub struct LinkCore {
     /// Per (system, component): the address it was last heard from and when,
     /// for duplicate detection.
     components: HashMap<(u8, u8), (SocketAddr, Instant)>,
+    /// Per contested system id: who else claims it.
+    conflicts: HashMap<u8, Conflict>,
     /// Commands in flight.
     commands: CommandEngine,
     /// Ops by caller id; internal ops (stream requests) are not listed.
@@ -199,6 +249,7 @@ impl LinkCore {
             seq: 0,
             vehicles: HashMap::default(),
             components: HashMap::default(),
+            conflicts: HashMap::default(),
             commands: CommandEngine::default(),
             ops: HashMap::default(),
             next_op: 0,
@@ -210,6 +261,16 @@ impl LinkCore {
             counters,
             sends: Vec::new(),
             wall_ms: 0,
+        }
+    }
+
+    /// Starts the link at `now`: a link with a configured peer (udpout,
+    /// tcp) sends our heartbeat from now on, since vehicles and routers
+    /// that wait for a GCS never speak first; a listening link waits for
+    /// its first vehicle.
+    pub fn start(&mut self, now: Instant) {
+        if self.settings.default_peer.is_some() && self.next_heartbeat.is_none() {
+            self.next_heartbeat = Some(now);
         }
     }
 
@@ -289,12 +350,15 @@ impl LinkCore {
         // Counted once per input, not per message: each shared-counter update
         // is a locked instruction.
         let mut messages = 0;
+        // The first error of this input, if any: a malformed datagram (or
+        // TCP read) is counted and reported once, however many byte offsets
+        // the splitter had to reject in it.
+        let mut malformed = None;
         for result in wire::frames(bytes) {
             let frame = match result {
                 Ok(f) => f,
                 Err(error) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    self.push_event(LinkEvent::Malformed { from, error });
+                    malformed.get_or_insert(error);
                     continue;
                 }
             };
@@ -305,7 +369,7 @@ impl LinkCore {
                     .signing_rejected
                     .fetch_add(1, Ordering::Relaxed);
                 let system_id = frame.header.system_id as u8;
-                self.flag_signing(system_id, reason);
+                self.flag_signing(now, system_id, reason);
                 self.push_event(LinkEvent::SigningRejected {
                     from,
                     system_id,
@@ -316,8 +380,7 @@ impl LinkCore {
             let msg = match frame.decode() {
                 Ok(m) => m,
                 Err(error) => {
-                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    self.push_event(LinkEvent::Malformed { from, error });
+                    malformed.get_or_insert(error);
                     continue;
                 }
             };
@@ -329,16 +392,21 @@ impl LinkCore {
                 .messages
                 .fetch_add(messages, Ordering::Relaxed);
         }
+        if let Some(error) = malformed {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            self.push_event(LinkEvent::Malformed { from, error });
+        }
         self.flush_sends();
     }
 
-    fn flag_signing(&mut self, system_id: u8, reason: SigningReject) {
+    fn flag_signing(&mut self, now: Instant, system_id: u8, reason: SigningReject) {
         let key = VehicleKey {
             system_id,
             duplicate_of: None,
         };
         if let Some(v) = self.vehicles.get_mut(&key) {
-            let w = format!("MAVLink signing: rejected messages ({reason})");
+            v.signing_rejected_at = Some(now);
+            let w = format!("{SIGNING_WARNING} ({reason})");
             if !v.warnings.contains(&w) {
                 v.warnings.push(w);
                 self.mark_changed(key);
@@ -380,7 +448,9 @@ impl LinkCore {
         {
             return; // another ground station on the link
         }
-        let key = self.route(now, sys, comp, from);
+        let Some(key) = self.route(now, sys, comp, from) else {
+            return; // a conflicting sender beyond the cap: counted, dropped
+        };
         // One map lookup per message: this is the ingest hot path.
         let (v, is_new) = match self.vehicles.entry(key) {
             Entry::Occupied(o) => (o.into_mut(), false),
@@ -395,16 +465,16 @@ impl LinkCore {
         };
         let was_up = v.link_up;
         let was_camera = v.has_camera;
-        if comp == COMP_AUTOPILOT || matches!(msg, MavMessage::HEARTBEAT(_)) && comp != COMP_CAMERA
-        {
+        let had_autopilot = v.autopilot_seen;
+        let changed = v.apply(now, comp, msg);
+        // Replies go where the autopilot speaks from.
+        if comp == v.autopilot_component {
             v.peer = from;
         }
-        let changed = v.apply(now, comp, msg);
+        let autopilot = v.autopilot_component;
         let camera_appeared = !was_camera && v.has_camera;
         let recovered = !was_up && v.link_up;
-        if is_new && key.duplicate_of.is_none() && comp != COMP_CAMERA {
-            self.request_streams(now, sys);
-        }
+        let autopilot_appeared = !had_autopilot && v.autopilot_seen;
         if recovered {
             self.events.push_back(LinkEvent::Recovered(key));
         }
@@ -413,6 +483,18 @@ impl LinkCore {
         }
         if camera_appeared && key.duplicate_of.is_none() {
             self.request_camera(now, sys);
+        }
+        // A vehicle heard again after link loss may have rebooted and
+        // forgotten the rates asked of it (and its commands were failed
+        // with the link): ask again, as for a new one.
+        if (autopilot_appeared || recovered) && key.duplicate_of.is_none() {
+            self.request_streams(now, sys, autopilot);
+            if recovered
+                && !camera_appeared
+                && self.vehicles.get(&key).is_some_and(|v| v.has_camera)
+            {
+                self.request_camera(now, sys);
+            }
         }
         match msg {
             MavMessage::COMMAND_ACK(ack) => {
@@ -432,8 +514,9 @@ impl LinkCore {
         }
     }
 
-    /// Which vehicle a message from (sys, comp) at `from` belongs to.
-    fn route(&mut self, now: Instant, sys: u8, comp: u8, from: SocketAddr) -> VehicleKey {
+    /// Which vehicle a message from (sys, comp) at `from` belongs to;
+    /// `None` for a conflicting sender beyond [`MAX_DUPLICATES`].
+    fn route(&mut self, now: Instant, sys: u8, comp: u8, from: SocketAddr) -> Option<VehicleKey> {
         let primary = VehicleKey {
             system_id: sys,
             duplicate_of: None,
@@ -443,7 +526,7 @@ impl LinkCore {
         let first = match self.components.entry((sys, comp)) {
             Entry::Vacant(e) => {
                 e.insert((from, now));
-                return primary;
+                return Some(primary);
             }
             Entry::Occupied(mut o) => {
                 let (addr, last) = *o.get();
@@ -451,7 +534,7 @@ impl LinkCore {
                 // moved (new NAT port, new network). It is the same vehicle.
                 if addr == from || now.saturating_duration_since(last) > loss {
                     o.insert((from, now));
-                    return primary;
+                    return Some(primary);
                 }
                 addr
             }
@@ -460,36 +543,152 @@ impl LinkCore {
             system_id: sys,
             duplicate_of: Some(from),
         };
-        if !self.vehicles.contains_key(&key) {
-            let warning = format!(
-                "system id {sys} is claimed by two vehicles on link {}: {first} and {from}; they are kept apart, give each its own SYSID",
-                self.settings.name
-            );
-            if let Some(v) = self.vehicles.get_mut(&primary) {
-                if !v.warnings.contains(&warning) {
-                    v.warnings.push(warning.clone());
-                }
-                self.mark_changed(primary);
-            }
-            self.events.push_back(LinkEvent::DuplicateSystemId {
-                system_id: sys,
-                first,
-                second: from,
-            });
-            // Created here so the warning rides along with it.
-            let mut v = Vehicle::new(sys, from, now);
-            v.warnings.push(warning);
-            self.vehicles.insert(key, v);
+        if self.vehicles.contains_key(&key) {
+            return Some(key);
         }
-        key
+        // A new conflicting source: counted, one warning on the vehicle
+        // whose id it claims, tracked apart only up to the cap.
+        let conflict = self.conflicts.entry(sys).or_default();
+        let new_source = if conflict.sources.contains(&from) {
+            false
+        } else if conflict.sources.len() < MAX_CONFLICT_SOURCES {
+            conflict.sources.insert(from);
+            true
+        } else {
+            conflict.saturated = true;
+            false
+        };
+        let sources = conflict.sources.len();
+        if new_source {
+            self.counters
+                .conflicting_sources
+                .fetch_add(1, Ordering::Relaxed);
+            self.set_conflict_warning(sys, first, from);
+        }
+        let duplicates = self
+            .vehicles
+            .keys()
+            .filter(|k| k.duplicate_of.is_some())
+            .count();
+        if duplicates >= MAX_DUPLICATES {
+            return None;
+        }
+        self.push_event(LinkEvent::DuplicateSystemId {
+            system_id: sys,
+            first,
+            second: from,
+            sources,
+        });
+        let mut v = Vehicle::new(sys, from, now);
+        v.warnings.push(format!(
+            "this sender ({from}) claims system id {sys}, already used by {first} on link {}: kept apart; it is removed {}s after it falls silent",
+            self.settings.name,
+            DUPLICATE_GRACE.as_secs()
+        ));
+        self.vehicles.insert(key, v);
+        Some(key)
     }
 
-    fn request_streams(&mut self, now: Instant, sys: u8) {
+    /// Puts the one conflict warning of system `sys`, with its count, on
+    /// the vehicle that holds the id.
+    fn set_conflict_warning(&mut self, sys: u8, first: SocketAddr, latest: SocketAddr) {
+        let Some(c) = self.conflicts.get(&sys) else {
+            return;
+        };
+        let n = c.sources.len();
+        let more = if c.saturated { " or more" } else { "" };
+        let plural = if n == 1 && !c.saturated {
+            "source"
+        } else {
+            "sources"
+        };
+        let warning = format!(
+            "{}{n}{more} other {plural} on link {} besides {first} (latest {latest}): possible spoofing or two vehicles with one SYSID; they are kept apart (at most {MAX_DUPLICATES} tracked), give each vehicle its own SYSID or sign the link",
+            conflict_prefix(sys),
+            self.settings.name
+        );
+        let primary = VehicleKey {
+            system_id: sys,
+            duplicate_of: None,
+        };
+        if let Some(v) = self.vehicles.get_mut(&primary) {
+            let prefix = conflict_prefix(sys);
+            v.warnings.retain(|w| !w.starts_with(&prefix));
+            v.warnings.push(warning);
+            self.mark_changed(primary);
+        }
+    }
+
+    /// Clears warnings whose cause has not recurred for [`WARNING_HOLD`].
+    fn clear_warnings(&mut self, now: Instant) {
+        let mut cleared = Vec::new();
+        for (k, v) in self.vehicles.iter_mut() {
+            if v.signing_rejected_at
+                .is_some_and(|t| now.saturating_duration_since(t) >= WARNING_HOLD)
+            {
+                v.signing_rejected_at = None;
+                v.warnings.retain(|w| !w.starts_with(SIGNING_WARNING));
+                cleared.push(*k);
+            }
+        }
+        cleared.sort();
+        for k in cleared {
+            self.mark_changed(k);
+        }
+    }
+
+    /// Removes duplicates silent for the link loss and [`DUPLICATE_GRACE`];
+    /// clears a conflict warning once no duplicate of its id is left.
+    fn expire_duplicates(&mut self, now: Instant) {
+        let limit = self.settings.link_loss + DUPLICATE_GRACE;
+        let mut expired: Vec<VehicleKey> = self
+            .vehicles
+            .iter()
+            .filter(|(k, v)| {
+                k.duplicate_of.is_some()
+                    && !v.link_up
+                    && now.saturating_duration_since(v.last_heartbeat) >= limit
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        expired.sort();
+        for key in expired {
+            self.vehicles.remove(&key);
+            let ops: Vec<OpId> = self
+                .ops
+                .iter()
+                .filter(|(_, (k, _))| *k == key)
+                .map(|(id, _)| *id)
+                .collect();
+            for op in ops {
+                self.ops.remove(&op);
+            }
+            self.events.push_back(LinkEvent::Removed(key));
+            let sys = key.system_id;
+            let left = self
+                .vehicles
+                .keys()
+                .any(|k| k.system_id == sys && k.duplicate_of.is_some());
+            if !left && self.conflicts.remove(&sys).is_some() {
+                let primary = VehicleKey {
+                    system_id: sys,
+                    duplicate_of: None,
+                };
+                if let Some(v) = self.vehicles.get_mut(&primary) {
+                    let prefix = conflict_prefix(sys);
+                    v.warnings.retain(|w| !w.starts_with(&prefix));
+                    self.mark_changed(primary);
+                }
+            }
+        }
+    }
+
+    fn request_streams(&mut self, now: Instant, sys: u8, autopilot: u8) {
         for &(id, hz) in STREAMS {
             self.internal_command(
                 now,
                 sys,
-                COMP_AUTOPILOT,
+                autopilot,
                 MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
                 [id as f32, (1e6 / hz) as f32, 0.0, 0.0, 0.0, 0.0, 0.0],
             );
@@ -498,7 +697,7 @@ impl LinkCore {
             self.internal_command(
                 now,
                 sys,
-                COMP_AUTOPILOT,
+                autopilot,
                 MavCmd::MAV_CMD_REQUEST_MESSAGE,
                 [id as f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
             );
@@ -589,6 +788,10 @@ impl LinkCore {
         }
         if let Some(done) = step.done {
             self.ops.remove(&op);
+            let home_item = self
+                .vehicles
+                .get(&key)
+                .is_some_and(|v| mission::has_home_item(v.autopilot));
             let latency_ms = now.saturating_duration_since(started).as_secs_f64() * 1000.0;
             let (outcome, detail, mission) = match done {
                 TransferResult::Uploaded => (
@@ -599,7 +802,7 @@ impl LinkCore {
                 TransferResult::Downloaded(items) => (
                     CommandOutcome::Accepted,
                     format!("{} items downloaded", items.len()),
-                    Some(mission::steps_from_items(&items)),
+                    Some(mission::steps_from_items(&items, home_item)),
                 ),
                 TransferResult::Rejected(r) => (
                     CommandOutcome::Denied,
@@ -650,15 +853,19 @@ impl LinkCore {
                 ..refuse("the vehicle's link is lost; the command was not sent".into())
             });
         }
+        super::altitude::check(cmd, v.home.and_then(|h| h.alt_msl_m)).map_err(refuse)?;
         self.wall_ms = wall_ms;
         let sys = key.system_id;
-        let target = (sys, COMP_AUTOPILOT);
+        let target = (sys, v.autopilot_component);
         self.next_op += 1;
         let op_id = self.next_op;
         let transfer = match cmd {
             DroneCommand::Mission { items } => Some((
                 MavMissionType::MAV_MISSION_TYPE_MISSION,
-                Some(mission::mission_items(items).map_err(refuse)?),
+                Some(
+                    mission::mission_items(items, mission::has_home_item(v.autopilot))
+                        .map_err(refuse)?,
+                ),
             )),
             DroneCommand::Fence { shapes } => Some((
                 MavMissionType::MAV_MISSION_TYPE_FENCE,
@@ -704,8 +911,8 @@ impl LinkCore {
 
     fn command_message(&self, key: VehicleKey, cmd: &DroneCommand) -> Result<MavMessage, String> {
         let sys = key.system_id;
-        let ap = COMP_AUTOPILOT;
         let v = self.vehicles.get(&key).ok_or("unknown vehicle")?;
+        let ap = v.autopilot_component;
         let finite = |vals: &[f64]| {
             if vals.iter().all(|x| x.is_finite()) {
                 Ok(())
@@ -730,14 +937,15 @@ impl LinkCore {
                         super::modes::family(v.autopilot)
                     )
                 })?;
+                let (param2, param3) = super::modes::set_mode_params(v.autopilot, n);
                 long(
                     sys,
                     ap,
                     MavCmd::MAV_CMD_DO_SET_MODE,
                     [
                         MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED.bits() as f32,
-                        n as f32,
-                        0.0,
+                        param2,
+                        param3,
                         0.0,
                         0.0,
                         0.0,
@@ -747,11 +955,6 @@ impl LinkCore {
             }
             DroneCommand::Takeoff { alt_m } => {
                 finite(&[*alt_m])?;
-                if !(1.0..=120.0).contains(alt_m) {
-                    return Err(format!(
-                        "takeoff altitude {alt_m} m is outside 1..120 m (the open-category ceiling)"
-                    ));
-                }
                 long(
                     sys,
                     ap,
@@ -858,9 +1061,14 @@ impl LinkCore {
                 min(Some(tr.deadline()));
             }
         }
-        for v in self.vehicles.values() {
+        for (k, v) in &self.vehicles {
+            min(v.signing_rejected_at.map(|t| t + WARNING_HOLD));
             if v.link_up {
                 min(Some(v.last_heartbeat + self.settings.link_loss));
+            } else if k.duplicate_of.is_some() {
+                min(Some(
+                    v.last_heartbeat + self.settings.link_loss + DUPLICATE_GRACE,
+                ));
             }
         }
         t
@@ -908,6 +1116,8 @@ impl LinkCore {
                 ));
             }
         }
+        self.expire_duplicates(now);
+        self.clear_warnings(now);
         // Command resends and give-ups.
         let mut sends = std::mem::take(&mut self.sends);
         let finished = self.commands.on_timeout(now, &mut sends);

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use mavlink::dialects::ardupilotmega::{
     MISSION_ACK_DATA, MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_INT_DATA,
-    MISSION_REQUEST_LIST_DATA, MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType,
+    MISSION_REQUEST_LIST_DATA, MavAutopilot, MavCmd, MavFrame, MavMessage, MavMissionResult,
+    MavMissionType,
 };
 use vigie_protocols::api::{FenceShape, MissionItem};
 
@@ -337,18 +338,31 @@ fn item(
     }
 }
 
-/// Mission steps as MAVLink items. ArduPilot reserves item 0 for home, so a
-/// placeholder home item comes first; the vehicle overwrites it.
-pub fn mission_items(steps: &[MissionItem]) -> Result<Vec<MISSION_ITEM_INT_DATA>, String> {
+/// Whether an autopilot keeps mission item 0 for home: ArduPilot does (it
+/// overwrites what is uploaded there); PX4 and others fly item 0 like any.
+pub fn has_home_item(autopilot: MavAutopilot) -> bool {
+    autopilot == MavAutopilot::MAV_AUTOPILOT_ARDUPILOTMEGA
+}
+
+/// Mission steps as MAVLink items. With `home_item` (ArduPilot, see
+/// [`has_home_item`]) a placeholder home item comes first; the vehicle
+/// overwrites it. Without, item 0 is the first step.
+pub fn mission_items(
+    steps: &[MissionItem],
+    home_item: bool,
+) -> Result<Vec<MISSION_ITEM_INT_DATA>, String> {
     let rel = MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT;
-    let mut out = vec![item(
-        MavCmd::MAV_CMD_NAV_WAYPOINT,
-        MavFrame::MAV_FRAME_GLOBAL,
-        [0.0; 4],
-        0,
-        0,
-        0.0,
-    )];
+    let mut out = Vec::with_capacity(steps.len() + 1);
+    if home_item {
+        out.push(item(
+            MavCmd::MAV_CMD_NAV_WAYPOINT,
+            MavFrame::MAV_FRAME_GLOBAL,
+            [0.0; 4],
+            0,
+            0,
+            0.0,
+        ));
+    }
     for (i, s) in steps.iter().enumerate() {
         let check = |lat: f64, lon: f64| {
             position_e7(lat, lon).map_err(|e| format!("mission item {i}: {e}"))
@@ -482,11 +496,11 @@ pub fn fence_items(shapes: &[FenceShape]) -> Result<Vec<MISSION_ITEM_INT_DATA>, 
 }
 
 /// MAVLink items back to mission steps (for downloads), skipping the home
-/// item ArduPilot keeps at 0.
-pub fn steps_from_items(items: &[MISSION_ITEM_INT_DATA]) -> Vec<MissionItem> {
+/// item at 0 when the autopilot keeps one (`home_item`, ArduPilot).
+pub fn steps_from_items(items: &[MISSION_ITEM_INT_DATA], home_item: bool) -> Vec<MissionItem> {
     items
         .iter()
-        .skip(1)
+        .skip(usize::from(home_item))
         .map(|i| {
             let (lat, lon, alt) = (i.x as f64 * 1e-7, i.y as f64 * 1e-7, i.z as f64);
             match i.command {
@@ -568,7 +582,7 @@ mod tests {
     #[test]
     fn upload_serves_out_of_order_and_repeated_requests() {
         let t0 = Instant::now();
-        let items = mission_items(&steps()).unwrap();
+        let items = mission_items(&steps(), true).unwrap();
         let (mut t, first) =
             Transfer::upload(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION, items);
         assert!(matches!(first, MavMessage::MISSION_COUNT(ref c) if c.count == 4));
@@ -637,7 +651,7 @@ mod tests {
             t0,
             (1, 1),
             MavMissionType::MAV_MISSION_TYPE_MISSION,
-            mission_items(&steps()).unwrap(),
+            mission_items(&steps(), true).unwrap(),
         );
         let s = t.on_message(t0, &ack(MavMissionResult::MAV_MISSION_NO_SPACE));
         assert_eq!(
@@ -654,7 +668,7 @@ mod tests {
         let (mut t, first) =
             Transfer::download(t0, (1, 1), MavMissionType::MAV_MISSION_TYPE_MISSION);
         assert!(matches!(first, MavMessage::MISSION_REQUEST_LIST(_)));
-        let items = mission_items(&steps()).unwrap();
+        let items = mission_items(&steps(), true).unwrap();
         let s = t.on_message(
             t0,
             &MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
@@ -682,8 +696,11 @@ mod tests {
         // Back to the same MAVLink items (degrees go through 1e-7 integers).
         // (Compared as text: the yaw parameter is NaN, "unchanged", in both.)
         assert_eq!(
-            format!("{:?}", mission_items(&steps_from_items(&got)).unwrap()),
-            format!("{:?}", mission_items(&steps()).unwrap())
+            format!(
+                "{:?}",
+                mission_items(&steps_from_items(&got, true), true).unwrap()
+            ),
+            format!("{:?}", mission_items(&steps(), true).unwrap())
         );
     }
 
@@ -698,12 +715,15 @@ mod tests {
             .contains("3 vertices")
         );
         assert!(
-            mission_items(&[MissionItem::Waypoint {
-                lat_deg: 95.0,
-                lon_deg: 0.0,
-                alt_m: 1.0,
-                hold_s: 0.0
-            }])
+            mission_items(
+                &[MissionItem::Waypoint {
+                    lat_deg: 95.0,
+                    lon_deg: 0.0,
+                    alt_m: 1.0,
+                    hold_s: 0.0
+                }],
+                true
+            )
             .unwrap_err()
             .contains("WGS84")
         );

@@ -6,6 +6,7 @@
 //! - [`vehicle`]: one vehicle's state, message by message.
 //! - [`command`]: COMMAND_LONG/INT with acks, retries and timeouts.
 //! - [`mission`]: mission, fence and rally transfers.
+//! - [`altitude`]: the one altitude policy of every command and mission item.
 //! - [`link`]: one link: vehicles by system id, duplicates, link loss,
 //!   commands and transfers, our heartbeat.
 //! - [`ingest`]: the whole ingest path as one function of arbitrary bytes,
@@ -19,6 +20,7 @@
 //! - [`http`]: the drone routes of the HTTP API.
 //! - [`persist`]: what the link keeps in SQLite.
 
+pub mod altitude;
 pub mod command;
 pub mod endpoint;
 pub mod http;

@@ -92,6 +92,20 @@ pub fn number(autopilot: MavAutopilot, mav_type: MavType, mode: &str) -> Option<
     t.iter().find(|(_, s)| *s == alias).map(|(n, _)| *n)
 }
 
+/// DO_SET_MODE's param2 and param3 for custom mode `custom_mode`: PX4
+/// reads its main mode in param2 and its sub mode in param3 (the custom
+/// mode packs them as `main << 16 | sub << 24`); ArduPilot and others read
+/// the whole mode number in param2.
+pub fn set_mode_params(autopilot: MavAutopilot, custom_mode: u32) -> (f32, f32) {
+    match autopilot {
+        MavAutopilot::MAV_AUTOPILOT_PX4 => (
+            ((custom_mode >> 16) & 0xFF) as f32,
+            ((custom_mode >> 24) & 0xFF) as f32,
+        ),
+        _ => (custom_mode as f32, 0.0),
+    }
+}
+
 /// The family name shown to operators.
 pub fn family(autopilot: MavAutopilot) -> &'static str {
     match autopilot {

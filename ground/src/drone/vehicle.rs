@@ -40,6 +40,14 @@ pub struct Vehicle {
     pub peer: SocketAddr,
     /// When the last autopilot HEARTBEAT arrived.
     pub last_heartbeat: Instant,
+    /// The autopilot's component id: the one whose HEARTBEAT has an
+    /// autopilot other than `MAV_AUTOPILOT_INVALID` (normally 1). Commands
+    /// and transfers go to it; other components' heartbeats (companion
+    /// computers, gimbals, cameras) never set the vehicle's mode or arming.
+    pub autopilot_component: u8,
+    /// Whether the autopilot's own HEARTBEAT has been heard (a vehicle first
+    /// heard through its companion computer has not, yet).
+    pub autopilot_seen: bool,
     /// When any message arrived.
     pub last_message: Instant,
     /// Whether the link is up (heartbeats within the loss timeout).
@@ -66,6 +74,12 @@ pub struct Vehicle {
     pub gps_fix: Option<GpsFixType>,
     /// Satellites visible.
     pub satellites: Option<u8>,
+    /// GPS horizontal dilution of precision (`GPS_RAW_INT.eph` / 100),
+    /// dimensionless.
+    pub gps_hdop: Option<f64>,
+    /// GPS horizontal position uncertainty (`GPS_RAW_INT.h_acc`), metres;
+    /// `None` when the autopilot does not send it.
+    pub gps_h_acc_m: Option<f64>,
     /// Home position.
     pub home: Option<Position>,
     /// Gimbal attitude relative to the vehicle or earth: (pitch, yaw) degrees,
@@ -82,8 +96,11 @@ pub struct Vehicle {
     pub video_uri: Option<String>,
     /// Recent STATUSTEXT lines, oldest first.
     pub status_texts: VecDeque<String>,
-    /// Conditions an operator must see.
+    /// Conditions an operator must see; each clears when its cause is gone.
     pub warnings: Vec<String>,
+    /// When a message claiming this vehicle last failed the signing check
+    /// (its warning clears [`super::link::WARNING_HOLD`] after).
+    pub signing_rejected_at: Option<Instant>,
     /// Whether the link's event queue already holds a "changed" event for
     /// this vehicle (a burst of telemetry queues one, not one per message).
     pub change_queued: bool,
@@ -107,6 +124,8 @@ impl Vehicle {
             system_id,
             peer,
             last_heartbeat: now,
+            autopilot_component: COMP_AUTOPILOT,
+            autopilot_seen: false,
             last_message: now,
             link_up: true,
             autopilot: MavAutopilot::MAV_AUTOPILOT_GENERIC,
@@ -120,6 +139,8 @@ impl Vehicle {
             battery_v: None,
             gps_fix: None,
             satellites: None,
+            gps_hdop: None,
+            gps_h_acc_m: None,
             home: None,
             gimbal: None,
             camera_fov_deg: None,
@@ -128,6 +149,7 @@ impl Vehicle {
             video_uri: None,
             status_texts: VecDeque::new(),
             warnings: Vec::new(),
+            signing_rejected_at: None,
             change_queued: false,
         }
     }
@@ -153,10 +175,18 @@ impl Vehicle {
                     self.has_camera = true;
                     return false;
                 }
-                if matches!(hb.mavtype, MavType::MAV_TYPE_GCS | MavType::MAV_TYPE_GIMBAL) {
+                // MAVLink: the vehicle's heartbeat is the autopilot's, the
+                // one with a real autopilot field. A companion computer
+                // (MAV_TYPE_ONBOARD_CONTROLLER, MAV_AUTOPILOT_INVALID), a
+                // gimbal or a GCS speaks for itself, not for the vehicle.
+                if hb.autopilot == MavAutopilot::MAV_AUTOPILOT_INVALID
+                    || matches!(hb.mavtype, MavType::MAV_TYPE_GCS | MavType::MAV_TYPE_GIMBAL)
+                {
                     return false;
                 }
                 self.last_heartbeat = now;
+                self.autopilot_component = compid;
+                self.autopilot_seen = true;
                 let changed = !self.link_up
                     || self.autopilot != hb.autopilot
                     || self.mav_type != hb.mavtype
@@ -182,7 +212,7 @@ impl Vehicle {
                     // vx, vy are i16: no overflow, so no need for hypot's
                     // slower careful path.
                     speed_m_s: Some(((p.vx as f64).powi(2) + (p.vy as f64).powi(2)).sqrt() / 100.0),
-                    accuracy_m: self.position.and_then(|p| p.accuracy_m),
+                    accuracy_m: self.gps_h_acc_m,
                 });
                 true
             }
@@ -221,12 +251,15 @@ impl Vehicle {
             MavMessage::GPS_RAW_INT(g) => {
                 self.gps_fix = Some(g.fix_type);
                 self.satellites = (g.satellites_visible != u8::MAX).then_some(g.satellites_visible);
-                if g.eph != u16::MAX
-                    && let Some(p) = self.position.as_mut()
-                {
-                    p.accuracy_m = Some(g.eph as f64 / 100.0);
+                // eph is HDOP x 100, a geometry factor: never metres.
+                self.gps_hdop = (g.eph != u16::MAX).then(|| g.eph as f64 / 100.0);
+                // h_acc (MAVLink 2 extension, mm) is the receiver's own
+                // estimate; 0 means not sent.
+                self.gps_h_acc_m = (g.h_acc > 0).then(|| g.h_acc as f64 / 1000.0);
+                if let Some(p) = self.position.as_mut() {
+                    p.accuracy_m = self.gps_h_acc_m;
                 }
-                false
+                true
             }
             MavMessage::HOME_POSITION(h) => {
                 self.home = Some(Position {
@@ -430,6 +463,7 @@ impl Vehicle {
                     .gps_fix
                     .map(|f| name(format!("{f:?}"), "GPS_FIX_TYPE_")),
                 satellites: self.satellites,
+                gps_hdop: self.gps_hdop,
                 attitude_deg: self.attitude_deg,
                 home: self.home,
                 gimbal_deg: self.gimbal.map(|(p, y, _)| [p, y]),

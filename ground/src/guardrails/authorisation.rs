@@ -230,6 +230,17 @@ impl Authorisation {
         }
     }
 
+    /// The perimeter fence with `shapes` added after it (a copy of the
+    /// perimeter among them is not repeated).
+    pub fn fence_with(&self, shapes: &[FenceShape]) -> DroneCommand {
+        let DroneCommand::Fence { shapes: mut out } = self.fence() else {
+            return self.fence();
+        };
+        let perimeter = out.clone();
+        out.extend(shapes.iter().filter(|s| !perimeter.contains(s)).cloned());
+        DroneCommand::Fence { shapes: out }
+    }
+
     /// The perimeter in a local frame centred on its first vertex, closed.
     fn local(&self) -> (LocalFrame, Vec<Pt>) {
         let first = self.spec.perimeter.first().copied().unwrap_or([0.0, 0.0]);
@@ -675,8 +686,19 @@ pub fn check(
     cmd: &DroneCommand,
     state: &CheckState,
 ) -> Result<(), Refusal> {
+    allowing(now_ms, drone_id, cmd, state).map(|_| ())
+}
+
+/// The authorisation under which `cmd` is allowed (`None` for commands
+/// never refused), or the refusal.
+fn allowing<'a>(
+    now_ms: i64,
+    drone_id: &str,
+    cmd: &DroneCommand,
+    state: &'a CheckState,
+) -> Result<Option<&'a Authorisation>, Refusal> {
     let targets = match classify(cmd) {
-        Kind::Free => return Ok(()),
+        Kind::Free => return Ok(None),
         Kind::Launch => vec![Target::Here("arming or take-off")],
         Kind::Targets(t) => t,
     };
@@ -713,7 +735,7 @@ pub fn check(
     let mut first_refusal = None;
     for auth in in_force {
         match allowed_under(auth, drone_id, drone, cmd, &targets, state) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(Some(auth)),
             Err(reason) => {
                 first_refusal.get_or_insert(Refusal {
                     reason,
@@ -726,6 +748,26 @@ pub fn check(
         reason: "no authorisation allows this command".into(),
         authorisation: None,
     }))
+}
+
+/// Allows `cmd` as [`check`] does and returns the command to send. Under an
+/// authorisation a geofence always keeps its perimeter: the perimeter goes
+/// first as an inclusion polygon and what the pilot uploads (exclusion
+/// zones, tighter inclusion shapes, already checked to lie inside) comes in
+/// addition. An empty fence therefore uploads the perimeter alone, never
+/// "no fence". Autopilots keep a vehicle inside every inclusion shape, so
+/// the perimeter still bounds the flight.
+pub fn authorise(
+    now_ms: i64,
+    drone_id: &str,
+    cmd: &DroneCommand,
+    state: &CheckState,
+) -> Result<DroneCommand, Refusal> {
+    let auth = allowing(now_ms, drone_id, cmd, state)?;
+    Ok(match (cmd, auth) {
+        (DroneCommand::Fence { shapes }, Some(auth)) => auth.fence_with(shapes),
+        _ => cmd.clone(),
+    })
 }
 
 fn allowed_under(
@@ -953,6 +995,37 @@ pub(crate) mod tests {
             }],
         };
         assert_eq!(check(1500, "drone:a:1", &exclusion, &s), Ok(()));
+    }
+
+    #[test]
+    fn under_an_authorisation_every_fence_upload_keeps_the_perimeter() {
+        let s = state(&[("drone:a:1", at(48.92, 2.36, true))]);
+        let own = s.authorisations[0].fence();
+        let DroneCommand::Fence { shapes } = &own else {
+            unreachable!()
+        };
+        let perimeter = shapes[0].clone();
+        let fence = |shapes: Vec<FenceShape>| DroneCommand::Fence { shapes };
+        // Clearing the fence uploads the perimeter instead.
+        assert_eq!(
+            authorise(1500, "drone:a:1", &fence(vec![]), &s),
+            Ok(fence(vec![perimeter.clone()]))
+        );
+        // An exclusion zone comes in addition to the perimeter, not instead.
+        let no_fly = FenceShape::Circle {
+            inclusion: false,
+            lat_deg: 48.92,
+            lon_deg: 2.36,
+            radius_m: 50.0,
+        };
+        assert_eq!(
+            authorise(1500, "drone:a:1", &fence(vec![no_fly.clone()]), &s),
+            Ok(fence(vec![perimeter.clone(), no_fly]))
+        );
+        // The perimeter itself is not doubled; other commands pass as sent.
+        assert_eq!(authorise(1500, "drone:a:1", &own, &s), Ok(own.clone()));
+        let g = goto(48.92, 2.36);
+        assert_eq!(authorise(1500, "drone:a:1", &g, &s), Ok(g.clone()));
     }
 
     #[test]

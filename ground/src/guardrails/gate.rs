@@ -67,7 +67,7 @@ impl CommandGate for DroneGate {
         actor: &Actor,
         unit_id: &str,
         cmd: &DroneCommand,
-    ) -> Result<(), CommandResult> {
+    ) -> Result<DroneCommand, CommandResult> {
         drone_command(self, crate::time::unix_ms(), actor, unit_id, cmd)
     }
 
@@ -83,20 +83,22 @@ impl CommandGate for DroneGate {
 }
 
 /// Checks a drone command against the authorisations and records it.
-/// `Err` carries the typed refusal to return to the caller (outcome
-/// `refused`, with the reason), already recorded.
+/// `Ok` carries the command to send (a fence under an authorisation keeps
+/// its perimeter, see [`authorisation::authorise`]); `Err` the typed refusal
+/// to return to the caller (outcome `refused`, with the reason), already
+/// recorded.
 pub fn drone_command(
     gate: &DroneGate,
     now: i64,
     actor: &Actor,
     drone_id: &str,
     cmd: &DroneCommand,
-) -> Result<(), CommandResult> {
+) -> Result<DroneCommand, CommandResult> {
     let verdict = match check_state(&gate.store, &gate.fleet) {
-        Ok(s) => authorisation::check(now, drone_id, cmd, &s),
+        Ok(s) => authorisation::authorise(now, drone_id, cmd, &s),
         Err(e) if is_safety(cmd) => {
             tracing::error!("cannot read authorisations ({e}); letting the recall through");
-            Ok(())
+            Ok(cmd.clone())
         }
         Err(e) => Err(authorisation::Refusal {
             reason: format!("cannot read the flight authorisations ({e}); retry shortly"),
@@ -104,9 +106,15 @@ pub fn drone_command(
         }),
     };
     match verdict {
-        Ok(()) => {
-            let entry =
-                Entry::new(now, actor.clone(), "drone.command", drone_id).detail(command_json(cmd));
+        Ok(to_send) => {
+            let mut detail = command_json(&to_send);
+            if to_send != *cmd
+                && let Value::Object(m) = &mut detail
+            {
+                // What the pilot asked, when the gate completed it.
+                m.insert("asked".into(), command_json(cmd));
+            }
+            let entry = Entry::new(now, actor.clone(), "drone.command", drone_id).detail(detail);
             if let Err(e) = gate.audit.record(entry) {
                 if is_safety(cmd) {
                     tracing::error!("audit register unavailable ({e}); recall sent unrecorded");
@@ -116,7 +124,7 @@ pub fn drone_command(
                     )));
                 }
             }
-            Ok(())
+            Ok(to_send)
         }
         Err(refusal) => {
             tracing::warn!(drone = drone_id, actor = %actor.as_string(), "command refused: {refusal}");

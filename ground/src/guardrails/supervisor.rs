@@ -40,12 +40,30 @@ pub enum Action {
     },
 }
 
+/// First wait before a failed fence upload is tried again, ms; it doubles
+/// with each failure up to [`FENCE_RETRY_MAX_MS`].
+pub const FENCE_RETRY_FIRST_MS: i64 = 2_000;
+/// Longest wait between tries of a failing fence upload, ms.
+pub const FENCE_RETRY_MAX_MS: i64 = 120_000;
+
+/// A fence upload that keeps failing (the drone is offline or refuses).
+#[derive(Debug, Clone, Copy)]
+struct Failing {
+    /// Failed tries so far.
+    failures: u32,
+    /// Not tried again before this, Unix ms.
+    next_try_ms: i64,
+}
+
 /// Tracks which fences were sent and which ends were handled.
 #[derive(Debug, Default)]
 pub struct Supervisor {
     /// (authorisation, drone) pairs whose fence was sent (and not reported
     /// failed).
     fenced: HashSet<(i64, String)>,
+    /// (authorisation, drone) pairs whose fence upload failed, with their
+    /// back-off.
+    failing: HashMap<(i64, String), Failing>,
     /// Authorisations whose end was handled.
     ended: HashSet<i64>,
     /// Authorisations whose coming end was announced (warned ahead).
@@ -77,7 +95,15 @@ impl Supervisor {
                     if !drones.contains_key(drone) {
                         continue; // not heard yet: fenced once it appears
                     }
-                    if self.fenced.insert((auth.id, drone.clone())) {
+                    let key = (auth.id, drone.clone());
+                    if self
+                        .failing
+                        .get(&key)
+                        .is_some_and(|f| now_ms < f.next_try_ms)
+                    {
+                        continue; // backing off
+                    }
+                    if self.fenced.insert(key) {
                         out.push(Action::Fence {
                             authorisation: auth.id,
                             drone: drone.clone(),
@@ -135,15 +161,37 @@ impl Supervisor {
                     message,
                 });
                 self.fenced.retain(|(a, _)| *a != auth.id);
+                self.failing.retain(|(a, _), _| *a != auth.id);
             }
         }
         out
     }
 
-    /// The fence upload of `drone` under `authorisation` failed: try again
-    /// on the next poll.
-    pub fn fence_failed(&mut self, authorisation: i64, drone: &str) {
-        self.fenced.remove(&(authorisation, drone.to_string()));
+    /// The fence upload of `drone` under `authorisation` failed at
+    /// `now_ms`: it is tried again after a back-off doubling from
+    /// [`FENCE_RETRY_FIRST_MS`] to [`FENCE_RETRY_MAX_MS`]. Returns the
+    /// failures so far (1 the first time: the state change to report).
+    pub fn fence_failed(&mut self, now_ms: i64, authorisation: i64, drone: &str) -> u32 {
+        let key = (authorisation, drone.to_string());
+        self.fenced.remove(&key);
+        let f = self.failing.entry(key).or_insert(Failing {
+            failures: 0,
+            next_try_ms: now_ms,
+        });
+        f.failures = f.failures.saturating_add(1);
+        let wait = FENCE_RETRY_FIRST_MS
+            .saturating_mul(1 << (f.failures - 1).min(20))
+            .min(FENCE_RETRY_MAX_MS);
+        f.next_try_ms = now_ms + wait;
+        f.failures
+    }
+
+    /// The fence upload of `drone` under `authorisation` was accepted.
+    /// Returns how many tries had failed before (0: nothing to report).
+    pub fn fence_accepted(&mut self, authorisation: i64, drone: &str) -> u32 {
+        self.failing
+            .remove(&(authorisation, drone.to_string()))
+            .map_or(0, |f| f.failures)
     }
 
     /// Marks authorisations already over at start-up as handled, so a
@@ -196,8 +244,40 @@ mod tests {
         ]);
         let acts = sup.poll(1200, &auths, &d2);
         assert!(matches!(&acts[..], [Action::Fence { drone, .. }] if drone == "drone:a:2"));
-        sup.fence_failed(7, "drone:a:2");
-        assert_eq!(sup.poll(1300, &auths, &d2).len(), 1);
+        assert_eq!(sup.fence_failed(1200, 7, "drone:a:2"), 1);
+        assert!(sup.poll(1300, &auths, &d2).is_empty(), "backing off");
+        assert_eq!(sup.poll(1200 + FENCE_RETRY_FIRST_MS, &auths, &d2).len(), 1);
+    }
+
+    #[test]
+    fn a_failing_fence_is_retried_with_a_doubling_capped_back_off() {
+        let mut sup = Supervisor::new();
+        let mut a = square(7, &["drone:a:1"]);
+        a.spec.to_ms = 100_000_000;
+        let auths = vec![a];
+        let d = drones(&[("drone:a:1", at(48.92, 2.36, false))]);
+        let mut tries = Vec::new();
+        let mut failures = Vec::new();
+        // Poll every second for an hour; every upload fails at once.
+        for now in (1000..3_601_000).step_by(1000) {
+            for act in sup.poll(now, &auths, &d) {
+                if let Action::Fence { drone, .. } = act {
+                    tries.push(now);
+                    failures.push(sup.fence_failed(now, 7, &drone));
+                }
+            }
+        }
+        let gaps: Vec<i64> = tries.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(&gaps[..6], &[2000, 4000, 8000, 16_000, 32_000, 64_000]);
+        assert!(
+            gaps[6..].iter().all(|g| *g == FENCE_RETRY_MAX_MS),
+            "{gaps:?}"
+        );
+        assert!(tries.len() < 40, "{} tries in an hour", tries.len());
+        assert_eq!(failures.iter().filter(|f| **f == 1).count(), 1);
+        // Accepted at last: the failures are reported once, then forgotten.
+        assert_eq!(sup.fence_accepted(7, "drone:a:1"), failures.len() as u32);
+        assert_eq!(sup.fence_accepted(7, "drone:a:1"), 0);
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub fn unit_from_proto(p: &PictureUnit) -> Result<Unit, PictureError> {
             battery_v: d.battery_v,
             gps_fix: d.gps_fix.clone(),
             satellites: d.satellites.map(|s| u8::try_from(s).unwrap_or(u8::MAX)),
+            gps_hdop: None,
             attitude_deg: fixed(&d.attitude_deg),
             home: d.home.as_ref().map(position_from_proto),
             gimbal_deg: fixed(&d.gimbal_deg),
@@ -391,6 +392,7 @@ mod tests {
                 battery_v: Some(15.8),
                 gps_fix: Some("3D_FIX".into()),
                 satellites: Some(14),
+                gps_hdop: None,
                 attitude_deg: Some([1.0, -2.0, 270.0]),
                 home: Some(Position {
                     lat_deg: 48.92,

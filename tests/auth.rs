@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::api::{call, issue, temp};
 use common::server::{Served, VIGIE, serve};

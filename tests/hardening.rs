@@ -19,7 +19,11 @@ fn orders_that_could_never_be_delivered_are_refused_and_not_stored() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(VIGIE)
         .args(["ca", "issue", "--unit", "P17", "--role", "patrol", "--out"])
         .arg(data.join("certs"))
@@ -27,7 +31,11 @@ fn orders_that_could_never_be_delivered_are_refused_and_not_stored() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let served = serve(&data);
     let base = format!("http://{}", served.http);
     let order = |unit: &str, instructions: &str| {
@@ -59,7 +67,11 @@ fn orders_that_could_never_be_delivered_are_refused_and_not_stored() {
         );
         assert_eq!(status, 200);
         let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(list["orders"].as_array().map(Vec::len), Some(0), "{unit}: {body}");
+        assert_eq!(
+            list["orders"].as_array().map(Vec::len),
+            Some(0),
+            "{unit}: {body}"
+        );
     }
     // A real order to a real unit is taken.
     let (status, body) = order("P17", "go to the north gate");

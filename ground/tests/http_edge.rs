@@ -284,7 +284,8 @@ async fn exchange(http: SocketAddr, request: String) -> (u16, String, String) {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
     (status_of(&answer), content_type, body.to_string())
@@ -313,15 +314,34 @@ async fn every_error_answer_is_a_json_api_error() {
         ),
         // A method the route does not take.
         (
-            format!("DELETE /api/v1/units HTTP/1.1\r\nHost: v\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"),
+            format!(
+                "DELETE /api/v1/units HTTP/1.1\r\nHost: v\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            ),
             405,
         ),
         // Not JSON.
-        (post("/api/v1/patrols/P1/orders", "text/plain", "hello"), 415),
+        (
+            post("/api/v1/patrols/P1/orders", "text/plain", "hello"),
+            415,
+        ),
         // JSON of the wrong shape.
-        (post("/api/v1/patrols/P1/orders", "application/json", "{\"lat_deg\":\"north\"}"), 422),
+        (
+            post(
+                "/api/v1/patrols/P1/orders",
+                "application/json",
+                "{\"lat_deg\":\"north\"}",
+            ),
+            422,
+        ),
         // Broken JSON.
-        (post("/api/v1/patrols/P1/orders", "application/json", "{\"lat_deg\":"), 400),
+        (
+            post(
+                "/api/v1/patrols/P1/orders",
+                "application/json",
+                "{\"lat_deg\":",
+            ),
+            400,
+        ),
     ];
     for (request, want) in cases {
         let (status, content_type, body) = exchange(http, request.clone()).await;

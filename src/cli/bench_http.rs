@@ -52,11 +52,7 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<()> {
             true,
         ),
     };
-    let mut server = ServerProcess::start(
-        &dir,
-        "127.0.0.1:0".parse()?,
-        "127.0.0.1:0".parse()?,
-    )?;
+    let mut server = ServerProcess::start(&dir, "127.0.0.1:0".parse()?, "127.0.0.1:0".parse()?)?;
     let pid = server.pid().to_string();
     let http = server.http;
     let outcome = super::runtime()?.block_on(attack(&args, http, &pid));

@@ -560,7 +560,11 @@ impl Engine {
                 // Every unit still on the incident is released: its order
                 // is taken back (the tablet is told), so it is available
                 // and suggested again.
-                self.release(&mut out, incident_id, &format!("incident {incident_id} closed"));
+                self.release(
+                    &mut out,
+                    incident_id,
+                    &format!("incident {incident_id} closed"),
+                );
             }
             Event::Cancel { incident_id, by } => {
                 self.operator_move(&mut out, now_ms, incident_id, Status::Cancelled, &by)?;

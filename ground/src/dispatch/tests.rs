@@ -485,7 +485,10 @@ fn closing_an_incident_releases_every_unit_still_on_it() {
         )
         .unwrap();
     store_orders(&mut e, T0, a);
-    for (id, state) in [("P1-1", OrderState::Accepted), ("P2-1", OrderState::Arrived)] {
+    for (id, state) in [
+        ("P1-1", OrderState::Accepted),
+        ("P2-1", OrderState::Arrived),
+    ] {
         e.handle(
             T0 + 5,
             Event::OrderProgress {

@@ -654,13 +654,15 @@ pub(crate) fn append_batch(
     let mut damage = None;
     let mut start = last.clone();
     if let Some(seal) = seal {
-        let checkpointed: Option<(i64, String)> = tx
+        let last_checkpoint: Option<(i64, String, i64)> = tx
             .query_row(
-                "SELECT last_seq, last_hash FROM audit_checkpoint ORDER BY last_seq DESC LIMIT 1",
+                "SELECT last_seq, last_hash, first_seq FROM audit_checkpoint ORDER BY last_seq DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        let last_batch_first = last_checkpoint.as_ref().map(|c| c.2);
+        let checkpointed: Option<(i64, String)> = last_checkpoint.map(|(s, h, _)| (s, h));
         let (head, ours) = seal.read_head_now();
         let key = (!ours).then(|| seal.public_key());
         let signed_max = checkpointed.as_ref().map_or(0, |c| c.0).max(last.0);
@@ -676,7 +678,9 @@ pub(crate) fn append_batch(
             .flatten()
         };
         if last.0 > 0 || head.stated().is_some() {
-            damage = head_problem(&head, key, ours, last.0, signed_max, hash_at);
+            let batch_first = last_batch_first
+                .filter(|_| checkpointed.as_ref().is_some_and(|c| c.0 == signed_max));
+            damage = head_problem(&head, key, ours, last.0, (signed_max, batch_first), hash_at);
         }
         let file_max = seal
             .file_max
@@ -993,12 +997,19 @@ pub fn check_chain(rows: &[Row], anchor: Option<(i64, &str)>) -> Result<usize, T
 /// checks a signed head's signature (`None` with `trusted`: this process
 /// wrote it; `None` otherwise: no key to check with). An unsigned head
 /// (older versions) is taken at its word.
+///
+/// `last_batch_first` is the first seq of the checkpoint that ends at
+/// `signed_max`. A head exactly one batch behind, with every row of that
+/// batch present and signed, is what an abrupt stop (power cut, `kill -9`)
+/// between a commit and the head's write leaves: nothing is lost (the
+/// batch's own signed checkpoint proves its rows), so it is no tamper, and
+/// the next append writes the head anew. A head further behind is.
 pub fn head_problem(
     head: &HeadFile,
     key: Option<&[u8]>,
     trusted: bool,
     last: i64,
-    signed_max: i64,
+    (signed_max, last_batch_first): (i64, Option<i64>),
     hash_at: impl Fn(i64) -> Option<String>,
 ) -> Option<Tamper> {
     if let HeadFile::Signed(h) = head
@@ -1019,7 +1030,8 @@ pub fn head_problem(
     if seq >= 1 && hash_at(seq).as_deref() != Some(hash) {
         return Some(Tamper::AnchorMismatch { seq });
     }
-    if seq < signed_max {
+    let crash_window = last >= signed_max && last_batch_first == Some(seq + 1);
+    if seq < signed_max && !crash_window {
         return Some(Tamper::HeadBehind {
             head: seq,
             signed: signed_max,
@@ -1289,15 +1301,23 @@ pub fn check(rows: &[Row], ev: &Evidence) -> Report {
             .unwrap_or(0)
             .max(last);
         let hash_at = |seq: i64| by_seq.get(&seq).map(|h| h.to_string());
+        let batch_first = valid
+            .iter()
+            .find(|c| c.last_seq == signed_max)
+            .map(|c| c.first_seq);
         if let Some(t) = head_problem(
             head,
             ev.public_key.as_deref(),
             false,
             last,
-            signed_max,
+            (signed_max, batch_first),
             hash_at,
         ) {
             findings.push(t);
+        } else if head.stated().is_some_and(|(seq, _)| seq < signed_max) {
+            notes.push(format!(
+                "the head anchor is one batch behind the last signed row ({signed_max}): the server stopped abruptly between a commit and the head's write; that batch's signed checkpoint proves its rows, and the next append writes the head anew"
+            ));
         }
         if matches!(head, HeadFile::Unsigned { .. }) && !valid.is_empty() {
             notes.push("the head anchor is unsigned (older format): it is checked against the rows but proves nothing by itself".into());

@@ -731,7 +731,8 @@ impl Session {
         if ack.kind == tablet::AckKind::Refused as i32 && ack.reason.trim().is_empty() {
             self.error(
                 ErrorCode::Invalid,
-                "an order ack REFUSED needs a reason: say why the unit cannot take the order".into(),
+                "an order ack REFUSED needs a reason: say why the unit cannot take the order"
+                    .into(),
                 &ack.message_id,
             );
             return;

@@ -158,7 +158,7 @@ fn site_streets(c: &mut Criterion) {
         .collect();
     let opts = SitingOptions::default();
     let t = Instant::now();
-    let s = cameras::site(&streets, &existing, &opts);
+    let s = cameras::site(&streets, &existing, &opts).expect("default options are valid");
     eprintln!(
         "streets: {} streets, {:.0} km, {} samples, {} sites; {:.1} % -> {:.1} % with {} new cameras, one run {:.2} s",
         streets.len(),
@@ -171,7 +171,7 @@ fn site_streets(c: &mut Criterion) {
         t.elapsed().as_secs_f64()
     );
     let t = Instant::now();
-    let s = cameras::site(&streets, &[], &opts);
+    let s = cameras::site(&streets, &[], &opts).expect("default options are valid");
     eprintln!(
         "streets, no camera yet: {:.1} % with {} new cameras, one run {:.2} s",
         100.0 * s.after,

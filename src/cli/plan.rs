@@ -163,7 +163,7 @@ fn run_cameras(c: CamerasArgs) -> anyhow::Result<()> {
         ..SitingOptions::default()
     };
     let started = Instant::now();
-    let siting = cameras::site(&streets, &existing, &opts);
+    let siting = cameras::site(&streets, &existing, &opts)?;
     std::fs::create_dir_all(&c.out)
         .with_context(|| format!("cannot create {}", c.out.display()))?;
     let gj = c.out.join("new-cameras.geojson");

@@ -1,14 +1,19 @@
 //! Camera ground footprints: where on the ground a camera's image lands.
 //!
-//! The image border is sampled and each border ray is intersected with flat
-//! ground at the camera's height above it. Rays that reach the horizon (or
-//! hit the ground beyond `max_range_m`) are cut at `max_range_m` measured
-//! horizontally, so a camera looking at the horizon gets a bounded footprint,
-//! never an infinite one. Terrain is taken as flat at the ground height the
-//! caller gives; buildings clip coverage elsewhere (line of sight).
+//! The view pyramid's four side planes meet flat ground (at the camera's
+//! height above it) in four straight lines; the footprint is the range disc
+//! (`max_range_m`, measured horizontally) clipped by the four half-planes,
+//! so a camera looking at the horizon gets a bounded footprint, never an
+//! infinite one. The straight sides are exact; the far arc is a polygon
+//! inscribed in the range circle whose chords' sagitta is at most
+//! [`ARC_SAGITTA_M`], so the ring lies inside the true footprint and every
+//! point more than that inside it is in the ring. The ring is convex, hence
+//! never self-intersecting. Terrain is taken as flat at the ground height
+//! the caller gives; buildings clip coverage elsewhere (line of sight).
 
-/// Samples per image edge: enough that a horizon-clipped border is smooth.
-const SAMPLES_PER_EDGE: usize = 8;
+/// Largest distance between the footprint's far border and the true range
+/// circle, metres.
+pub const ARC_SAGITTA_M: f64 = 0.1;
 
 /// A camera's pose and optics, in the local frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,76 +83,91 @@ pub fn footprint_with_rotation(pose: &CameraPose, rot: &Rotation) -> Option<Vec<
     }
     let th = (pose.hfov_deg.to_radians() / 2.0).tan();
     let tv = (pose.vfov_deg.to_radians() / 2.0).tan();
-    let mut ring = Vec::with_capacity(4 * SAMPLES_PER_EDGE + 1);
-    let mut any_ground = false;
-    // Border of the image plane, clockwise from the top-left corner, in
-    // normalised coordinates (right, down) in [-1, 1].
-    let corners = [(-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0)];
-    for edge in 0..4 {
-        let (x0, y0) = corners[edge];
-        let (x1, y1) = corners[(edge + 1) % 4];
-        for s in 0..SAMPLES_PER_EDGE {
-            let t = s as f64 / SAMPLES_PER_EDGE as f64;
-            let (u, v) = (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t);
-            // Camera frame: forward, right, down.
-            let (n, e, d) = rot.apply(1.0, u * th, v * tv);
-            let horiz = f64::hypot(n, e);
-            let (de, dn) = if d > 1e-9 {
-                let k = pose.height_agl_m / d;
-                let (ge, gn) = (e * k, n * k);
-                if f64::hypot(ge, gn) <= pose.max_range_m {
-                    any_ground = true;
-                    (ge, gn)
-                } else {
-                    any_ground = true;
-                    (e / horiz * pose.max_range_m, n / horiz * pose.max_range_m)
-                }
-            } else if horiz > 1e-12 {
-                (e / horiz * pose.max_range_m, n / horiz * pose.max_range_m)
-            } else {
-                continue;
-            };
-            ring.push((pose.east_m + de, pose.north_m + dn));
+    // The range disc as an inscribed polygon, counter-clockwise, relative
+    // to the camera: each edge's sagitta is at most ARC_SAGITTA_M.
+    let r = pose.max_range_m;
+    let n = arc_edges(r, std::f64::consts::TAU);
+    let mut ring: Vec<(f64, f64)> = (0..n)
+        .map(|k| {
+            let a = std::f64::consts::TAU * k as f64 / n as f64;
+            (r * a.cos(), r * a.sin())
+        })
+        .collect();
+    // The four side planes of the view pyramid, as outward normals in the
+    // camera frame (forward, right, down): a ray is in view when it is on
+    // the inner side of all four. On the ground, `h` below the camera, each
+    // plane is a straight line: clip the disc by each half-plane.
+    for (f, rt, d) in [
+        (-th, 1.0, 0.0),
+        (-th, -1.0, 0.0),
+        (-tv, 0.0, 1.0),
+        (-tv, 0.0, -1.0),
+    ] {
+        let (nn, ne, nd) = rot.apply(f, rt, d);
+        ring = clip_half_plane(&ring, ne, nn, nd * pose.height_agl_m);
+        if ring.len() < 3 {
+            return None;
         }
     }
-    if !any_ground || ring.len() < 3 {
+    ring.dedup_by(|a, b| f64::hypot(a.0 - b.0, a.1 - b.1) < 1e-9);
+    while ring.len() > 1
+        && ring
+            .first()
+            .zip(ring.last())
+            .is_some_and(|(a, b)| f64::hypot(a.0 - b.0, a.1 - b.1) < 1e-9)
+    {
+        ring.pop();
+    }
+    let area: f64 = (0..ring.len())
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum::<f64>()
+        / 2.0;
+    if ring.len() < 3 || area < 1e-6 {
         return None;
     }
-    // An image edge projects to a straight line on flat ground: drop the
-    // samples in the middle of straight stretches (fewer vertices, same
-    // polygon), keeping the curved, range-clipped parts.
-    let mut ring = drop_collinear(ring, 1e-3);
-    if ring.len() < 3 {
-        return None;
-    }
+    let mut ring: Vec<(f64, f64)> = ring
+        .into_iter()
+        .map(|(e, n)| (pose.east_m + e, pose.north_m + n))
+        .collect();
     let first = ring[0];
     ring.push(first);
     Some(ring)
 }
 
-/// Drops points within `tol_m` of the segment joining their neighbours,
-/// in an open ring.
-fn drop_collinear(points: Vec<(f64, f64)>, tol_m: f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::with_capacity(points.len());
-    let near = |a: (f64, f64), b: (f64, f64), c: (f64, f64)| {
-        let (dx, dy) = (c.0 - a.0, c.1 - a.1);
-        let len = f64::hypot(dx, dy);
-        let inside = (b.0 - a.0) * dx + (b.1 - a.1) * dy >= 0.0
-            && (b.0 - c.0) * -dx + (b.1 - c.1) * -dy >= 0.0;
-        len > 0.0 && inside && ((b.0 - a.0) * dy - (b.1 - a.1) * dx).abs() / len < tol_m
+/// Number of chords for an arc of `radius_m` spanning `angle_rad` such that
+/// each chord's sagitta, `radius · (1 − cos(Δθ / 2))`, is at most
+/// [`ARC_SAGITTA_M`] (at least 8 for a full circle, at most 65,536).
+pub fn arc_edges(radius_m: f64, angle_rad: f64) -> usize {
+    let cos = 1.0 - ARC_SAGITTA_M / radius_m.max(ARC_SAGITTA_M);
+    let max_step = 2.0 * cos.clamp(-1.0, 1.0).acos();
+    let n = if max_step > 0.0 {
+        (angle_rad / max_step).ceil()
+    } else {
+        f64::INFINITY
     };
-    for p in points {
-        while out.len() >= 2 && near(out[out.len() - 2], out[out.len() - 1], p) {
-            out.pop();
+    let least = (8.0 * angle_rad / std::f64::consts::TAU).ceil().max(1.0);
+    n.max(least).min(65_536.0) as usize
+}
+
+/// The part of a convex ring (open, relative coordinates) where
+/// `a·east + b·north + c ≤ 0` (Sutherland–Hodgman, one edge): convex in,
+/// convex out.
+fn clip_half_plane(ring: &[(f64, f64)], a: f64, b: f64, c: f64) -> Vec<(f64, f64)> {
+    let side = |p: (f64, f64)| a * p.0 + b * p.1 + c;
+    let mut out = Vec::with_capacity(ring.len() + 2);
+    for i in 0..ring.len() {
+        let (p, q) = (ring[i], ring[(i + 1) % ring.len()]);
+        let (sp, sq) = (side(p), side(q));
+        if sp <= 0.0 {
+            out.push(p);
         }
-        out.push(p);
-    }
-    // Across the closing point.
-    while out.len() >= 3 && near(out[out.len() - 2], out[out.len() - 1], out[0]) {
-        out.pop();
-    }
-    while out.len() >= 3 && near(out[out.len() - 1], out[0], out[1]) {
-        out.remove(0);
+        if (sp <= 0.0) != (sq <= 0.0) {
+            let t = sp / (sp - sq);
+            out.push((p.0 + (q.0 - p.0) * t, p.1 + (q.1 - p.1) * t));
+        }
     }
     out
 }
@@ -538,6 +558,89 @@ mod tests {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, RngSeed};
 
+    /// Exact oracle: how far `p` lies inside the true footprint (the view
+    /// pyramid met with flat ground, within the horizontal range), metres;
+    /// negative outside. Inside, the region is an intersection of convex
+    /// sets (four half-planes and a disc), so the distance to its border is
+    /// the least distance to theirs; outside, a violation by more than `b`
+    /// puts the point more than `b` from the region.
+    fn exact_margin_m(pose: &CameraPose, rot: &Rotation, p: (f64, f64)) -> f64 {
+        let th = (pose.hfov_deg.to_radians() / 2.0).tan();
+        let tv = (pose.vfov_deg.to_radians() / 2.0).tan();
+        let (de, dn) = (p.0 - pose.east_m, p.1 - pose.north_m);
+        let mut margin = pose.max_range_m - f64::hypot(de, dn);
+        for (f, r, d) in [
+            (-th, 1.0, 0.0),
+            (-th, -1.0, 0.0),
+            (-tv, 0.0, 1.0),
+            (-tv, 0.0, -1.0),
+        ] {
+            let (nn, ne, nd) = rot.apply(f, r, d);
+            let len = f64::hypot(nn, ne);
+            let value = nn * dn + ne * de + nd * pose.height_agl_m;
+            let s = if len > 1e-12 {
+                -value / len
+            } else if value <= 0.0 {
+                f64::INFINITY
+            } else {
+                f64::NEG_INFINITY
+            };
+            margin = margin.min(s);
+        }
+        margin
+    }
+
+    fn self_intersects(ring: &[(f64, f64)]) -> bool {
+        let pts: Vec<[f64; 2]> = ring.iter().map(|&(e, n)| [e, n]).collect();
+        let n = pts.len() - 1;
+        (0..n).any(|i| {
+            (i + 2..n).any(|j| {
+                (i != 0 || j != n - 1)
+                    && crate::coverage::polygon::segments_intersect(
+                        pts[i],
+                        pts[i + 1],
+                        pts[j],
+                        pts[j + 1],
+                    )
+            })
+        })
+    }
+
+    /// A reported case: 5 m up, level, 120° wide, 150 m useful range. A
+    /// point 147 m out, 11.7° off axis, is 3 m inside the range circle and
+    /// must be seen, as it is at 146 m (border samples 23.4° apart used to
+    /// put a chord at 146.8 m there).
+    #[test]
+    fn a_point_3_m_inside_the_far_arc_is_seen() {
+        let vfov = 2.0 * (60f64.to_radians().tan() * 9.0 / 16.0).atan().to_degrees();
+        let pose = CameraPose {
+            east_m: 0.0,
+            north_m: 0.0,
+            height_agl_m: 5.0,
+            yaw_deg: 0.0,
+            pitch_deg: 0.0,
+            roll_deg: 0.0,
+            hfov_deg: 120.0,
+            vfov_deg: vfov,
+            max_range_m: f64::sqrt(150.0 * 150.0 - 25.0),
+        };
+        let ring: Vec<[f64; 2]> = ground_footprint(&pose)
+            .unwrap()
+            .into_iter()
+            .map(|(e, n)| [e, n])
+            .collect();
+        let rot = Rotation::new(0.0, 0.0, 0.0);
+        for d in [146.0, 147.0] {
+            let a = 11.7f64.to_radians();
+            let p = [d * a.sin(), d * a.cos()];
+            assert!(exact_margin_m(&pose, &rot, (p[0], p[1])) > 2.0);
+            assert!(
+                crate::coverage::polygon::point_in_ring(&ring, p),
+                "{d} m at 11.7° not seen"
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(Config { cases: 300, rng_seed: RngSeed::Fixed(271), ..Config::default() })]
 
@@ -552,16 +655,64 @@ mod tests {
         ) {
             let pose = CameraPose { east_m: 10.0, north_m: -20.0, height_agl_m: h, yaw_deg: yaw,
                 pitch_deg: pitch, roll_deg: roll, hfov_deg: hfov, vfov_deg: vfov, max_range_m: range };
-            let ring = ground_footprint(&pose).unwrap();
-            for &(e, n) in &ring {
-                prop_assert!(f64::hypot(e - 10.0, n + 20.0) <= range + 1e-6);
-            }
             let (n, e, d) = Rotation::new(yaw, pitch, roll).apply(1.0, 0.0, 0.0);
             let k = h / d;
             let centre = (10.0 + e * k, -20.0 + n * k);
-            if f64::hypot(e * k, n * k) < range * 0.9 {
+            let centre_in_range = f64::hypot(e * k, n * k) < range * 0.9;
+            // No footprint only when the whole view lands beyond the range
+            // (high up, looking far): then the centre does too.
+            let Some(ring) = ground_footprint(&pose) else {
+                prop_assert!(!centre_in_range);
+                return Ok(());
+            };
+            for &(e, n) in &ring {
+                prop_assert!(f64::hypot(e - 10.0, n + 20.0) <= range + 1e-6);
+            }
+            if centre_in_range {
                 let pts: Vec<[f64; 2]> = ring.iter().map(|&(e, n)| [e, n]).collect();
                 prop_assert!(crate::coverage::polygon::point_in_ring(&pts, [centre.0, centre.1]));
+            }
+        }
+
+        /// Against the exact oracle: every ground point more than
+        /// [`ARC_SAGITTA_M`] inside the true footprint is in the ring, every
+        /// point more than that outside is not, and the ring is simple.
+        #[test]
+        fn footprints_match_the_exact_view_within_the_stated_bound(
+            h in 2.0..300.0f64, yaw in -180.0..180.0f64, pitch in -90.0..10.0f64,
+            roll in -15.0..15.0f64, hfov in 10.0..150.0f64, vfov in 10.0..120.0f64,
+            range in 10.0..2000.0f64, seed in 0u64..u64::MAX,
+        ) {
+            let pose = CameraPose { east_m: 10.0, north_m: -20.0, height_agl_m: h, yaw_deg: yaw,
+                pitch_deg: pitch, roll_deg: roll, hfov_deg: hfov, vfov_deg: vfov, max_range_m: range };
+            let rot = Rotation::new(yaw, pitch, roll);
+            let mut rng = crate::coverage::synth::Rng(seed);
+            let Some(ring) = ground_footprint(&pose) else {
+                // No ground seen: nothing may be more than the bound inside.
+                for _ in 0..400 {
+                    let p = (10.0 + rng.f(-range, range), -20.0 + rng.f(-range, range));
+                    prop_assert!(exact_margin_m(&pose, &rot, p) <= ARC_SAGITTA_M);
+                }
+                return Ok(());
+            };
+            prop_assert!(!self_intersects(&ring), "ring crosses itself: {ring:?}");
+            let pts: Vec<[f64; 2]> = ring.iter().map(|&(e, n)| [e, n]).collect();
+            for k in 0..1500 {
+                // Half the points near the far arc, where chords cut.
+                let p = if k % 2 == 0 {
+                    (10.0 + rng.f(-range, range) * 1.05, -20.0 + rng.f(-range, range) * 1.05)
+                } else {
+                    let a = rng.f(0.0, std::f64::consts::TAU);
+                    let r = range + rng.f(-4.0, 1.0);
+                    (10.0 + r * a.sin(), -20.0 + r * a.cos())
+                };
+                let m = exact_margin_m(&pose, &rot, p);
+                let inside = crate::coverage::polygon::point_in_ring(&pts, [p.0, p.1]);
+                if m > ARC_SAGITTA_M {
+                    prop_assert!(inside, "{p:?} is {m} m inside the view but not in the ring");
+                } else if m < -ARC_SAGITTA_M {
+                    prop_assert!(!inside, "{p:?} is {} m outside the view but in the ring", -m);
+                }
             }
         }
     }

@@ -2,11 +2,11 @@
 //! watch a target share of the street length, given the cameras already
 //! there (`vigie plan cameras`).
 //!
-//! Streets are GeoJSON LineStrings, sampled every few metres; each sample
-//! stands for its length of street. A camera watches the samples within its
+//! Streets are GeoJSON LineStrings. A camera watches the street within its
 //! radius (a 360° camera, as most city domes are) or, when the inventory
-//! gives a heading and a field of view below 360°, the samples in its view
-//! sector. New cameras go on the streets themselves, at candidate sites
+//! gives a heading and a field of view below 360°, within its view sector;
+//! watched length is exact: each street segment is clipped to each disc or
+//! sector and the intervals along it merged. New cameras go on the streets themselves, at candidate sites
 //! every few tens of metres, chosen by lazy greedy until the target share
 //! is reached or nothing more can be gained. As a covering problem, greedy
 //! uses at most `1 + ln(largest gain / smallest gain)` times the fewest
@@ -19,9 +19,8 @@ use std::collections::BinaryHeap;
 
 use serde_json::{Value, json};
 
-use crate::coverage::footprint::view_sector;
 use crate::coverage::inventory::csv_records;
-use crate::coverage::polygon::{Pt, point_in_ring};
+use crate::coverage::polygon::Pt;
 use crate::coverage::synth::Rng;
 use crate::frame::LocalFrame;
 
@@ -54,9 +53,11 @@ pub struct SitingOptions {
     pub radius_m: f64,
     /// Share of street length to watch, 0..1.
     pub target: f64,
-    /// Street sample spacing, metres.
+    /// Longest street piece watched length is counted on, metres (the
+    /// count is exact whatever it is; shorter pieces make it faster for
+    /// small radii). Between 0.5 m and the radius.
     pub sample_m: f64,
-    /// Candidate site spacing along streets, metres.
+    /// Candidate site spacing along streets, metres (1 m to the radius).
     pub site_spacing_m: f64,
     /// Most new cameras.
     pub max_new: usize,
@@ -90,7 +91,8 @@ pub struct NewCamera {
 pub struct Siting {
     /// Total street length, metres.
     pub street_m: f64,
-    /// Street samples.
+    /// Street pieces watched length was counted on (at most
+    /// [`SitingOptions::sample_m`] long each).
     pub samples: usize,
     /// Candidate sites considered.
     pub candidates: usize,
@@ -112,6 +114,9 @@ pub enum SitingError {
     /// The file is not what was expected.
     #[error("{0}")]
     Format(String),
+    /// An option makes no sense; the message names it.
+    #[error("{0}")]
+    Options(String),
 }
 
 /// Reads streets (LineString and MultiLineString features, `[lon, lat]`);
@@ -282,28 +287,142 @@ pub fn parse_existing(
     Ok((out, rejected))
 }
 
-/// Street samples: midpoints of pieces of at most `step_m`, with their
-/// lengths.
-fn samples(streets: &[Street], step_m: f64) -> (Vec<Pt>, Vec<f64>) {
-    let (mut pts, mut len) = (Vec::new(), Vec::new());
+/// A piece of street of at most the sampling length: watched length is
+/// counted exactly on it, as intervals along it.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    /// Start, local frame.
+    a: Pt,
+    /// End, local frame.
+    b: Pt,
+    /// Length, metres.
+    len: f64,
+}
+
+/// Streets cut into pieces of at most `step_m`.
+fn pieces(streets: &[Street], step_m: f64) -> Vec<Piece> {
+    let mut out = Vec::new();
     for s in streets {
         for w in s.line.windows(2) {
             let d = f64::hypot(w[1][0] - w[0][0], w[1][1] - w[0][1]);
-            if d.is_nan() || d <= 0.0 {
+            if !(d.is_finite() && d > 0.0) {
                 continue;
             }
             let k = (d / step_m).ceil().max(1.0) as usize;
-            for i in 0..k {
-                let t = (i as f64 + 0.5) / k as f64;
-                pts.push([
+            let at = |t: f64| {
+                [
                     w[0][0] + (w[1][0] - w[0][0]) * t,
                     w[0][1] + (w[1][1] - w[0][1]) * t,
-                ]);
-                len.push(d / k as f64);
+                ]
+            };
+            for i in 0..k {
+                out.push(Piece {
+                    a: at(i as f64 / k as f64),
+                    b: at((i + 1) as f64 / k as f64),
+                    len: d / k as f64,
+                });
             }
         }
     }
-    (pts, len)
+    out
+}
+
+/// What a camera watches: a disc, or a sector of it.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    /// Position, local frame.
+    pos: Pt,
+    /// Range, metres.
+    range_m: f64,
+    /// `(heading_deg, hfov_deg)` of a sector, `None` for 360°.
+    sector: Option<(f64, f64)>,
+}
+
+impl View {
+    fn sees(&self, p: Pt) -> bool {
+        let v = [p[0] - self.pos[0], p[1] - self.pos[1]];
+        f64::hypot(v[0], v[1]) <= self.range_m
+            && self.sector.is_none_or(|(h, f)| {
+                let bearing = v[0].atan2(v[1]).to_degrees();
+                ((bearing - h + 540.0).rem_euclid(360.0) - 180.0).abs() <= f / 2.0
+            })
+    }
+
+    /// The parts of `piece` in view, as sorted disjoint intervals of metres
+    /// from its start: the piece is cut where it crosses the range circle
+    /// and the sector's sides, and each part is in view or not as a whole.
+    fn intervals(&self, piece: &Piece, out: &mut Vec<(f64, f64)>) {
+        out.clear();
+        let d = [
+            (piece.b[0] - piece.a[0]) / piece.len,
+            (piece.b[1] - piece.a[1]) / piece.len,
+        ];
+        let w = [piece.a[0] - self.pos[0], piece.a[1] - self.pos[1]];
+        // |w + t d| = range: t² + 2 (d·w) t + |w|² − r² = 0.
+        let half_b = d[0] * w[0] + d[1] * w[1];
+        let disc = half_b * half_b - (w[0] * w[0] + w[1] * w[1] - self.range_m * self.range_m);
+        if disc < 0.0 {
+            return;
+        }
+        let (t0, t1) = (
+            (-half_b - disc.sqrt()).max(0.0),
+            (-half_b + disc.sqrt()).min(piece.len),
+        );
+        if t1 <= t0 {
+            return;
+        }
+        let Some((h, f)) = self.sector else {
+            out.push((t0, t1));
+            return;
+        };
+        let mut cuts = vec![t0, t1];
+        for side in [h - f / 2.0, h + f / 2.0] {
+            let s = [side.to_radians().sin(), side.to_radians().cos()];
+            // pos + u s = a + t d.
+            let den = d[0] * s[1] - d[1] * s[0];
+            if den.abs() > 1e-15 {
+                let t = (s[0] * w[1] - s[1] * w[0]) / den;
+                if t > t0 && t < t1 {
+                    cuts.push(t);
+                }
+            }
+        }
+        cuts.sort_by(f64::total_cmp);
+        for c in cuts.windows(2) {
+            let m = (c[0] + c[1]) / 2.0;
+            if c[1] > c[0] && self.sees([piece.a[0] + d[0] * m, piece.a[1] + d[1] * m]) {
+                match out.last_mut() {
+                    Some(last) if last.1 >= c[0] => last.1 = c[1],
+                    _ => out.push((c[0], c[1])),
+                }
+            }
+        }
+    }
+}
+
+/// Length of `iv` not already in `covered` (sorted, disjoint), metres.
+fn uncovered_m(covered: &[(f64, f64)], iv: (f64, f64)) -> f64 {
+    let overlap: f64 = covered
+        .iter()
+        .map(|c| (c.1.min(iv.1) - c.0.max(iv.0)).max(0.0))
+        .sum();
+    (iv.1 - iv.0 - overlap).max(0.0)
+}
+
+/// Adds `iv` to `covered`, keeping it sorted and disjoint.
+fn cover(covered: &mut Vec<(f64, f64)>, iv: (f64, f64)) {
+    let (mut lo, mut hi) = iv;
+    covered.retain(|c| {
+        if c.1 < lo || c.0 > hi {
+            true
+        } else {
+            lo = lo.min(c.0);
+            hi = hi.max(c.1);
+            false
+        }
+    });
+    let at = covered.partition_point(|c| c.0 < lo);
+    covered.insert(at, (lo, hi));
 }
 
 /// Candidate sites: every vertex, and points every `spacing_m` along each
@@ -411,54 +530,99 @@ impl Buckets {
     }
 }
 
-/// Sites new cameras until `target` of the street length is watched.
-pub fn site(streets: &[Street], existing: &[Existing], opts: &SitingOptions) -> Siting {
-    let (pts, len) = samples(streets, opts.sample_m.max(0.5));
-    let street_m: f64 = len.iter().sum();
-    let r = opts.radius_m;
-    let buckets = Buckets::new(&pts, r.max(1.0));
-    let mut seen = vec![false; pts.len()];
-    for cam in existing {
-        let range = cam.range_m.unwrap_or(r);
-        match cam.sector {
-            None => buckets.near(cam.pos, range, |i| {
-                let p = pts[i as usize];
-                if f64::hypot(p[0] - cam.pos[0], p[1] - cam.pos[1]) <= range {
-                    seen[i as usize] = true;
-                }
-            }),
-            Some((heading, hfov)) => {
-                let ring = view_sector(cam.pos[0], cam.pos[1], heading, hfov, range);
-                let ring: Vec<Pt> = ring.into_iter().map(|(e, n)| [e, n]).collect();
-                buckets.near(cam.pos, range, |i| {
-                    if point_in_ring(&ring, pts[i as usize]) {
-                        seen[i as usize] = true;
-                    }
-                });
-            }
+impl SitingOptions {
+    /// Checks the options make sense; the message names the option.
+    pub fn validate(&self) -> Result<(), SitingError> {
+        let bad = |m: String| Err(SitingError::Options(m));
+        if !(self.radius_m.is_finite() && self.radius_m > 0.0 && self.radius_m <= 5000.0) {
+            return bad(format!(
+                "radius {} m must be above 0 and at most 5000 m",
+                self.radius_m
+            ));
         }
+        if !(self.target > 0.0 && self.target <= 1.0) {
+            return bad(format!(
+                "target {} must be a share above 0 and at most 1 (0.95 = 95 %)",
+                self.target
+            ));
+        }
+        if !(self.sample_m >= 0.5 && self.sample_m <= self.radius_m) {
+            return bad(format!(
+                "sample spacing {} m must be between 0.5 m and the radius ({} m): streets are cut into pieces that long to count watched length",
+                self.sample_m, self.radius_m
+            ));
+        }
+        if !(self.site_spacing_m >= 1.0 && self.site_spacing_m <= self.radius_m) {
+            return bad(format!(
+                "site spacing {} m must be between 1 m and the radius ({} m): farther apart, candidate sites leave street no camera can reach",
+                self.site_spacing_m, self.radius_m
+            ));
+        }
+        Ok(())
     }
-    let watched = |seen: &[bool]| -> f64 {
-        seen.iter()
-            .zip(&len)
-            .filter(|(s, _)| **s)
-            .map(|(_, l)| l)
+}
+
+/// Sites new cameras until `target` of the street length is watched.
+///
+/// Watched length is exact: each street piece is clipped to each camera's
+/// disc (or sector) and the intervals along it are merged, so the shares
+/// reported are measured, not sampled.
+pub fn site(
+    streets: &[Street],
+    existing: &[Existing],
+    opts: &SitingOptions,
+) -> Result<Siting, SitingError> {
+    opts.validate()?;
+    let pieces = pieces(streets, opts.sample_m);
+    let street_m: f64 = pieces.iter().map(|p| p.len).sum();
+    let share = |m: f64| if street_m > 0.0 { m / street_m } else { 0.0 };
+    let r = opts.radius_m;
+    // Pieces are bucketed by midpoint; a view reaches a piece whose
+    // midpoint is within its range plus half a piece.
+    let mids: Vec<Pt> = pieces
+        .iter()
+        .map(|p| [(p.a[0] + p.b[0]) / 2.0, (p.a[1] + p.b[1]) / 2.0])
+        .collect();
+    let half = opts.sample_m / 2.0;
+    let buckets = Buckets::new(&mids, r.max(1.0));
+    let mut covered: Vec<Vec<(f64, f64)>> = vec![Vec::new(); pieces.len()];
+    let mut ivs = Vec::new();
+    for cam in existing {
+        let view = View {
+            pos: cam.pos,
+            range_m: cam.range_m.unwrap_or(r),
+            sector: cam.sector,
+        };
+        buckets.near(cam.pos, view.range_m + half, |i| {
+            view.intervals(&pieces[i as usize], &mut ivs);
+            for &iv in &ivs {
+                cover(&mut covered[i as usize], iv);
+            }
+        });
+    }
+    let watched = |covered: &[Vec<(f64, f64)>]| -> f64 {
+        covered
+            .iter()
+            .flat_map(|c| c.iter().map(|iv| iv.1 - iv.0))
             .sum()
     };
-    let mut covered = watched(&seen);
-    let before = if street_m > 0.0 {
-        covered / street_m
-    } else {
-        0.0
+    let mut covered_m = watched(&covered);
+    let before = share(covered_m);
+    let cand = sites(streets, opts.site_spacing_m);
+    let disc = |c: usize| View {
+        pos: cand[c],
+        range_m: r,
+        sector: None,
     };
-    let cand = sites(streets, opts.site_spacing_m.max(1.0));
     // Lazy greedy (CELF) on street length, ties by position order.
-    let gain = |c: usize, seen: &[bool]| -> f64 {
+    let gain = |c: usize, covered: &[Vec<(f64, f64)>]| -> f64 {
+        let view = disc(c);
         let mut g = 0.0;
-        buckets.near(cand[c], r, |i| {
-            let p = pts[i as usize];
-            if !seen[i as usize] && f64::hypot(p[0] - cand[c][0], p[1] - cand[c][1]) <= r {
-                g += len[i as usize];
+        let mut ivs = Vec::new();
+        buckets.near(cand[c], r + half, |i| {
+            view.intervals(&pieces[i as usize], &mut ivs);
+            for &iv in &ivs {
+                g += uncovered_m(&covered[i as usize], iv);
             }
         });
         g
@@ -476,57 +640,50 @@ pub fn site(streets: &[Street], existing: &[Existing], opts: &SitingOptions) -> 
             self.0.total_cmp(&o.0).then(o.1.cmp(&self.1))
         }
     }
-    let goal = opts.target.clamp(0.0, 1.0) * street_m;
+    let goal = opts.target * street_m;
     let mut heap: BinaryHeap<E> = (0..cand.len())
-        .map(|c| E(gain(c, &seen), c, 0))
+        .map(|c| E(gain(c, &covered), c, 0))
         .filter(|e| e.0 > 1e-9)
         .collect();
     let mut new = Vec::new();
     let mut round = 0;
-    while covered + 1e-6 < goal && new.len() < opts.max_new {
+    while covered_m + 1e-6 < goal && new.len() < opts.max_new {
         let Some(E(g, c, stamp)) = heap.pop() else {
             break;
         };
         if stamp != round {
-            let g = gain(c, &seen);
+            let g = gain(c, &covered);
             if g > 1e-9 {
                 heap.push(E(g, c, round));
             }
             continue;
         }
-        buckets.near(cand[c], r, |i| {
-            let p = pts[i as usize];
-            if f64::hypot(p[0] - cand[c][0], p[1] - cand[c][1]) <= r {
-                seen[i as usize] = true;
+        let view = disc(c);
+        buckets.near(cand[c], r + half, |i| {
+            view.intervals(&pieces[i as usize], &mut ivs);
+            for &iv in &ivs {
+                cover(&mut covered[i as usize], iv);
             }
         });
-        covered += g;
+        covered_m = watched(&covered);
         round += 1;
         new.push(NewCamera {
             pos: cand[c],
             adds_m: g,
-            share_after: if street_m > 0.0 {
-                covered / street_m
-            } else {
-                0.0
-            },
+            share_after: share(covered_m),
         });
     }
-    let after = if street_m > 0.0 {
-        watched(&seen) / street_m
-    } else {
-        0.0
-    };
-    Siting {
+    let after = share(watched(&covered));
+    Ok(Siting {
         street_m,
-        samples: pts.len(),
+        samples: pieces.len(),
         candidates: cand.len(),
         existing: existing.len(),
         before,
         after,
         reached: after + 1e-9 >= opts.target,
         new,
-    }
+    })
 }
 
 /// New cameras as GeoJSON Points, in the order chosen.
@@ -583,8 +740,8 @@ pub fn summary_md(siting: &Siting, opts: &SitingOptions) -> String {
         },
     );
     out.push_str(&format!(
-        "\nSites were chosen among {} candidate points every {:.0} m along the streets by lazy greedy, which needs at most `1 + ln(max gain / min gain)` times the fewest cameras that reach the same share (Wolsey 1982). Street length is sampled every {:.0} m ({} samples).\n",
-        siting.candidates, opts.site_spacing_m, opts.sample_m, siting.samples
+        "\nSites were chosen among {} candidate points every {:.0} m along the streets by lazy greedy, which needs at most `1 + ln(max gain / min gain)` times the fewest cameras that reach the same share (Wolsey 1982). Watched length is exact: each street segment is clipped to each camera's disc or sector ({} pieces of at most {:.0} m).\n",
+        siting.candidates, opts.site_spacing_m, siting.samples, opts.sample_m
     ));
     out
 }
@@ -644,7 +801,7 @@ mod tests {
     #[test]
     fn a_straight_street_needs_length_over_diameter_cameras() {
         // 2 km at 200 m radius: a camera watches 400 m, so 5 cameras.
-        let s = site(&straight(2000.0), &[], &SitingOptions::default());
+        let s = site(&straight(2000.0), &[], &SitingOptions::default()).unwrap();
         assert!(s.reached && s.after >= 0.95);
         assert!((s.street_m - 2000.0).abs() < 1e-6);
         assert!(s.new.len() <= 6 && s.new.len() >= 5, "{}", s.new.len());
@@ -664,14 +821,15 @@ mod tests {
             &straight(2000.0),
             std::slice::from_ref(&disc),
             &SitingOptions::default(),
-        );
+        )
+        .unwrap();
         assert!((s.before - 0.2).abs() < 0.01, "{}", s.before);
         // A sector looking east along the street sees only one side.
         let east = Existing {
             sector: Some((90.0, 60.0)),
             ..disc
         };
-        let s = site(&straight(2000.0), &[east], &SitingOptions::default());
+        let s = site(&straight(2000.0), &[east], &SitingOptions::default()).unwrap();
         assert!((s.before - 0.1).abs() < 0.01, "{}", s.before);
     }
 
@@ -687,6 +845,168 @@ mod tests {
         assert_eq!(cams.len(), 1);
         assert_eq!(rejected.len(), 1);
         assert!(parse_streets("{}", None).is_err());
+    }
+
+    /// A camera for the oracle: position, range, optional sector.
+    type Cam = (Pt, f64, Option<(f64, f64)>);
+
+    /// Oracle: the exact watched length of segment `a`–`b` by cameras at
+    /// `cams` (position, range, optional `(heading_deg, hfov_deg)` sector),
+    /// brute force: the segment is cut wherever it crosses a disc's circle
+    /// or a sector's side, and each piece is in or out as its midpoint is.
+    fn watched_on_segment(a: Pt, b: Pt, cams: &[Cam]) -> f64 {
+        let len = f64::hypot(b[0] - a[0], b[1] - a[1]);
+        let at = |u: f64| [a[0] + (b[0] - a[0]) * u, a[1] + (b[1] - a[1]) * u];
+        let mut cuts = vec![0.0, 1.0];
+        for &(c, r, sector) in cams {
+            // |a + u (b - a) - c| = r.
+            let d = [b[0] - a[0], b[1] - a[1]];
+            let w = [a[0] - c[0], a[1] - c[1]];
+            let (qa, qb, qc) = (
+                d[0] * d[0] + d[1] * d[1],
+                2.0 * (d[0] * w[0] + d[1] * w[1]),
+                w[0] * w[0] + w[1] * w[1] - r * r,
+            );
+            let disc = qb * qb - 4.0 * qa * qc;
+            if disc >= 0.0 {
+                cuts.push((-qb - disc.sqrt()) / (2.0 * qa));
+                cuts.push((-qb + disc.sqrt()) / (2.0 * qa));
+            }
+            if let Some((h, f)) = sector {
+                for side in [h - f / 2.0, h + f / 2.0] {
+                    let s = [side.to_radians().sin(), side.to_radians().cos()];
+                    // a + u d = c + t s.
+                    let den = d[0] * s[1] - d[1] * s[0];
+                    if den.abs() > 1e-15 {
+                        cuts.push((s[0] * w[1] - s[1] * w[0]) / den);
+                    }
+                }
+            }
+        }
+        cuts.retain(|u| (0.0..=1.0).contains(u));
+        cuts.sort_by(f64::total_cmp);
+        let sees = |p: Pt| {
+            cams.iter().any(|&(c, r, sector)| {
+                let v = [p[0] - c[0], p[1] - c[1]];
+                f64::hypot(v[0], v[1]) <= r
+                    && sector.is_none_or(|(h, f)| {
+                        let bearing = v[0].atan2(v[1]).to_degrees();
+                        let off = (bearing - h + 540.0).rem_euclid(360.0) - 180.0;
+                        off.abs() <= f / 2.0
+                    })
+            })
+        };
+        cuts.windows(2)
+            .filter(|w| sees(at((w[0] + w[1]) / 2.0)))
+            .map(|w| (w[1] - w[0]) * len)
+            .sum()
+    }
+
+    fn watched_share(streets: &[Street], cams: &[Cam]) -> f64 {
+        let (mut seen, mut total) = (0.0, 0.0);
+        for s in streets {
+            for w in s.line.windows(2) {
+                seen += watched_on_segment(w[0], w[1], cams);
+                total += f64::hypot(w[1][0] - w[0][0], w[1][1] - w[0][1]);
+            }
+        }
+        seen / total
+    }
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    proptest! {
+        #![proptest_config(Config { cases: 40, rng_seed: RngSeed::Fixed(884), ..Config::default() })]
+
+        /// The shares reported before and after siting are the exact
+        /// watched length (against the brute-force oracle), whatever the
+        /// sampling and site spacing.
+        #[test]
+        fn reported_shares_are_the_exact_watched_length(
+            seed in 0u64..1000, n in 5usize..40, radius in 30.0..150.0f64,
+            sample in 1.0..30.0f64, spacing in 3.0..30.0f64, target in 0.3..0.95f64,
+            existing in proptest::collection::vec(
+                (0.0..800.0f64, 0.0..800.0f64, 20.0..120.0f64, proptest::option::of((0.0..360.0f64, 20.0..300.0f64))),
+                0..6),
+        ) {
+            let streets = synthetic_streets(seed, n);
+            let existing: Vec<Existing> = existing.iter().enumerate().map(|(k, &(e, n, r, sector))| Existing {
+                id: format!("e{k}"), pos: [e, n], sector, range_m: Some(r),
+            }).collect();
+            let opts = SitingOptions { radius_m: radius, target, sample_m: sample, site_spacing_m: spacing, max_new: 1000 };
+            let s = site(&streets, &existing, &opts).unwrap();
+            let mut cams: Vec<Cam> = existing.iter()
+                .map(|c| (c.pos, c.range_m.unwrap_or(radius), c.sector)).collect();
+            let before = watched_share(&streets, &cams);
+            prop_assert!((s.before - before).abs() < 1e-9, "before: claimed {} exact {}", s.before, before);
+            cams.extend(s.new.iter().map(|c| (c.pos, radius, None)));
+            let after = watched_share(&streets, &cams);
+            prop_assert!((s.after - after).abs() < 1e-9, "after: claimed {} exact {}", s.after, after);
+            if let Some(last) = s.new.last() {
+                prop_assert!((last.share_after - after).abs() < 1e-9);
+            }
+            prop_assert_eq!(s.reached, after + 1e-9 >= target);
+        }
+    }
+
+    #[test]
+    fn nonsensical_sampling_is_refused_with_the_reason() {
+        let streets = straight(500.0);
+        for (opts, word) in [
+            (
+                SitingOptions {
+                    sample_m: 1e9,
+                    ..SitingOptions::default()
+                },
+                "sample",
+            ),
+            (
+                SitingOptions {
+                    sample_m: 0.0,
+                    ..SitingOptions::default()
+                },
+                "sample",
+            ),
+            (
+                SitingOptions {
+                    sample_m: f64::NAN,
+                    ..SitingOptions::default()
+                },
+                "sample",
+            ),
+            (
+                SitingOptions {
+                    site_spacing_m: 1e9,
+                    ..SitingOptions::default()
+                },
+                "spacing",
+            ),
+            (
+                SitingOptions {
+                    site_spacing_m: -1.0,
+                    ..SitingOptions::default()
+                },
+                "spacing",
+            ),
+            (
+                SitingOptions {
+                    radius_m: 0.0,
+                    ..SitingOptions::default()
+                },
+                "radius",
+            ),
+            (
+                SitingOptions {
+                    target: 1.5,
+                    ..SitingOptions::default()
+                },
+                "target",
+            ),
+        ] {
+            let err = site(&streets, &[], &opts).unwrap_err().to_string();
+            assert!(err.contains(word), "{err}");
+        }
     }
 
     #[test]

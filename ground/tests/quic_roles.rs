@@ -136,6 +136,16 @@ async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() 
         priority: "high".into(),
         instructions: "Gate D".into(),
     };
+    // P2 exists (it holds a certificate) but is not connected yet.
+    DeploymentCa::open(&dir)
+        .unwrap()
+        .issue(
+            "P2",
+            Role::Patrol,
+            Validity::from_now(DEFAULT_UNIT_VALIDITY),
+            Some(&state.store),
+        )
+        .unwrap();
     let for_p2 = state.patrol.issue_order("P2", &order).await.unwrap();
 
     // P1 tries to accept P2's order: refused as unknown for P1, P2's order

@@ -164,10 +164,9 @@ async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Re
                 }
                 // Still open at the end if the server did not close it.
                 let mut b = [0u8; 1];
-                matches!(
-                    tokio::time::timeout(Duration::from_millis(10), s.read(&mut b)).await,
-                    Err(_)
-                )
+                tokio::time::timeout(Duration::from_millis(10), s.read(&mut b))
+                    .await
+                    .is_err()
             });
         }
         while let Some(done) = tasks.join_next().await {

@@ -127,6 +127,23 @@ async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream
 async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Result<Report> {
     let before = sample(pid);
     let end = Instant::now() + args.duration;
+    // The operator's probes, from another address, all through the attack.
+    let probe_pid = pid.to_string();
+    let probes = tokio::spawn(async move {
+        let mut latencies_ms = Vec::new();
+        let mut failed = 0;
+        let mut during = sample(&probe_pid);
+        while Instant::now() < end {
+            let t = Instant::now();
+            match tokio::time::timeout(Duration::from_secs(5), health(http)).await {
+                Ok(Ok(200)) => latencies_ms.push(t.elapsed().as_secs_f64() * 1e3),
+                _ => failed += 1,
+            }
+            during = sample(&probe_pid);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (latencies_ms, failed, during)
+    });
     // The idle flood, opened in bounded batches.
     let mut idle = Vec::with_capacity(args.idle);
     let mut opened = 0;
@@ -176,19 +193,7 @@ async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Re
         }
         held
     });
-    // The operator's probes, from another address.
-    let mut latencies_ms = Vec::new();
-    let mut failed = 0;
-    let mut during = sample(pid);
-    while Instant::now() < end {
-        let t = Instant::now();
-        match tokio::time::timeout(Duration::from_secs(5), health(http)).await {
-            Ok(Ok(200)) => latencies_ms.push(t.elapsed().as_secs_f64() * 1e3),
-            _ => failed += 1,
-        }
-        during = sample(pid);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut latencies_ms, failed, during) = probes.await.context("probe task")?;
     // Which idle connections did the server keep?
     let mut held = 0;
     for s in &mut idle {

@@ -315,13 +315,7 @@ impl DeploymentCa {
         } else {
             ExtendedKeyUsagePurpose::ClientAuth
         }];
-        params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, validity);
-        let key = KeyPair::generate()?;
-        let serial = serial_for(&key, unit);
-        let serial_hex = hex(&serial.to_bytes());
-        params.serial_number = Some(serial);
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let issued = self.sign(params, unit, validity)?;
         if let Some(store) = store {
             store.migrate_module("patrol_ca", MIGRATIONS)?;
             store.with_conn(|c| {
@@ -329,7 +323,7 @@ impl DeploymentCa {
                     "INSERT INTO patrol_cert (serial, unit, role, not_after_ms, issued_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
-                        serial_hex,
+                        issued.serial,
                         unit,
                         role.as_str(),
                         validity.not_after_ms,
@@ -338,6 +332,24 @@ impl DeploymentCa {
                 )
             })?;
         }
+        Ok(issued)
+    }
+
+    /// Signs `params` with a fresh key, valid over `validity`, its serial
+    /// derived from the key and `seed`.
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        seed: &str,
+        validity: Validity,
+    ) -> Result<IssuedCert, CaError> {
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, validity);
+        let key = KeyPair::generate()?;
+        let serial = serial_for(&key, seed);
+        let serial_hex = hex(&serial.to_bytes());
+        params.serial_number = Some(serial);
+        let cert = params.signed_by(&key, &self.issuer)?;
         Ok(IssuedCert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
@@ -364,21 +376,7 @@ impl DeploymentCa {
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        set_validity(&mut params, validity);
-        let key = KeyPair::generate()?;
-        let serial = serial_for(&key, "https");
-        let serial_hex = hex(&serial.to_bytes());
-        params.serial_number = Some(serial);
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(IssuedCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-            serial: serial_hex,
-            not_after_ms: validity.not_after_ms,
-        })
+        self.sign(params, "https", validity)
     }
 }
 

@@ -167,6 +167,7 @@ impl OrderWriter {
     ) -> Result<OrderRecord, OrderError> {
         let priority = orders::validate(order)?;
         let (unit, order) = (unit.to_string(), order.clone());
+        // The check and the insert in one job: one transaction.
         self.run(move |c| {
             Ok(match orders::can_receive_orders_in(c, &unit, now_ms)? {
                 orders::Reach::Reachable => {

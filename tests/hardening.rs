@@ -162,3 +162,144 @@ fn commands_that_read_a_deployment_refuse_a_directory_that_is_not_one() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A square privacy mask of `side_deg` around (48.9245, 2.3602).
+fn mask_layer(side_deg: f64) -> String {
+    let (lat, lon) = (48.9245, 2.3602);
+    let c = |dl: f64, dn: f64| serde_json::json!([lon + dl, lat + dn]);
+    serde_json::json!({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": "window"},
+        "geometry": {"type": "Polygon", "coordinates": [[
+            c(0.0, 0.0), c(side_deg, 0.0), c(side_deg, side_deg), c(0.0, side_deg), c(0.0, 0.0)
+        ]]}
+    }]})
+    .to_string()
+}
+
+fn cameras_import(data: &std::path::Path, args: &[&std::path::Path]) -> std::process::Output {
+    Command::new(VIGIE)
+        .args(["cameras", "import", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn exported_ids(data: &std::path::Path) -> Vec<String> {
+    let out = Command::new(VIGIE)
+        .args(["cameras", "export", "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(str::to_string))
+        .collect()
+}
+
+fn stored_masks(data: &std::path::Path) -> Option<String> {
+    let db = rusqlite::Connection::open(data.join("vigie.db")).unwrap();
+    db.query_row(
+        "SELECT geojson FROM coverage_layer WHERE name = 'masks'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+#[test]
+fn a_camera_import_that_fails_late_changes_nothing_and_an_empty_file_wipes_nothing() {
+    let dir = temp("camera-import");
+    let data = dir.join("data");
+    let header = "id,network,lat,lon,mount_height_m,heading_deg,tilt_deg,hfov_deg,range_m\n";
+    let old = dir.join("old.csv");
+    std::fs::write(
+        &old,
+        format!("{header}old-1,city,48.9245,2.3602,6,90,-15,90,60\n"),
+    )
+    .unwrap();
+    let new = dir.join("new.csv");
+    std::fs::write(
+        &new,
+        format!("{header}new-1,city,48.9246,2.3603,6,90,-15,90,60\n"),
+    )
+    .unwrap();
+    let empty = dir.join("empty.csv");
+    std::fs::write(&empty, header).unwrap();
+    let (old_masks, new_masks, no_masks) = (
+        dir.join("old-masks.geojson"),
+        dir.join("new-masks.geojson"),
+        dir.join("no-masks.geojson"),
+    );
+    std::fs::write(&old_masks, mask_layer(0.0001)).unwrap();
+    std::fs::write(&new_masks, mask_layer(0.0002)).unwrap();
+    std::fs::write(&no_masks, r#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+    let masks = std::path::Path::new("--masks");
+
+    let out = cameras_import(&data, &[&old, masks, &old_masks]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exported_ids(&data), ["old-1"]);
+    assert_eq!(
+        stored_masks(&data).as_deref(),
+        Some(mask_layer(0.0001).as_str())
+    );
+
+    // The disk fails while the masks are written, after the cameras: as a
+    // kill between the two did, this once left the new cameras live under
+    // the old masks.
+    let db = rusqlite::Connection::open(data.join("vigie.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER fail_masks BEFORE UPDATE ON coverage_layer WHEN NEW.name = 'masks'
+         BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END;",
+    )
+    .unwrap();
+    let out = cameras_import(&data, &[&new, masks, &new_masks]);
+    assert!(!out.status.success(), "the import must fail");
+    assert_eq!(exported_ids(&data), ["old-1"], "the new cameras went live");
+    assert_eq!(
+        stored_masks(&data).as_deref(),
+        Some(mask_layer(0.0001).as_str())
+    );
+    db.execute_batch("DROP TRIGGER fail_masks").unwrap();
+    drop(db);
+
+    // An empty inventory or an empty mask layer replaces nothing unless
+    // asked in so many words.
+    let out = cameras_import(&data, &[&empty]);
+    assert!(!out.status.success(), "an empty file wiped the inventory");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--replace-with-empty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exported_ids(&data), ["old-1"]);
+    let out = cameras_import(&data, &[&old, masks, &no_masks]);
+    assert!(
+        !out.status.success(),
+        "an empty layer removed the privacy masks"
+    );
+    assert_eq!(
+        stored_masks(&data).as_deref(),
+        Some(mask_layer(0.0001).as_str())
+    );
+
+    let flag = std::path::Path::new("--replace-with-empty");
+    let out = cameras_import(&data, &[&empty, masks, &no_masks, flag]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(exported_ids(&data).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}

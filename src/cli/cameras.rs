@@ -41,6 +41,11 @@ pub enum CamerasCommand {
         /// imported and the exit status is 1).
         #[arg(long)]
         allow_rejected: bool,
+        /// Let an empty file replace a non-empty inventory, building or
+        /// mask layer (otherwise refused: an empty export or a truncated
+        /// download must not wipe the cameras or lift the privacy masks).
+        #[arg(long)]
+        replace_with_empty: bool,
         #[command(flatten)]
         place: DataPlace,
     },
@@ -105,8 +110,18 @@ pub fn run(cmd: CamerasCommand) -> anyhow::Result<()> {
             masks,
             json,
             allow_rejected,
+            replace_with_empty,
             place,
-        } => import(file, buildings, masks, json, allow_rejected, place),
+        } => import(
+            file,
+            Layers { buildings, masks },
+            Flags {
+                json,
+                allow_rejected,
+                replace_with_empty,
+            },
+            place,
+        ),
         CamerasCommand::Export { format, out, place } => {
             let (store, _) = place.open()?;
             let cameras: Vec<_> = history::load_inventory(&store)?
@@ -139,29 +154,77 @@ fn print_rejected(what: &str, rejected: &[Rejected]) {
     }
 }
 
-fn import(
-    file: PathBuf,
+/// The optional layers imported with an inventory.
+struct Layers {
     buildings: Option<PathBuf>,
     masks: Option<PathBuf>,
+}
+
+/// How an import reports and what it may replace.
+struct Flags {
     json: bool,
     allow_rejected: bool,
-    place: DataPlace,
-) -> anyhow::Result<()> {
+    replace_with_empty: bool,
+}
+
+/// Refuses to replace `current` non-empty content by an empty import.
+fn refuse_empty(what: &str, new: usize, current: usize, flags: &Flags) -> anyhow::Result<()> {
+    if new == 0 && current > 0 && !flags.replace_with_empty {
+        anyhow::bail!(
+            "the {what} file holds nothing and would replace the {current} stored; nothing imported \
+             (pass --replace-with-empty to empty it on purpose)"
+        );
+    }
+    Ok(())
+}
+
+fn import(file: PathBuf, layers: Layers, flags: Flags, place: DataPlace) -> anyhow::Result<()> {
+    let Flags {
+        json,
+        allow_rejected,
+        ..
+    } = flags;
     let (store, frame) = place.open()?;
     let optics = place.config()?.coverage.optics;
     let imp = inventory::load_cameras(&file, &optics)?;
-    let (building_text, building_set, building_rejected) = match &buildings {
+    refuse_empty(
+        "camera",
+        imp.cameras.len(),
+        history::load_inventory(&store)?.len(),
+        &flags,
+    )?;
+    let stored_count = |name: &str, parse: fn(&str, &LocalFrame) -> anyhow::Result<usize>| {
+        anyhow::Ok(match history::load_layer(&store, name)? {
+            Some(text) => parse(&text, &frame).unwrap_or(1),
+            None => 0,
+        })
+    };
+    let (building_text, building_set, building_rejected) = match &layers.buildings {
         Some(path) => {
             let text = inventory::read_layer(path)?;
             let (b, rej) = inventory::parse_buildings(&text, &frame)?;
+            refuse_empty(
+                "buildings",
+                b.len(),
+                stored_count("buildings", |t, f| {
+                    Ok(inventory::parse_buildings(t, f)?.0.len())
+                })?,
+                &flags,
+            )?;
             (Some(text), Some(Buildings::new(b)), rej)
         }
         None => (None, None, Vec::new()),
     };
-    let (mask_text, mask_rejected) = match &masks {
+    let (mask_text, mask_rejected) = match &layers.masks {
         Some(path) => {
             let text = inventory::read_layer(path)?;
-            let (_, rej) = inventory::parse_masks(&text, &frame)?;
+            let (m, rej) = inventory::parse_masks(&text, &frame)?;
+            refuse_empty(
+                "masks",
+                m.len(),
+                stored_count("masks", |t, f| Ok(inventory::parse_masks(t, f)?.0.len()))?,
+                &flags,
+            )?;
             (Some(text), rej)
         }
         None => (None, Vec::new()),
@@ -176,13 +239,16 @@ fn import(
     let commit = rejected_total == 0 || allow_rejected;
     if commit {
         let now = vigie_ground::time::unix_ms();
-        history::save_inventory(&store, now, &stored)?;
-        if let Some(text) = building_text {
-            history::save_layer(&store, "buildings", &text, now)?;
+        let mut layers = Vec::new();
+        if let Some(text) = &building_text {
+            layers.push(("buildings", text.as_str()));
         }
-        if let Some(text) = mask_text {
-            history::save_layer(&store, "masks", &text, now)?;
-            super::audit::record_local(&store, now, "masks.change", "masks", &text)?;
+        if let Some(text) = &mask_text {
+            layers.push(("masks", text.as_str()));
+        }
+        history::save_import(&store, now, &stored, &layers)?;
+        if let Some(text) = &mask_text {
+            super::audit::record_local(&store, now, "masks.change", "masks", text)?;
         }
     }
     if json {

@@ -293,6 +293,19 @@ pub fn save_inventory(
     now_ms: i64,
     cameras: &[StoredCamera],
 ) -> Result<(), StoreError> {
+    save_import(store, now_ms, cameras, &[])
+}
+
+/// Replaces the inventory and the named GeoJSON `layers` (`buildings`,
+/// `masks`) in one transaction: after a crash or a failed write either
+/// all of an import is live or none of it, so new cameras never run under
+/// the previous privacy masks.
+pub fn save_import(
+    store: &Store,
+    now_ms: i64,
+    cameras: &[StoredCamera],
+    layers: &[(&str, &str)],
+) -> Result<(), StoreError> {
     let rows: Vec<(String, String, Option<String>)> = cameras
         .iter()
         .map(|(c, ring)| {
@@ -318,6 +331,9 @@ pub fn save_inventory(
             for (id, json, ring) in &rows {
                 stmt.execute(params![id, now_ms, json, ring])?;
             }
+        }
+        for (name, geojson) in layers {
+            write_layer(&tx, name, geojson, now_ms)?;
         }
         tx.commit()
     })
@@ -357,14 +373,21 @@ fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreError {
 
 /// Stores a GeoJSON layer (`buildings` or `masks`), replacing the previous.
 pub fn save_layer(store: &Store, name: &str, geojson: &str, now_ms: i64) -> Result<(), StoreError> {
-    store.with_conn(|c| {
-        c.execute(
-            "INSERT INTO coverage_layer (name, geojson, imported_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET geojson = excluded.geojson, imported_ms = excluded.imported_ms",
-            params![name, geojson, now_ms],
-        )
-        .map(|_| ())
-    })
+    store.with_conn(|c| write_layer(c, name, geojson, now_ms))
+}
+
+fn write_layer(
+    c: &rusqlite::Connection,
+    name: &str,
+    geojson: &str,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO coverage_layer (name, geojson, imported_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT(name) DO UPDATE SET geojson = excluded.geojson, imported_ms = excluded.imported_ms",
+        params![name, geojson, now_ms],
+    )
+    .map(|_| ())
 }
 
 /// A stored GeoJSON layer, if any.

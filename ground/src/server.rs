@@ -197,14 +197,12 @@ impl Server {
         }
 
         // HTTP.
-        let http = tokio::net::TcpListener::bind(state.config.http.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot bind the HTTP listener on {}",
-                    state.config.http.listen
-                )
-            })?;
+        let http = crate::http::listener::bind(state.config.http.listen).with_context(|| {
+            format!(
+                "cannot bind the HTTP listener on {}",
+                state.config.http.listen
+            )
+        })?;
         state.add_listener("http", http.local_addr()?);
         let tls = crate::http::listener::tls_acceptor(
             &state.config.http,

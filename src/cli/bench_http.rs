@@ -5,7 +5,7 @@
 //! nothing and `--slow` connections that trickle a request header one byte
 //! a second (slowloris), for `--for`. Meanwhile an operator on another
 //! address (127.0.0.1) asks `/api/v1/health` on a fresh connection every
-//! 20 ms. The bench reports the operator's latencies, how many attacking
+//! 20 ms, on its own thread with blocking sockets. The bench reports the operator's latencies, how many attacking
 //! connections the server kept, and the server's memory before, during
 //! and after. Every loop is bounded in count and time, and only loopback
 //! addresses are used.
@@ -128,19 +128,22 @@ async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Re
     let before = sample(pid);
     let end = Instant::now() + args.duration;
     // The operator's probes, from another address, all through the attack.
+    // They run on their own OS thread with blocking sockets, like a separate
+    // client: sharing this runtime with tens of thousands of attacking
+    // sockets would measure the bench's own scheduling, not the server.
     let probe_pid = pid.to_string();
-    let probes = tokio::spawn(async move {
+    let probes = std::thread::spawn(move || {
         let mut latencies_ms = Vec::new();
         let mut failed = 0;
         let mut during = sample(&probe_pid);
         while Instant::now() < end {
             let t = Instant::now();
-            match tokio::time::timeout(Duration::from_secs(5), health(http)).await {
-                Ok(Ok(200)) => latencies_ms.push(t.elapsed().as_secs_f64() * 1e3),
+            match health(http) {
+                Ok(200) => latencies_ms.push(t.elapsed().as_secs_f64() * 1e3),
                 _ => failed += 1,
             }
             during = sample(&probe_pid);
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            std::thread::sleep(Duration::from_millis(20));
         }
         (latencies_ms, failed, during)
     });
@@ -193,7 +196,10 @@ async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Re
         }
         held
     });
-    let (mut latencies_ms, failed, during) = probes.await.context("probe task")?;
+    let (mut latencies_ms, failed, during) = tokio::task::spawn_blocking(move || probes.join())
+        .await
+        .context("probe thread")?
+        .map_err(|_| anyhow::anyhow!("the probe thread panicked"))?;
     // Which idle connections did the server keep?
     let mut held = 0;
     for s in &mut idle {
@@ -223,13 +229,17 @@ async fn attack(args: &BenchHttpArgs, http: SocketAddr, pid: &str) -> anyhow::Re
     })
 }
 
-/// `GET /api/v1/health` on a fresh connection: the status code.
-async fn health(http: SocketAddr) -> anyhow::Result<u16> {
-    let mut s = TcpStream::connect(http).await?;
-    s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: vigie\r\nConnection: close\r\n\r\n")
-        .await?;
+/// `GET /api/v1/health` on a fresh blocking connection, five seconds at
+/// most for each step: the status code.
+fn health(http: SocketAddr) -> anyhow::Result<u16> {
+    use std::io::{Read as _, Write as _};
+    let limit = Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&http, limit)?;
+    s.set_read_timeout(Some(limit))?;
+    s.set_write_timeout(Some(limit))?;
+    s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: vigie\r\nConnection: close\r\n\r\n")?;
     let mut answer = Vec::new();
-    s.read_to_end(&mut answer).await?;
+    s.read_to_end(&mut answer)?;
     let text = String::from_utf8_lossy(&answer);
     text.split_whitespace()
         .nth(1)

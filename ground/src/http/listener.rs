@@ -213,6 +213,24 @@ impl Throttle {
     }
 }
 
+/// The listen backlog asked of the kernel (which caps it at
+/// `net.core.somaxconn`, 4,096 on current Linux): a connect storm fills a
+/// short queue before the accept loop can close the excess, and a
+/// legitimate client's dropped SYN then waits a second for its retry.
+pub const BACKLOG: u32 = 4096;
+
+/// Binds the HTTP listener with [`BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `app` on `listener` within `limits`, over TLS when `tls` is
 /// given, until `shutdown`; then lets responses in progress finish for at
 /// most [`DRAIN`].

@@ -110,17 +110,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     // Writes to a closed pipe (`| head`) are not errors of the plan.
     let _ = writeln!(
         stdout,
-        "{}: coverage {:.1} % -> {:.1} % with {} drone stations ({}/{} airframes) and {} patrol posts ({}/{} teams); at least {:.1} % of optimal; {:.1} s",
+        "{}: coverage {} -> {} with {} drone stations ({}/{} airframes) and {} patrol posts ({}/{} teams); at least {} of optimal; {:.1} s",
         plan.event,
-        100.0 * t.before,
-        100.0 * t.after,
+        report::pct(t.before),
+        report::pct(t.after),
         plan.stations.len(),
         t.airframes_used,
         t.airframes,
         plan.posts.len(),
         t.teams_used,
         t.teams,
-        100.0 * plan.quality.ratio_lower_bound,
+        report::pct(plan.quality.ratio_lower_bound),
         started.elapsed().as_secs_f64()
     );
     for p in written {
@@ -178,13 +178,13 @@ fn run_cameras(c: CamerasArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "{} streets ({:.1} km), {} existing cameras: {:.1} % watched; {} new cameras -> {:.1} %{}; {:.2} s",
+        "{} streets ({:.1} km), {} existing cameras: {} watched; {} new cameras -> {}{}; {:.2} s",
         streets.len(),
         siting.street_m / 1000.0,
         siting.existing,
-        100.0 * siting.before,
+        report::pct(siting.before),
         siting.new.len(),
-        100.0 * siting.after,
+        report::pct(siting.after),
         if siting.reached {
             ""
         } else {

@@ -181,6 +181,49 @@ pub fn segments_intersect(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
         || (d4 == 0.0 && on_segment(a, b, d))
 }
 
+/// The first pair of edges `(i, j)` of a ring that cross or touch though
+/// they are not neighbours (edge `i` runs from point `i` to point `i + 1`),
+/// or `None` for a simple ring. Repeated consecutive points are ignored.
+/// Quadratic, with a bounding-box test first: event rings are small.
+pub fn first_self_crossing(ring: &[Pt]) -> Option<(usize, usize)> {
+    // Indices of the distinct consecutive points, kept to report positions
+    // in the caller's numbering.
+    let mut idx: Vec<usize> = Vec::with_capacity(ring.len());
+    for (k, p) in ring.iter().enumerate() {
+        if idx.last().is_none_or(|&l| ring[l] != *p) {
+            idx.push(k);
+        }
+    }
+    if idx.len() >= 2 && ring[idx[0]] == ring[idx[idx.len() - 1]] {
+        idx.pop();
+    }
+    let n = idx.len();
+    if n < 4 {
+        return None;
+    }
+    let edge = |e: usize| (ring[idx[e]], ring[idx[(e + 1) % n]]);
+    for i in 0..n {
+        let (a, b) = edge(i);
+        for j in i + 2..n {
+            if i == 0 && j == n - 1 {
+                continue; // the closing edge is the first edge's neighbour
+            }
+            let (c, d) = edge(j);
+            if a[0].max(b[0]) < c[0].min(d[0])
+                || c[0].max(d[0]) < a[0].min(b[0])
+                || a[1].max(b[1]) < c[1].min(d[1])
+                || c[1].max(d[1]) < a[1].min(b[1])
+            {
+                continue;
+            }
+            if segments_intersect(a, b, c, d) {
+                return Some((idx[i], idx[j]));
+            }
+        }
+    }
+    None
+}
+
 /// Whether any part of the polyline `path` lies inside or on the ring.
 pub fn path_touches_ring(ring: &[Pt], path: &[Pt]) -> bool {
     if path.iter().any(|&p| point_in_ring(ring, p)) {
@@ -250,6 +293,38 @@ mod tests {
             [0.0, 10.0],
             [0.0, 0.0],
         ]
+    }
+
+    #[test]
+    fn self_crossings_are_found_and_simple_rings_pass() {
+        assert_eq!(first_self_crossing(&square()), None);
+        // Open ring and repeated points are still simple.
+        let mut open = square();
+        open.pop();
+        open.insert(2, [10.0, 0.0]);
+        assert_eq!(first_self_crossing(&open), None);
+        // A bow tie: edges 0 and 2 cross.
+        let bow = vec![
+            [0.0, 0.0],
+            [10.0, 10.0],
+            [10.0, 0.0],
+            [0.0, 10.0],
+            [0.0, 0.0],
+        ];
+        assert_eq!(first_self_crossing(&bow), Some((0, 2)));
+        // A vertex touching a non-neighbouring edge counts.
+        let touch = vec![[0.0, 0.0], [10.0, 0.0], [5.0, 0.0], [5.0, 5.0], [0.0, 0.0]];
+        assert!(first_self_crossing(&touch).is_some());
+        // A concave but simple ring.
+        let l = vec![
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 4.0],
+            [4.0, 4.0],
+            [4.0, 10.0],
+            [0.0, 10.0],
+        ];
+        assert_eq!(first_self_crossing(&l), None);
     }
 
     #[test]

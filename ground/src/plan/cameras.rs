@@ -725,14 +725,14 @@ pub fn geojson(siting: &Siting, frame: &LocalFrame, radius_m: f64) -> Value {
 /// A short Markdown summary.
 pub fn summary_md(siting: &Siting, opts: &SitingOptions) -> String {
     let mut out = format!(
-        "# Street camera siting\n\n| | |\n|---|---|\n| Street length | {:.1} km |\n| Existing cameras | {} |\n| Watched by existing cameras | {:.1} % |\n| Target | {:.1} % within {:.0} m of a camera |\n| New cameras | {} |\n| Watched with the new cameras | {:.1} % |\n| Target reached | {} |\n",
+        "# Street camera siting\n\n| | |\n|---|---|\n| Street length | {:.1} km |\n| Existing cameras | {} |\n| Watched by existing cameras | {} |\n| Target | {} within {:.0} m of a camera |\n| New cameras | {} |\n| Watched with the new cameras | {} |\n| Target reached | {} |\n",
         siting.street_m / 1000.0,
         siting.existing,
-        100.0 * siting.before,
-        100.0 * opts.target,
+        super::report::pct(siting.before),
+        super::report::pct(opts.target),
         opts.radius_m,
         siting.new.len(),
-        100.0 * siting.after,
+        super::report::pct(siting.after),
         if siting.reached {
             "yes"
         } else {

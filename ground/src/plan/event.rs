@@ -63,12 +63,22 @@ use toml::Spanned;
 use crate::coverage::buildings::Building;
 use crate::coverage::camera::FixedCamera;
 use crate::coverage::inventory;
-use crate::coverage::polygon::{Pt, closed};
+use crate::coverage::polygon::{Pt, closed, first_self_crossing, signed_area};
 use crate::frame::LocalFrame;
 
 /// Highest altitude a drone may fly in the open category, metres above
 /// ground (EU 2019/947): the default and the upper limit of `ceiling_m`.
 pub const MAX_CEILING_M: f64 = 120.0;
+
+/// How far from the site's centre (the frame's origin) any point of an
+/// event may lie. One event covers one site: beyond this the local frame's
+/// distortion grows past half a percent, and a point this far is almost
+/// always a `[lat, lon]` written where GeoJSON wants `[lon, lat]`.
+pub const MAX_SITE_RADIUS_M: f64 = 25_000.0;
+
+/// The largest area one zone may have, hectares (Paris intra-muros is
+/// about 10,500 ha): larger is a typing error, not a zone to watch.
+pub const MAX_ZONE_HA: f64 = 10_000.0;
 
 /// Why an event file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -575,6 +585,13 @@ impl Builder<'_> {
                 })
                 .collect()
         };
+        let near = |what: &str, pos: usize, points: &[[f64; 2]]| {
+            near_site(&frame, what, points).map_err(|m| at(pos, m))
+        };
+        for (k, r) in auth_rings.iter().enumerate() {
+            near("authorisation", auth_pos, r)?;
+            simple("authorisation", k, &local(r)).map_err(|m| at(auth_pos, m))?;
+        }
         let flight_window = window(&auth.start, &auth.end).map_err(|m| at(auth_pos, m))?;
 
         let mut zones = Vec::new();
@@ -593,8 +610,19 @@ impl Builder<'_> {
                 ));
             }
             for (k, r) in rings.iter().enumerate() {
+                near(&what, pos, r)?;
                 let ring = closed(local(r))
                     .ok_or_else(|| at(pos, format!("{what}: ring {k} needs at least 3 points")))?;
+                simple(&what, k, &ring).map_err(|m| at(pos, m))?;
+                let ha = signed_area(&ring).abs() / 10_000.0;
+                if ha > MAX_ZONE_HA {
+                    return Err(at(
+                        pos,
+                        format!(
+                            "{what}: ring {k} covers {ha:.0} ha, more than the {MAX_ZONE_HA:.0} ha a zone may have; check its points"
+                        ),
+                    ));
+                }
                 zones.push(Zone {
                     name: if rings.len() > 1 {
                         format!("{} #{}", spec.name, k + 1)
@@ -633,6 +661,7 @@ impl Builder<'_> {
                 ));
             }
             for line in lines {
+                near(&what, pos, &line)?;
                 zones.push(Zone {
                     name: spec.name.clone(),
                     shape: Shape::Corridor {
@@ -657,8 +686,14 @@ impl Builder<'_> {
             let pos = z.span().start;
             let spec = z.get_ref();
             let name = spec.name.clone().unwrap_or_else(|| "no-fly".into());
-            for r in self.polygons(spec.area.as_ref(), spec.file.as_deref(), pos, &name)? {
-                if let Some(ring) = closed(local(&r)) {
+            for (k, r) in self
+                .polygons(spec.area.as_ref(), spec.file.as_deref(), pos, &name)?
+                .iter()
+                .enumerate()
+            {
+                near(&name, pos, r)?;
+                if let Some(ring) = closed(local(r)) {
+                    simple(&name, k, &ring).map_err(|m| at(pos, m))?;
                     no_fly.push(NoFly {
                         name: name.clone(),
                         ring,
@@ -670,13 +705,19 @@ impl Builder<'_> {
         for m in &f.privacy_masks {
             let pos = m.span().start;
             let spec = m.get_ref();
-            for r in self.polygons(
-                spec.area.as_ref(),
-                spec.file.as_deref(),
-                pos,
-                "privacy mask",
-            )? {
-                if let Some(ring) = closed(local(&r)) {
+            for (k, r) in self
+                .polygons(
+                    spec.area.as_ref(),
+                    spec.file.as_deref(),
+                    pos,
+                    "privacy mask",
+                )?
+                .iter()
+                .enumerate()
+            {
+                near("privacy mask", pos, r)?;
+                if let Some(ring) = closed(local(r)) {
+                    simple("privacy mask", k, &ring).map_err(|m| at(pos, m))?;
                     masks.push(ring);
                 }
             }
@@ -757,6 +798,7 @@ impl Builder<'_> {
                     .collect(),
             };
             validate_drones(&drones).map_err(|m| at(pos, format!("drones: {m}")))?;
+            near("drones: launch site", pos, &s.launch_sites)?;
             if drones.count > 0 && drones.launch_sites.is_empty() {
                 return Err(at(
                     pos,
@@ -863,6 +905,39 @@ impl Builder<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Refuses a point farther than [`MAX_SITE_RADIUS_M`] from the frame's
+/// origin, naming it and the likely cause.
+fn near_site(frame: &LocalFrame, what: &str, points: &[[f64; 2]]) -> Result<(), String> {
+    for (k, p) in points.iter().enumerate() {
+        let (e, n) = frame.to_local(p[1], p[0]);
+        let d = e.hypot(n);
+        if d.is_nan() || d > MAX_SITE_RADIUS_M {
+            return Err(format!(
+                "{what}: point {k} [{}, {}] lies {:.0} km from the site's centre [{:.5}, {:.5}], \
+                 farther than the {:.0} km an event may span; is it [lat, lon] where GeoJSON wants [lon, lat]?",
+                p[0],
+                p[1],
+                d / 1000.0,
+                frame.origin_lon_deg,
+                frame.origin_lat_deg,
+                MAX_SITE_RADIUS_M / 1000.0
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a ring that crosses itself: its inside is not defined.
+fn simple(what: &str, k: usize, ring: &[Pt]) -> Result<(), String> {
+    match first_self_crossing(ring) {
+        Some((i, j)) => Err(format!(
+            "{what}: ring {k} crosses itself (edge from point {i} and edge from point {j}); \
+             a shape's outline must not cross itself"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -1124,6 +1199,64 @@ count = 10
             .unwrap_err()
             .to_string();
         assert!(err.contains("LineString"), "{err}");
+    }
+
+    #[test]
+    fn a_swapped_vertex_an_oversized_zone_or_a_bow_tie_is_refused_with_the_reason() {
+        let parse = |text: &str| {
+            Event::parse(text, Path::new("ev.toml"), Path::new("."))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        // One vertex of the zone written [lat, lon]: thousands of km away.
+        let swapped = GOOD.replace(
+            "[2.36, 48.925], [2.355, 48.925]",
+            "[48.925, 2.36], [2.355, 48.925]",
+        );
+        let err = parse(&swapped).unwrap_err();
+        assert!(err.starts_with("ev.toml:"), "{err}");
+        assert!(
+            err.contains("Forecourt") && err.contains("km from"),
+            "{err}"
+        );
+        assert!(err.contains("[lon, lat]"), "{err}");
+        // The same swap in the authorisation.
+        let swapped = GOOD.replace(
+            "[2.37, 48.93], [2.35, 48.93]",
+            "[48.93, 2.37], [2.35, 48.93]",
+        );
+        let err = parse(&swapped).unwrap_err();
+        assert!(err.contains("authorisation") && err.contains("km"), "{err}");
+        // A launch site swapped.
+        let swapped = GOOD.replace(
+            "launch_sites = [[2.351, 48.921]]",
+            "launch_sites = [[48.921, 2.351]]",
+        );
+        let err = parse(&swapped).unwrap_err();
+        assert!(
+            err.contains("launch site") && err.contains("km from"),
+            "{err}"
+        );
+        // A bow tie: the ring crosses itself.
+        let bow = GOOD.replace(
+            "[[2.355, 48.922], [2.36, 48.922], [2.36, 48.925], [2.355, 48.925]]",
+            "[[2.355, 48.922], [2.36, 48.925], [2.36, 48.922], [2.355, 48.925]]",
+        );
+        let err = parse(&bow).unwrap_err();
+        assert!(
+            err.contains("Forecourt") && err.contains("crosses itself"),
+            "{err}"
+        );
+        // A zone larger than any event site (here 20 km across, inside the
+        // distance bound).
+        let big = GOOD.replace(
+            "[[2.355, 48.922], [2.36, 48.922], [2.36, 48.925], [2.355, 48.925]]",
+            "[[2.22, 48.84], [2.50, 48.84], [2.50, 49.02], [2.22, 49.02]]",
+        );
+        let err = parse(&big).unwrap_err();
+        assert!(err.contains("Forecourt") && err.contains("ha"), "{err}");
+        // The good file still parses.
+        parse(GOOD).unwrap();
     }
 
     #[test]

@@ -283,8 +283,20 @@ pub fn summary_csv(event: &Event, plan: &Plan) -> String {
     out
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.1} %", 100.0 * x)
+/// A share as a percentage with one decimal: never "-0.0 %" (a rounding
+/// residue below zero prints as 0.0), "n/a" when there is nothing to share.
+pub fn pct(x: f64) -> String {
+    format!("{} %", pct_value(x))
+}
+
+/// The number [`pct`] prints, without the sign of a rounding residue.
+pub fn pct_value(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    // Rounded first, then `+ 0.0` turns -0.0 into 0.0.
+    let tenths = (1000.0 * x).round() / 10.0 + 0.0;
+    format!("{tenths:.1}")
 }
 
 /// The headline table and the stations and posts, in Markdown.
@@ -746,4 +758,19 @@ pub fn timeline_png(plan: &Plan) -> RgbImage {
         }
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pct, pct_value};
+
+    #[test]
+    fn shares_never_print_a_negative_zero() {
+        assert_eq!(pct(-0.0), "0.0 %");
+        assert_eq!(pct(-1e-9), "0.0 %");
+        assert_eq!(pct(-0.0004), "0.0 %");
+        assert_eq!(pct(0.123_44), "12.3 %");
+        assert_eq!(pct(1.0), "100.0 %");
+        assert_eq!(pct_value(f64::NAN), "n/a");
+    }
 }

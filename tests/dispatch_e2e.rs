@@ -647,6 +647,13 @@ fn cancelling_an_incident_withdraws_its_order_and_frees_the_patrol() {
     });
     assert_eq!(queue["state"], "withdrawn");
     assert_eq!(queue["reason"], format!("incident {id} cancelled"));
+    // The unit's queue names the incident and its urgency as /incidents
+    // does: the incident's integer id, the priority's name.
+    assert_eq!(queue["incident_id"], json!(id), "{queue}");
+    assert_eq!(
+        queue["priority"], created["incident"]["priority"],
+        "{queue}"
+    );
     wait_for(15, "the patrol available again", || {
         available_patrols(&server, &token)
             .iter()

@@ -139,8 +139,10 @@ impl OrderState {
 /// What an operator (or dispatch) asks of a unit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewOrder {
-    /// Incident the order answers, when there is one.
-    #[serde(default)]
+    /// Incident the order answers, when there is one: in HTTP bodies the
+    /// incident's integer id, as `/api/v1/incidents` gives it; kept as its
+    /// decimal text, which is what the tablet's `Order.incident_id` carries.
+    #[serde(default, with = "incident_ref")]
     pub incident_id: Option<String>,
     /// Destination latitude, degrees.
     pub lat_deg: f64,
@@ -158,6 +160,90 @@ fn default_priority() -> String {
     "normal".into()
 }
 
+/// The protobuf `Priority` number of a priority name.
+pub fn priority_number(name: &str) -> Option<i32> {
+    match name {
+        "low" => Some(1),
+        "normal" | "" => Some(2),
+        "high" => Some(3),
+        "critical" => Some(4),
+        _ => None,
+    }
+}
+
+/// The name of a protobuf `Priority` number (`unspecified` for 0 and
+/// numbers this version does not know).
+pub fn priority_label(number: i32) -> &'static str {
+    match number {
+        1 => "low",
+        2 => "normal",
+        3 => "high",
+        4 => "critical",
+        _ => "unspecified",
+    }
+}
+
+/// `incident_id` in JSON: an integer (the dispatch incident's id), kept as
+/// decimal text. A string of digits is read too, for clients written
+/// against the first version of the API; anything else is refused.
+mod incident_ref {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match v.as_deref().map(|t| (t, t.parse::<u64>())) {
+            None => s.serialize_none(),
+            Some((_, Ok(n))) => s.serialize_u64(n),
+            // Only orders stored before ids were checked can hold text.
+            Some((t, Err(_))) => s.serialize_str(t),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Ref {
+            Number(u64),
+            Text(String),
+        }
+        match Option::<Ref>::deserialize(d)? {
+            None => Ok(None),
+            Some(Ref::Number(n)) => Ok(Some(n.to_string())),
+            Some(Ref::Text(t)) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(t))
+            }
+            Some(Ref::Text(t)) => Err(serde::de::Error::custom(format!(
+                "incident_id must be the integer id of an incident (as /api/v1/incidents gives it), not {t:?}"
+            ))),
+        }
+    }
+}
+
+/// `priority` of an [`OrderRecord`] in JSON: its name; a number is read too.
+mod priority_name {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &i32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(super::priority_label(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum P {
+            Number(i32),
+            Name(String),
+        }
+        match P::deserialize(d)? {
+            P::Number(n) => Ok(n),
+            P::Name(name) => super::priority_number(&name).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "priority must be low, normal, high or critical, not {name:?}"
+                ))
+            }),
+        }
+    }
+}
+
 /// A stored order and its acknowledgement state.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRecord {
@@ -167,13 +253,18 @@ pub struct OrderRecord {
     pub unit: String,
     /// Per-unit sequence number, increasing with issue order.
     pub seq: u64,
-    /// Incident the order answers.
+    /// Incident the order answers (an integer id in JSON, see
+    /// [`NewOrder::incident_id`]).
+    #[serde(default, with = "incident_ref")]
     pub incident_id: Option<String>,
     /// Destination latitude, degrees.
     pub lat_deg: f64,
     /// Destination longitude, degrees.
     pub lon_deg: f64,
-    /// Urgency as the protobuf `Priority` number.
+    /// Urgency as the protobuf `Priority` number; in JSON its name (`low`,
+    /// `normal`, `high`, `critical`), as `/api/v1/incidents` and
+    /// [`NewOrder`] have it.
+    #[serde(with = "priority_name")]
     pub priority: i32,
     /// What to do there.
     pub instructions: String,
@@ -314,13 +405,7 @@ pub fn validate(order: &NewOrder) -> Result<i32, OrderError> {
             lon_deg: order.lon_deg,
         });
     }
-    match order.priority.as_str() {
-        "low" => Ok(1),
-        "normal" | "" => Ok(2),
-        "high" => Ok(3),
-        "critical" => Ok(4),
-        other => Err(OrderError::BadPriority(other.to_string())),
-    }
+    priority_number(&order.priority).ok_or_else(|| OrderError::BadPriority(order.priority.clone()))
 }
 
 /// Longest order instructions, bytes of UTF-8: a page of text, well inside
@@ -788,6 +873,48 @@ mod tests {
             priority: "high".into(),
             instructions: "gate D".into(),
         }
+    }
+
+    #[test]
+    fn orders_in_json_name_the_incident_by_integer_and_the_priority_by_name() {
+        let new: NewOrder = serde_json::from_value(serde_json::json!({
+            "incident_id": 12, "lat_deg": 48.9, "lon_deg": 2.3, "priority": "high"
+        }))
+        .unwrap();
+        assert_eq!(new.incident_id.as_deref(), Some("12"));
+        assert_eq!(serde_json::to_value(&new).unwrap()["incident_id"], 12);
+        // Digits as text are read (first API version); other text is not.
+        let old: NewOrder =
+            serde_json::from_str(r#"{"incident_id": "7", "lat_deg": 0, "lon_deg": 0}"#).unwrap();
+        assert_eq!(old.incident_id.as_deref(), Some("7"));
+        let err = serde_json::from_str::<NewOrder>(
+            r#"{"incident_id": "INC-7", "lat_deg": 0, "lon_deg": 0}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("integer id of an incident"), "{err}");
+        let record = OrderRecord {
+            order_id: "o-1".into(),
+            unit: "patrol-1".into(),
+            seq: 1,
+            incident_id: Some("12".into()),
+            lat_deg: 48.9,
+            lon_deg: 2.3,
+            priority: validate(&new).unwrap(),
+            instructions: String::new(),
+            issued_ms: 5,
+            state: OrderState::Pending,
+            state_ms: 5,
+            reason: None,
+            withdraw_acked_ms: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["incident_id"], 12);
+        assert_eq!(json["priority"], "high");
+        assert_eq!(serde_json::from_value::<OrderRecord>(json).unwrap(), record);
+        // The tablet still gets the protobuf number and the decimal text.
+        let proto = record.to_proto();
+        assert_eq!((proto.priority, proto.incident_id.as_str()), (3, "12"));
     }
 
     fn ack(id: &str, order_id: &str, kind: AckKind) -> OrderAck {

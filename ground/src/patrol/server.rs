@@ -534,26 +534,23 @@ impl Tablet {
         loop {
             let now = Instant::now();
             let now_ms = crate::time::unix_ms();
+            // Messages already received, as far as the read pace allows.
+            if self.session.paced_until(now).is_none() && decoder.buffered() > 0 {
+                self.take_control(&mut decoder, now, now_ms);
+                if self.apply(Some(&mut send)).await.is_err() {
+                    return;
+                }
+            }
+            // Ahead of the read pace: read nothing until it allows, and
+            // QUIC flow control holds the client's writes meanwhile.
+            let paced = self.session.paced_until(now);
             // Orders to send again, when the session keeps some.
             let wake = self.session.poll_timeout();
             tokio::select! {
-                read = recv.read(&mut buf) => match read {
+                read = recv.read(&mut buf), if paced.is_none() => match read {
                     Ok(Some(n)) => {
                         decoder.push(&buf[..n]);
-                        loop {
-                            match decoder.next_message() {
-                                Ok(Some(m)) => {
-                                    link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
-                                    self.session.handle_message(now, now_ms, Channel::Control, m)
-                                }
-                                Ok(None) => break,
-                                Err(e) => {
-                                    link.counters.malformed.fetch_add(1, Ordering::Relaxed);
-                                    self.session.handle_decode_error(Channel::Control, &e);
-                                    if e != DecodeError::UnknownMessage { break; }
-                                }
-                            }
-                        }
+                        self.take_control(&mut decoder, now, now_ms);
                     }
                     Ok(None) => {
                         // A frame cut short by FIN is a broken frame, not a
@@ -589,7 +586,8 @@ impl Tablet {
                     }
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
-                Some(report) = report_rx.recv() => match report {
+                _ = tokio::time::sleep_until(paced.unwrap_or(now).into()), if paced.is_some() => {}
+                Some(report) = report_rx.recv(), if paced.is_none() => match report {
                     Ok(m) => {
                         link.counters.stream_messages.fetch_add(1, Ordering::Relaxed);
                         self.session.handle_message(now, now_ms, Channel::Report, m)
@@ -629,6 +627,34 @@ impl Tablet {
             }
             if self.apply(Some(&mut send)).await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// Hands the complete control-stream messages in `decoder` to the
+    /// session while the read pace allows.
+    fn take_control(
+        &mut self,
+        decoder: &mut FrameDecoder<ClientMessage>,
+        now: Instant,
+        now_ms: i64,
+    ) {
+        let counters = &self.state.patrol.counters;
+        while self.session.paced_until(now).is_none() {
+            match decoder.next_message() {
+                Ok(Some(m)) => {
+                    counters.stream_messages.fetch_add(1, Ordering::Relaxed);
+                    self.session
+                        .handle_message(now, now_ms, Channel::Control, m)
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    self.session.handle_decode_error(Channel::Control, &e);
+                    if e != DecodeError::UnknownMessage {
+                        break;
+                    }
+                }
             }
         }
     }

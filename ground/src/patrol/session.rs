@@ -44,9 +44,15 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Expected interval between position reports.
 pub const POSITION_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Most control-stream messages accepted per second before the client is
-/// closed for flooding (positions on datagrams are not counted).
+/// Control- and report-stream messages read per second and connection
+/// (positions on datagrams are not counted). Beyond it the server paces:
+/// it stops reading until the rate allows, and QUIC flow control then holds
+/// the client's writes. No client is closed for its pace.
 pub const MAX_MESSAGES_PER_SECOND: u32 = 200;
+
+/// Messages read at once before pacing starts (a fresh connection, or one
+/// quiet for a second, has this allowance).
+pub const PACE_BURST: u32 = 200;
 
 /// Most text bytes accepted in incidents and broadcasts.
 pub const MAX_TEXT_BYTES: usize = 2000;
@@ -229,8 +235,9 @@ pub struct Session {
     last_position_ms: Option<i64>,
     /// Last known position, for coverage queries without a point.
     last_position: Option<GeoPoint>,
-    /// Start of the current rate window and messages counted in it.
-    rate_window: (Instant, u32),
+    /// Token bucket of the read pace: messages still allowed (negative:
+    /// read ahead of the rate) as of the instant.
+    pace: (f64, Instant),
     /// Previous path sample, to compute loss over the last interval.
     last_path: Option<PathSample>,
     /// Link quality 0..1, smoothed.
@@ -263,7 +270,7 @@ impl Session {
             resent_total: 0,
             last_position_ms: None,
             last_position: None,
-            rate_window: (now, 0),
+            pace: (f64::from(PACE_BURST), now),
             last_path: None,
             quality: None,
             picture_subscribed: false,
@@ -379,8 +386,8 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
-        if channel != Channel::Datagram && !self.count_message(now) {
-            return;
+        if channel != Channel::Datagram {
+            self.count_message(now);
         }
         let Some(body) = msg.body else {
             self.error(
@@ -763,21 +770,27 @@ impl Session {
         );
     }
 
-    fn count_message(&mut self, now: Instant) -> bool {
-        let (start, count) = &mut self.rate_window;
-        if now.duration_since(*start) >= Duration::from_secs(1) {
-            *start = now;
-            *count = 0;
-        }
-        *count += 1;
-        if *count > MAX_MESSAGES_PER_SECOND {
-            self.close(
-                CloseCode::Flood,
-                format!("more than {MAX_MESSAGES_PER_SECOND} messages in one second"),
-            );
-            return false;
-        }
-        true
+    /// Takes one message from the read pace's allowance.
+    fn count_message(&mut self, now: Instant) {
+        self.pace = (self.allowance(now) - 1.0, now);
+    }
+
+    /// Messages allowed as of `now`: refilled at the rate, up to the burst.
+    fn allowance(&self, now: Instant) -> f64 {
+        let (tokens, at) = self.pace;
+        let refill =
+            now.saturating_duration_since(at).as_secs_f64() * f64::from(MAX_MESSAGES_PER_SECOND);
+        (tokens + refill).min(f64::from(PACE_BURST))
+    }
+
+    /// Until when the edge must not read the next control- or report-stream
+    /// message (`None`: read now). Messages read anyway are handled; they
+    /// only push this instant further.
+    pub fn paced_until(&self, now: Instant) -> Option<Instant> {
+        let tokens = self.allowance(now);
+        (tokens < 1.0).then(|| {
+            now + Duration::from_secs_f64((1.0 - tokens) / f64::from(MAX_MESSAGES_PER_SECOND))
+        })
     }
 
     fn receipt(&mut self, message_id: &str, duplicate: bool) {
@@ -1514,7 +1527,7 @@ mod tests {
     }
 
     #[test]
-    fn flood_closes_and_positions_are_latest_wins() {
+    fn positions_are_latest_wins() {
         let mut rig = Rig::new();
         let mut s = rig.connect("P1", Role::Patrol);
         rig.drain(&mut s);
@@ -1545,7 +1558,22 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, vec![10, 30]);
-        for i in 0..=MAX_MESSAGES_PER_SECOND {
+    }
+
+    #[test]
+    fn a_burst_beyond_the_rate_is_paced_not_closed() {
+        // A tablet resending a long outbox after a reconnection, as the
+        // spec advises: five times the per-second rate at once.
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        rig.drain(&mut s);
+        assert_eq!(
+            s.paced_until(rig.now),
+            None,
+            "a fresh session reads at once"
+        );
+        let burst = 5 * MAX_MESSAGES_PER_SECOND;
+        for i in 0..burst {
             rig.feed(
                 &mut s,
                 client_message::Body::Ping(tablet::Ping {
@@ -1553,13 +1581,38 @@ mod tests {
                 }),
             );
         }
-        assert!(matches!(
-            rig.drain(&mut s).last(),
-            Some(Output::Close {
-                code: CloseCode::Flood,
-                ..
+        let out = rig.drain(&mut s);
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Close { .. })),
+            "a client that follows the spec is never closed for its pace"
+        );
+        let pongs = out
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Send(ServerMessage {
+                        body: Some(server_message::Body::Pong(_))
+                    })
+                )
             })
-        ));
+            .count();
+        assert_eq!(pongs, burst as usize, "every message answered");
+        // The edge stops reading until the rate allows: here the burst
+        // beyond the allowance, at the documented rate.
+        let wait = s.paced_until(rig.now).expect("paced after the burst") - rig.now;
+        let expected = Duration::from_secs_f64(
+            f64::from(burst - PACE_BURST + 1) / f64::from(MAX_MESSAGES_PER_SECOND),
+        );
+        assert!(
+            wait.abs_diff(expected) < Duration::from_millis(10),
+            "{wait:?} vs {expected:?}"
+        );
+        assert_eq!(
+            s.paced_until(rig.now + wait),
+            None,
+            "reads again once the rate allows"
+        );
     }
 
     #[test]

@@ -383,3 +383,76 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
     );
     assert_eq!(h["sources"].as_array().map(Vec::len), Some(0), "{h}");
 }
+
+/// Who sees a point, from the data directory (`--json`): the source ids.
+fn seen_by(data: &Path, lat: f64, lon: f64) -> Vec<String> {
+    let out = run_ok(
+        &[
+            "coverage",
+            "who-sees",
+            "--json",
+            "--at",
+            &format!("{lat},{lon}"),
+            "--data-dir",
+        ],
+        &[data],
+    );
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let list = v["sightings"].as_array().cloned().unwrap_or_default();
+    list.iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn far_from_paris_offline_commands_measure_in_the_data_s_own_frame() {
+    // Oslo, 60° N: a frame centred on Paris would stretch east-west
+    // distances by cos 48.9° / cos 59.9° = 1.32.
+    let dir = temp("oslo");
+    let data = dir.join("data");
+    let (lat, lon): (f64, f64) = (59.913_9, 10.752_2);
+    let east = |m: f64| lon + m / (111_320.0 * lat.to_radians().cos());
+    let cameras = dir.join("oslo.csv");
+    std::fs::write(
+        &cameras,
+        format!(
+            "id,network,lat,lon,mount_height_m,heading_deg,tilt_deg,hfov_deg,range_m\n\
+             osl-1,city,{lat},{lon},6,90,-10,90,150\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(VIGIE)
+        .args(["cameras", "import", "--data-dir"])
+        .arg(&data)
+        .arg(&cameras)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("frame"),
+        "the import says which local frame it used: {stderr}"
+    );
+    // 140 m east, inside the 150 m range: seen; 160 m: not.
+    assert_eq!(seen_by(&data, lat, east(140.0)), vec!["osl-1".to_string()]);
+    assert!(seen_by(&data, lat, east(160.0)).is_empty());
+    // A configuration without [site] is flagged by `vigie config check`.
+    let config = dir.join("vigie.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n", data.display().to_string()),
+    )
+    .unwrap();
+    let check = Command::new(VIGIE)
+        .args(["config", "check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(said.contains("[site]"), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

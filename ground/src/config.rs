@@ -68,6 +68,12 @@ pub struct Config {
     /// Where the audit register's signing key and checkpoints are, and
     /// whether to start on a register that does not verify.
     pub audit: crate::guardrails::audit_seal::AuditConfig,
+    /// Whether `site` is the example site only because the file has no
+    /// `[site]` (set by [`Config::parse`]): offline commands then take the
+    /// data directory's frame ([`crate::site::resolve`]) and the server
+    /// warns.
+    #[serde(skip)]
+    pub site_defaulted: bool,
 }
 
 impl Default for Config {
@@ -83,6 +89,7 @@ impl Default for Config {
             retention: Default::default(),
             dispatch: Default::default(),
             audit: Default::default(),
+            site_defaulted: false,
         }
     }
 }
@@ -303,6 +310,15 @@ impl Config {
         config
     }
 
+    /// The defaults for a command run without a configuration file: as
+    /// [`Config::default`], with the site marked as not configured.
+    pub fn unconfigured() -> Config {
+        Config {
+            site_defaulted: true,
+            ..Config::default()
+        }
+    }
+
     /// Loads a configuration file; missing fields take their defaults.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -314,7 +330,7 @@ impl Config {
 
     /// Parses configuration text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
                 .map(|span| line_column(text, span.start))
@@ -330,6 +346,9 @@ impl Config {
             path: path.to_path_buf(),
             message,
         })?;
+        config.site_defaulted = toml::from_str::<toml::Table>(text)
+            .map(|t| !t.contains_key("site"))
+            .unwrap_or(false);
         Ok(config)
     }
 
@@ -497,6 +516,12 @@ impl Config {
     /// check` and the server's start-up log.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.site_defaulted {
+            out.push(format!(
+                "no [site] in the configuration: the local frame's origin is the example site ({}, {:.6}, {:.6}), or the one the data directory recorded; every distance is wrong wherever the deployment is far from it (east-west x1.32 in Oslo). Set [site] origin_lat_deg and origin_lon_deg",
+                self.site.name, self.site.origin_lat_deg, self.site.origin_lon_deg
+            ));
+        }
         if !self.http.tls && !self.http.listen.ip().is_loopback() {
             out.push(format!(
                 "http.listen = {} serves plain HTTP on a network (http.allow_plain_http): operator tokens are readable by anyone on the path unless a TLS proxy is in front",
@@ -576,7 +601,10 @@ mod tests {
     #[test]
     fn empty_file_gives_defaults() {
         let c = Config::parse("", Path::new("x.toml")).unwrap();
-        assert_eq!(c, Config::default());
+        assert_eq!(c, Config::unconfigured());
+        assert!(c.warnings()[0].contains("no [site]"), "{:?}", c.warnings());
+        let c = Config::parse("[site]\nname = 'Oslo'\n", Path::new("x.toml")).unwrap();
+        assert!(!c.site_defaulted);
     }
 
     #[test]
@@ -704,7 +732,7 @@ mod tests {
     #[test]
     fn risky_settings_pass_with_a_warning() {
         let c = Config::parse(
-            "[http]\nlisten = '0.0.0.0:8080'\nallow_plain_http = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\n",
+            "[site]\n[http]\nlisten = '0.0.0.0:8080'\nallow_plain_http = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\n",
             Path::new("w.toml"),
         )
         .unwrap();
@@ -715,7 +743,7 @@ mod tests {
         // HTTPS on a network, signed links and the defaults: no warning.
         let c = Config::parse(
             &format!(
-                "[http]\nlisten = '0.0.0.0:8443'\ntls = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\nsigning_key='{}'\n",
+                "[site]\n[http]\nlisten = '0.0.0.0:8443'\ntls = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\nsigning_key='{}'\n",
                 "ab".repeat(32)
             ),
             Path::new("ok.toml"),

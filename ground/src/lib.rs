@@ -46,6 +46,7 @@ pub mod patrol;
 pub mod plan;
 pub mod server;
 pub mod shutdown;
+pub mod site;
 pub mod store;
 pub mod time;
 pub mod timeline;

@@ -104,11 +104,12 @@ pub struct Server {
 
 impl Server {
     /// Opens the store and binds every listener.
-    pub async fn start(config: Config) -> anyhow::Result<Server> {
+    pub async fn start(mut config: Config) -> anyhow::Result<Server> {
         for warning in config.warnings() {
             tracing::warn!("CONFIG: {warning}");
         }
         let store = Store::open(&config.data_dir)?;
+        site_frame(&store, &mut config)?;
         crate::drone::persist::migrate(&store)?;
         crate::auth::tokens::migrate(&store)?;
         crate::guardrails::authorisation::migrate(&store)?;
@@ -387,4 +388,50 @@ fn persisted_units(fleet: &FleetHandle) -> Vec<vigie_protocols::api::Unit> {
     let mut units = fleet.snapshot();
     units.retain(crate::drone::persist::persisted);
     units
+}
+
+/// The server's frame: the configuration's `[site]`, recorded in the data
+/// directory for offline commands; without `[site]`, the origin the data
+/// directory recorded (an import far from the example site), if any.
+fn site_frame(store: &Store, config: &mut Config) -> anyhow::Result<()> {
+    let recorded = crate::site::recorded(store)?;
+    let site = &mut config.site;
+    if config.site_defaulted {
+        if let Some(r) = recorded {
+            tracing::info!(
+                "no [site] configured: the local frame's origin is the data directory's, {:.6}, {:.6} ({})",
+                r.origin_lat_deg,
+                r.origin_lon_deg,
+                r.source
+            );
+            site.origin_lat_deg = r.origin_lat_deg;
+            site.origin_lon_deg = r.origin_lon_deg;
+        }
+        return Ok(());
+    }
+    let frame = LocalFrame::new(site.origin_lat_deg, site.origin_lon_deg);
+    let same = recorded.as_ref().is_some_and(|r| {
+        let (e, n) = frame.to_local(r.origin_lat_deg, r.origin_lon_deg);
+        e.hypot(n) <= 1.0
+    });
+    if !same {
+        if let Some(r) = &recorded {
+            tracing::warn!(
+                "the data directory measured from {:.6}, {:.6} ({}); the configuration's [site] moves the frame to {:.6}, {:.6}, recorded for offline commands",
+                r.origin_lat_deg,
+                r.origin_lon_deg,
+                r.source,
+                site.origin_lat_deg,
+                site.origin_lon_deg
+            );
+        }
+        crate::site::record(
+            store,
+            site.origin_lat_deg,
+            site.origin_lon_deg,
+            "the configuration's [site]",
+            crate::time::unix_ms(),
+        )?;
+    }
+    Ok(())
 }

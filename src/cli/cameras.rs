@@ -9,6 +9,7 @@ use vigie_ground::coverage::buildings::Buildings;
 use vigie_ground::coverage::history;
 use vigie_ground::coverage::inventory::{self, Rejected};
 use vigie_ground::frame::LocalFrame;
+use vigie_ground::site;
 use vigie_ground::store::Store;
 
 /// Fixed-camera inventory commands.
@@ -80,7 +81,7 @@ impl DataPlace {
     pub fn config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(p) => Config::load(p)?,
-            None => Config::default(),
+            None => Config::unconfigured(),
         };
         if let Some(d) = &self.data_dir {
             config.data_dir = d.clone();
@@ -88,16 +89,51 @@ impl DataPlace {
         Ok(config)
     }
 
-    /// Opens the store and the site frame.
+    /// Opens the store and the frame it measures in (see
+    /// [`site::resolve`]), centred on the stored inventory when nothing
+    /// else says where the site is. Says on stderr which frame and why.
     pub fn open(&self) -> anyhow::Result<(Store, LocalFrame)> {
+        let (store, resolved) = self.open_for(None)?;
+        site::keep(&store, &resolved, vigie_ground::time::unix_ms())?;
+        Ok((store, resolved.frame))
+    }
+
+    /// [`DataPlace::open`], for `data` (the `(lat, lon)` points being
+    /// imported, and what they are) instead of the stored inventory.
+    pub fn open_for(
+        &self,
+        data: Option<(&[(f64, f64)], &str)>,
+    ) -> anyhow::Result<(Store, site::Resolved)> {
         let config = self.config()?;
         let store = Store::open(&config.data_dir)
             .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
         history::migrate(&store)?;
-        Ok((
-            store,
-            LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg),
-        ))
+        let stored: Vec<(f64, f64)>;
+        let (points, name) = match data {
+            Some(d) => d,
+            None => {
+                stored = history::load_inventory(&store)?
+                    .iter()
+                    .map(|(c, _)| (c.lat_deg, c.lon_deg))
+                    .collect();
+                (stored.as_slice(), "the stored camera inventory")
+            }
+        };
+        let resolved = site::resolve(&store, &config, points, name)?;
+        eprintln!("{}", resolved.note);
+        if let Some(w) = &resolved.warning {
+            eprintln!("warning: {w}");
+        }
+        Ok((store, resolved))
+    }
+
+    /// The store alone, for commands that measure nothing.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        let config = self.config()?;
+        let store = Store::open(&config.data_dir)
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+        history::migrate(&store)?;
+        Ok(store)
     }
 }
 
@@ -123,7 +159,7 @@ pub fn run(cmd: CamerasCommand) -> anyhow::Result<()> {
             place,
         ),
         CamerasCommand::Export { format, out, place } => {
-            let (store, _) = place.open()?;
+            let store = place.open_store()?;
             let cameras: Vec<_> = history::load_inventory(&store)?
                 .into_iter()
                 .map(|(c, _)| c)
@@ -184,9 +220,12 @@ fn import(file: PathBuf, layers: Layers, flags: Flags, place: DataPlace) -> anyh
         allow_rejected,
         ..
     } = flags;
-    let (store, frame) = place.open()?;
     let optics = place.config()?.coverage.optics;
     let imp = inventory::load_cameras(&file, &optics)?;
+    let positions: Vec<(f64, f64)> = imp.cameras.iter().map(|c| (c.lat_deg, c.lon_deg)).collect();
+    let what = format!("the cameras of {}", file.display());
+    let (store, resolved) = place.open_for(Some((&positions, &what)))?;
+    let frame = resolved.frame;
     refuse_empty(
         "camera",
         imp.cameras.len(),
@@ -247,6 +286,9 @@ fn import(file: PathBuf, layers: Layers, flags: Flags, place: DataPlace) -> anyh
             layers.push(("masks", text.as_str()));
         }
         history::save_import(&store, now, &stored, &layers)?;
+        // After the import: were it lost in a crash, the next command
+        // derives the same origin from the same stored cameras.
+        site::keep(&store, &resolved, now)?;
         if let Some(text) = &mask_text {
             super::audit::record_local(&store, now, "masks.change", "masks", text)?;
         }

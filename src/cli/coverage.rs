@@ -152,18 +152,20 @@ impl SourceArgs {
                 eprintln!("  row {}: {}", r.row, r.reason);
             }
         }
-        let frame = match &self.place.config {
-            Some(_) => LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg),
-            None => {
-                // Offline: centre the frame on the cameras.
-                let n = imp.cameras.len().max(1) as f64;
-                let (lat, lon) = imp
-                    .cameras
-                    .iter()
-                    .fold((0.0, 0.0), |a, c| (a.0 + c.lat_deg, a.1 + c.lon_deg));
-                LocalFrame::new(lat / n, lon / n)
-            }
+        // Offline: the configured [site], else centred on the cameras.
+        let positions: Vec<(f64, f64)> =
+            imp.cameras.iter().map(|c| (c.lat_deg, c.lon_deg)).collect();
+        let frame = match vigie_ground::site::centre(&positions) {
+            Some((lat, lon)) if config.site_defaulted => LocalFrame::new(lat, lon),
+            _ => LocalFrame::new(config.site.origin_lat_deg, config.site.origin_lon_deg),
         };
+        if let Some(w) = vigie_ground::site::far_warning(
+            &frame,
+            &positions,
+            &format!("the cameras of {}", path.display()),
+        ) {
+            eprintln!("warning: {w}");
+        }
         let buildings = match &self.buildings {
             Some(p) => {
                 let (b, rej) = inventory::parse_buildings(&inventory::read_layer(p)?, &frame)?;

@@ -40,7 +40,7 @@ impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(path) => Config::load(path)?,
-            None => Config::default(),
+            None => Config::unconfigured(),
         };
         if let Some(d) = &self.data_dir {
             config.data_dir = d.clone();

@@ -74,7 +74,7 @@ pub const MAX_CEILING_M: f64 = 120.0;
 /// event may lie. One event covers one site: beyond this the local frame's
 /// distortion grows past half a percent, and a point this far is almost
 /// always a `[lat, lon]` written where GeoJSON wants `[lon, lat]`.
-pub const MAX_SITE_RADIUS_M: f64 = 25_000.0;
+pub const MAX_SITE_RADIUS_M: f64 = crate::frame::SITE_RADIUS_M;
 
 /// The largest area one zone may have, hectares (Paris intra-muros is
 /// about 10,500 ha): larger is a typing error, not a zone to watch.

@@ -167,8 +167,8 @@ async fn a_streaming_tablet_is_a_source_of_eyes_where_its_camera_points() {
             lat_deg: lat,
             lon_deg: lon,
             accuracy_m: 4.0,
-            heading_deg: 0.0,
-            speed_m_s: 0.0,
+            heading_deg: Some(0.0),
+            speed_m_s: Some(0.0),
             timestamp_ms: ts,
             streaming,
             // Walking north, filming east.

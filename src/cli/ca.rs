@@ -37,8 +37,11 @@ pub enum CaCommand {
         /// Unit id (1-32 letters, digits, '-' or '_'), e.g. P17.
         #[arg(long)]
         unit: String,
-        /// Role: patrol, supervisor or operator.
-        #[arg(long, default_value = "patrol")]
+        /// Role: patrol, supervisor or operator (tablets and consoles), or
+        /// server (a ground server's QUIC certificate, named vigie-ground,
+        /// for a server whose CA lives elsewhere; it cannot connect as a
+        /// client).
+        #[arg(long, default_value = "patrol", value_parser = ["patrol", "supervisor", "operator", "server"])]
         role: String,
         /// Directory to write the PEM files to.
         #[arg(long, default_value = ".")]

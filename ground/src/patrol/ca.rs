@@ -466,15 +466,23 @@ impl UnitIdentity {
             .ok()?
             .to_string();
         check_unit_id(&unit).ok()?;
+        // The unit's URN must be there and name the CN's unit; a URN of
+        // another unit anywhere is a forgery.
+        let mut named_by_urn = false;
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 if let GeneralName::URI(uri) = name
                     && let Some(named) = uri.strip_prefix(UNIT_URN_PREFIX)
-                    && named != unit
                 {
-                    return None;
+                    if named != unit {
+                        return None;
+                    }
+                    named_by_urn = true;
                 }
             }
+        }
+        if !named_by_urn {
+            return None;
         }
         let validity = cert.validity();
         Some(UnitIdentity {
@@ -491,6 +499,18 @@ fn set_validity(params: &mut CertificateParams, v: Validity) {
     let epoch = rcgen::date_time_ymd(1970, 1, 1);
     params.not_before = epoch + Duration::from_millis(v.not_before_ms.max(0) as u64);
     params.not_after = epoch + Duration::from_millis(v.not_after_ms.max(0) as u64);
+}
+
+/// Whether a certificate says it is for client authentication: an
+/// extended key usage extension that lists `clientAuth`. WebPKI accepts a
+/// certificate without the extension at all; a unit certificate must
+/// carry it (ours always do), so a certificate made for another purpose
+/// never passes for a tablet's.
+pub fn has_client_auth_usage(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.client_auth)
 }
 
 /// A 16-byte positive serial, unique in practice: a hash of the fresh public
@@ -680,6 +700,63 @@ mod tests {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca.issuer).unwrap();
         assert_eq!(UnitIdentity::from_der(cert.der()), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A patrol certificate signed by the deployment CA with `urn` (if any)
+    /// and `eku` (if any).
+    fn custom(ca: &DeploymentCa, urn: Option<&str>, eku: bool) -> Vec<u8> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationalUnitName, "patrol");
+        dn.push(DnType::CommonName, "P17");
+        params.distinguished_name = dn;
+        if let Some(u) = urn {
+            params
+                .subject_alt_names
+                .push(SanType::URI(unit_urn(u).try_into().unwrap()));
+        }
+        if eku {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let key = KeyPair::generate().unwrap();
+        params.signed_by(&key, &ca.issuer).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_unit_certificate_needs_its_urn_and_client_authentication_usage() {
+        let dir = temp("urn-eku");
+        let ca = DeploymentCa::init(&dir, "test").unwrap();
+        let good = custom(&ca, Some("P17"), true);
+        assert!(UnitIdentity::from_der(&good).is_some());
+        assert!(has_client_auth_usage(&good));
+        assert_eq!(
+            UnitIdentity::from_der(&custom(&ca, None, true)),
+            None,
+            "no URN"
+        );
+        assert!(
+            !has_client_auth_usage(&custom(&ca, Some("P17"), false)),
+            "no EKU"
+        );
+        let issued = ca
+            .issue(
+                "P17",
+                Role::Patrol,
+                Validity::from_now(DEFAULT_UNIT_VALIDITY),
+                None,
+            )
+            .unwrap();
+        assert!(has_client_auth_usage(&issued.cert_der));
+        let server = ca
+            .issue(
+                vigie_protocols::tablet::SERVER_NAME,
+                Role::Server,
+                Validity::from_now(DEFAULT_UNIT_VALIDITY),
+                None,
+            )
+            .unwrap();
+        assert!(!has_client_auth_usage(&server.cert_der));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -696,7 +696,7 @@ impl Tablet {
                     self.publish();
                 }
                 Output::Position(p) => {
-                    let opt = |v: f32| (v.is_finite()).then_some(f64::from(v));
+                    let opt = |v: Option<f32>| v.filter(|v| v.is_finite()).map(f64::from);
                     self.unit.position = Some(Position {
                         lat_deg: p.lat_deg,
                         lon_deg: p.lon_deg,
@@ -948,7 +948,7 @@ fn streaming_sector(
     if !p.streaming {
         return None;
     }
-    let bearing = [p.camera_bearing_deg, Some(p.heading_deg)]
+    let bearing = [p.camera_bearing_deg, p.heading_deg]
         .into_iter()
         .flatten()
         .find(|b| b.is_finite())

@@ -247,6 +247,9 @@ pub struct Session {
     /// Whether an operator console's position was already refused on this
     /// connection (positions come many a second: refused and told once).
     position_refused: bool,
+    /// Whether an out-of-range position was already answered `INVALID` on
+    /// this connection (told once: positions come every second).
+    position_invalid_told: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
     /// What to do with each storage answer still to come, in asking order.
@@ -275,6 +278,7 @@ impl Session {
             quality: None,
             picture_subscribed: false,
             position_refused: false,
+            position_invalid_told: false,
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
@@ -683,6 +687,18 @@ impl Session {
     fn position(&mut self, p: PositionReport) {
         let valid = (-90.0..=90.0).contains(&p.lat_deg) && (-180.0..=180.0).contains(&p.lon_deg);
         if !valid {
+            // Dropped; said once per connection, not at every fix.
+            if !self.position_invalid_told {
+                self.position_invalid_told = true;
+                self.error(
+                    ErrorCode::Invalid,
+                    format!(
+                        "position ({}, {}) out of range (lat -90..90, lon -180..180): dropped; further bad positions on this connection are dropped without a word",
+                        p.lat_deg, p.lon_deg
+                    ),
+                    "",
+                );
+            }
             return;
         }
         if self
@@ -1558,6 +1574,42 @@ mod tests {
             })
             .collect();
         assert_eq!(kept, vec![10, 30]);
+    }
+
+    #[test]
+    fn an_out_of_range_position_is_dropped_and_said_once() {
+        let mut rig = Rig::new();
+        let mut s = rig.connect("P1", Role::Patrol);
+        rig.drain(&mut s);
+        for ts in [1, 2] {
+            s.handle_message(
+                rig.now,
+                rig.now_ms,
+                Channel::Datagram,
+                ClientMessage {
+                    body: Some(client_message::Body::Position(PositionReport {
+                        lat_deg: 2.36,
+                        lon_deg: 248.92,
+                        timestamp_ms: ts,
+                        ..PositionReport::default()
+                    })),
+                },
+            );
+        }
+        let out = rig.drain(&mut s);
+        let errors: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(ServerMessage {
+                    body: Some(server_message::Body::Error(e)),
+                }) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors.len(), 1, "{out:?}");
+        assert_eq!(errors[0].code(), ErrorCode::Invalid);
+        assert!(!out.iter().any(|o| matches!(o, Output::Position(_))));
+        assert!(s.is_open());
     }
 
     #[test]

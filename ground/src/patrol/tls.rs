@@ -142,8 +142,23 @@ impl ClientCertVerifier for UnitCertVerifier {
             tracing::warn!(unit = who, "refused a client certificate: {e}");
             return Err(e);
         }
+        // A certificate without client-authentication usage is refused as
+        // a server certificate is (unsupported_certificate, alert 43).
+        if !super::ca::has_client_auth_usage(end_entity) {
+            tracing::warn!(
+                unit = who,
+                "refused a certificate without client-authentication usage"
+            );
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::InvalidPurpose,
+            ));
+        }
+        // No unit id (CN), role (OU) or URN naming that unit: access_denied
+        // (alert 49).
         let Some(identity) = identity else {
-            tracing::warn!("refused a client certificate without a unit id (CN) and role (OU)");
+            tracing::warn!(
+                "refused a client certificate without a unit id (CN), role (OU) and its urn:vigie:unit URN"
+            );
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             ));

@@ -427,8 +427,8 @@ async fn session(
                         lat_deg: lat,
                         lon_deg: lon,
                         accuracy_m: 5.0,
-                        heading_deg: state.model.heading_deg as f32,
-                        speed_m_s: state.model.speed_m_s as f32,
+                        heading_deg: Some(state.model.heading_deg as f32),
+                        speed_m_s: Some(state.model.speed_m_s as f32),
                         timestamp_ms: vigie_ground::time::unix_ms(),
                         // On scene, the patrol films what it was sent to see.
                         streaming: state.on_scene_since.is_some(),

@@ -735,25 +735,45 @@ fn live_page_in_headless_chromium_shows_the_api_figures() {
     }
     let figures = get(&server, "/api/v1/dispatch/figures", &token);
     assert_eq!(figures["incidents_today"], 6);
-    let profile = data.join("chromium-profile");
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--virtual-time-budget=10000", "--dump-dom"])
-        .arg(format!("{}/live#token={token}", server.http))
-        .output()
-        .expect("chromium (apt-get install chromium)");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let page = |lang: &str| -> String {
+        let profile = data.join(format!("chromium-profile-{lang}"));
+        let out = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(["--virtual-time-budget=10000", "--dump-dom"])
+            .arg(format!("{}/live#token={token}&lang={lang}", server.http))
+            .output()
+            .expect("chromium (apt-get install chromium)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // In French (the default for officials): labels, the site, local time.
+    let fr = page("fr");
+    assert!(fr.contains("lang=\"fr\""), "{fr}");
+    for words in [
+        "Incidents aujourd'hui",
+        "Drones en vol",
+        "Stade de France",
+        "Europe/Paris",
+        "mis à jour le",
+    ] {
+        assert!(fr.contains(words), "no {words:?} in the French page:\n{fr}");
+    }
+    // The map places every open incident.
+    assert_eq!(fr.matches("class=\"incident\"").count(), 6, "{fr}");
+    // No zone is configured: the coverage card says why it is empty.
+    assert!(fr.contains("Aucune zone d'événement configurée"), "{fr}");
+    let dom = page("en");
+    assert!(dom.contains("Drones in flight"), "{dom}");
     let value = |id: &str| -> String {
         let key = format!("id=\"{id}\">");
         let start = dom

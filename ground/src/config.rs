@@ -68,6 +68,8 @@ pub struct Config {
     /// Where the audit register's signing key and checkpoints are, and
     /// whether to start on a register that does not verify.
     pub audit: crate::guardrails::audit_seal::AuditConfig,
+    /// Who is responsible for the data, for the public notice.
+    pub notice: NoticeConfig,
     /// Whether `site` is the example site only because the file has no
     /// `[site]` (set by [`Config::parse`]): offline commands then take the
     /// data directory's frame ([`crate::site::resolve`]) and the server
@@ -89,6 +91,7 @@ impl Default for Config {
             retention: Default::default(),
             dispatch: Default::default(),
             audit: Default::default(),
+            notice: NoticeConfig::default(),
             site_defaulted: false,
         }
     }
@@ -106,6 +109,12 @@ pub struct SiteConfig {
     pub origin_lon_deg: f64,
     /// Ground altitude at the origin above mean sea level, metres.
     pub origin_alt_msl_m: f64,
+    /// The event under way, shown to officials on the live page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// IANA time zone in which people read times (pages, notices).
+    /// Default `Europe/Paris`.
+    pub time_zone: String,
 }
 
 impl Default for SiteConfig {
@@ -115,8 +124,28 @@ impl Default for SiteConfig {
             origin_lat_deg: 48.924_459,
             origin_lon_deg: 2.360_164,
             origin_alt_msl_m: 35.0,
+            event: None,
+            time_zone: "Europe/Paris".into(),
         }
     }
+}
+
+/// What the public notice (`vigie notice`) says of who is responsible:
+/// the law requires the public to know the data controller and how to
+/// exercise their rights. Unset fields are flagged in the notice itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoticeConfig {
+    /// The data controller (responsable du traitement), e.g. "Ville de
+    /// Saint-Denis, représentée par son maire".
+    pub controller: String,
+    /// The data protection officer's contact.
+    pub dpo_contact: String,
+    /// Where the public exercises its rights of access and erasure.
+    pub rights_contact: String,
+    /// The prefectoral order authorising the municipality's fixed
+    /// video-protection (number and date).
+    pub video_protection_order: String,
 }
 
 /// The HTTP listener.
@@ -355,6 +384,12 @@ impl Config {
     /// Checks what the schema alone cannot.
     pub fn validate(&self) -> Result<(), String> {
         let site = &self.site;
+        if !crate::time::known_zone(&site.time_zone) {
+            return Err(format!(
+                "site.time_zone = {:?} is not a time zone this version knows: use Europe/Paris, another EU capital's zone, UTC, or an overseas zone such as Indian/Reunion or America/Martinique",
+                site.time_zone
+            ));
+        }
         if !(-90.0..=90.0).contains(&site.origin_lat_deg) {
             return Err(format!(
                 "site.origin_lat_deg = {} is not a latitude (-90..90)",

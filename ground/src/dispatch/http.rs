@@ -240,8 +240,28 @@ async fn alarm(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-async fn figures(State(state): State<Arc<ServerState>>) -> Json<Figures> {
-    Json(state.dispatch.figures())
+/// `GET /api/v1/dispatch/figures`: the figures with the site they are of.
+#[derive(Debug, serde::Serialize)]
+pub struct LiveFigures {
+    /// The figures.
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// The site's name.
+    pub site: String,
+    /// The event under way, when configured.
+    pub event: Option<String>,
+    /// IANA time zone to show times in.
+    pub time_zone: String,
+}
+
+async fn figures(State(state): State<Arc<ServerState>>) -> Json<LiveFigures> {
+    let site = &state.config.site;
+    Json(LiveFigures {
+        figures: state.dispatch.figures(),
+        site: site.name.clone(),
+        event: site.event.clone(),
+        time_zone: site.time_zone.clone(),
+    })
 }
 
 /// Event ids of the stream, increasing across connections.

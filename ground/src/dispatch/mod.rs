@@ -121,8 +121,71 @@ pub struct Figures {
     pub units_available: BTreeMap<UnitKind, u64>,
     /// Camera coverage of each event zone, fraction of open ground 0..1.
     pub zone_coverage: BTreeMap<String, f64>,
+    /// Units by kind and status (every kind and status, zeros included).
+    #[serde(default)]
+    pub units_by_status: BTreeMap<UnitKind, BTreeMap<UnitStatus, u64>>,
+    /// Drones flying now (armed, link up): a flying drone is not
+    /// "available", and must still be counted.
+    #[serde(default)]
+    pub drones_in_flight: u64,
+    /// For the page's map: open incidents, event zones, units with a
+    /// position.
+    #[serde(default)]
+    pub map: MapFigures,
     /// When computed, Unix ms.
     pub at_ms: i64,
+}
+
+/// What the live page's small map draws (WGS84).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MapFigures {
+    /// Open incidents.
+    pub incidents: Vec<MapIncident>,
+    /// Event zones, outer ring `[lon, lat]`, with their camera coverage.
+    pub zones: Vec<MapZone>,
+    /// Units with a known position.
+    pub units: Vec<MapUnit>,
+}
+
+/// An open incident on the map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapIncident {
+    /// Incident id.
+    pub id: u64,
+    /// Category.
+    pub category: Category,
+    /// Priority.
+    pub priority: Priority,
+    /// Latitude, degrees.
+    pub lat_deg: f64,
+    /// Longitude, degrees.
+    pub lon_deg: f64,
+}
+
+/// An event zone on the map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapZone {
+    /// Zone name.
+    pub name: String,
+    /// Outer ring, `[lon, lat]`.
+    pub ring: Vec<[f64; 2]>,
+    /// Camera coverage, fraction of open ground 0..1, when computed.
+    pub coverage: Option<f64>,
+}
+
+/// A unit on the map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapUnit {
+    /// Unit id.
+    pub id: String,
+    /// Kind.
+    pub kind: UnitKind,
+    /// Status.
+    pub status: UnitStatus,
+    /// Latitude, degrees.
+    pub lat_deg: f64,
+    /// Longitude, degrees.
+    pub lon_deg: f64,
 }
 
 /// Prometheus histogram with fixed buckets.
@@ -707,9 +770,17 @@ impl Dispatch {
         let mut scene = Vec::new();
         let mut today = 0;
         let mut open = 0;
+        let mut map = MapFigures::default();
         for i in engine.incidents() {
             if !i.status.is_final() {
                 open += 1;
+                map.incidents.push(MapIncident {
+                    id: i.id,
+                    category: i.report.category,
+                    priority: i.report.priority,
+                    lat_deg: i.report.location.lat_deg,
+                    lon_deg: i.report.location.lon_deg,
+                });
             }
             if i.created_ms < start {
                 continue;
@@ -726,13 +797,49 @@ impl Dispatch {
         drop(engine);
         let mut units_available: BTreeMap<UnitKind, u64> =
             UnitKind::ALL.into_iter().map(|k| (k, 0)).collect();
+        let mut units_by_status: BTreeMap<UnitKind, BTreeMap<UnitStatus, u64>> = UnitKind::ALL
+            .into_iter()
+            .map(|k| (k, UnitStatus::ALL.into_iter().map(|s| (s, 0)).collect()))
+            .collect();
+        let mut drones_in_flight = 0;
         self.fleet.read(|f| {
             for u in f.units() {
                 if u.status == UnitStatus::Available {
                     *units_available.entry(u.kind).or_default() += 1;
                 }
+                *units_by_status
+                    .entry(u.kind)
+                    .or_default()
+                    .entry(u.status)
+                    .or_default() += 1;
+                if u.kind == UnitKind::Drone
+                    && u.status != UnitStatus::LinkLost
+                    && u.drone.as_ref().is_some_and(|d| d.armed)
+                {
+                    drones_in_flight += 1;
+                }
+                if let Some(p) = &u.position {
+                    map.units.push(MapUnit {
+                        id: u.id.clone(),
+                        kind: u.kind,
+                        status: u.status,
+                        lat_deg: p.lat_deg,
+                        lon_deg: p.lon_deg,
+                    });
+                }
             }
         });
+        let zone_coverage = self.zone_coverage();
+        map.zones = self
+            .cfg
+            .event_zones
+            .iter()
+            .map(|z| MapZone {
+                name: z.name.clone(),
+                ring: z.ring.iter().map(|p| [p.lon_deg, p.lat_deg]).collect(),
+                coverage: zone_coverage.get(&z.name).copied(),
+            })
+            .collect();
         Figures {
             day_start_ms: start,
             incidents_today: today,
@@ -741,7 +848,10 @@ impl Dispatch {
             median_eyes_on_s: median(eyes),
             median_first_on_scene_s: median(scene),
             units_available,
-            zone_coverage: self.zone_coverage(),
+            zone_coverage,
+            units_by_status,
+            drones_in_flight,
+            map,
             at_ms: now,
         }
     }

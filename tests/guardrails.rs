@@ -411,9 +411,14 @@ fn the_notice_is_written_from_the_authorisations_in_force() {
     );
     let html = std::fs::read_to_string(out.join("notice.html")).unwrap();
     assert!(
-        html.contains("<h2>Autorisation n° 1 — 2099-001</h2>"),
+        html.contains("<h2>Autorisation n° 1 — arrêté préfectoral n° 2099-001</h2>"),
         "{html}"
     );
+    // Fit to publish: a styled page with a map of the perimeter, times in
+    // words in Paris time, no raw UTC timestamps.
+    assert!(html.contains("<style>") && html.contains("<svg"), "{html}");
+    assert!(!md.contains("T00:00:00") && !md.contains(".000Z"), "{md}");
+    assert!(md.contains(" à ") && md.contains(" h "), "{md}");
     // Bad purposes are refused with the legal list.
     let (ok, _, err) = vigie(
         &data,

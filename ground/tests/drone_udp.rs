@@ -72,6 +72,8 @@ async fn a_vehicle_on_udp_appears_in_the_picture_and_answers_a_command() {
         max_cameras: 1,
         order_ref: "test".into(),
         drones: vec!["drone:udp0:42".into()],
+        order_date: String::new(),
+        area: String::new(),
     };
     state
         .store

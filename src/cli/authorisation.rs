@@ -25,6 +25,8 @@ pub struct AuthorisationArgs {
 
 /// `vigie authorisation` subcommands.
 #[derive(Subcommand, Debug)]
+// Parsed once per run: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AuthorisationCommand {
     /// Record a prefectoral flight authorisation and the drones it covers.
     #[command(
@@ -58,6 +60,13 @@ pub enum AuthorisationCommand {
         /// A drone it covers (repeat for each), as `vigie drone list` names it.
         #[arg(long = "drone")]
         drones: Vec<String>,
+        /// The order's date, YYYY-MM-DD (printed in the public notice).
+        #[arg(long, default_value = "")]
+        order_date: String,
+        /// The perimeter in words as the order describes it (streets,
+        /// landmarks), for the public notice.
+        #[arg(long, default_value = "")]
+        area: String,
     },
     /// List every authorisation, in force or not.
     #[command(after_help = "Example:\n  vigie authorisation list --json")]
@@ -139,6 +148,8 @@ pub fn run(args: AuthorisationArgs) -> anyhow::Result<()> {
             max_cameras,
             order_ref,
             drones,
+            order_date,
+            area,
         } => {
             let purpose: Purpose = purpose.parse()?;
             let spec = NewAuthorisation {
@@ -151,6 +162,8 @@ pub fn run(args: AuthorisationArgs) -> anyhow::Result<()> {
                 max_cameras,
                 order_ref,
                 drones,
+                order_date,
+                area,
             };
             spec.validate()?;
             let saved = store.add_authorisation(&spec, now, &actor.as_string())?;

@@ -307,6 +307,8 @@ fn demo_authorisation(
         drones: (1..=args.drones.min(255))
             .map(|k| format!("drone:{link}:{k}"))
             .collect(),
+        order_date: String::new(),
+        area: "a 4 km square around the simulated site".into(),
     };
     let saved = state
         .store

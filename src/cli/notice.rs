@@ -36,11 +36,22 @@ pub fn run(args: NoticeArgs) -> anyhow::Result<()> {
     let store = Store::open_existing(&args.data_dir)?;
     authorisation::migrate(&store)?;
     let auths = store.list_authorisations()?;
+    vigie_ground::coverage::history::migrate(&store)?;
+    let mut by_network = std::collections::BTreeMap::<String, usize>::new();
+    for (camera, _) in vigie_ground::coverage::history::load_inventory(&store)? {
+        *by_network
+            .entry(camera.network.as_str().to_string())
+            .or_default() += 1;
+    }
+    let fixed_cameras: Vec<(String, usize)> = by_network.into_iter().collect();
     let input = notice::NoticeInput {
         site: &config.site.name,
         now_ms: vigie_ground::time::unix_ms(),
         authorisations: &auths,
         retention: &config.retention,
+        time_zone: &config.site.time_zone,
+        controller: &config.notice,
+        fixed_cameras: &fixed_cameras,
     };
     match args.out {
         None => print!("{}", notice::markdown(&input)),

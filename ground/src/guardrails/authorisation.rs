@@ -31,7 +31,8 @@ use crate::frame::LocalFrame;
 use crate::store::{Store, StoreError};
 
 /// This module's migrations, in order. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &["CREATE TABLE flight_authorisation (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE flight_authorisation (
         id INTEGER PRIMARY KEY,
         purpose TEXT NOT NULL,
         service TEXT NOT NULL,
@@ -46,7 +47,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE flight_authorisation (
         created_by TEXT NOT NULL,
         ended_ms INTEGER,
         ended_by TEXT
-    );"];
+    );",
+    // 2: what the public notice needs beyond the flight rules: the order's
+    // date and the perimeter in words (JSON object).
+    "ALTER TABLE flight_authorisation ADD COLUMN public TEXT NOT NULL DEFAULT '{}';",
+];
 
 /// Creates or upgrades the authorisation table.
 pub fn migrate(store: &Store) -> Result<(), StoreError> {
@@ -176,6 +181,22 @@ pub struct NewAuthorisation {
     /// The drones it covers (unit ids, `drone:<link>:<sysid>`).
     #[serde(default)]
     pub drones: Vec<String>,
+    /// Date of the prefectoral order, `YYYY-MM-DD` (for the public notice).
+    #[serde(default)]
+    pub order_date: String,
+    /// The perimeter in words, as the order describes it (streets,
+    /// landmarks), for the public notice.
+    #[serde(default)]
+    pub area: String,
+}
+
+/// The notice-only fields, stored together as JSON.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PublicFields {
+    #[serde(default)]
+    order_date: String,
+    #[serde(default)]
+    area: String,
 }
 
 /// A stored authorisation.
@@ -307,6 +328,15 @@ impl NewAuthorisation {
                 ));
             }
         }
+        if !self.order_date.is_empty() {
+            let date = crate::plan::event::parse_time_s(&format!("{}T00:00:00Z", self.order_date));
+            if date.is_err() || self.order_date.len() != 10 {
+                return bad(format!(
+                    "order date {:?} is not a date such as 2026-07-10",
+                    self.order_date
+                ));
+            }
+        }
         for d in &self.drones {
             if !d.starts_with("drone:") {
                 return bad(format!(
@@ -333,6 +363,7 @@ type RawRow = (
     String,
     Option<i64>,
     Option<String>,
+    String,
 );
 
 fn from_row(store: &Store, r: RawRow) -> Result<Authorisation, StoreError> {
@@ -348,6 +379,8 @@ fn from_row(store: &Store, r: RawRow) -> Result<Authorisation, StoreError> {
         .map_err(|e| corrupt(format!("authorisation {} perimeter: {e}", r.0)))?;
     let drones = serde_json::from_str(&r.9)
         .map_err(|e| corrupt(format!("authorisation {} drones: {e}", r.0)))?;
+    let public: PublicFields = serde_json::from_str(&r.14)
+        .map_err(|e| corrupt(format!("authorisation {} notice fields: {e}", r.0)))?;
     Ok(Authorisation {
         id: r.0,
         spec: NewAuthorisation {
@@ -360,6 +393,8 @@ fn from_row(store: &Store, r: RawRow) -> Result<Authorisation, StoreError> {
             max_cameras: u32::try_from(r.7).unwrap_or(0),
             order_ref: r.8,
             drones,
+            order_date: public.order_date,
+            area: public.area,
         },
         created_ms: r.10,
         created_by: r.11,
@@ -379,11 +414,16 @@ impl Store {
         spec.validate()?;
         let perimeter = serde_json::to_string(&spec.perimeter).unwrap_or_default();
         let drones = serde_json::to_string(&spec.drones).unwrap_or_default();
+        let public = serde_json::to_string(&PublicFields {
+            order_date: spec.order_date.clone(),
+            area: spec.area.clone(),
+        })
+        .unwrap_or_else(|_| "{}".into());
         let id = self.with_conn(|c| {
             c.execute(
                 "INSERT INTO flight_authorisation (purpose, service, contact, perimeter, from_ms, to_ms,
-                    max_cameras, order_ref, drones, created_ms, created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    max_cameras, order_ref, drones, created_ms, created_by, public)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     spec.purpose.as_str(),
                     spec.service,
@@ -395,7 +435,8 @@ impl Store {
                     spec.order_ref,
                     drones,
                     now_ms,
-                    by
+                    by,
+                    public
                 ],
             )?;
             Ok(c.last_insert_rowid())
@@ -415,7 +456,7 @@ impl Store {
         let rows: Vec<RawRow> = self.with_conn(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, purpose, service, contact, perimeter, from_ms, to_ms, max_cameras,
-                        order_ref, drones, created_ms, created_by, ended_ms, ended_by
+                        order_ref, drones, created_ms, created_by, ended_ms, ended_by, public
                  FROM flight_authorisation ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -434,6 +475,7 @@ impl Store {
                     r.get(11)?,
                     r.get(12)?,
                     r.get(13)?,
+                    r.get(14)?,
                 ))
             })?;
             rows.collect()
@@ -830,6 +872,8 @@ pub(crate) mod tests {
                 max_cameras: 1,
                 order_ref: "2026-07-14-093".into(),
                 drones: drones.iter().map(|d| d.to_string()).collect(),
+                order_date: String::new(),
+                area: String::new(),
             },
             created_ms: 0,
             created_by: "operator:alice".into(),

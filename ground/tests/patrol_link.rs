@@ -65,6 +65,37 @@ fn client(
     tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap()
 }
 
+/// A patrol certificate for `unit` signed with the deployment CA's own key,
+/// with or without the unit's URN and client-authentication usage.
+fn custom_client(dir: &std::path::Path, unit: &str, urn: bool, eku: bool) -> quinn::ClientConfig {
+    use rcgen::{
+        CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+        SanType,
+    };
+    let ca_dir = ca::ca_dir(dir);
+    let ca_pem = std::fs::read_to_string(ca_dir.join("ca.cert.pem")).unwrap();
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(ca_dir.join("ca.key.pem")).unwrap()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Vigie");
+    dn.push(DnType::OrganizationalUnitName, "patrol");
+    dn.push(DnType::CommonName, unit);
+    params.distinguished_name = dn;
+    if urn {
+        params
+            .subject_alt_names
+            .push(SanType::URI(ca::unit_urn(unit).try_into().unwrap()));
+    }
+    if eku {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    tls::client_config(&ca_pem, &cert.pem(), &key.serialize_pem()).unwrap()
+}
+
 fn valid() -> Validity {
     Validity::from_now(DEFAULT_UNIT_VALIDITY)
 }
@@ -439,6 +470,24 @@ async fn bad_certificates_are_refused_with_a_reason_and_others_are_unaffected() 
         reason.contains("client authentication"),
         "server cert as client: {reason}"
     );
+
+    // Signed by the deployment CA but without the unit's URN, or without
+    // client-authentication usage: refused (access_denied 49,
+    // unsupported_certificate 43).
+    for (urn, eku, expected) in [
+        (false, true, ["49", "AccessDenied"]),
+        (true, false, ["43", "UnsupportedCertificate"]),
+    ] {
+        let config = custom_client(&dir, "P4", urn, eku);
+        let reason = match dial(quic, config).await {
+            Err(e) => e,
+            Ok(c) => closed_reason(&c).await.to_string(),
+        };
+        assert!(
+            expected.iter().any(|e| reason.contains(e)),
+            "urn {urn}, eku {eku}: {reason}"
+        );
+    }
 
     // A role may not send what it has no right to: a patrol cannot broadcast.
     good.send(client_message::Body::Broadcast(

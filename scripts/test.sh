@@ -19,6 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+# Everything the tests need is installed: a test that finds a tool missing
+# now fails instead of printing SKIPPED and passing (tests/common/skip.rs).
+export VIGIE_TEST_ENV=complete
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

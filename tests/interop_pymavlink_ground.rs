@@ -7,6 +7,8 @@
 //! scripts/requirements-test.txt); skips with a message when either is
 //! missing. Real time, short distances: about 30 s.
 
+mod common;
+
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,7 +55,7 @@ fn output_of(child: &mut Child) -> String {
 #[test]
 fn a_pymavlink_ground_station_flies_a_simulated_drone() {
     if let Err(why) = pymavlink_available() {
-        eprintln!("SKIPPED a_pymavlink_ground_station_flies_a_simulated_drone: {why}");
+        common::skip::skip("a_pymavlink_ground_station_flies_a_simulated_drone", &why);
         return;
     }
     let root = env!("CARGO_MANIFEST_DIR");

@@ -10,6 +10,8 @@
 //! scripts/requirements-test.txt); skips with a message when either is
 //! missing. Real time, short distances: about 20 s.
 
+mod common;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -205,7 +207,7 @@ impl Rig {
 #[test]
 fn a_pymavlink_vehicle_is_seen_and_obeys_the_ground() {
     if let Err(why) = pymavlink_available() {
-        eprintln!("SKIPPED a_pymavlink_vehicle_is_seen_and_obeys_the_ground: {why}");
+        common::skip::skip("a_pymavlink_vehicle_is_seen_and_obeys_the_ground", &why);
         return;
     }
     let root = env!("CARGO_MANIFEST_DIR");

@@ -5,6 +5,8 @@
 //! Needs `python3` with the packages of `scripts/requirements-test.txt`
 //! (`scripts/test.sh` installs them).
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -91,15 +93,19 @@ fn python_ready(test: &str) -> bool {
     match probe {
         Ok(out) if out.status.success() => true,
         Ok(out) => {
-            eprintln!(
-                "SKIPPED {test}: Python packages missing (pip install -r scripts/requirements-test.txt): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+            common::skip::skip(
+                test,
+                &format!(
+                    "Python packages missing (pip install -r scripts/requirements-test.txt): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
             );
             false
         }
         Err(e) => {
-            eprintln!(
-                "SKIPPED {test}: python3 not found ({e}); install it and scripts/requirements-test.txt"
+            common::skip::skip(
+                test,
+                &format!("python3 not found ({e}); install it and scripts/requirements-test.txt"),
             );
             false
         }

@@ -65,8 +65,9 @@ fn inventory(dir: &Path, frame: &LocalFrame) {
 #[test]
 fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
     if !on_path("xvfb-run") {
-        eprintln!(
-            "SKIPPED viewer_live: xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)"
+        common::skip::skip(
+            "viewer_live",
+            "xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)",
         );
         return;
     }

@@ -98,8 +98,9 @@ fn clearance(event: &Event, p: [f64; 2]) -> (f64, bool) {
 #[test]
 fn plan_mode_shows_a_station_footprint_and_a_no_fly_zone_where_they_must_be() {
     if !on_path("xvfb-run") {
-        eprintln!(
-            "SKIPPED viewer_plan_screenshot: xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)"
+        common::skip::skip(
+            "viewer_plan_screenshot",
+            "xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)",
         );
         return;
     }

@@ -62,8 +62,9 @@ fn pixel_at(view: &OrbitView, p: Vec3) -> (u32, u32) {
 #[test]
 fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
     if !on_path("xvfb-run") {
-        eprintln!(
-            "SKIPPED viewer_screenshot: xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)"
+        common::skip::skip(
+            "viewer_screenshot",
+            "xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)",
         );
         return;
     }

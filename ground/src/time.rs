@@ -1,5 +1,6 @@
-//! Wall-clock helpers. Cores take `now` as an argument; only the edges read
-//! the clock.
+//! Wall-clock and calendar helpers, the one copy of the civil-date
+//! arithmetic: cores take `now` as an argument; only the edges read the
+//! clock.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ pub fn unix_ms() -> i64 {
 
 /// `(year, month, day)` of a count of days since 1970-01-01 (Howard
 /// Hinnant's civil-from-days).
-fn civil(days: i64) -> (i64, i64, i64) {
+pub fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -25,7 +26,7 @@ fn civil(days: i64) -> (i64, i64, i64) {
 }
 
 /// Days since 1970-01-01 of a civil date (the inverse of [`civil`]).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -243,17 +243,7 @@ pub(crate) fn parse_time_ms(s: &str) -> Result<i64, String> {
     let ms_frac: i64 = format!("{:0<3}", &frac[..frac.len().min(3)])
         .parse()
         .map_err(|_| err())?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = vigie_ground::time::days_from_civil(d[0], d[1], d[2]);
     Ok(((days * 24 + h[0]) * 60 + h[1]) * 60_000 + h[2] * 1000 + ms_frac)
 }
 

@@ -1088,17 +1088,7 @@ pub fn parse_time_s(s: &str) -> Result<i64, String> {
     {
         return Err(err());
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if d[1] <= 2 {
-        (d[0] - 1, d[1] + 9)
-    } else {
-        (d[0], d[1] - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d[2] - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::time::days_from_civil(d[0], d[1], d[2]);
     Ok(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2] - offset_s)
 }
 

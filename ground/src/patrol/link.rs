@@ -130,9 +130,12 @@ impl PatrolLink {
         Ok(record)
     }
 
-    /// [`PatrolLink::issue_order`] for callers that are not async (dispatch
-    /// carries out its actions on its own thread): the order is stored on the
-    /// caller's thread, in its own transaction, before it is handed on.
+    /// [`PatrolLink::issue_order`] for callers that are not async: the order
+    /// is stored on the caller's thread, in its own transaction (with
+    /// fsync), before it is handed on. Dispatch calls it today from tokio
+    /// worker threads (its HTTP handlers, the tablet connection task and
+    /// `Dispatch::run`), so a slow disk stalls those workers: moving
+    /// dispatch to its own thread is open work (the architecture issue).
     pub fn issue_order_now(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
         let record = self.orders.create(unit, order, crate::time::unix_ms())?;
         self.issued(record.clone());

@@ -454,3 +454,22 @@ pub struct CommandResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mission: Option<Vec<MissionItem>>,
 }
+
+impl CommandResult {
+    /// A command that was never sent, ending with `outcome` (refused by
+    /// Vigie, or the link lost) and why.
+    pub fn unsent(outcome: CommandOutcome, detail: impl Into<String>) -> CommandResult {
+        CommandResult {
+            outcome,
+            detail: detail.into(),
+            attempts: 0,
+            latency_ms: 0.0,
+            mission: None,
+        }
+    }
+
+    /// A command Vigie refused before sending it, and why.
+    pub fn refused(detail: impl Into<String>) -> CommandResult {
+        CommandResult::unsent(CommandOutcome::Refused, detail)
+    }
+}

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, UnitKind, UnitList};
+use vigie_protocols::api::{CommandResult, DroneCommand, UnitKind, UnitList};
 
 use crate::server::ServerState;
 
@@ -46,13 +46,9 @@ async fn command(
     if !known {
         return (
             StatusCode::NOT_FOUND,
-            Json(CommandResult {
-                outcome: CommandOutcome::Refused,
-                detail: format!("no drone {id:?}: GET /api/v1/drones lists them"),
-                attempts: 0,
-                latency_ms: 0.0,
-                mission: None,
-            }),
+            Json(CommandResult::refused(format!(
+                "no drone {id:?}: GET /api/v1/drones lists them"
+            ))),
         );
     }
     let result = state.drones.command_as(&(&op).into(), &id, cmd).await;

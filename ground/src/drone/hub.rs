@@ -53,13 +53,7 @@ pub struct DroneHub {
 }
 
 fn refused(outcome: CommandOutcome, detail: String) -> CommandResult {
-    CommandResult {
-        outcome,
-        detail,
-        attempts: 0,
-        latency_ms: 0.0,
-        mission: None,
-    }
+    CommandResult::unsent(outcome, detail)
 }
 
 impl DroneHub {

@@ -353,13 +353,9 @@ async fn run(
                 let now = Instant::now();
                 match core.key_of(&unit_id) {
                     None => {
-                        let _ = reply.send(CommandResult {
-                            outcome: vigie_protocols::api::CommandOutcome::Refused,
-                            detail: format!("no drone {unit_id} on link {name}: GET /api/v1/units lists them"),
-                            attempts: 0,
-                            latency_ms: 0.0,
-                            mission: None,
-                        });
+                        let _ = reply.send(CommandResult::refused(format!(
+                            "no drone {unit_id} on link {name}: GET /api/v1/units lists them"
+                        )));
                     }
                     Some(key) => match core.command(now, crate::time::unix_ms(), key, &command) {
                         Ok(op) => {

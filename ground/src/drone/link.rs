@@ -833,13 +833,7 @@ impl LinkCore {
         key: VehicleKey,
         cmd: &DroneCommand,
     ) -> Result<OpId, CommandResult> {
-        let refuse = |detail: String| CommandResult {
-            outcome: CommandOutcome::Refused,
-            detail,
-            attempts: 0,
-            latency_ms: 0.0,
-            mission: None,
-        };
+        let refuse = |detail: String| CommandResult::refused(detail);
         let Some(v) = self.vehicles.get(&key) else {
             return Err(refuse(format!(
                 "no vehicle {} on link {}",
@@ -848,10 +842,10 @@ impl LinkCore {
             )));
         };
         if !v.link_up {
-            return Err(CommandResult {
-                outcome: CommandOutcome::LinkLost,
-                ..refuse("the vehicle's link is lost; the command was not sent".into())
-            });
+            return Err(CommandResult::unsent(
+                CommandOutcome::LinkLost,
+                "the vehicle's link is lost; the command was not sent",
+            ));
         }
         super::altitude::check(cmd, v.home.and_then(|h| h.alt_msl_m)).map_err(refuse)?;
         self.wall_ms = wall_ms;

@@ -9,7 +9,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand};
+use vigie_protocols::api::{CommandResult, DroneCommand};
 
 use super::audit::{Actor, Audit, Entry};
 use super::authorisation::{self, CheckState};
@@ -20,13 +20,7 @@ use crate::server::ServerState;
 use crate::store::{Store, StoreError};
 
 fn refused(detail: String) -> CommandResult {
-    CommandResult {
-        outcome: CommandOutcome::Refused,
-        detail,
-        attempts: 0,
-        latency_ms: 0.0,
-        mission: None,
-    }
+    CommandResult::refused(detail)
 }
 
 fn is_safety(cmd: &DroneCommand) -> bool {

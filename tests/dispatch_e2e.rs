@@ -9,36 +9,16 @@
 //! Needs `python3 -m schemathesis` and `chromium` for the last two (installed
 //! by `scripts/test.sh`).
 
+mod common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::server::{Running, VIGIE};
 use serde_json::{Value, json};
-
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
-
-/// Kills the process (SIGKILL) however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-}
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vigie-dispatch-{name}-{}", std::process::id()));
@@ -92,59 +72,21 @@ fn serve(data: &Path, quic_port: u16) -> Server {
     )
 }
 
-/// Starts `vigie serve` on `data` with this TOML configuration.
+/// Starts `vigie serve` on `data` with this TOML configuration, QUIC on
+/// `quic_port` (a restarted server keeps its tablets), its log kept in
+/// `DATA/server.log` to read after a failure.
 fn serve_with(data: &Path, quic_port: u16, toml: &str) -> Server {
-    let config = data.join("test.toml");
-    std::fs::write(&config, toml).unwrap();
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--mavlink",
-            "127.0.0.1:0",
-            "--quic",
-        ])
-        .arg(format!("127.0.0.1:{quic_port}"))
-        .env("VIGIE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    // The server's log is also kept in the data directory, to read after a
-    // failure.
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data.join("server.log"))
-        .unwrap();
-    std::thread::spawn(move || {
-        use std::io::Write as _;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(log, "{line}");
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server announced its HTTP listener within 30 s");
-        if let Some(rest) = line.split("http listening on ").nth(1) {
-            let http = format!("http://{}", rest.trim());
-            // Keep draining stderr so the server never blocks on it.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Server {
-                _proc: running,
-                http,
-            };
-        }
+    let served = common::server::serve_with(
+        data,
+        &common::server::Options {
+            config: Some(toml.to_string()),
+            quic_port: Some(quic_port),
+            log: Some(data.join("server.log")),
+        },
+    );
+    Server {
+        http: format!("http://{}", served.http),
+        _proc: served.running,
     }
 }
 

@@ -7,23 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
-const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
-
-/// Kills the server however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::server::{Running, VIGIE};
 
 fn vigie(args: &[&str]) {
     let out = Command::new(VIGIE).args(args).output().expect("run vigie");
@@ -36,48 +23,8 @@ fn vigie(args: &[&str]) {
 
 /// Starts `vigie serve` on free ports; returns it with its HTTP and QUIC addresses.
 fn serve(data: &Path) -> (Running, String, String) {
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--data-dir"])
-        .arg(data)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--quic",
-            "127.0.0.1:0",
-            "--mavlink",
-            "127.0.0.1:0",
-        ])
-        .env("VIGIE_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start vigie serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let running = Running(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut http, mut quic) = (None, None);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while http.is_none() || quic.is_none() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("server announced its listeners within 30 s");
-        for (name, slot) in [("http", &mut http), ("quic", &mut quic)] {
-            if let Some(rest) = line.split(&format!("{name} listening on ")).nth(1) {
-                *slot = rest
-                    .split_whitespace()
-                    .next()
-                    .map(|s| s.trim_matches(|c: char| !c.is_ascii_graphic()).to_string());
-            }
-        }
-    }
-    (running, http.unwrap_or_default(), quic.unwrap_or_default())
+    let served = common::server::serve(data);
+    (served.running, served.http, served.quic)
 }
 
 /// Whether `python3` with the interop packages is present; when not, says

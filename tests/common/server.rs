@@ -2,7 +2,7 @@
 //! binary as an operator would.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,31 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Sends `sig` (`-STOP`, `-CONT`, `-9`, ...) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+/// How [`serve_with`] starts the server.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// A configuration, written to `DATA/test.toml` and passed with
+    /// `--config`.
+    pub config: Option<String>,
+    /// A fixed QUIC port (a restarted server keeps its tablets), else a
+    /// free one.
+    pub quic_port: Option<u16>,
+    /// A file every log line is appended to, to read after a failure.
+    pub log: Option<PathBuf>,
+}
+
 /// A running `vigie serve` and the addresses it bound.
 pub struct Served {
     /// The server process.
@@ -39,14 +64,31 @@ pub struct Served {
 /// loopback port, and waits until it has announced all three. Its log keeps
 /// being drained so that it never blocks on a full pipe.
 pub fn serve(data: &Path) -> Served {
-    let mut child = Command::new(VIGIE)
-        .args(["serve", "--data-dir"])
+    serve_with(data, &Options::default())
+}
+
+/// [`serve`] with a configuration, a fixed QUIC port or a log file.
+pub fn serve_with(data: &Path, options: &Options) -> Served {
+    let mut cmd = Command::new(VIGIE);
+    cmd.arg("serve");
+    if let Some(toml) = &options.config {
+        let path = data.join("test.toml");
+        std::fs::create_dir_all(data).expect("data directory");
+        std::fs::write(&path, toml).expect("test configuration written");
+        cmd.arg("--config").arg(path);
+    }
+    let quic = match options.quic_port {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => "127.0.0.1:0".to_string(),
+    };
+    let mut child = cmd
+        .arg("--data-dir")
         .arg(data)
         .args([
             "--http",
             "127.0.0.1:0",
             "--quic",
-            "127.0.0.1:0",
+            &quic,
             "--mavlink",
             "127.0.0.1:0",
         ])
@@ -59,8 +101,19 @@ pub fn serve(data: &Path) -> Served {
     let stderr = child.stderr.take().expect("piped stderr");
     let running = Running(child);
     let (tx, rx) = mpsc::channel();
+    let mut log = options.log.as_ref().map(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("log file opens")
+    });
     std::thread::spawn(move || {
+        use std::io::Write as _;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(f) = log.as_mut() {
+                let _ = writeln!(f, "{line}");
+            }
             let _ = tx.send(line);
         }
     });
@@ -71,7 +124,12 @@ pub fn serve(data: &Path) -> Served {
         let line = rx
             .recv_timeout(left)
             .expect("server announced its HTTP, MAVLink and QUIC listeners");
-        let after = |marker: &str| line.split(marker).nth(1).map(|r| r.trim().to_string());
+        let after = |marker: &str| {
+            line.split(marker)
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .map(|r| r.trim_matches(|c: char| !c.is_ascii_graphic()).to_string())
+        };
         http = http.or_else(|| after("http listening on "));
         mavlink = mavlink.or_else(|| after("mavlink:udp0 listening on "));
         quic = quic.or_else(|| after("quic listening on "));

@@ -169,13 +169,14 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
     };
     let printer = {
         let fleet = state.fleet.clone();
+        let time_zone = state.config.site.time_zone.clone();
         let every = args.every;
         let tty = std::io::stdout().is_terminal();
         async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                print_picture(&header, &fleet.snapshot(), tty);
+                print_picture(&header, &fleet.snapshot(), tty, &time_zone);
             }
         }
     };
@@ -195,7 +196,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
 /// Prints the picture: counts by kind and status, then one line per unit.
 /// On a terminal the screen is redrawn, `header` (the addresses, the token
 /// and the commands to try) first, so that it never scrolls away.
-fn print_picture(header: &str, units: &[Unit], tty: bool) {
+fn print_picture(header: &str, units: &[Unit], tty: bool, time_zone: &str) {
     let mut out = String::new();
     if tty {
         out.push_str("\x1b[2J\x1b[H");
@@ -205,9 +206,11 @@ fn print_picture(header: &str, units: &[Unit], tty: bool) {
     for u in units {
         *counts.entry((u.kind, u.status)).or_default() += 1;
     }
+    let now = vigie_ground::time::unix_ms();
+    let offset_ms = vigie_ground::time::local_offset_s(now, time_zone).unwrap_or(0) * 1000;
     out.push_str(&format!(
-        "--- picture at {} UTC: {} units\n",
-        clock(vigie_ground::time::unix_ms()),
+        "--- picture at {} ({time_zone}): {} units\n",
+        clock(now + offset_ms),
         units.len()
     ));
     for kind in UnitKind::ALL {

@@ -5,7 +5,13 @@
 //! - [`auth`]: operator roles, permissions and bearer tokens on the HTTP API.
 //! - [`config`]: the TOML configuration and its defaults.
 //! - [`frame`]: the local metric frame (east/north metres around the site
-//!   origin) in which all geometry runs; WGS84 at the edges.
+//!   origin) in which all geometry runs, with its stated error bound; WGS84
+//!   at the edges.
+//! - [`site`]: which frame a data directory measures in (the configured
+//!   `[site]`, the recorded origin, or the data's centre), so offline
+//!   commands and the server agree.
+//! - [`time`]: the clock at the edges, calendar arithmetic, local time
+//!   zones and dates in words.
 //! - [`fleet`]: the one fleet picture, every unit by id, with change
 //!   notifications for subscribers.
 //! - [`drone`]: the MAVLink link to drones. Sans-I/O cores (`vehicle`, `link`,

@@ -375,9 +375,22 @@ impl Config {
             path: path.to_path_buf(),
             message,
         })?;
-        config.site_defaulted = toml::from_str::<toml::Table>(text)
-            .map(|t| !t.contains_key("site"))
-            .unwrap_or(false);
+        // The origin is configured only when [site] gives both coordinates:
+        // a [site] with a name alone still measures from the example site.
+        let site = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| t.get("site").and_then(|s| s.as_table()).cloned());
+        let given = |k: &str| site.as_ref().is_some_and(|s| s.contains_key(k));
+        match (given("origin_lat_deg"), given("origin_lon_deg")) {
+            (true, true) => config.site_defaulted = false,
+            (false, false) => config.site_defaulted = true,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: "[site] gives one of origin_lat_deg and origin_lon_deg: give both, or neither".into(),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -553,7 +566,7 @@ impl Config {
         let mut out = Vec::new();
         if self.site_defaulted {
             out.push(format!(
-                "no [site] in the configuration: the local frame's origin is the example site ({}, {:.6}, {:.6}), or the one the data directory recorded; every distance is wrong wherever the deployment is far from it (east-west x1.32 in Oslo). Set [site] origin_lat_deg and origin_lon_deg",
+                "no [site] origin in the configuration: the local frame's origin is the example site ({}, {:.6}, {:.6}), or the one the data directory recorded; every distance is wrong wherever the deployment is far from it (east-west x1.32 in Oslo). Set [site] origin_lat_deg and origin_lon_deg",
                 self.site.name, self.site.origin_lat_deg, self.site.origin_lon_deg
             ));
         }
@@ -638,8 +651,19 @@ mod tests {
         let c = Config::parse("", Path::new("x.toml")).unwrap();
         assert_eq!(c, Config::unconfigured());
         assert!(c.warnings()[0].contains("no [site]"), "{:?}", c.warnings());
+        // A name alone configures no origin.
         let c = Config::parse("[site]\nname = 'Oslo'\n", Path::new("x.toml")).unwrap();
+        assert!(c.site_defaulted);
+        let c = Config::parse(
+            "[site]\norigin_lat_deg = 59.91\norigin_lon_deg = 10.75\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
         assert!(!c.site_defaulted);
+        let err = Config::parse("[site]\norigin_lat_deg = 59.91\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("give both"), "{err}");
     }
 
     #[test]
@@ -767,7 +791,7 @@ mod tests {
     #[test]
     fn risky_settings_pass_with_a_warning() {
         let c = Config::parse(
-            "[site]\n[http]\nlisten = '0.0.0.0:8080'\nallow_plain_http = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\n",
+            "[site]\norigin_lat_deg = 48.9\norigin_lon_deg = 2.36\n[http]\nlisten = '0.0.0.0:8080'\nallow_plain_http = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\n",
             Path::new("w.toml"),
         )
         .unwrap();
@@ -778,7 +802,7 @@ mod tests {
         // HTTPS on a network, signed links and the defaults: no warning.
         let c = Config::parse(
             &format!(
-                "[site]\n[http]\nlisten = '0.0.0.0:8443'\ntls = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\nsigning_key='{}'\n",
+                "[site]\norigin_lat_deg = 48.9\norigin_lon_deg = 2.36\n[http]\nlisten = '0.0.0.0:8443'\ntls = true\n[[mavlink.links]]\nname='a'\naddress='udpin:0.0.0.0:14550'\nsigning_key='{}'\n",
                 "ab".repeat(32)
             ),
             Path::new("ok.toml"),

@@ -88,8 +88,9 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
             "--data-dir",
         ])
         .arg(dir.join("data"))
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("demo.log")).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -155,6 +156,18 @@ fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     assert!(
         rest.iter().any(|l| l.contains("demo stopped cleanly")),
         "{rest:?}"
+    );
+    // A task's log span stays with its task: no line of another module is
+    // tagged with the MAVLink link's span (it leaked to whatever else ran
+    // on the link's worker thread while the span was entered by a guard).
+    let log = std::fs::read_to_string(dir.join("demo.log")).unwrap();
+    let leaked: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("mavlink{") && !l.contains("vigie_ground::drone"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "lines in another task's span: {leaked:#?}"
     );
     // What the API answered is what the picture printed: every unit id the
     // API listed appears in the terminal picture.

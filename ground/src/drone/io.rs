@@ -296,7 +296,24 @@ impl Throttle {
     }
 }
 
+/// The link's task, its log lines in a `mavlink{link=...}` span. The span
+/// follows the future (`Instrument`), not the thread: entered by a guard
+/// across awaits, it would tag whatever else that worker thread ran.
 async fn run(
+    transport: Transport,
+    core: LinkCore,
+    state: Arc<ServerState>,
+    requests: mpsc::Receiver<LinkRequest>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("mavlink", link = %core.name());
+    run_link(transport, core, state, requests, shutdown)
+        .instrument(span)
+        .await
+}
+
+async fn run_link(
     mut transport: Transport,
     mut core: LinkCore,
     state: Arc<ServerState>,
@@ -304,8 +321,6 @@ async fn run(
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let name = core.name().to_string();
-    let span = tracing::info_span!("mavlink", link = %name);
-    let _enter = span.enter();
     let mut waiting: HashMap<OpId, oneshot::Sender<CommandResult>> = HashMap::new();
     let mut dirty: BTreeSet<VehicleKey> = BTreeSet::new();
     let mut bad_frames = Throttle::default();

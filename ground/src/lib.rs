@@ -35,7 +35,8 @@
 //! - [`openapi`]: the API's OpenAPI document, kept in sync by its tests.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 //! - [`shutdown`]: the one stop signal every task waits on.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;

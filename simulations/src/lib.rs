@@ -4,7 +4,8 @@
 //! - [`demo`]: the simulated fleet that `vigie demo` starts.
 //! - [`drone`]: simulated multicopters speaking MAVLink like ArduCopter.
 //! - [`patrol`]: patrol units on streets and their QUIC tablets.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod demo;
 pub mod drone;

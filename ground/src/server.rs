@@ -410,10 +410,7 @@ fn site_frame(store: &Store, config: &mut Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let frame = LocalFrame::new(site.origin_lat_deg, site.origin_lon_deg);
-    let same = recorded.as_ref().is_some_and(|r| {
-        let (e, n) = frame.to_local(r.origin_lat_deg, r.origin_lon_deg);
-        e.hypot(n) <= 1.0
-    });
+    let same = recorded.as_ref().is_some_and(|r| r.is_at(&frame));
     if !same {
         if let Some(r) = &recorded {
             tracing::warn!(

@@ -45,6 +45,14 @@ pub struct RecordedSite {
     pub set_ms: i64,
 }
 
+impl RecordedSite {
+    /// Whether this origin is `frame`'s (within a metre).
+    pub fn is_at(&self, frame: &LocalFrame) -> bool {
+        let (e, n) = frame.to_local(self.origin_lat_deg, self.origin_lon_deg);
+        e.hypot(n) <= 1.0
+    }
+}
+
 /// The recorded origin, if any.
 pub fn recorded(store: &Store) -> Result<Option<RecordedSite>, StoreError> {
     migrate(store)?;
@@ -128,14 +136,11 @@ pub fn resolve(
             "local frame: origin {:.6}, {:.6} from the configuration's [site]",
             site.origin_lat_deg, site.origin_lon_deg
         );
-        if let Some(r) = &recorded {
-            let (e, n) = frame.to_local(r.origin_lat_deg, r.origin_lon_deg);
-            if e.hypot(n) > 1.0 {
-                note.push_str(&format!(
-                    "; the data directory was set up with {:.6}, {:.6} ({})",
-                    r.origin_lat_deg, r.origin_lon_deg, r.source
-                ));
-            }
+        if let Some(r) = recorded.as_ref().filter(|r| !r.is_at(&frame)) {
+            note.push_str(&format!(
+                "; the data directory was set up with {:.6}, {:.6} ({})",
+                r.origin_lat_deg, r.origin_lon_deg, r.source
+            ));
         }
         (frame, note)
     } else if let Some(r) = &recorded {

@@ -85,26 +85,22 @@ pub fn local_offset_s(ms: i64, tz: &str) -> Option<i64> {
     Some(standard + if summer { 3600 } else { 0 })
 }
 
-/// `ms` in `tz` in French words: `mardi 14 juillet 2026 à 16 h 02`
-/// (UTC, said so, for a zone not known).
-pub fn words_fr(ms: i64, tz: &str) -> String {
-    const DAYS: [&str; 7] = [
-        "dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi",
-    ];
-    const MONTHS: [&str; 12] = [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ];
+/// A time broken down in a zone, for the words below.
+struct Local {
+    year: i64,
+    /// 1..=12.
+    month: usize,
+    day: i64,
+    /// 0 = Sunday.
+    weekday: usize,
+    hour: i64,
+    minute: i64,
+    /// `" (UTC)"` when the zone is not known and UTC was used.
+    suffix: &'static str,
+}
+
+/// `ms` broken down in `tz` (UTC for a zone not known, said in `suffix`).
+fn local(ms: i64, tz: &str) -> Local {
     let (offset, suffix) = match local_offset_s(ms, tz) {
         Some(o) => (o, ""),
         None => (0, " (UTC)"),
@@ -112,19 +108,62 @@ pub fn words_fr(ms: i64, tz: &str) -> String {
     let local = ms + offset * 1000;
     let days = local.div_euclid(86_400_000);
     let rem = local.rem_euclid(86_400_000);
-    let (y, m, d) = civil(days);
-    let weekday = (days + 4).rem_euclid(7) as usize;
-    let day = if d == 1 {
+    let (year, month, day) = civil(days);
+    Local {
+        year,
+        month: month as usize,
+        day,
+        weekday: (days + 4).rem_euclid(7) as usize, // 1970-01-01 was a Thursday
+        hour: rem / 3_600_000,
+        minute: rem / 60_000 % 60,
+        suffix,
+    }
+}
+
+const DAYS_FR: [&str; 7] = [
+    "dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi",
+];
+const MONTHS_FR: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// The date of `ms` in `tz` in French words: `mardi 14 juillet 2026`.
+pub fn date_fr(ms: i64, tz: &str) -> String {
+    let t = local(ms, tz);
+    let day = if t.day == 1 {
         "1er".to_string()
     } else {
-        d.to_string()
+        t.day.to_string()
     };
     format!(
-        "{} {day} {} {y} à {} h {:02}{suffix}",
-        DAYS[weekday],
-        MONTHS[(m - 1) as usize],
-        rem / 3_600_000,
-        rem / 60_000 % 60
+        "{} {day} {} {}",
+        DAYS_FR[t.weekday],
+        MONTHS_FR[t.month - 1],
+        t.year
+    )
+}
+
+/// `ms` in `tz` in French words: `mardi 14 juillet 2026 à 16 h 02`
+/// (UTC, said so, for a zone not known).
+pub fn words_fr(ms: i64, tz: &str) -> String {
+    let t = local(ms, tz);
+    format!(
+        "{} à {} h {:02}{}",
+        date_fr(ms, tz),
+        t.hour,
+        t.minute,
+        t.suffix
     )
 }
 
@@ -153,20 +192,27 @@ pub fn words_en(ms: i64, tz: &str) -> String {
         "November",
         "December",
     ];
-    let (offset, suffix) = match local_offset_s(ms, tz) {
-        Some(o) => (o, ""),
-        None => (0, " (UTC)"),
-    };
-    let local = ms + offset * 1000;
-    let days = local.div_euclid(86_400_000);
-    let rem = local.rem_euclid(86_400_000);
-    let (y, m, d) = civil(days);
+    let t = local(ms, tz);
     format!(
-        "{} {d} {} {y}, {:02}:{:02}{suffix}",
-        DAYS[(days + 4).rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3_600_000,
-        rem / 60_000 % 60
+        "{} {} {} {}, {:02}:{:02}{}",
+        DAYS[t.weekday],
+        t.day,
+        MONTHS[t.month - 1],
+        t.year,
+        t.hour,
+        t.minute,
+        t.suffix
+    )
+}
+
+/// `HH:MM:SS` of `ms` in `tz` (UTC for a zone not known).
+pub fn clock(ms: i64, tz: &str) -> String {
+    let t = local(ms, tz);
+    format!(
+        "{:02}:{:02}:{:02}",
+        t.hour,
+        t.minute,
+        ms.rem_euclid(60_000) / 1000
     )
 }
 
@@ -237,6 +283,14 @@ mod tests {
         assert_eq!(
             words_fr(0, "Mars/Olympus"),
             "jeudi 1er janvier 1970 à 0 h 00 (UTC)"
+        );
+        assert_eq!(
+            clock(at("2026-07-14T14:02:05Z"), "Europe/Paris"),
+            "16:02:05"
+        );
+        assert_eq!(
+            date_fr(at("2026-07-14T14:02:00Z"), "Europe/Paris"),
+            "mardi 14 juillet 2026"
         );
         for days in [-1000, 0, 20_000, 30_000] {
             let (y, m, d) = civil(days);

@@ -206,11 +206,9 @@ fn print_picture(header: &str, units: &[Unit], tty: bool, time_zone: &str) {
     for u in units {
         *counts.entry((u.kind, u.status)).or_default() += 1;
     }
-    let now = vigie_ground::time::unix_ms();
-    let offset_ms = vigie_ground::time::local_offset_s(now, time_zone).unwrap_or(0) * 1000;
     out.push_str(&format!(
         "--- picture at {} ({time_zone}): {} units\n",
-        clock(now + offset_ms),
+        vigie_ground::time::clock(vigie_ground::time::unix_ms(), time_zone),
         units.len()
     ));
     for kind in UnitKind::ALL {
@@ -261,11 +259,6 @@ fn print_picture(header: &str, units: &[Unit], tty: bool, time_zone: &str) {
 }
 
 /// `HH:MM:SS` of a Unix millisecond time.
-fn clock(ms: i64) -> String {
-    let s = ms.div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
-
 /// The demo's flight authorisation: every simulated drone may fly within
 /// 2 km of the site for the demo's duration (a day without `--for`), as a
 /// prefectoral order would allow; the guardrails refuse the rest.

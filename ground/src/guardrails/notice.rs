@@ -53,12 +53,11 @@ fn area_and_centre(ring: &[[f64; 2]]) -> (f64, [f64; 2]) {
             [e, n]
         })
         .collect();
-    let mut twice = 0.0;
-    for k in 0..local.len() {
-        let (a, b) = (local[k], local[(k + 1) % local.len()]);
-        twice += a[0] * b[1] - b[0] * a[1];
-    }
-    ((twice / 2.0).abs() / 10_000.0, c)
+    let ring = crate::coverage::polygon::closed(local).unwrap_or_default();
+    (
+        crate::coverage::polygon::signed_area(&ring).abs() / 10_000.0,
+        c,
+    )
 }
 
 fn blocks(input: &NoticeInput<'_>) -> Vec<Block> {
@@ -99,11 +98,9 @@ fn blocks(input: &NoticeInput<'_>) -> Vec<Block> {
         let order = if s.order_date.is_empty() {
             format!("arrêté préfectoral n° {}", s.order_ref)
         } else {
+            // Noon UTC: the same calendar day in every zone the notice uses.
             let date = crate::plan::event::parse_time_s(&format!("{}T12:00:00Z", s.order_date))
-                .map(|t| {
-                    let words = fr(t * 1000);
-                    words.split(" à ").next().unwrap_or(&words).to_string()
-                })
+                .map(|t| crate::time::date_fr(t * 1000, tz))
                 .unwrap_or_else(|_| s.order_date.clone());
             format!("arrêté préfectoral n° {} du {date}", s.order_ref)
         };

@@ -567,14 +567,10 @@ impl Builder<'_> {
             }
             None => {
                 // The centre of the authorisation's box.
-                let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-                for p in auth_rings.iter().flatten() {
-                    for k in 0..2 {
-                        lo[k] = lo[k].min(p[k]);
-                        hi[k] = hi[k].max(p[k]);
-                    }
-                }
-                LocalFrame::new((lo[1] + hi[1]) / 2.0, (lo[0] + hi[0]) / 2.0)
+                let points: Vec<(f64, f64)> =
+                    auth_rings.iter().flatten().map(|p| (p[1], p[0])).collect();
+                let (lat, lon) = crate::site::centre(&points).unwrap_or((0.0, 0.0));
+                LocalFrame::new(lat, lon)
             }
         };
         let local = |ring: &[[f64; 2]]| -> Vec<Pt> {

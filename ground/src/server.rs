@@ -53,7 +53,7 @@ pub struct ServerState {
     /// Retention limits and operator events of the guardrails.
     pub guardrails: Arc<crate::guardrails::Guardrails>,
     /// Dispatch: incidents, suggestions, orders, escalations.
-    pub dispatch: Arc<crate::dispatch::Dispatch>,
+    pub dispatch: crate::dispatch::desk::Desk,
     /// The audit register's verify report at start when it did not verify
     /// and the server was started anyway (`--accept-damaged-audit`).
     pub audit_damage: Option<String>,
@@ -162,15 +162,16 @@ impl Server {
             store.clone(),
             metrics.patrol.clone(),
         )?);
-        let dispatch = Arc::new(crate::dispatch::Dispatch::open(
+        let dispatch = crate::dispatch::desk::Desk::open(
             store.clone(),
             config.dispatch.clone(),
             frame,
             patrol.clone(),
             fleet.clone(),
             coverage.clone(),
-        )?);
-        dispatch.set_audit(audit.clone());
+            Some(audit.clone()),
+        )
+        .await?;
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -236,7 +237,7 @@ impl Server {
         let dispatch = state.dispatch.clone();
         tasks.spawn(async move {
             dispatch
-                .run(async move { dispatch_stop.wait().await })
+                .run_timers(async move { dispatch_stop.wait().await })
                 .await;
             Ok(())
         });

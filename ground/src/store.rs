@@ -163,6 +163,17 @@ impl Store {
         Ok(store)
     }
 
+    /// A connection of its own to the same database, for a thread that
+    /// writes apart from the others (the patrol writer, dispatch): a slow
+    /// write there never holds this handle's lock. An in-memory database
+    /// has no second connection: the same one is shared.
+    pub fn second_connection(&self) -> Result<Store, StoreError> {
+        match self.path.parent() {
+            Some(dir) if self.path != Path::new(":memory:") => Store::open(dir),
+            _ => Ok(self.clone()),
+        }
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

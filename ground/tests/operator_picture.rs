@@ -341,21 +341,19 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
     let spot = frame.to_wgs84(0.0, 40.0);
     let view = state
         .dispatch
-        .report(
-            Report {
-                category: Category::Medical,
-                priority: Priority::High,
-                location: GeoPoint {
-                    lat_deg: spot.0,
-                    lon_deg: spot.1,
-                },
-                source: Source::Operator,
-                reporter: "ops".into(),
-                text: "Gate D".into(),
-                observed_ms: vigie_ground::time::unix_ms(),
+        .report(Report {
+            category: Category::Medical,
+            priority: Priority::High,
+            location: GeoPoint {
+                lat_deg: spot.0,
+                lon_deg: spot.1,
             },
-            None,
-        )
+            source: Source::Operator,
+            reporter: "ops".into(),
+            text: "Gate D".into(),
+            observed_ms: vigie_ground::time::unix_ms(),
+        })
+        .await
         .unwrap()
         .unwrap();
     let id = view.incident.id;
@@ -370,14 +368,15 @@ async fn an_operator_sees_the_grounds_cameras_masks_and_incidents() {
     // Ordered to P1: the picture says so; cancelled: it leaves the picture.
     state
         .dispatch
-        .assign(id, vec!["P1".to_string()], 1, "ops")
+        .assign(id, vec!["P1".to_string()], 1, "ops".into())
+        .await
         .unwrap();
     until_picture(&mut rx, |p| {
         p.incidents()
             .any(|i| i.id == id && i.assigned == ["P1"] && i.status == "dispatched")
     })
     .await;
-    state.dispatch.finish(id, true, "ops").unwrap();
+    state.dispatch.finish(id, true, "ops".into()).await.unwrap();
     until_picture(&mut rx, |p| p.incidents().count() == 0).await;
     drop(rx);
     server.stop().await.unwrap();

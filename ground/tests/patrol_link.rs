@@ -769,3 +769,139 @@ async fn framing_follows_the_spec_on_control_and_report_streams() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Dispatch's disk stops answering (its storage held still): positions
+/// still reach the picture, and an order to another tablet is still stored
+/// and delivered, on a runtime of two worker threads that four waiting
+/// operator requests and a tablet report would have filled had dispatch
+/// written on them. When the disk answers again, nothing was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_dispatch_disk_delays_neither_positions_nor_orders_on_other_connections() {
+    use vigie_ground::dispatch::incident::{Category, GeoPoint, Priority, Report, Source};
+    let (server, dir, quic) = start("stuck-disk").await;
+    let state = server.state().clone();
+    let mut reporter = Tablet::open(quic, client(&dir, "P1", Role::Patrol, valid())).await;
+    let mut other = Tablet::open(quic, client(&dir, "P2", Role::Patrol, valid())).await;
+
+    let mut hold = state.dispatch.hold_storage();
+    // A tablet's incident report: stored and receipted by the patrol link,
+    // then handed to dispatch, which sticks on its first statement.
+    let report = codec::encode_frame(
+        &ClientMessage {
+            body: Some(client_message::Body::Incident(
+                vigie_protocols::tablet::IncidentReport {
+                    message_id: "stuck-1".into(),
+                    category: 1,
+                    location: Some(vigie_protocols::tablet::GeoPoint {
+                        lat_deg: 48.9245,
+                        lon_deg: 2.3602,
+                    }),
+                    text: "smoke".into(),
+                    photo_jpeg: Vec::new(),
+                    at_ms: 1,
+                },
+            )),
+        },
+        vigie_protocols::tablet::codec::MAX_REPORT_MESSAGE_BYTES,
+    )
+    .unwrap();
+    let mut stream = reporter.conn.open_uni().await.unwrap();
+    stream.write_all(&report).await.unwrap();
+    stream.finish().unwrap();
+    loop {
+        match reporter.next().await.body {
+            Some(server_message::Body::Receipt(r)) if r.message_id == "stuck-1" => break,
+            Some(server_message::Body::Error(e)) => panic!("refused: {e:?}"),
+            _ => {}
+        }
+    }
+    // Four operators' reports wait for dispatch too.
+    let mut waiting = tokio::task::JoinSet::new();
+    for i in 0..4 {
+        let desk = state.dispatch.clone();
+        waiting.spawn(async move {
+            desk.report(Report {
+                category: Category::Medical,
+                priority: Priority::Normal,
+                location: GeoPoint {
+                    lat_deg: 48.9246,
+                    lon_deg: 2.3603,
+                },
+                source: Source::Operator,
+                reporter: format!("op{i}"),
+                text: String::new(),
+                observed_ms: 1,
+            })
+            .await
+        });
+    }
+    tokio::time::timeout(WAIT, hold.stuck())
+        .await
+        .expect("dispatch reaches its held storage");
+
+    // A position from the other tablet reaches the picture.
+    let mut changes = state.fleet.subscribe();
+    let pos = ClientMessage {
+        body: Some(client_message::Body::Position(PositionReport {
+            lat_deg: 48.9241,
+            lon_deg: 2.3605,
+            accuracy_m: 4.0,
+            heading_deg: None,
+            speed_m_s: None,
+            timestamp_ms: vigie_ground::time::unix_ms(),
+            streaming: false,
+            camera_bearing_deg: None,
+        })),
+    };
+    other
+        .conn
+        .send_datagram(codec::encode_datagram(&pos).unwrap().into())
+        .unwrap();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match changes.recv().await {
+                Ok(vigie_ground::fleet::Change::Upsert(u))
+                    if u.id == "P2"
+                        && u.position.as_ref().is_some_and(|p| p.lat_deg == 48.9241) =>
+                {
+                    return;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => panic!("picture closed"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the position reaches the picture while dispatch is stuck");
+
+    // An operator's order to the other tablet is stored and delivered.
+    let issued = tokio::time::timeout(WAIT, state.patrol.issue_order("P2", &order()))
+        .await
+        .expect("the order is stored while dispatch is stuck")
+        .unwrap();
+    loop {
+        match other.next().await.body {
+            Some(server_message::Body::Order(o)) => {
+                assert_eq!(o.order_id, issued.order_id);
+                break;
+            }
+            Some(server_message::Body::Error(e)) => panic!("refused: {e:?}"),
+            _ => {}
+        }
+    }
+    assert!(waiting.try_join_next().is_none(), "dispatch was held");
+
+    // The disk answers again: the five reports become incidents.
+    drop(hold);
+    while let Some(done) = tokio::time::timeout(WAIT, waiting.join_next())
+        .await
+        .expect("the operators' reports are answered")
+    {
+        assert!(done.unwrap().unwrap().is_some());
+    }
+    let incidents = state.dispatch.list(false).await.unwrap();
+    assert_eq!(incidents.len(), 5, "{incidents:?}");
+    assert!(incidents.iter().any(|i| i.report.reporter == "P1"));
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -702,24 +702,19 @@ mod tests {
         use vigie_ground::dispatch::incident::{
             Category, GeoPoint, Priority, Report, Source as From,
         };
-        let reported = server
-            .state()
-            .dispatch
-            .report(
-                Report {
-                    category: Category::Fire,
-                    priority: Priority::Normal,
-                    location: GeoPoint {
-                        lat_deg: 48.9245,
-                        lon_deg: 2.3605,
-                    },
-                    source: From::Operator,
-                    reporter: "ops".into(),
-                    text: String::new(),
-                    observed_ms: 0,
+        let reported = rt
+            .block_on(server.state().dispatch.report(Report {
+                category: Category::Fire,
+                priority: Priority::Normal,
+                location: GeoPoint {
+                    lat_deg: 48.9245,
+                    lon_deg: 2.3605,
                 },
-                None,
-            )
+                source: From::Operator,
+                reporter: "ops".into(),
+                text: String::new(),
+                observed_ms: 0,
+            }))
             .expect("stored")
             .expect("new incident");
         let wanted = format!("incident:{}", reported.incident.id);

@@ -131,10 +131,12 @@ impl From<DispatchError> for HttpError {
                 status: StatusCode::CONFLICT,
                 message: e.to_string(),
             },
-            DispatchError::Store(_) | DispatchError::Streets { .. } => HttpError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-            },
+            DispatchError::Store(_) | DispatchError::Streets { .. } | DispatchError::Stopped(_) => {
+                HttpError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: e.to_string(),
+                }
+            }
         }
     }
 }
@@ -166,21 +168,21 @@ async fn create(
         text: body.text,
         observed_ms: body.observed_ms.unwrap_or_else(crate::time::unix_ms),
     };
-    let view = state
-        .dispatch
-        .report(report, None)?
-        .ok_or_else(|| HttpError::internal("the incident was stored but cannot be read back"))?;
+    let view =
+        state.dispatch.report(report).await?.ok_or_else(|| {
+            HttpError::internal("the incident was stored but cannot be read back")
+        })?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
 async fn list(
     State(state): State<Arc<ServerState>>,
     Query(q): Query<ListQuery>,
-) -> Json<IncidentList> {
-    Json(IncidentList {
+) -> Result<Json<IncidentList>, HttpError> {
+    Ok(Json(IncidentList {
         at_ms: crate::time::unix_ms(),
-        incidents: state.dispatch.list(q.open.unwrap_or(false)),
-    })
+        incidents: state.dispatch.list(q.open.unwrap_or(false)).await?,
+    }))
 }
 
 async fn one(
@@ -188,7 +190,7 @@ async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
     let id = parse_id(&id)?;
-    state.dispatch.view(id)?.map(Json).ok_or_else(|| {
+    state.dispatch.view(id).await?.map(Json).ok_or_else(|| {
         HttpError::not_found(format!(
             "no incident {id}: GET /api/v1/incidents lists them"
         ))
@@ -203,12 +205,12 @@ async fn assign(
 ) -> Result<Json<IncidentView>, HttpError> {
     let id = parse_id(&id)?;
     let count = body.count.unwrap_or(1).clamp(1, 20);
-    Ok(Json(state.dispatch.assign(
-        id,
-        body.units,
-        count,
-        &op.actor(),
-    )?))
+    Ok(Json(
+        state
+            .dispatch
+            .assign(id, body.units, count, op.actor())
+            .await?,
+    ))
 }
 
 async fn close(
@@ -217,7 +219,7 @@ async fn close(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
     let id = parse_id(&id)?;
-    Ok(Json(state.dispatch.finish(id, false, &op.actor())?))
+    Ok(Json(state.dispatch.finish(id, false, op.actor()).await?))
 }
 
 async fn cancel(
@@ -226,7 +228,7 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
     let id = parse_id(&id)?;
-    Ok(Json(state.dispatch.finish(id, true, &op.actor())?))
+    Ok(Json(state.dispatch.finish(id, true, op.actor()).await?))
 }
 
 async fn alarm(
@@ -236,7 +238,7 @@ async fn alarm(
     body: Option<Json<Alarm>>,
 ) -> Result<(StatusCode, Json<IncidentView>), HttpError> {
     let text = body.map(|b| b.0.text).unwrap_or_default();
-    let view = state.dispatch.call_point_alarm(&id, &text)?;
+    let view = state.dispatch.call_point_alarm(id, text).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -254,14 +256,14 @@ pub struct LiveFigures {
     pub time_zone: String,
 }
 
-async fn figures(State(state): State<Arc<ServerState>>) -> Json<LiveFigures> {
+async fn figures(State(state): State<Arc<ServerState>>) -> Result<Json<LiveFigures>, HttpError> {
     let site = &state.config.site;
-    Json(LiveFigures {
-        figures: state.dispatch.figures(),
+    Ok(Json(LiveFigures {
+        figures: state.dispatch.figures().await?,
         site: site.name.clone(),
         event: site.event.clone(),
         time_zone: site.time_zone.clone(),
-    })
+    }))
 }
 
 /// Event ids of the stream, increasing across connections.

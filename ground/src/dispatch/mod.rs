@@ -14,11 +14,15 @@
 //! - [`persist`]: incidents, transitions and escalations in SQLite.
 //! - [`http`]: the routes, the operators' event stream and the live page.
 //!
-//! [`Dispatch`] (this file) is the thin edge: it stores a report, computes
-//! suggestions from the picture and coverage, feeds the core, and carries
-//! its actions out in order: saves before announcements, orders through the
-//! patrol link's persisted queue.
+//! - [`desk`]: dispatch's own thread, and the handle ([`desk::Desk`]) the
+//!   HTTP routes, the patrol link and the operator picture hold.
+//!
+//! [`Dispatch`] (this file) is the thin edge, run only on that thread: it
+//! stores a report, computes suggestions from the picture and coverage,
+//! feeds the core, and carries its actions out in order: saves before
+//! announcements, orders through the patrol link's persisted queue.
 
+pub mod desk;
 pub mod engine;
 pub mod http;
 pub mod incident;
@@ -33,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use vigie_protocols::api::{UnitKind, UnitStatus};
 
 use crate::coverage::live::LiveCoverage;
@@ -72,6 +76,9 @@ pub enum DispatchError {
         "no call point {0:?}: declare it under [[dispatch.call_points]] or as a call_point unit with a position"
     )]
     UnknownCallPoint(String),
+    /// Dispatch's thread is not running (or failed on this request).
+    #[error("dispatch is not running: {0}")]
+    Stopped(String),
     /// Storage failed: nothing after it was announced.
     #[error("storage failed, nothing was announced: {0}")]
     Store(#[from] StoreError),
@@ -272,8 +279,6 @@ pub struct Dispatch {
     engine: Mutex<Engine>,
     /// Notices to operators.
     events: broadcast::Sender<Notice>,
-    /// Wakes the timer task when deadlines may have moved earlier.
-    wake: Notify,
     /// Latency histograms.
     stats: Mutex<Stats>,
 }
@@ -343,7 +348,6 @@ impl Dispatch {
             streets,
             engine: Mutex::new(engine),
             events: broadcast::channel(EVENT_BUFFER).0,
-            wake: Notify::new(),
             stats: Mutex::new(Stats {
                 ack_latency: Histogram::new(&[
                     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -567,7 +571,6 @@ impl Dispatch {
             },
         )?;
         self.carry_out(&mut engine, now, actions)?;
-        self.wake.notify_one();
         self.view_locked(&engine, incident_id, None)?
             .ok_or_else(|| EngineError::UnknownIncident(incident_id).into())
     }
@@ -640,7 +643,6 @@ impl Dispatch {
             }
             Err(e) => tracing::warn!(%order_id, "order progress ignored: {e}"),
         }
-        self.wake.notify_one();
     }
 
     /// Resends and escalates what is due, and records eyes on incidents
@@ -676,22 +678,9 @@ impl Dispatch {
         engine.poll_timeout()
     }
 
-    /// Runs the timers until `stop` resolves.
-    pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        loop {
-            let next = self.tick();
-            let now = crate::time::unix_ms();
-            let wait = next
-                .map(|t| Duration::from_millis((t - now).clamp(0, 60_000) as u64))
-                .unwrap_or(EYES_ON_CHECK)
-                .min(EYES_ON_CHECK);
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.wake.notified() => {}
-            }
-        }
+    /// The core's next deadline (resend, escalation), Unix ms.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.lock().poll_timeout()
     }
 
     /// The suggestions for an incident now.
@@ -1023,7 +1012,7 @@ impl Dispatch {
                             inc.report.text
                         ),
                     };
-                    let event = match self.patrol.issue_order_now(&unit, &order) {
+                    let event = match self.patrol.issue_order_blocking(&unit, &order) {
                         Ok(rec) => {
                             self.stats().orders += 1;
                             Event::OrderStored {
@@ -1049,7 +1038,7 @@ impl Dispatch {
                     order_id, reason, ..
                 } => {
                     // Stored before the notice that follows is announced.
-                    self.patrol.withdraw_now(&order_id, &reason)?;
+                    self.patrol.withdraw_blocking(&order_id, &reason)?;
                 }
                 Action::Resend { order_id, unit } => {
                     if let Err(e) = self.patrol.resend(&order_id) {

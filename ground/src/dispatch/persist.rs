@@ -7,6 +7,7 @@
 //! finds those that a crash kept from becoming incidents.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{OptionalExtension, params};
 
@@ -78,6 +79,96 @@ pub struct TabletReport {
 pub struct DispatchStore {
     /// The database.
     store: Store,
+    /// Passed before every statement: closed only by a [`StoreHold`].
+    gate: Arc<StoreGate>,
+}
+
+/// What every dispatch statement passes first. Open in a deployment;
+/// closed by a [`StoreHold`], it makes dispatch's storage behave as a disk
+/// that stopped answering, so that a test can show what still works
+/// meanwhile (position ingest, orders on other connections).
+#[derive(Debug)]
+pub struct StoreGate {
+    /// Whether it is closed, and how many statements wait at it.
+    state: Mutex<GateState>,
+    /// Wakes the statements waiting when it opens.
+    opened: Condvar,
+    /// Statements waiting, for the holder.
+    waiting: tokio::sync::watch::Sender<usize>,
+}
+
+/// The gate's state.
+#[derive(Debug, Default)]
+struct GateState {
+    /// Closed by a hold.
+    closed: bool,
+    /// Statements waiting.
+    waiting: usize,
+}
+
+impl Default for StoreGate {
+    fn default() -> StoreGate {
+        StoreGate {
+            state: Mutex::default(),
+            opened: Condvar::new(),
+            waiting: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl StoreGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits while the gate is closed.
+    fn pass(&self) {
+        let mut state = self.lock();
+        if !state.closed {
+            return;
+        }
+        state.waiting += 1;
+        self.waiting.send_replace(state.waiting);
+        while state.closed {
+            state = self.opened.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state.waiting -= 1;
+        self.waiting.send_replace(state.waiting);
+    }
+
+    /// Closes the gate until the hold is dropped.
+    pub fn hold(self: &Arc<Self>) -> StoreHold {
+        self.lock().closed = true;
+        StoreHold {
+            gate: self.clone(),
+            waiting: self.waiting.subscribe(),
+        }
+    }
+}
+
+/// Dispatch's storage held still (see [`StoreGate`]); released when
+/// dropped.
+#[derive(Debug)]
+pub struct StoreHold {
+    /// The gate held.
+    gate: Arc<StoreGate>,
+    /// Statements waiting at it.
+    waiting: tokio::sync::watch::Receiver<usize>,
+}
+
+impl StoreHold {
+    /// Resolves once dispatch is stuck on the held storage (a statement
+    /// waits at the gate).
+    pub async fn stuck(&mut self) {
+        let _ = self.waiting.wait_for(|n| *n > 0).await;
+    }
+}
+
+impl Drop for StoreHold {
+    fn drop(&mut self) {
+        self.gate.lock().closed = false;
+        self.gate.opened.notify_all();
+    }
 }
 
 fn corrupt(store: &Store, detail: String) -> StoreError {
@@ -92,7 +183,24 @@ impl DispatchStore {
     /// Opens dispatch's tables, creating them if needed.
     pub fn new(store: Store) -> Result<DispatchStore, StoreError> {
         store.migrate_module("dispatch", MIGRATIONS)?;
-        Ok(DispatchStore { store })
+        Ok(DispatchStore {
+            store,
+            gate: Arc::default(),
+        })
+    }
+
+    /// The gate every statement passes (see [`StoreGate`]).
+    pub fn gate(&self) -> &Arc<StoreGate> {
+        &self.gate
+    }
+
+    /// Runs `f` on the connection, once past the gate.
+    fn with_conn<R>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.gate.pass();
+        self.store.with_conn(f)
     }
 
     /// Stores a new incident (and its `new` transition) and returns it.
@@ -104,7 +212,7 @@ impl DispatchStore {
         created_ms: i64,
         tablet: Option<(&str, &str)>,
     ) -> Result<Option<Incident>, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let tx = c.transaction()?;
             let n = tx.execute(
                 "INSERT OR IGNORE INTO dispatch_incident (category, priority, lat_deg, lon_deg, source, reporter,
@@ -137,7 +245,7 @@ impl DispatchStore {
 
     /// Writes an incident's status, times and transitions not yet stored.
     pub fn save(&self, incident: &Incident) -> Result<(), StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let tx = c.transaction()?;
             tx.execute(
                 "UPDATE dispatch_incident SET status = ?1, eyes_on_ms = ?2, on_scene_ms = ?3 WHERE id = ?4",
@@ -155,7 +263,7 @@ impl DispatchStore {
 
     /// Records an escalation.
     pub fn save_escalation(&self, e: &Escalation) -> Result<(), StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             c.execute(
                 "INSERT INTO dispatch_escalation (incident_id, order_id, unit, reason, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![e.incident_id as i64, e.order_id, e.unit, e.reason, e.at_ms],
@@ -166,7 +274,7 @@ impl DispatchStore {
 
     /// Escalations of one incident, oldest first.
     pub fn escalations(&self, incident_id: u64) -> Result<Vec<Escalation>, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT incident_id, order_id, unit, reason, at_ms FROM dispatch_escalation WHERE incident_id = ?1 ORDER BY id",
             )?;
@@ -185,7 +293,7 @@ impl DispatchStore {
 
     /// When each escalated order was escalated.
     pub fn escalated_orders(&self) -> Result<HashMap<String, i64>, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT order_id, MIN(at_ms) FROM dispatch_escalation WHERE order_id IS NOT NULL GROUP BY order_id",
             )?;
@@ -228,7 +336,7 @@ impl DispatchStore {
             "SELECT id, category, priority, source, status, lat_deg, lon_deg, reporter, text, observed_ms,
                     created_ms, eyes_on_ms, on_scene_ms FROM dispatch_incident {clause}"
         );
-        let (rows, transitions) = self.store.with_conn(|c| {
+        let (rows, transitions) = self.with_conn(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows: Vec<Row> = stmt
                 .query_map(args, |r| {
@@ -301,7 +409,7 @@ impl DispatchStore {
     /// Tablet reports the patrol link stored that are not incidents yet
     /// (the server stopped between the two writes), oldest first.
     pub fn unimported(&self) -> Result<Vec<TabletReport>, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT p.unit, p.message_id, p.category, p.lat_deg, p.lon_deg, p.text, p.at_ms, p.received_ms
                  FROM patrol_incident p
@@ -328,7 +436,7 @@ impl DispatchStore {
 
     /// Incidents created since `since_ms`, by category.
     pub fn count_since(&self, since_ms: i64) -> Result<Vec<(String, u64)>, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT category, COUNT(*) FROM dispatch_incident WHERE created_ms >= ?1 GROUP BY category ORDER BY category",
             )?;
@@ -339,7 +447,7 @@ impl DispatchStore {
 
     /// Whether an incident with this id exists.
     pub fn exists(&self, id: u64) -> Result<bool, StoreError> {
-        self.store.with_conn(|c| {
+        self.with_conn(|c| {
             c.query_row(
                 "SELECT 1 FROM dispatch_incident WHERE id = ?1",
                 params![id as i64],

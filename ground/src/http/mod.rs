@@ -220,7 +220,11 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
     let mut body = state
         .metrics
         .render(&state.fleet, state.started.elapsed().as_secs_f64());
-    body.push_str(&state.dispatch.render_metrics());
+    match state.dispatch.render_metrics().await {
+        Ok(families) => body.push_str(&families),
+        // The other families are still worth scraping.
+        Err(e) => tracing::warn!("dispatch metrics left out: {e}"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -130,30 +130,35 @@ impl PatrolLink {
         Ok(record)
     }
 
-    /// [`PatrolLink::issue_order`] for callers that are not async: the order
-    /// is stored on the caller's thread, in its own transaction (with
-    /// fsync), before it is handed on. Dispatch calls it today from tokio
-    /// worker threads (its HTTP handlers, the tablet connection task and
-    /// `Dispatch::run`), so a slow disk stalls those workers: moving
-    /// dispatch to its own thread is open work (the architecture issue).
-    pub fn issue_order_now(&self, unit: &str, order: &NewOrder) -> Result<OrderRecord, OrderError> {
-        let record = self.orders.create(unit, order, crate::time::unix_ms())?;
+    /// [`PatrolLink::issue_order`] for dispatch's own thread (outside the
+    /// async runtime): stored by the same writer thread, durably, before it
+    /// is handed on. Never call it from async code: it waits for the commit
+    /// on the calling thread.
+    pub fn issue_order_blocking(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+    ) -> Result<OrderRecord, OrderError> {
+        let record = self
+            .writer
+            .create_blocking(unit, order, crate::time::unix_ms())?;
         self.issued(record.clone());
         Ok(record)
     }
 
-    /// Withdraws an order not yet ended (stored first, in its own
-    /// transaction), then tells the unit's live session; `Ok(None)` when
-    /// there is no such order or it had ended. A unit not connected is told
-    /// when it reconnects, until it acknowledges.
-    pub fn withdraw_now(
+    /// Withdraws an order not yet ended (stored first, by the writer
+    /// thread), then tells the unit's live session; `Ok(None)` when there
+    /// is no such order or it had ended. A unit not connected is told when
+    /// it reconnects, until it acknowledges. For dispatch's own thread:
+    /// never from async code.
+    pub fn withdraw_blocking(
         &self,
         order_id: &str,
         reason: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let Some((before, record)) =
-            self.orders
-                .withdraw(order_id, reason, crate::time::unix_ms())?
+            self.writer
+                .withdraw_blocking(order_id, reason, crate::time::unix_ms())?
         else {
             return Ok(None);
         };

@@ -929,8 +929,9 @@ mod tests {
 
     #[test]
     fn a_write_by_another_connection_cannot_slip_between_the_seq_read_and_the_insert() {
-        // The server's order queue is written by two connections: the patrol
-        // writer thread (acks) and dispatch (orders). Here the other
+        // The order queue may be written by more than one connection (the
+        // server's writer thread, a command run on the same data directory,
+        // a second server on a shared file). Here the other
         // connection tries to commit exactly between `create_in`'s read of
         // the last sequence number and its insert.
         let dir = std::env::temp_dir().join(format!(

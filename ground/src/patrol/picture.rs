@@ -31,6 +31,7 @@ use crate::coverage::SourceKind;
 use crate::coverage::live::LiveCoverage;
 use crate::coverage::polygon::Pt;
 use crate::dispatch::Dispatch;
+use crate::dispatch::desk::Desk;
 use crate::dispatch::engine::Notice;
 use crate::dispatch::incident::Incident;
 use crate::fleet::{FleetHandle, PictureDiff};
@@ -278,6 +279,18 @@ impl IncidentBoard {
         board
     }
 
+    /// [`IncidentBoard::from_dispatch`], read on dispatch's thread; empty
+    /// (and logged) when dispatch does not answer.
+    pub async fn read(desk: &Desk) -> IncidentBoard {
+        match desk.call(IncidentBoard::from_dispatch).await {
+            Ok(board) => board,
+            Err(e) => {
+                tracing::warn!("the picture shows no incident until dispatch answers: {e}");
+                IncidentBoard::default()
+            }
+        }
+    }
+
     /// Applies one notice; `false` if it changed nothing the picture shows.
     pub fn apply(&mut self, notice: &Notice) -> bool {
         match notice {
@@ -367,7 +380,7 @@ pub struct PictureSources {
     /// Fixed cameras and privacy masks.
     pub coverage: Arc<LiveCoverage>,
     /// Open incidents.
-    pub dispatch: Arc<Dispatch>,
+    pub dispatch: Desk,
 }
 
 /// Streams the picture to one client until the connection or the stream ends.
@@ -391,7 +404,7 @@ pub async fn stream(conn: quinn::Connection, sources: PictureSources, min_interv
     let mut seen_version = None;
     // Subscribe before reading the board, so no notice falls in between.
     let mut notices = sources.dispatch.subscribe();
-    let mut board = IncidentBoard::from_dispatch(&sources.dispatch);
+    let mut board = IncidentBoard::read(&sources.dispatch).await;
     // The inventory is loaded once per server run.
     let cameras = cameras(&sources.coverage);
     let mut layers = Layers {
@@ -408,7 +421,7 @@ pub async fn stream(conn: quinn::Connection, sources: PictureSources, min_interv
                 Ok(notice) => layers_changed |= board.apply(&notice),
                 Err(broadcast::error::TryRecvError::Empty) => break,
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                    board = IncidentBoard::from_dispatch(&sources.dispatch);
+                    board = IncidentBoard::read(&sources.dispatch).await;
                     layers_changed = true;
                 }
                 Err(broadcast::error::TryRecvError::Closed) => break,

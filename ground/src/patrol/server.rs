@@ -726,14 +726,19 @@ impl Tablet {
                         lat_deg: p.lat_deg,
                         lon_deg: p.lon_deg,
                     });
-                    if let Err(e) = self.state.dispatch.tablet_report(
-                        &self.unit.id,
-                        &r.message_id,
-                        r.category,
-                        at,
-                        &r.text,
-                        r.at_ms,
-                    ) {
+                    if let Err(e) = self
+                        .state
+                        .dispatch
+                        .tablet_report(
+                            self.unit.id.clone(),
+                            r.message_id.clone(),
+                            r.category,
+                            at,
+                            r.text.clone(),
+                            r.at_ms,
+                        )
+                        .await
+                    {
                         tracing::error!(id = %r.message_id, "incident stored but not dispatched yet (imported on restart): {e}");
                     }
                 }
@@ -812,7 +817,14 @@ impl Tablet {
                             to.as_str(),
                         );
                         register(&self.state, entry).await;
-                        self.state.dispatch.order_progress(&order_id, to);
+                        if let Err(e) = self
+                            .state
+                            .dispatch
+                            .order_progress(order_id.clone(), to)
+                            .await
+                        {
+                            tracing::error!(%order_id, "ack stored, dispatch not told (restored on restart): {e}");
+                        }
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),
                             OrderState::Arrived => Some(UnitStatus::OnScene),
@@ -845,7 +857,7 @@ impl Tablet {
                     let link = self.state.patrol.clone();
                     let reason = format!("undeliverable: {e}");
                     tokio::task::spawn_blocking(move || {
-                        match link.withdraw_now(&order.order_id, &reason) {
+                        match link.withdraw_blocking(&order.order_id, &reason) {
                             Ok(_) => {
                                 tracing::error!(order = %order.order_id, "order withdrawn: {reason}")
                             }

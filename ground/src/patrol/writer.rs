@@ -104,10 +104,7 @@ impl OrderWriter {
     /// second connection).
     pub fn spawn(orders: &OrderStore) -> Result<OrderWriter, StoreError> {
         let store = orders.store();
-        let own = match store.path().parent() {
-            Some(dir) if store.path() != std::path::Path::new(":memory:") => Store::open(dir)?,
-            _ => store.clone(),
-        };
+        let own = store.second_connection()?;
         let path = Arc::new(store.path().to_path_buf());
         let (jobs, rx) = mpsc::channel(WRITER_QUEUE);
         let thread_path = path.clone();
@@ -140,6 +137,56 @@ impl OrderWriter {
         };
         self.jobs.send(job).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
+    }
+
+    /// [`OrderWriter::run`] for a thread outside the async runtime
+    /// (dispatch's): waits for the commit on the calling thread. Never call
+    /// it from async code: it blocks the thread it runs on.
+    pub fn run_blocking<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(ClosureJob {
+            work: Some(work),
+            result: None,
+            reply,
+            path: self.path.clone(),
+        });
+        let gone = || StoreError::Unavailable {
+            path: (*self.path).clone(),
+            detail: "the patrol writer thread stopped".into(),
+        };
+        self.jobs.blocking_send(job).map_err(|_| gone())?;
+        answer.blocking_recv().map_err(|_| gone())?
+    }
+
+    /// Stores a new order for `unit` from dispatch's thread (durable when
+    /// this returns): the same writer, so the same path to SQLite, as the
+    /// API's and the sessions' writes.
+    pub fn create_blocking(
+        &self,
+        unit: &str,
+        order: &NewOrder,
+        now_ms: i64,
+    ) -> Result<OrderRecord, OrderError> {
+        let priority = orders::validate(order)?;
+        let (unit, order) = (unit.to_string(), order.clone());
+        Ok(self.run_blocking(move |c| orders::create_in(c, &unit, &order, priority, now_ms))?)
+    }
+
+    /// Withdraws an order not yet ended, from dispatch's thread; its state
+    /// before and the withdrawn order, `None` when there is none or it had
+    /// ended.
+    pub fn withdraw_blocking(
+        &self,
+        order_id: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Option<(orders::OrderState, OrderRecord)>, StoreError> {
+        let (order_id, reason) = (order_id.to_string(), reason.to_string());
+        self.run_blocking(move |c| orders::withdraw_in(c, &order_id, &reason, now_ms))
     }
 
     /// Stores a new order for `unit` (durable when this returns).

@@ -328,6 +328,8 @@ async fn run_link(
     let mut duplicates = Throttle::default();
     let mut buf = vec![0u8; 65536];
     let mut next_tcp_try = Instant::now();
+    // Signing reservations written off the runtime come back here.
+    let mut persisted = mpsc::channel::<(u64, bool)>(4);
     loop {
         let wake = core.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -363,6 +365,7 @@ async fn run_link(
             _ = sleep => {
                 core.handle_timeout(Instant::now(), crate::time::unix_ms());
             }
+            Some((r, ok)) = persisted.1.recv() => core.signing_persisted(r, ok),
             req = requests.recv() => {
                 let Some(LinkRequest::Command { unit_id, command, reply }) = req else { break };
                 let now = Instant::now();
@@ -465,9 +468,19 @@ async fn run_link(
                     format_args!("dropped bad MAVLink input from {from}: {error}"),
                 ),
                 LinkEvent::PersistSigning(r) => {
-                    if let Err(e) = state.store.save_signing_reservation(&name, r) {
-                        tracing::error!("cannot persist the signing timestamp: {e}");
-                    }
+                    // Off the runtime (SQLite with fsync); the core signs
+                    // below the previous reservation meanwhile.
+                    let (store, link, done) = (state.store.clone(), name.clone(), persisted.0.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let ok = match store.save_signing_reservation(&link, r) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                tracing::error!(%link, "cannot persist the signing timestamp (asked again at the next send): {e}");
+                                false
+                            }
+                        };
+                        let _ = done.blocking_send((r, ok));
+                    });
                 }
             }
         }

@@ -141,7 +141,9 @@ pub enum LinkEvent {
         /// Why.
         error: FrameError,
     },
-    /// Persist this signing timestamp reservation before sending more.
+    /// Persist this signing timestamp reservation, then report it with
+    /// [`LinkCore::signing_persisted`]; signing goes on below the previous
+    /// one meanwhile.
     PersistSigning(u64),
 }
 
@@ -225,6 +227,8 @@ pub struct LinkCore {
     verifier: Option<Verifier>,
     /// Frames to send.
     outbox: VecDeque<Transmit>,
+    /// Messages waiting for a signing reservation to be persisted.
+    unsigned: VecDeque<(SocketAddr, MavMessage)>,
     /// Events for the edge.
     events: VecDeque<LinkEvent>,
     /// Next GCS heartbeat.
@@ -256,6 +260,7 @@ impl LinkCore {
             signer,
             verifier,
             outbox: VecDeque::new(),
+            unsigned: VecDeque::new(),
             events: VecDeque::new(),
             next_heartbeat: None,
             counters,
@@ -1183,8 +1188,8 @@ impl LinkCore {
     fn flush_sends(&mut self) {
         if let Some(s) = self.signer.as_mut() {
             let ts = signing::timestamp_from_unix_ms(self.wall_ms);
-            if s.needs_reservation(ts) {
-                let r = s.reserve(ts);
+            if s.wants_renewal(ts) {
+                let r = s.request(ts);
                 self.events.push_back(LinkEvent::PersistSigning(r));
             }
         }
@@ -1200,9 +1205,42 @@ impl LinkCore {
         self.sends.clear();
     }
 
+    /// The edge stored the signing reservation `reservation` (`ok`) or
+    /// could not (then it is asked for again at the next send). Frames held
+    /// for it are signed and queued.
+    pub fn signing_persisted(&mut self, reservation: u64, ok: bool) {
+        let Some(s) = self.signer.as_mut() else {
+            return;
+        };
+        if ok {
+            s.persisted(reservation);
+        } else {
+            s.not_persisted(reservation);
+        }
+        let ts = signing::timestamp_from_unix_ms(self.wall_ms);
+        if !s.covers(ts) {
+            if s.wants_renewal(ts) {
+                let r = s.request(ts);
+                self.events.push_back(LinkEvent::PersistSigning(r));
+            }
+            return;
+        }
+        for (to, msg) in std::mem::take(&mut self.unsigned) {
+            self.encode_to(to, &msg);
+        }
+    }
+
     fn encode_to(&mut self, to: SocketAddr, msg: &MavMessage) {
         if self.outbox.len() >= MAX_OUTBOX {
             return; // a stalled socket: drop rather than grow
+        }
+        let wall = signing::timestamp_from_unix_ms(self.wall_ms);
+        if self.signer.as_ref().is_some_and(|s| !s.covers(wall)) {
+            // No timestamp may be used before its reservation is on disk.
+            if self.unsigned.len() < MAX_OUTBOX {
+                self.unsigned.push_back((to, msg.clone()));
+            }
+            return;
         }
         let header = MavHeader {
             system_id: self.settings.system_id as u32,
@@ -1211,7 +1249,6 @@ impl LinkCore {
         };
         self.seq = self.seq.wrapping_add(1);
         let mut bytes = Vec::with_capacity(64);
-        let wall = signing::timestamp_from_unix_ms(self.wall_ms);
         let sign = self.signer.as_mut().map(|s| {
             let ts = s.next(wall);
             (s.key, s.link_id, ts)

@@ -423,7 +423,21 @@ fn a_signed_link_rejects_unsigned_and_wrong_key_frames_and_signs_its_own() {
         addr(5000),
         &frame(7, 1, &position(1.0, 1.0), Some((&[4u8; 32], ts + 1))),
     );
-    let (tx, ev) = drain(&mut c);
+    let (held, ev) = drain(&mut c);
+    assert!(
+        held.is_empty(),
+        "nothing signed before its reservation is stored"
+    );
+    let reservation = ev
+        .iter()
+        .find_map(|e| match e {
+            LinkEvent::PersistSigning(r) => Some(*r),
+            _ => None,
+        })
+        .expect("a reservation to store");
+    c.signing_persisted(reservation, true);
+    let (tx, _) = drain(&mut c);
+    assert!(!tx.is_empty(), "the held frames go once it is stored");
     let reasons: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {

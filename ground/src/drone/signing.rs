@@ -128,9 +128,11 @@ impl Verifier {
 /// Hands out strictly increasing signing timestamps that never go backwards
 /// across restarts.
 ///
-/// The caller persists [`Signer::reservation`] whenever
-/// [`Signer::needs_reservation`] says so, before using timestamps beyond the
-/// previous reservation; after a restart, start from the stored value.
+/// Timestamps are used only below a reservation already persisted. The
+/// next one is asked for early ([`Signer::wants_renewal`], half a span
+/// before the end), so that its write runs off the link while signing goes
+/// on; only a write slower than half a span (5 minutes) holds frames back.
+/// After a restart, start from the stored value.
 #[derive(Debug, Clone)]
 pub struct Signer {
     /// The link's key.
@@ -139,8 +141,10 @@ pub struct Signer {
     pub link_id: u8,
     /// Last timestamp used.
     last: u64,
-    /// Timestamps up to this value are covered by the persisted reservation.
+    /// Timestamps below this value are covered by the persisted reservation.
     reserved: u64,
+    /// A reservation asked for and not yet persisted.
+    requested: Option<u64>,
 }
 
 /// How far ahead a reservation reaches: 10 minutes of timestamps.
@@ -154,25 +158,54 @@ impl Signer {
             link_id,
             last: stored_reservation,
             reserved: stored_reservation,
+            requested: None,
         }
     }
 
-    /// The next timestamp, given the wall clock's.
+    /// The timestamp the next frame would get at `wall_ts`.
+    fn upcoming(&self, wall_ts: u64) -> u64 {
+        wall_ts.max(self.last + 1)
+    }
+
+    /// The next timestamp, given the wall clock's; only when
+    /// [`Signer::covers`] said so.
     pub fn next(&mut self, wall_ts: u64) -> u64 {
-        self.last = wall_ts.max(self.last + 1);
+        self.last = self.upcoming(wall_ts);
         self.last
     }
 
-    /// Whether a new reservation must be persisted before signing at
-    /// `wall_ts`.
-    pub fn needs_reservation(&self, wall_ts: u64) -> bool {
-        wall_ts.max(self.last + 1) >= self.reserved
+    /// Whether a frame may be signed now: its timestamp is below the
+    /// persisted reservation.
+    pub fn covers(&self, wall_ts: u64) -> bool {
+        self.upcoming(wall_ts) < self.reserved
     }
 
-    /// Reserves timestamps ahead and returns the value to persist.
-    pub fn reserve(&mut self, wall_ts: u64) -> u64 {
-        self.reserved = wall_ts.max(self.last + 1) + RESERVATION_SPAN;
-        self.reserved
+    /// Whether to ask for the next reservation now: none is in flight and
+    /// less than half a span is left.
+    pub fn wants_renewal(&self, wall_ts: u64) -> bool {
+        self.requested.is_none() && self.upcoming(wall_ts) + RESERVATION_SPAN / 2 >= self.reserved
+    }
+
+    /// Asks for a reservation a span ahead; returns the value to persist.
+    pub fn request(&mut self, wall_ts: u64) -> u64 {
+        let r = self.upcoming(wall_ts) + RESERVATION_SPAN;
+        self.requested = Some(r);
+        r
+    }
+
+    /// `reservation` is on disk: timestamps below it may be used.
+    pub fn persisted(&mut self, reservation: u64) {
+        self.reserved = self.reserved.max(reservation);
+        if self.requested.is_some_and(|r| r <= reservation) {
+            self.requested = None;
+        }
+    }
+
+    /// The write of `reservation` failed: it will be asked for again.
+    pub fn not_persisted(&mut self, reservation: u64) {
+        if self.requested == Some(reservation) {
+            self.requested = None;
+        }
     }
 
     /// The last persisted reservation.
@@ -246,8 +279,15 @@ mod tests {
     fn timestamps_never_go_backwards_across_a_restart_or_clock_step() {
         let mut s = Signer::new(KEY, 0, 0);
         let wall = 500_000_000;
-        assert!(s.needs_reservation(wall));
-        let stored = s.reserve(wall);
+        assert!(
+            !s.covers(wall),
+            "nothing is signed before a reservation is stored"
+        );
+        assert!(s.wants_renewal(wall));
+        let stored = s.request(wall);
+        assert!(!s.wants_renewal(wall), "one request in flight");
+        s.persisted(stored);
+        assert!(s.covers(wall));
         let a = s.next(wall);
         let b = s.next(wall); // same wall time: still increases
         assert!(b > a);
@@ -255,5 +295,28 @@ mod tests {
         let mut s2 = Signer::new(KEY, 0, stored);
         let c = s2.next(wall - 360_000_000);
         assert!(c > b && c > stored);
+    }
+
+    #[test]
+    fn the_next_reservation_is_asked_for_early_and_signing_goes_on_meanwhile() {
+        let mut s = Signer::new(KEY, 0, 0);
+        let wall = 500_000_000;
+        let first = s.request(wall);
+        s.persisted(first);
+        // Past half the span: renewal wanted, signing still covered.
+        let later = wall + RESERVATION_SPAN / 2 + 1;
+        assert!(s.wants_renewal(later));
+        let second = s.request(later);
+        assert!(s.covers(later));
+        s.next(later);
+        // The write fails: asked again; it lands: covered further.
+        s.not_persisted(second);
+        assert!(s.wants_renewal(later));
+        let third = s.request(later);
+        let end = first + 10;
+        assert!(!s.covers(end), "beyond the stored reservation: held");
+        s.persisted(third);
+        assert!(s.covers(end));
+        assert!(!s.wants_renewal(later), "a span ahead again");
     }
 }

@@ -507,6 +507,16 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let mut latencies_us: Vec<u64> = Vec::new();
     let mut probe_us: Vec<u64> = Vec::new();
     let mut last_seq = vec![-1i64; args.drones];
+    // The report each drone shows when the window opens is not measured:
+    // its first update in the window may come from an ATTITUDE showing a
+    // report sent a period (100 ms) before the window.
+    for unit in server.state.fleet.snapshot() {
+        if let Some((k, seq, _, _)) = latency_of(&unit, &stamps, unix_us())
+            && let Some(last) = last_seq.get_mut(k)
+        {
+            *last = seq;
+        }
+    }
     let mut lagged = 0u64;
     while start.elapsed() < args.duration {
         match changes.try_recv() {

@@ -685,7 +685,7 @@ fn tablet_and_console_sessions_refusals_and_picture_subscriptions_are_recorded()
         .enable_all()
         .build()
         .unwrap();
-    use vigie_ground::patrol::client::{follow_picture, load_client_config};
+    use vigie_ground::operator::client::{follow_picture, load_client_config};
     let follow = |dir: &Path, unit: &str| {
         let config = load_client_config(dir, unit).unwrap();
         runtime.block_on(async {

@@ -32,7 +32,7 @@ use vigie_ground::dispatch::routing::{OneWay, StreetGraph, StreetLine};
 use vigie_ground::dispatch::suggest;
 use vigie_ground::fleet::FleetHandle;
 use vigie_ground::frame::LocalFrame;
-use vigie_ground::patrol::link::PatrolLink;
+use vigie_ground::patrol::roster::PatrolLink;
 use vigie_ground::store::Store;
 use vigie_protocols::api::{DroneTelemetry, PatrolInfo, Position, Unit, UnitKind, UnitStatus};
 

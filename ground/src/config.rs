@@ -325,7 +325,7 @@ impl Config {
     /// The default configuration on loopback with ports the system picks
     /// (HTTP, QUIC and every MAVLink link), storing in `data_dir`: for tests,
     /// benchmarks and drills that start a server next to others. The bound
-    /// addresses are then in [`crate::server::ServerState::listener`].
+    /// addresses are then in [`crate::state::ServerState::listener`].
     pub fn loopback(data_dir: PathBuf) -> Config {
         let mut config = Config {
             data_dir,

@@ -33,7 +33,7 @@ pub struct LinkCounters {
 }
 
 /// Counters and gauges of the patrol link (QUIC tablets), updated by
-/// `patrol::server` and `patrol::link` without locks.
+/// `patrol::quic` and `patrol::roster` without locks.
 #[derive(Debug, Default)]
 pub struct PatrolCounters {
     /// Units with a live connection now (gauge).
@@ -164,7 +164,7 @@ impl Histogram {
 pub struct Metrics {
     /// MAVLink links by name.
     links: Mutex<BTreeMap<String, Arc<LinkCounters>>>,
-    /// The patrol link (QUIC tablets); shared with `patrol::link`.
+    /// The patrol link (QUIC tablets); shared with `patrol::roster`.
     pub patrol: Arc<PatrolCounters>,
     /// HTTP requests served.
     pub http_requests: AtomicU64,

@@ -6,14 +6,12 @@
 //! is one signal seen by every task; after the tasks end, the picture is
 //! flushed to SQLite and the run is marked as cleanly stopped.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use vigie_protocols::api::Listener;
 
 use crate::config::Config;
 use crate::fleet::FleetHandle;
@@ -26,69 +24,7 @@ use crate::store::Store;
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
 pub use crate::shutdown::Shutdown;
-
-/// State shared by every listener and handler.
-#[derive(Debug)]
-pub struct ServerState {
-    /// The configuration the server runs with.
-    pub config: Config,
-    /// The fleet picture.
-    pub fleet: FleetHandle,
-    /// Persistence.
-    pub store: Store,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// The site's local metric frame.
-    pub frame: LocalFrame,
-    /// The patrol link: order queue and live tablet sessions.
-    pub patrol: Arc<crate::patrol::link::PatrolLink>,
-    /// When the server started, for uptime.
-    pub started: Instant,
-    /// Request queues of the MAVLink links.
-    pub drones: crate::drone::hub::DroneHub,
-    /// Live coverage index over every camera, following the picture.
-    pub coverage: Arc<crate::coverage::live::LiveCoverage>,
-    /// The audit register: who did what, when, why.
-    pub audit: crate::guardrails::audit::Audit,
-    /// Retention limits and operator events of the guardrails.
-    pub guardrails: Arc<crate::guardrails::Guardrails>,
-    /// Dispatch: incidents, suggestions, orders, escalations.
-    pub dispatch: crate::dispatch::desk::Desk,
-    /// The audit register's verify report at start when it did not verify
-    /// and the server was started anyway (`--accept-damaged-audit`).
-    pub audit_damage: Option<String>,
-    /// Bound listeners, filled in during start-up.
-    listeners: Mutex<Vec<Listener>>,
-}
-
-impl ServerState {
-    /// Bound listeners, by name.
-    pub fn listeners(&self) -> Vec<Listener> {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Records a bound listener (shown by `/api/v1/health` and the CLI).
-    pub fn add_listener(&self, name: &str, address: SocketAddr) {
-        self.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Listener {
-                name: name.into(),
-                address: address.to_string(),
-            });
-    }
-
-    /// The address of a listener by name.
-    pub fn listener(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners()
-            .into_iter()
-            .find(|l| l.name == name)
-            .and_then(|l| l.address.parse().ok())
-    }
-}
+pub use crate::state::ServerState;
 
 /// A running server.
 pub struct Server {
@@ -158,7 +94,7 @@ impl Server {
             crate::guardrails::retention::Limits::from_config(&config),
         ));
         let metrics = Arc::new(Metrics::default());
-        let patrol = Arc::new(crate::patrol::link::PatrolLink::new(
+        let patrol = Arc::new(crate::patrol::roster::PatrolLink::new(
             store.clone(),
             metrics.patrol.clone(),
         )?);
@@ -242,7 +178,28 @@ impl Server {
             Ok(())
         });
         // QUIC: patrol tablets and operator clients.
-        crate::patrol::server::spawn(&state, &mut tasks, shutdown.clone()).await?;
+        let quic = Arc::new(crate::patrol::quic::QuicContext {
+            data_dir: state.config.data_dir.clone(),
+            site_name: state.config.site.name.clone(),
+            listen: state.config.quic.listen,
+            optics: state.config.coverage.optics,
+            resend: state.config.dispatch.resend_policy(),
+            fleet: state.fleet.clone(),
+            store: state.store.clone(),
+            frame: state.frame,
+            patrol: state.patrol.clone(),
+            coverage: state.coverage.clone(),
+            audit: state.audit.clone(),
+            guardrails: state.guardrails.clone(),
+            dispatch: Arc::new(state.dispatch.clone()),
+            pictures: Arc::new(crate::operator::picture::PictureSources {
+                fleet: state.fleet.clone(),
+                coverage: state.coverage.clone(),
+                dispatch: state.dispatch.clone(),
+            }),
+        });
+        let quic_addr = crate::patrol::quic::spawn(&quic, &mut tasks, shutdown.clone()).await?;
+        state.add_listener("quic", quic_addr);
 
         // The timeline: the picture recorded for replay.
         if state.config.timeline.record {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use vigie_ground::config::Config;
+use vigie_ground::operator::client::{ClientError, follow_picture};
 use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
-use vigie_ground::patrol::client::{ClientError, follow_picture};
 use vigie_ground::patrol::tls;
 use vigie_ground::server::Server;
 use vigie_protocols::api::{Position, Unit, UnitKind, UnitStatus};

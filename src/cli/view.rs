@@ -154,7 +154,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                         args.unit
                     );
                 };
-                let config = vigie_ground::patrol::client::load_client_config(dir, &args.unit)?;
+                let config = vigie_ground::operator::client::load_client_config(dir, &args.unit)?;
                 LiveSource::start_quic(addr, config)
             } else if url.starts_with("http://") || url.starts_with("https://") {
                 LiveSource::start(url, args.token.clone())

@@ -338,7 +338,7 @@ impl LiveSource {
             std::thread::Builder::new()
                 .name("vigie-live-quic".into())
                 .spawn(move || {
-                    vigie_ground::patrol::client::follow_picture_blocking(
+                    vigie_ground::operator::client::follow_picture_blocking(
                         addr,
                         config,
                         QUIC_PICTURE_INTERVAL,
@@ -677,8 +677,8 @@ mod tests {
             .state()
             .fleet
             .upsert(unit("P1", UnitStatus::Available));
-        let config =
-            vigie_ground::patrol::client::load_client_config(&certs, "OPS7").expect("credentials");
+        let config = vigie_ground::operator::client::load_client_config(&certs, "OPS7")
+            .expect("credentials");
         let mut live = Source::Live(LiveSource::start_quic(quic, config));
         let wait_for = |live: &mut Source, want: UnitStatus| {
             for _ in 0..500 {

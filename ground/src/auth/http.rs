@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::tokens::{IssuedToken, TokenInfo};
 use super::{Forbidden, Operator, Permission, Role};
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 impl From<Forbidden> for HttpError {
     fn from(f: Forbidden) -> HttpError {

@@ -19,7 +19,7 @@ use super::polygon::{Pt, closed};
 use super::query::{self, Eta, Sighting, ZoneReport};
 use crate::frame::LocalFrame;
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 /// Most points one batch request may carry.
 pub const MAX_BATCH_POINTS: usize = 1_000_000;

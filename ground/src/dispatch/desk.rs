@@ -29,8 +29,8 @@ use super::{Dispatch, DispatchError, EYES_ON_CHECK, Figures, IncidentView};
 use crate::coverage::live::LiveCoverage;
 use crate::fleet::FleetHandle;
 use crate::frame::LocalFrame;
-use crate::patrol::link::PatrolLink;
-use crate::patrol::orders::OrderState;
+use crate::order::OrderState;
+use crate::patrol::roster::PatrolLink;
 use crate::store::Store;
 
 /// Jobs that may wait for the dispatch thread; more make their senders
@@ -286,6 +286,44 @@ impl Desk {
         if self.jobs.try_send(tick).is_err() {
             self.tick_queued.store(false, Ordering::Release);
         }
+    }
+}
+
+impl crate::patrol::quic::DispatchInbox for Desk {
+    fn tablet_report(
+        &self,
+        unit: &str,
+        report: &vigie_protocols::tablet::IncidentReport,
+    ) -> crate::patrol::quic::BoxFuture<'static, ()> {
+        let desk = self.clone();
+        let at = report.location.map(|p| GeoPoint {
+            lat_deg: p.lat_deg,
+            lon_deg: p.lon_deg,
+        });
+        let (unit, id) = (unit.to_string(), report.message_id.clone());
+        let (category, text, at_ms) = (report.category, report.text.clone(), report.at_ms);
+        Box::pin(async move {
+            if let Err(e) = desk
+                .tablet_report(unit, id.clone(), category, at, text, at_ms)
+                .await
+            {
+                tracing::error!(%id, "incident stored but not dispatched yet (imported on restart): {e}");
+            }
+        })
+    }
+
+    fn order_progress(
+        &self,
+        order_id: &str,
+        state: OrderState,
+    ) -> crate::patrol::quic::BoxFuture<'static, ()> {
+        let desk = self.clone();
+        let order_id = order_id.to_string();
+        Box::pin(async move {
+            if let Err(e) = desk.order_progress(order_id.clone(), state).await {
+                tracing::error!(%order_id, "ack stored, dispatch not told (restored on restart): {e}");
+            }
+        })
     }
 }
 

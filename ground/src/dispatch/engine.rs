@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::incident::{Incident, Priority, Status};
-use crate::patrol::orders::{OrderRecord, OrderState};
+use crate::order::{OrderRecord, OrderState};
 
 /// Timing and policy the core applies.
 #[derive(Debug, Clone, PartialEq)]

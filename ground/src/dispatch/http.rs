@@ -37,7 +37,7 @@ use super::incident::{Category, GeoPoint, Incident, Priority, Report, Source};
 use super::{DispatchError, Figures, IncidentView};
 use crate::auth::{Operator, Role};
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 /// Body of `POST /api/v1/incidents`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -602,7 +602,7 @@ mod edge {
     use crate::coverage::live::LiveCoverage;
     use crate::coverage::mask::Masks;
     use crate::fleet::FleetHandle;
-    use crate::patrol::link::PatrolLink;
+    use crate::patrol::roster::PatrolLink;
     use vigie_protocols::api::UnitStatus;
 
     fn open(dir: &std::path::Path, fleet: &FleetHandle) -> (Arc<PatrolLink>, Dispatch) {

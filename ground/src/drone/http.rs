@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use vigie_protocols::api::{CommandResult, DroneCommand, UnitKind, UnitList};
 
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 /// `GET /api/v1/drones` and `POST /api/v1/drones/{id}/commands`.
 pub fn routes() -> Router<Arc<ServerState>> {

@@ -24,7 +24,8 @@ use super::hub::LinkRequest;
 use super::link::{LinkCore, LinkEvent, LinkSettings, OpId, VehicleKey};
 use super::wire;
 use crate::config::LinkConfig;
-use crate::server::{ServerState, Shutdown};
+use crate::shutdown::Shutdown;
+use crate::state::ServerState;
 
 /// Datagrams read per wake-up before the picture is updated. Only a backlog
 /// fills it (at 500 drones × 10 Hz a wake-up finds a handful), and then

@@ -16,7 +16,7 @@ use super::authorisation::{self, CheckState};
 use crate::drone::hub::CommandGate;
 use crate::fleet::FleetHandle;
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 use crate::store::{Store, StoreError};
 
 fn refused(detail: String) -> CommandResult {

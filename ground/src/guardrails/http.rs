@@ -35,7 +35,7 @@ use super::recordings::{self, NewRecording, RecordingError, RecordingView};
 use super::retention::{Deleted, Hold, HoldError};
 use crate::auth::Operator;
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 /// Most rows one audit request returns; narrow the window beyond.
 pub const MAX_AUDIT_ROWS: usize = 100_000;

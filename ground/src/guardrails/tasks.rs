@@ -14,7 +14,8 @@ use super::GuardEvent;
 use super::audit::{Actor, Entry};
 use super::authorisation::CheckState;
 use super::supervisor::{Action, Supervisor};
-use crate::server::{ServerState, Shutdown};
+use crate::shutdown::Shutdown;
+use crate::state::ServerState;
 
 /// How often authorisations are looked at: an expiry is acted on within this.
 pub const SUPERVISE_INTERVAL: Duration = Duration::from_secs(1);

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use vigie_protocols::api::{ApiError, Health, UnitList};
 
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 pub mod listener;
 

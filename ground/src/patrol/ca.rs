@@ -561,7 +561,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), CaError> {
 }
 
 /// Writes a unit's credentials as `vigie ca issue` does and
-/// [`super::client::load_client_config`] reads them, in `out` (created if
+/// [`crate::operator::client::load_client_config`] reads them, in `out` (created if
 /// needed): `<unit>.cert.pem`, `<unit>.key.pem` (mode 0600) and `ca.pem`.
 pub fn write_unit_files(
     out: &Path,

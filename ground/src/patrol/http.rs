@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use super::ca::check_unit_id;
 use super::orders::{NewOrder, OrderError, OrderRecord};
 use crate::http::HttpError;
-use crate::server::ServerState;
+use crate::state::ServerState;
 
 /// `GET /api/v1/patrols/{id}/orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

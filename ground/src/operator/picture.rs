@@ -36,7 +36,7 @@ use crate::dispatch::engine::Notice;
 use crate::dispatch::incident::Incident;
 use crate::fleet::{FleetHandle, PictureDiff};
 use crate::frame::LocalFrame;
-use crate::patrol::orders::OrderState;
+use crate::order::OrderState;
 
 /// Units per chunk: keeps every frame well under [`MAX_PICTURE_FRAME_BYTES`]
 /// (a drone with its footprint is under 1 kB on the wire).
@@ -381,6 +381,16 @@ pub struct PictureSources {
     pub coverage: Arc<LiveCoverage>,
     /// Open incidents.
     pub dispatch: Desk,
+}
+
+impl crate::patrol::quic::PictureService for PictureSources {
+    fn stream(
+        &self,
+        conn: quinn::Connection,
+        min_interval: Duration,
+    ) -> crate::patrol::quic::BoxFuture<'static, ()> {
+        Box::pin(stream(conn, self.clone(), min_interval))
+    }
 }
 
 /// Streams the picture to one client until the connection or the stream ends.

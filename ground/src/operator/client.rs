@@ -14,7 +14,7 @@ use vigie_protocols::tablet::{
     client_message, server_message,
 };
 
-use super::picture::MAX_PICTURE_FRAME_BYTES;
+use crate::operator::picture::MAX_PICTURE_FRAME_BYTES;
 
 /// Longest wait for the server's Welcome and for the picture stream.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -203,7 +203,7 @@ pub fn load_client_config(
     let ca = read("ca.pem".into())?;
     let cert = read(format!("{unit}.cert.pem"))?;
     let key = read(format!("{unit}.key.pem"))?;
-    super::tls::client_config(&ca, &cert, &key)
+    crate::patrol::tls::client_config(&ca, &cert, &key)
         .map_err(|e| ClientError::Credentials(format!("{}: {e}", dir.display())))
 }
 

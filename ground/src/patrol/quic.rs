@@ -37,12 +37,12 @@ use vigie_protocols::tablet::{
 };
 
 use super::ca::{DeploymentCa, Role, UnitIdentity, Validity};
-use super::link::Attached;
 use super::orders::{AckOutcome, OrderState};
 use super::register;
+use super::roster::Attached;
 use super::session::{Channel, Output, PathSample, Session};
 use super::tls;
-use crate::server::{ServerState, Shutdown};
+use crate::shutdown::Shutdown;
 
 /// Handshakes allowed in progress at once; more are refused.
 /// Measured: with 256, a storm of 10,000 tablets on a CPU-starved 2-core
@@ -75,15 +75,80 @@ const TICK: Duration = Duration::from_secs(1);
 /// tablet is considered stuck and closed.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Binds the QUIC listener on `state.config.quic.listen`, registers it as
-/// `quic`, and spawns its task. Creates the deployment CA in the data
+/// What the patrol link tells dispatch, without knowing dispatch: tablet
+/// incident reports and order progress, both already stored by the link
+/// (dispatch imports what it missed on restart). Implemented by
+/// [`crate::dispatch::desk::Desk`].
+pub trait DispatchInbox: Send + Sync + 'static {
+    /// A tablet's incident report, stored.
+    fn tablet_report(
+        &self,
+        unit: &str,
+        report: &vigie_protocols::tablet::IncidentReport,
+    ) -> BoxFuture<'static, ()>;
+    /// An acknowledgement, stored, moved an order forward.
+    fn order_progress(&self, order_id: &str, state: OrderState) -> BoxFuture<'static, ()>;
+}
+
+/// Streams the live picture to an operator's connection, until it closes.
+/// Implemented by [`crate::operator::picture::PictureSources`].
+pub trait PictureService: Send + Sync + 'static {
+    /// The stream's task, at most every `min_interval`.
+    fn stream(&self, conn: quinn::Connection, min_interval: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// A boxed future, for the traits above.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// What the QUIC edge uses, and nothing else.
+pub struct QuicContext {
+    /// The data directory: the deployment CA, restart keys.
+    pub data_dir: std::path::PathBuf,
+    /// The site's name (the CA's subject).
+    pub site_name: String,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Camera optics, for the sector of a tablet that streams.
+    pub optics: crate::coverage::camera::Optics,
+    /// When orders not taken are sent again.
+    pub resend: super::session::ResendPolicy,
+    /// The fleet picture the tablets' positions go to.
+    pub fleet: crate::fleet::FleetHandle,
+    /// The revocation list's store.
+    pub store: crate::store::Store,
+    /// The site's local frame.
+    pub frame: crate::frame::LocalFrame,
+    /// Order queue and live sessions.
+    pub patrol: Arc<super::roster::PatrolLink>,
+    /// Who sees a point, for tablets' coverage queries.
+    pub coverage: Arc<crate::coverage::live::LiveCoverage>,
+    /// The audit register.
+    pub audit: crate::guardrails::audit::Audit,
+    /// Refusal counting.
+    pub guardrails: Arc<crate::guardrails::Guardrails>,
+    /// Dispatch, as the link sees it.
+    pub dispatch: Arc<dyn DispatchInbox>,
+    /// The operators' live picture.
+    pub pictures: Arc<dyn PictureService>,
+}
+
+impl std::fmt::Debug for QuicContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicContext")
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the QUIC listener on `state.listen` and spawns its task; returns
+/// the bound address. Creates the deployment CA in the data
 /// directory if there is none and issues the server's certificate from it.
 pub async fn spawn(
-    state: &Arc<ServerState>,
+    state: &Arc<QuicContext>,
     tasks: &mut JoinSet<anyhow::Result<()>>,
     shutdown: Shutdown,
 ) -> anyhow::Result<SocketAddr> {
-    let ca = DeploymentCa::open_or_init(&state.config.data_dir, &state.config.site.name)
+    let ca = DeploymentCa::open_or_init(&state.data_dir, &state.site_name)
         .context("cannot open the deployment CA")?;
     let server_cert = ca
         .issue(
@@ -96,7 +161,7 @@ pub async fn spawn(
     let link = state.patrol.clone();
     link.refresh_revocations(&state.store);
     let ticketer = tls::PersistentTicketer::open(
-        &super::ca::ca_dir(&state.config.data_dir).join("tls-ticket.key"),
+        &super::ca::ca_dir(&state.data_dir).join("tls-ticket.key"),
         crate::time::unix_ms(),
     )?;
     let full = Arc::new(tls::FullHandshakes::default());
@@ -108,12 +173,11 @@ pub async fn spawn(
         Arc::new(ticketer),
         full.clone(),
     )?;
-    let listen = state.config.quic.listen;
-    let keys = restart_keys(&state.config.data_dir)?;
+    let listen = state.listen;
+    let keys = restart_keys(&state.data_dir)?;
     let endpoint = bind(listen, config, keys)
         .with_context(|| format!("cannot bind the QUIC listener on {listen}"))?;
     let addr = endpoint.local_addr()?;
-    state.add_listener("quic", addr);
     tracing::info!(%addr, "patrol link listening (QUIC, ALPN vigie/1)");
     tasks.spawn(accept_loop(endpoint, state.clone(), full, shutdown));
     Ok(addr)
@@ -203,7 +267,7 @@ fn bind(
 
 async fn accept_loop(
     endpoint: quinn::Endpoint,
-    state: Arc<ServerState>,
+    state: Arc<QuicContext>,
     full: Arc<tls::FullHandshakes>,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
@@ -273,7 +337,7 @@ fn identity(conn: &quinn::Connection) -> Option<(UnitIdentity, String)> {
 
 /// Queues an entry for the audit register: never waits for a commit (only
 /// for room in the queue when it is full).
-async fn register(state: &ServerState, entry: crate::guardrails::audit::Entry) {
+async fn register(state: &QuicContext, entry: crate::guardrails::audit::Entry) {
     if let Err(e) = state.audit.enqueue_async(entry).await {
         tracing::error!("audit register unavailable, patrol event unrecorded: {e}");
     }
@@ -285,7 +349,7 @@ async fn register(state: &ServerState, entry: crate::guardrails::audit::Entry) {
 /// ([`crate::guardrails::refusals`]); in the log, one summary line per 5 s
 /// at most. A flood of bad handshakes fills neither the disk nor the log.
 async fn register_refusal(
-    state: &ServerState,
+    state: &QuicContext,
     who: Option<&UnitIdentity>,
     remote: SocketAddr,
     stage: register::Stage,
@@ -331,7 +395,7 @@ fn close(conn: &quinn::Connection, code: CloseCode, reason: &str) {
 async fn connection(
     incoming: quinn::Incoming,
     permit: OwnedSemaphorePermit,
-    state: Arc<ServerState>,
+    state: Arc<QuicContext>,
     full: Arc<tls::FullHandshakes>,
 ) {
     let remote = incoming.remote_address();
@@ -439,7 +503,7 @@ async fn connection(
 /// the picture.
 struct Tablet {
     /// Shared server state.
-    state: Arc<ServerState>,
+    state: Arc<QuicContext>,
     /// The connection.
     conn: quinn::Connection,
     /// The protocol core.
@@ -467,7 +531,7 @@ impl Drop for Tablet {
 
 impl Tablet {
     fn new(
-        state: &Arc<ServerState>,
+        state: &Arc<QuicContext>,
         identity: &UnitIdentity,
         role: Role,
         facts: register::SessionFacts,
@@ -500,7 +564,7 @@ impl Tablet {
         Tablet {
             state: state.clone(),
             session: Session::new(Instant::now(), identity.unit.clone(), role, session_id)
-                .with_resend(state.dispatch.config().resend_policy()),
+                .with_resend(state.resend),
             conn,
             unit,
             declared,
@@ -722,25 +786,7 @@ impl Tablet {
                 }
                 Output::Incident(r) => {
                     tracing::info!(category = ?r.category(), id = %r.message_id, "incident reported");
-                    let at = r.location.map(|p| crate::dispatch::incident::GeoPoint {
-                        lat_deg: p.lat_deg,
-                        lon_deg: p.lon_deg,
-                    });
-                    if let Err(e) = self
-                        .state
-                        .dispatch
-                        .tablet_report(
-                            self.unit.id.clone(),
-                            r.message_id.clone(),
-                            r.category,
-                            at,
-                            r.text.clone(),
-                            r.at_ms,
-                        )
-                        .await
-                    {
-                        tracing::error!(id = %r.message_id, "incident stored but not dispatched yet (imported on restart): {e}");
-                    }
+                    self.state.dispatch.tablet_report(&self.unit.id, &r).await;
                 }
                 Output::Broadcast(b) => {
                     register(&self.state, register::broadcast(crate::time::unix_ms(), &b)).await;
@@ -785,16 +831,10 @@ impl Tablet {
                     );
                     register(&self.state, entry).await;
                     self.picture = Some(tokio::spawn(
-                        super::picture::stream(
-                            self.conn.clone(),
-                            super::picture::PictureSources {
-                                fleet: self.state.fleet.clone(),
-                                coverage: self.state.coverage.clone(),
-                                dispatch: self.state.dispatch.clone(),
-                            },
-                            min_interval,
-                        )
-                        .in_current_span(),
+                        self.state
+                            .pictures
+                            .stream(self.conn.clone(), min_interval)
+                            .in_current_span(),
                     ));
                 }
                 Output::OrderProgress(outcome, order_id) => {
@@ -817,14 +857,7 @@ impl Tablet {
                             to.as_str(),
                         );
                         register(&self.state, entry).await;
-                        if let Err(e) = self
-                            .state
-                            .dispatch
-                            .order_progress(order_id.clone(), to)
-                            .await
-                        {
-                            tracing::error!(%order_id, "ack stored, dispatch not told (restored on restart): {e}");
-                        }
+                        self.state.dispatch.order_progress(&order_id, to).await;
                         let status = match to {
                             OrderState::Accepted => Some(UnitStatus::EnRoute),
                             OrderState::Arrived => Some(UnitStatus::OnScene),
@@ -954,7 +987,7 @@ async fn read_report(
 /// Its range is where the stream still reaches the configured pixel-density
 /// tier (IEC 62676-4) with the configured tablet optics.
 fn streaming_sector(
-    state: &ServerState,
+    state: &QuicContext,
     p: &vigie_protocols::tablet::PositionReport,
 ) -> Option<Vec<[f64; 2]>> {
     if !p.streaming {
@@ -965,7 +998,7 @@ fn streaming_sector(
         .flatten()
         .find(|b| b.is_finite())
         .map(f64::from)?;
-    let optics = &state.config.coverage.optics;
+    let optics = &state.optics;
     let range_m = crate::coverage::camera::tier_range_m(
         optics.tablet_px,
         optics.tablet_hfov_deg,
@@ -991,7 +1024,7 @@ fn streaming_sector(
 
 /// Units whose current coverage contains the point, nearest first.
 fn coverage_answer(
-    state: &ServerState,
+    state: &QuicContext,
     query_id: String,
     point: Option<GeoPoint>,
 ) -> ServerMessage {

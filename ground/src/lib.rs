@@ -1,6 +1,32 @@
 //! The Vigie ground server and its domain.
 //!
-//! How the crate fits together, following DESIGN.md's data flows:
+//! # Reading this crate in two minutes
+//!
+//! Everything the server knows passes through a few cores that do no I/O:
+//! they take `(now, event)` and hand back what to send, store and announce
+//! (quinn-proto style), so they are tested without sockets or clocks. Around
+//! each core sits a thin edge that owns the sockets, and a thread of its own
+//! for anything that writes to disk: the async runtime's threads never wait
+//! for SQLite or `fsync`.
+//!
+//! | flow | core (no I/O) | edge | where it writes |
+//! |---|---|---|---|
+//! | drones, MAVLink over UDP/TCP | `drone/link.rs` (`LinkCore`), `drone/vehicle.rs`, `drone/command.rs`, `drone/mission.rs` | `drone/io.rs` | signing reservations on the blocking pool |
+//! | tablets, QUIC `vigie/1` | `patrol/session.rs` (`Session`) | `patrol/quic.rs` (takes a `QuicContext`) | `patrol/writer.rs`, one thread, group commit |
+//! | operators' live picture, QUIC | `operator/picture.rs` (`PictureFeed`, `IncidentBoard`) | started by `patrol/quic.rs` through `PictureService` | none |
+//! | incidents and orders | `dispatch/engine.rs` (`Engine`) | `dispatch/mod.rs` (`Dispatch`), run on `dispatch/desk.rs`'s thread | its own connection; orders through `patrol/writer.rs` |
+//! | who sees a point | `coverage/index.rs`, `coverage/query.rs` | `coverage/live.rs` follows the picture | `coverage/history.rs`, on the blocking pool |
+//! | HTTP/JSON API | (handlers) | `http/mod.rs`, `http/listener.rs` | through the modules above |
+//!
+//! The one picture of every unit is [`fleet`]; every edge writes into it and
+//! subscribers follow its changes. Order types shared by the patrol link
+//! and dispatch are in [`order`]; the patrol link tells dispatch about
+//! reports and acks through [`patrol::quic::DispatchInbox`], so it never
+//! imports dispatch. [`state::ServerState`] holds what the HTTP handlers
+//! share; [`server`] builds it, hands each edge what it uses, and nobody
+//! imports it but the CLI and tests.
+//!
+//! # Crate map
 //!
 //! - [`auth`]: operator roles, permissions and bearer tokens on the HTTP API.
 //! - [`config`]: the TOML configuration and its defaults.
@@ -16,7 +42,12 @@
 //!   notifications for subscribers.
 //! - [`drone`]: the MAVLink link to drones. Sans-I/O cores (`vehicle`, `link`,
 //!   `command`, `mission`) fed with `(now, event)`, and a thin UDP/TCP edge.
-//! - [`patrol`]: the QUIC link to patrol tablets and operator clients.
+//! - [`patrol`]: the QUIC link to patrol tablets (and the listener operator
+//!   clients connect to).
+//! - [`operator`]: what operator clients get: the live picture, and a client
+//!   that follows it.
+//! - [`order`]: what an order is (types only), for the patrol link and
+//!   dispatch.
 //! - [`coverage`]: who sees what, now and over time: one spatial index over
 //!   every camera footprint.
 //! - [`guardrails`]: flight authorisations checked on every drone command,
@@ -27,12 +58,14 @@
 //! - [`plan`]: offline event coverage planning: drone stations, rotations
 //!   and patrol posts for what fixed cameras miss; street camera siting.
 //! - [`dispatch`]: incidents from every source, suggestions, orders with
-//!   resend and escalation, persisted before announced.
+//!   resend and escalation, persisted before announced, on a thread of its
+//!   own.
 //! - [`store`]: SQLite persistence behind a narrow interface.
 //! - [`metrics`]: counters and the Prometheus text rendering.
 //! - [`http`]: the HTTP/JSON API; [`http::listener`] bounds its
 //!   connections and time, and serves HTTPS.
 //! - [`openapi`]: the API's OpenAPI document, kept in sync by its tests.
+//! - [`state`]: the state the HTTP handlers share, and the bound listeners.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 //! - [`shutdown`]: the one stop signal every task waits on.
 #![deny(missing_docs)]

@@ -140,6 +140,12 @@ impl Histogram {
         Some(f64::INFINITY)
     }
 
+    /// Writes the family `name` with its HELP and TYPE lines.
+    pub fn render_family(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.render(out, name);
+    }
+
     fn render(&self, out: &mut String, name: &str) {
         let mut cumulative = 0;
         for (i, c) in self.counts.iter().enumerate() {

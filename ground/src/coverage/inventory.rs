@@ -5,12 +5,12 @@
 //! names. A bad row never stops an import: it is reported with its row
 //! number and why, and the rest goes in.
 //!
-//! Columns (aliases in brackets): `id`, `network` [`owner`], `lat`
-//! [`lat_deg`, `latitude`], `lon` [`lon_deg`, `lng`, `longitude`],
-//! `mount_height_m` [`height_m`, `height`], `heading_deg` [`heading`,
-//! `azimuth`], `tilt_deg` [`tilt`, `pitch_deg`] (negative looks down;
-//! default: top of the image on the horizon), `hfov_deg` [`hfov`, `fov`],
-//! `range_m` [`range`], `resolution_px` [`resolution`, `width_px`],
+//! Columns (aliases in parentheses): `id`, `network` (`owner`), `lat`
+//! (`lat_deg`, `latitude`), `lon` (`lon_deg`, `lng`, `longitude`),
+//! `mount_height_m` (`height_m`, `height`), `heading_deg` (`heading`,
+//! `azimuth`), `tilt_deg` (`tilt`, `pitch_deg`) (negative looks down;
+//! default: top of the image on the horizon), `hfov_deg` (`hfov`, `fov`),
+//! `range_m` (`range`), `resolution_px` (`resolution`, `width_px`),
 //! `range_tier` (`detection`, `observation`, `recognition`, `identification`;
 //! default detection), `ptz` (`true`/`false`/`1`/`0`/`yes`/`no`), `name`.
 

@@ -43,6 +43,7 @@ use vigie_protocols::api::{UnitKind, UnitStatus};
 use crate::coverage::live::LiveCoverage;
 use crate::fleet::FleetHandle;
 use crate::frame::LocalFrame;
+use crate::metrics::Histogram;
 use crate::order::{NewOrder, OrderState};
 use crate::patrol::roster::PatrolLink;
 use crate::store::{Store, StoreError};
@@ -193,49 +194,6 @@ pub struct MapUnit {
     pub lat_deg: f64,
     /// Longitude, degrees.
     pub lon_deg: f64,
-}
-
-/// Prometheus histogram with fixed buckets.
-#[derive(Debug, Clone)]
-struct Histogram {
-    /// Upper bounds, seconds.
-    bounds: &'static [f64],
-    /// Count per bucket (not cumulative).
-    counts: Vec<u64>,
-    /// Sum of observations, seconds.
-    sum: f64,
-    /// Observations.
-    n: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            n: 0,
-        }
-    }
-
-    fn observe(&mut self, v: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| v <= *b) {
-            self.counts[i] += 1;
-        }
-        self.sum += v;
-        self.n += 1;
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut acc = 0;
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            acc += c;
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {acc}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.n);
-        let _ = writeln!(out, "{name}_sum {:.3}\n{name}_count {}", self.sum, self.n);
-    }
 }
 
 /// Latencies measured as they happen (since this server started).
@@ -607,7 +565,7 @@ impl Dispatch {
         if order.first_ack_ms.is_none() && state != OrderState::Pending {
             self.stats()
                 .ack_latency
-                .observe((now - order.issued_ms).max(0) as f64 / 1000.0);
+                .observe(Duration::from_millis((now - order.issued_ms).max(0) as u64));
         }
         let candidates = if state == OrderState::Refused {
             match engine.incident(order.incident_id).cloned() {
@@ -903,12 +861,12 @@ impl Dispatch {
             "# HELP vigie_dispatch_escalations_total Escalations to operators.\n# TYPE vigie_dispatch_escalations_total counter\nvigie_dispatch_escalations_total {}",
             stats.escalations
         );
-        stats.ack_latency.render(
+        stats.ack_latency.render_family(
             &mut out,
             "vigie_order_ack_latency_seconds",
             "Order stored to its first acknowledgement by the unit.",
         );
-        stats.first_on_scene.render(
+        stats.first_on_scene.render_family(
             &mut out,
             "vigie_incident_first_on_scene_seconds",
             "Incident reported to its first unit on scene.",
@@ -986,7 +944,7 @@ impl Dispatch {
                         if stats.on_scene_counted.insert(i.id) {
                             stats
                                 .first_on_scene
-                                .observe((t - i.created_ms).max(0) as f64 / 1000.0);
+                                .observe(Duration::from_millis((t - i.created_ms).max(0) as u64));
                         }
                     }
                 }

@@ -7,7 +7,7 @@
 //! hash chain over them in queue order, and writes them in one transaction,
 //! so one `fsync`, sealed by one signed checkpoint, with one head-anchor
 //! write (see
-//! [`super::audit::append_batch`]).
+//! `guardrails::audit::append_batch`).
 //!
 //! - Callers that must not act before the record is on disk (a drone
 //!   command, a footage query) ask for a receipt and wait for the commit

@@ -118,8 +118,8 @@ impl OrderWriter {
         Ok(OrderWriter { jobs, path })
     }
 
-    /// Runs `work` in the next batch; answers once the batch is committed.
-    pub async fn run<R, F>(&self, work: F) -> Result<R, StoreError>
+    /// `work` as a job, and where its answer will come.
+    fn job<R, F>(&self, work: F) -> (Box<dyn Job>, oneshot::Receiver<Result<R, StoreError>>)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
         R: Send + 'static,
@@ -131,12 +131,26 @@ impl OrderWriter {
             reply,
             path: self.path.clone(),
         });
-        let gone = || StoreError::Unavailable {
+        (job, answer)
+    }
+
+    /// The thread is gone.
+    fn gone(&self) -> StoreError {
+        StoreError::Unavailable {
             path: (*self.path).clone(),
             detail: "the patrol writer thread stopped".into(),
-        };
-        self.jobs.send(job).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        }
+    }
+
+    /// Runs `work` in the next batch; answers once the batch is committed.
+    pub async fn run<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (job, answer) = self.job(work);
+        self.jobs.send(job).await.map_err(|_| self.gone())?;
+        answer.await.map_err(|_| self.gone())?
     }
 
     /// [`OrderWriter::run`] for a thread outside the async runtime
@@ -147,19 +161,9 @@ impl OrderWriter {
         F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(ClosureJob {
-            work: Some(work),
-            result: None,
-            reply,
-            path: self.path.clone(),
-        });
-        let gone = || StoreError::Unavailable {
-            path: (*self.path).clone(),
-            detail: "the patrol writer thread stopped".into(),
-        };
-        self.jobs.blocking_send(job).map_err(|_| gone())?;
-        answer.blocking_recv().map_err(|_| gone())?
+        let (job, answer) = self.job(work);
+        self.jobs.blocking_send(job).map_err(|_| self.gone())?;
+        answer.blocking_recv().map_err(|_| self.gone())?
     }
 
     /// Stores a new order for `unit` from dispatch's thread (durable when

@@ -36,6 +36,7 @@
 //! - [`site`]: which frame a data directory measures in (the configured
 //!   `[site]`, the recorded origin, or the data's centre), so offline
 //!   commands and the server agree.
+//! - [`geojson`]: the one GeoJSON reader (features, points, rings, lines).
 //! - [`time`]: the clock at the edges, calendar arithmetic, local time
 //!   zones and dates in words.
 //! - [`fleet`]: the one fleet picture, every unit by id, with change
@@ -78,6 +79,7 @@ pub mod dispatch;
 pub mod drone;
 pub mod fleet;
 pub mod frame;
+pub mod geojson;
 pub mod guardrails;
 pub mod http;
 pub mod metrics;

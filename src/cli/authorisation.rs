@@ -90,20 +90,16 @@ fn perimeter(arg: &str) -> anyhow::Result<Vec<[f64; 2]>> {
         let text = std::fs::read_to_string(path)?;
         let v: Value =
             serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{arg}: not GeoJSON: {e}"))?;
-        let geometry = match v.get("type").and_then(Value::as_str) {
-            Some("FeatureCollection") => v.pointer("/features/0/geometry"),
-            Some("Feature") => v.get("geometry"),
-            _ => Some(&v),
-        };
-        let ring = geometry
-            .and_then(|g| g.pointer("/coordinates/0"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| anyhow::anyhow!("{arg}: expected a GeoJSON Polygon"))?;
-        return ring
-            .iter()
-            .map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| anyhow::anyhow!("{arg}: polygon points must be [lon, lat] numbers"));
+        // The first Polygon of the file (a MultiPolygon's first part).
+        return vigie_ground::geojson::features(&v)
+            .into_iter()
+            .flat_map(|(_, g)| vigie_ground::geojson::outer_rings(g))
+            .next()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{arg}: expected a GeoJSON Polygon with [lon, lat] numbers as its points"
+                )
+            });
     }
     arg.split(';')
         .filter(|s| !s.trim().is_empty())

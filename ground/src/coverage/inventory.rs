@@ -439,39 +439,6 @@ pub fn to_geojson(cameras: &[FixedCamera]) -> Value {
     json!({"type": "FeatureCollection", "features": features})
 }
 
-/// Rings of a Polygon or MultiPolygon geometry, outer rings only, as
-/// `[lon, lat]`.
-fn outer_rings(geometry: &Value) -> Vec<Vec<[f64; 2]>> {
-    let ring = |v: &Value| -> Option<Vec<[f64; 2]>> {
-        v.as_array()?
-            .iter()
-            .map(|p| {
-                let p = p.as_array()?;
-                Some([p.first()?.as_f64()?, p.get(1)?.as_f64()?])
-            })
-            .collect()
-    };
-    let coords = geometry.get("coordinates");
-    match geometry.get("type").and_then(Value::as_str) {
-        Some("Polygon") => coords
-            .and_then(Value::as_array)
-            .and_then(|rings| rings.first())
-            .and_then(ring)
-            .into_iter()
-            .collect(),
-        Some("MultiPolygon") => coords
-            .and_then(Value::as_array)
-            .map(|polys| {
-                polys
-                    .iter()
-                    .filter_map(|p| p.as_array().and_then(|r| r.first()).and_then(ring))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
 fn to_local_ring(frame: &LocalFrame, lonlat: &[[f64; 2]]) -> Option<Vec<Pt>> {
     closed(
         lonlat
@@ -511,7 +478,10 @@ pub fn parse_buildings(
                     .map(|l| l * LEVEL_HEIGHT_M)
             })
             .unwrap_or(DEFAULT_BUILDING_HEIGHT_M);
-        let rings = f.get("geometry").map(outer_rings).unwrap_or_default();
+        let rings = f
+            .get("geometry")
+            .map(crate::geojson::outer_rings)
+            .unwrap_or_default();
         if rings.is_empty() {
             rejected.push(Rejected {
                 row: i + 1,
@@ -553,7 +523,10 @@ pub fn parse_masks(
     let mut masks = Vec::new();
     let mut rejected = Vec::new();
     for (i, f) in features(text)?.iter().enumerate() {
-        let rings = f.get("geometry").map(outer_rings).unwrap_or_default();
+        let rings = f
+            .get("geometry")
+            .map(crate::geojson::outer_rings)
+            .unwrap_or_default();
         if rings.is_empty() {
             rejected.push(Rejected {
                 row: i + 1,

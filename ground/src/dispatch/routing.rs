@@ -79,18 +79,8 @@ pub fn read_lines(
     to_local: impl Fn(f64, f64) -> (f64, f64),
 ) -> Result<Vec<StreetLine>, StreetError> {
     let doc: serde_json::Value = serde_json::from_str(text)?;
-    let features = doc["features"]
-        .as_array()
-        .cloned()
-        .unwrap_or_else(|| vec![doc.clone()]);
     let mut lines = Vec::new();
-    for f in &features {
-        let geom = if f["geometry"].is_object() {
-            &f["geometry"]
-        } else {
-            f
-        };
-        let props = &f["properties"];
+    for (props, geom) in crate::geojson::features(&doc) {
         let oneway = match &props["oneway"] {
             serde_json::Value::Bool(true) => OneWay::Forward,
             serde_json::Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -105,18 +95,12 @@ pub fn read_lines(
         let speed_m_s = speed_kmh(&props["maxspeed"])
             .or_else(|| speed_kmh(&props["speed_kmh"]))
             .map(|kmh| kmh / 3.6);
-        let coords = |v: &serde_json::Value| -> Vec<(f64, f64)> {
-            v.as_array()
+        for line in crate::geojson::lines(geom) {
+            let points: Vec<(f64, f64)> = line
                 .into_iter()
-                .flatten()
-                .filter_map(|p| {
-                    let (lon, lat) = (p[0].as_f64()?, p[1].as_f64()?);
-                    let valid = (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon);
-                    valid.then(|| to_local(lat, lon))
-                })
-                .collect()
-        };
-        let mut push = |points: Vec<(f64, f64)>| {
+                .filter(|p| crate::geojson::is_lon_lat(*p))
+                .map(|p| to_local(p[1], p[0]))
+                .collect();
             if points.len() >= 2 {
                 lines.push(StreetLine {
                     points,
@@ -124,15 +108,6 @@ pub fn read_lines(
                     speed_m_s,
                 });
             }
-        };
-        match geom["type"].as_str() {
-            Some("LineString") => push(coords(&geom["coordinates"])),
-            Some("MultiLineString") => {
-                for l in geom["coordinates"].as_array().into_iter().flatten() {
-                    push(coords(l));
-                }
-            }
-            _ => {}
         }
     }
     if lines.is_empty() {

@@ -245,22 +245,13 @@ pub fn parse_existing(
     } else {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| SitingError::Format(format!("cameras: not valid JSON: {e}")))?;
-        let features = v
-            .get("features")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (k, f) in features.iter().enumerate() {
-            let coords = f
-                .get("geometry")
-                .filter(|g| g.get("type").and_then(Value::as_str) == Some("Point"))
-                .and_then(|g| g.get("coordinates"))
-                .and_then(Value::as_array);
-            let props = f.get("properties");
+        for (k, (props, geometry)) in crate::geojson::features(&v).into_iter().enumerate() {
+            let at = crate::geojson::point(geometry);
+            let props = Some(props).filter(|p| !p.is_null());
             let get = |key: &str| -> Option<f64> {
                 match key {
-                    "lon" => coords.and_then(|c| c.first()).and_then(Value::as_f64),
-                    "lat" => coords.and_then(|c| c.get(1)).and_then(Value::as_f64),
+                    "lon" => at.map(|p| p[0]),
+                    "lat" => at.map(|p| p[1]),
                     _ => {
                         let alias: &[&str] = match key {
                             "heading_deg" => &["heading_deg", "heading", "azimuth"],

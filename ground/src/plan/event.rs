@@ -871,21 +871,8 @@ impl Builder<'_> {
                 .map_err(|e| at(pos, format!("{what}: cannot read {}: {e}", p.display())))?;
             let v: Value = serde_json::from_str(&text)
                 .map_err(|e| at(pos, format!("{what}: {} is not JSON: {e}", p.display())))?;
-            let geoms: Vec<Value> = match v.get("type").and_then(Value::as_str) {
-                Some("FeatureCollection") => v
-                    .get("features")
-                    .and_then(Value::as_array)
-                    .map(|fs| {
-                        fs.iter()
-                            .filter_map(|f| f.get("geometry").cloned())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                Some("Feature") => v.get("geometry").cloned().into_iter().collect(),
-                _ => vec![v],
-            };
-            for g in geoms {
-                out.extend(geometry_polygons(&g));
+            for (_, g) in crate::geojson::features(&v) {
+                out.extend(geometry_polygons(g));
             }
         }
         for r in &out {
@@ -979,50 +966,20 @@ fn to_json(v: &toml::Value) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn point(v: &Value) -> Option<[f64; 2]> {
-    let a = v.as_array()?;
-    Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])
-}
-
-fn points(v: &Value) -> Option<Vec<[f64; 2]>> {
-    v.as_array()?.iter().map(point).collect()
-}
-
-/// Outer rings of a Polygon or MultiPolygon geometry.
-fn geometry_polygons(g: &Value) -> Vec<Vec<[f64; 2]>> {
-    let coords = g.get("coordinates");
-    let rings: Vec<Vec<[f64; 2]>> = match g.get("type").and_then(Value::as_str) {
-        Some("Polygon") => coords
-            .and_then(Value::as_array)
-            .and_then(|r| r.first())
-            .and_then(points)
-            .into_iter()
-            .collect(),
-        Some("MultiPolygon") => coords
-            .and_then(Value::as_array)
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| p.as_array()?.first().and_then(points))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    rings.into_iter().filter(|r| r.len() >= 3).collect()
-}
-
-/// Lines of a LineString or MultiLineString geometry.
+/// Lines of a LineString or MultiLineString geometry, of two points or
+/// more.
 pub(crate) fn geometry_lines(g: &Value) -> Vec<Vec<[f64; 2]>> {
-    let coords = g.get("coordinates");
-    let lines: Vec<Vec<[f64; 2]>> = match g.get("type").and_then(Value::as_str) {
-        Some("LineString") => coords.and_then(points).into_iter().collect(),
-        Some("MultiLineString") => coords
-            .and_then(Value::as_array)
-            .map(|ls| ls.iter().filter_map(points).collect())
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    };
-    lines.into_iter().filter(|l| l.len() >= 2).collect()
+    let mut lines = crate::geojson::lines(g);
+    lines.retain(|l| l.len() >= 2);
+    lines
+}
+
+/// Outer rings of a Polygon or MultiPolygon geometry, of three points or
+/// more.
+fn geometry_polygons(g: &Value) -> Vec<Vec<[f64; 2]>> {
+    let mut rings = crate::geojson::outer_rings(g);
+    rings.retain(|r| r.len() >= 3);
+    rings
 }
 
 fn window(start: &str, end: &str) -> Result<Window, String> {

@@ -129,9 +129,23 @@ impl Server {
         let shutdown = Shutdown::new(stop_rx);
         let mut tasks = JoinSet::new();
 
+        let drone_links = Arc::new(crate::drone::io::LinkContext {
+            mavlink: state.config.mavlink.clone(),
+            ground_alt_msl_m: state.config.site.origin_alt_msl_m,
+            frame: state.frame,
+            fleet: state.fleet.clone(),
+            store: state.store.clone(),
+            metrics: state.metrics.clone(),
+        });
         for (link, requests) in links {
             state.add_listener(&format!("mavlink:{}", link.name()), link.address);
-            crate::drone::io::spawn(link, requests, state.clone(), shutdown.clone(), &mut tasks);
+            crate::drone::io::spawn(
+                link,
+                requests,
+                drone_links.clone(),
+                shutdown.clone(),
+                &mut tasks,
+            );
         }
 
         // HTTP.

@@ -25,7 +25,6 @@ use super::link::{LinkCore, LinkEvent, LinkSettings, OpId, VehicleKey};
 use super::wire;
 use crate::config::LinkConfig;
 use crate::shutdown::Shutdown;
-use crate::state::ServerState;
 
 /// Datagrams read per wake-up before the picture is updated. Only a backlog
 /// fills it (at 500 drones × 10 Hz a wake-up finds a handful), and then
@@ -213,12 +212,29 @@ impl BoundLink {
     }
 }
 
+/// What a drone link's task uses, and nothing else.
+#[derive(Debug, Clone)]
+pub struct LinkContext {
+    /// The ground's MAVLink identity and link-loss delay.
+    pub mavlink: crate::config::MavlinkConfig,
+    /// The site's ground altitude above sea level, metres.
+    pub ground_alt_msl_m: f64,
+    /// The site's local frame.
+    pub frame: crate::frame::LocalFrame,
+    /// The picture the vehicles go to.
+    pub fleet: crate::fleet::FleetHandle,
+    /// Where signing reservations are kept.
+    pub store: crate::store::Store,
+    /// Counters, per link.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
 /// Starts the link task, serving `requests` (the queue registered in the
 /// [`super::hub::DroneHub`]).
 pub fn spawn(
     link: BoundLink,
     requests: mpsc::Receiver<LinkRequest>,
-    state: Arc<ServerState>,
+    state: Arc<LinkContext>,
     shutdown: Shutdown,
     tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
 ) {
@@ -234,9 +250,9 @@ pub fn spawn(
         });
     let settings = LinkSettings {
         name: link.config.name.clone(),
-        system_id: state.config.mavlink.system_id,
-        component_id: state.config.mavlink.component_id,
-        link_loss: Duration::from_millis(state.config.mavlink.link_loss_ms),
+        system_id: state.mavlink.system_id,
+        component_id: state.mavlink.component_id,
+        link_loss: Duration::from_millis(state.mavlink.link_loss_ms),
         signing_key: link
             .config
             .signing_key
@@ -303,7 +319,7 @@ impl Throttle {
 async fn run(
     transport: Transport,
     core: LinkCore,
-    state: Arc<ServerState>,
+    state: Arc<LinkContext>,
     requests: mpsc::Receiver<LinkRequest>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
@@ -317,7 +333,7 @@ async fn run(
 async fn run_link(
     mut transport: Transport,
     mut core: LinkCore,
-    state: Arc<ServerState>,
+    state: Arc<LinkContext>,
     mut requests: mpsc::Receiver<LinkRequest>,
     mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
@@ -494,7 +510,7 @@ async fn run_link(
         // Publish.
         if !dirty.is_empty() {
             let wall = crate::time::unix_ms();
-            let ground = state.config.site.origin_alt_msl_m;
+            let ground = state.ground_alt_msl_m;
             for key in std::mem::take(&mut dirty) {
                 if let Some(unit) = core.unit(key, now, wall, &state.frame, ground) {
                     state.fleet.upsert(unit);

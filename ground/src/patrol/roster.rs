@@ -163,11 +163,7 @@ impl PatrolLink {
             return Ok(None);
         };
         if before == super::orders::OrderState::Pending {
-            let _ = self.counters.orders_pending.fetch_update(
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-                |n| Some(n.saturating_sub(1)),
-            );
+            self.no_longer_pending();
         }
         self.hand_to_session(record.clone());
         Ok(Some(record))
@@ -178,11 +174,7 @@ impl PatrolLink {
     pub fn ack_applied(&self, first: bool, issued_ms: i64, now_ms: i64) {
         self.counters.acks_applied.fetch_add(1, Ordering::Relaxed);
         if first {
-            let _ = self.counters.orders_pending.fetch_update(
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-                |n| Some(n.saturating_sub(1)),
-            );
+            self.no_longer_pending();
             let ms = now_ms.saturating_sub(issued_ms).max(0) as u64;
             self.counters
                 .ack_latency
@@ -198,6 +190,16 @@ impl PatrolLink {
             return Ok(false);
         };
         Ok(self.hand_to_session(record))
+    }
+
+    /// One order fewer is pending (never below zero).
+    fn no_longer_pending(&self) {
+        let _ =
+            self.counters
+                .orders_pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(1))
+                });
     }
 
     /// Counts a newly stored order and hands it to its unit's live session.

@@ -175,9 +175,7 @@ impl OrderWriter {
         order: &NewOrder,
         now_ms: i64,
     ) -> Result<OrderRecord, OrderError> {
-        let priority = orders::validate(order)?;
-        let (unit, order) = (unit.to_string(), order.clone());
-        Ok(self.run_blocking(move |c| orders::create_in(c, &unit, &order, priority, now_ms))?)
+        Ok(self.run_blocking(create_work(unit, order, now_ms)?)?)
     }
 
     /// Withdraws an order not yet ended, from dispatch's thread; its state
@@ -200,11 +198,7 @@ impl OrderWriter {
         order: &NewOrder,
         now_ms: i64,
     ) -> Result<OrderRecord, OrderError> {
-        let priority = orders::validate(order)?;
-        let (unit, order) = (unit.to_string(), order.clone());
-        Ok(self
-            .run(move |c| orders::create_in(c, &unit, &order, priority, now_ms))
-            .await?)
+        Ok(self.run(create_work(unit, order, now_ms)?).await?)
     }
 
     /// [`OrderWriter::create`] for a unit that must be able to receive it:
@@ -242,6 +236,18 @@ impl OrderWriter {
         self.run(move |c| orders::execute_in(c, &unit, now_ms, &op))
             .await
     }
+}
+
+/// The statements that store a new order, once it is valid.
+fn create_work(
+    unit: &str,
+    order: &NewOrder,
+    now_ms: i64,
+) -> Result<impl FnOnce(&Connection) -> rusqlite::Result<OrderRecord> + Send + 'static, OrderError>
+{
+    let priority = orders::validate(order)?;
+    let (unit, order) = (unit.to_string(), order.clone());
+    Ok(move |c: &Connection| orders::create_in(c, &unit, &order, priority, now_ms))
 }
 
 /// The thread: batches, one transaction each, answers after the commit.

@@ -7,12 +7,14 @@
 use serde_json::Value;
 
 /// The features of a document, as (properties, geometry): every feature of
-/// a FeatureCollection, a lone Feature, or a bare geometry (no
-/// properties: [`Value::Null`]). Features without a geometry are left out.
+/// a FeatureCollection in order, a lone Feature, or a bare geometry (no
+/// properties). What a feature lacks is [`Value::Null`]: a feature without
+/// a geometry is still listed, so that a caller numbering rows can name it,
+/// and the readers below find nothing in it.
 pub fn features(doc: &Value) -> Vec<(&Value, &Value)> {
     static NULL: Value = Value::Null;
-    fn props(f: &Value) -> &Value {
-        f.get("properties").unwrap_or(&NULL)
+    fn part<'a>(f: &'a Value, key: &str) -> &'a Value {
+        f.get(key).unwrap_or(&NULL)
     }
     match doc.get("type").and_then(Value::as_str) {
         Some("FeatureCollection") => doc
@@ -20,13 +22,9 @@ pub fn features(doc: &Value) -> Vec<(&Value, &Value)> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(|f| Some((props(f), f.get("geometry")?)))
+            .map(|f| (part(f, "properties"), part(f, "geometry")))
             .collect(),
-        Some("Feature") => doc
-            .get("geometry")
-            .map(|g| (props(doc), g))
-            .into_iter()
-            .collect(),
+        Some("Feature") => vec![(part(doc, "properties"), part(doc, "geometry"))],
         _ => vec![(&NULL, doc)],
     }
 }
@@ -115,6 +113,15 @@ mod tests {
             assert_eq!(lines, vec![vec![[2.0, 48.0], [2.1, 48.1]]], "{doc}");
         }
         assert_eq!(features(&collection)[0].0["name"], "Rue A");
+        let without: Vec<_> = features(&collection)[1..]
+            .iter()
+            .map(|(_, g)| g.is_null())
+            .collect();
+        assert_eq!(
+            without,
+            [true, true],
+            "features without a geometry are listed, empty"
+        );
         assert!(features(&line)[0].0.is_null());
     }
 

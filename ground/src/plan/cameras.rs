@@ -836,6 +836,14 @@ mod tests {
         assert_eq!(cams.len(), 1);
         assert_eq!(rejected.len(), 1);
         assert!(parse_streets("{}", None).is_err());
+        // A camera feature without a geometry is named by its row, never
+        // skipped in silence.
+        let gj = r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"id":"c1"}},
+          {"type":"Feature","properties":{"id":"c2"},"geometry":{"type":"Point","coordinates":[1.445,43.6]}}]}"#;
+        let (cams, rejected) = parse_existing(gj, false, &frame).unwrap();
+        assert_eq!(cams.len(), 1);
+        assert_eq!(rejected, ["row 1: no lat/lon"]);
     }
 
     /// A camera for the oracle: position, range, optional sector.

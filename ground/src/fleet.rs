@@ -5,6 +5,12 @@
 //! version and is announced on a bounded broadcast channel: a subscriber that
 //! falls behind gets `Lagged` and must take a new snapshot (latest wins; a
 //! slow viewer never holds the links back).
+//!
+//! A unit's `coverage` ring is WGS84 because the picture goes to operators;
+//! a link that computed it in the site's local frame (a drone's camera
+//! footprint, a tablet's view sector) hands that ring over too, as a
+//! [`LocalRing`], and the coverage index takes it as is: the footprint is
+//! converted once, for the wire, and never back.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -15,11 +21,17 @@ use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
 /// How many changes a subscriber may fall behind before it must resync.
 pub const CHANGE_BUFFER: usize = 4096;
 
+/// A unit's coverage ring in the site's local frame (`[east, north]`
+/// metres, closed), as its link computed it: the same ring as the unit's
+/// WGS84 `coverage`.
+pub type LocalRing = Arc<[[f64; 2]]>;
+
 /// A change to the picture.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// A unit appeared or changed.
-    Upsert(Box<Unit>),
+    /// A unit appeared or changed, with its coverage ring in the local
+    /// frame when its link computed one.
+    Upsert(Box<Unit>, Option<LocalRing>),
     /// A unit left the picture.
     Remove(String),
 }
@@ -29,6 +41,8 @@ pub enum Change {
 pub struct Fleet {
     /// Units by id; a B-tree so listings come out sorted.
     units: BTreeMap<String, Unit>,
+    /// Local-frame coverage rings, by unit id, where the link gave one.
+    rings: BTreeMap<String, LocalRing>,
     /// Bumped on every change, so readers can tell whether anything moved.
     version: u64,
 }
@@ -36,12 +50,27 @@ pub struct Fleet {
 impl Fleet {
     /// Inserts or replaces a unit.
     pub fn upsert(&mut self, unit: Unit) {
+        self.upsert_seen(unit, None);
+    }
+
+    /// Inserts or replaces a unit with its local-frame coverage ring.
+    pub fn upsert_seen(&mut self, unit: Unit, ring: Option<LocalRing>) {
         self.version += 1;
+        match ring {
+            Some(r) => self.rings.insert(unit.id.clone(), r),
+            None => self.rings.remove(&unit.id),
+        };
         self.units.insert(unit.id.clone(), unit);
+    }
+
+    /// A unit's coverage ring in the local frame, when its link gave one.
+    pub fn ring(&self, id: &str) -> Option<&LocalRing> {
+        self.rings.get(id)
     }
 
     /// Removes a unit; returns it if it was there.
     pub fn remove(&mut self, id: &str) -> Option<Unit> {
+        self.rings.remove(id);
         let removed = self.units.remove(id);
         if removed.is_some() {
             self.version += 1;
@@ -115,8 +144,14 @@ impl FleetHandle {
 
     /// Inserts or replaces a unit and announces it.
     pub fn upsert(&self, unit: Unit) {
-        let change = Change::Upsert(Box::new(unit.clone()));
-        self.write(|f| f.upsert(unit));
+        self.upsert_seen(unit, None);
+    }
+
+    /// Inserts or replaces a unit with its local-frame coverage ring (see
+    /// [`LocalRing`]) and announces both.
+    pub fn upsert_seen(&self, unit: Unit, ring: Option<LocalRing>) {
+        let change = Change::Upsert(Box::new(unit.clone()), ring.clone());
+        self.write(|f| f.upsert_seen(unit, ring));
         // No subscriber is not an error.
         let _ = self.changes.send(change);
     }
@@ -144,6 +179,15 @@ impl FleetHandle {
     /// A copy of every unit, sorted by id.
     pub fn snapshot(&self) -> Vec<Unit> {
         self.read(|f| f.units().cloned().collect())
+    }
+
+    /// A copy of every unit with its local-frame ring, sorted by id.
+    pub fn snapshot_seen(&self) -> Vec<(Unit, Option<LocalRing>)> {
+        self.read(|f| {
+            f.units()
+                .map(|u| (u.clone(), f.ring(&u.id).cloned()))
+                .collect()
+        })
     }
 
     /// Subscribes to changes made from now on; take a snapshot after

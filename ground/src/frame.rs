@@ -82,6 +82,17 @@ impl LocalFrame {
             self.origin_lon_deg + east_m / self.m_per_deg_lon,
         )
     }
+
+    /// A local `[east, north]` point as GeoJSON's `[lon, lat]`.
+    pub fn lon_lat(&self, p: [f64; 2]) -> [f64; 2] {
+        let (lat, lon) = self.to_wgs84(p[0], p[1]);
+        [lon, lat]
+    }
+
+    /// A local ring as GeoJSON `[lon, lat]` points: the picture's `coverage`.
+    pub fn ring_to_wgs84(&self, ring: &[[f64; 2]]) -> Vec<[f64; 2]> {
+        ring.iter().map(|&p| self.lon_lat(p)).collect()
+    }
 }
 
 /// Great-circle distance between two WGS84 points, metres (haversine on the

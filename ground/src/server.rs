@@ -341,7 +341,7 @@ impl Server {
         }
         // Everything recorded before the stop is on disk before we say so,
         // refusals counted in the current minute included.
-        crate::guardrails::gate::flush_refusals(&self.state).await;
+        crate::guardrails::gate::flush_refusals(&self.state.register()).await;
         if let Err(e) = self.state.audit.flush_async().await {
             tracing::error!("audit register not flushed at shutdown: {e}");
         }

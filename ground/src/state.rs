@@ -49,6 +49,15 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// The audit register and the guardrails' counters, for the hooks
+    /// that record.
+    pub fn register(&self) -> crate::guardrails::gate::Register {
+        crate::guardrails::gate::Register {
+            audit: self.audit.clone(),
+            guardrails: self.guardrails.clone(),
+        }
+    }
+
     /// Bound listeners, by name.
     pub fn listeners(&self) -> Vec<Listener> {
         self.listeners

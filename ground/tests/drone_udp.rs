@@ -103,7 +103,7 @@ async fn a_vehicle_on_udp_appears_in_the_picture_and_answers_a_command() {
     // Wait (bounded) until the picture holds the vehicle with its position.
     let unit = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Ok(Change::Upsert(u)) = changes.recv().await
+            if let Ok(Change::Upsert(u, _)) = changes.recv().await
                 && u.id == "drone:udp0:42"
                 && u.position.is_some()
             {

@@ -860,7 +860,7 @@ async fn a_stuck_dispatch_disk_delays_neither_positions_nor_orders_on_other_conn
     tokio::time::timeout(WAIT, async {
         loop {
             match changes.recv().await {
-                Ok(vigie_ground::fleet::Change::Upsert(u))
+                Ok(vigie_ground::fleet::Change::Upsert(u, _))
                     if u.id == "P2"
                         && u.position.as_ref().is_some_and(|p| p.lat_deg == 48.9241) =>
                 {

@@ -106,7 +106,7 @@ async fn fly(
     let joined = tokio::time::timeout(JOIN_TIMEOUT, async {
         while !present(&server) {
             match changes.recv().await {
-                Ok(Change::Upsert(u)) if u.id == id && u.position.is_some() => return,
+                Ok(Change::Upsert(u, _)) if u.id == id && u.position.is_some() => return,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 _ => {}
             }

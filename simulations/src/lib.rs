@@ -4,9 +4,10 @@
 //! - [`demo`]: the simulated fleet that `vigie demo` starts.
 //! - [`drone`]: simulated multicopters speaking MAVLink like ArduCopter.
 //! - [`patrol`]: patrol units on streets and their QUIC tablets.
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
+//! - [`pair`]: ground cores against simulated peers on virtual time, over
+//!   lossy paths, for property tests.
 
 pub mod demo;
 pub mod drone;
+pub mod pair;
 pub mod patrol;

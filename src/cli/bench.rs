@@ -520,7 +520,7 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let mut lagged = 0u64;
     while start.elapsed() < args.duration {
         match changes.try_recv() {
-            Ok(Change::Upsert(unit)) => {
+            Ok(Change::Upsert(unit, _)) => {
                 // Only the first update showing a report measures it: later
                 // ones (a SYS_STATUS changing the battery) show it older.
                 if let Some((k, seq, ground, probe)) = latency_of(&unit, &stamps, unix_us())

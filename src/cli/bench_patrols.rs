@@ -150,6 +150,7 @@ impl ServerProcess {
     /// SIGTERM, then SIGKILL if it does not stop within 10 s.
     pub(super) fn stop(&mut self) {
         // SAFETY: kill(2) with a pid we spawned and still own (not waited).
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
@@ -188,6 +189,7 @@ pub(super) struct ProcSample {
 pub(super) fn sample(pid: &str) -> ProcSample {
     let ticks = {
         // SAFETY: sysconf has no preconditions.
+        #[allow(unsafe_code)]
         let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         if t > 0 { t as f64 } else { 100.0 }
     };
@@ -237,6 +239,7 @@ pub(super) fn raise_fd_limit(need: u64) {
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit write/read the struct we own.
+    #[allow(unsafe_code)]
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return;

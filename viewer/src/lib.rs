@@ -19,7 +19,6 @@
 //!   are its systems, with [`timebar`] (the replay's timeline bar);
 //!   [`site`] rebuilds cameras, masks and incidents when a live ground
 //!   server sends its own.
-#![warn(missing_docs)]
 
 pub mod app;
 pub mod capture;

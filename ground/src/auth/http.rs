@@ -8,8 +8,6 @@
 //! who acted). A route missing from the table is refused: the table fails
 //! closed, so a new route cannot be open by accident.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Request, State};
@@ -23,8 +21,19 @@ use serde::{Deserialize, Serialize};
 
 use super::tokens::{IssuedToken, TokenInfo};
 use super::{Forbidden, Operator, Permission, Role};
+use crate::guardrails::gate::Register;
 use crate::http::HttpError;
-use crate::state::ServerState;
+use crate::store::Store;
+
+/// What the access check and the token routes use: the store the tokens
+/// are in, and the register logins, refusals and token changes go to.
+#[derive(Debug, Clone)]
+pub struct AuthApi {
+    /// Where the tokens are.
+    pub store: Store,
+    /// Where logins, refusals and token changes are recorded.
+    pub register: Register,
+}
 
 impl From<Forbidden> for HttpError {
     fn from(f: Forbidden) -> HttpError {
@@ -98,7 +107,7 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
 
 /// The middleware that applies [`route_policy`] to every matched route.
 pub async fn enforce(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<AuthApi>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -148,11 +157,11 @@ pub async fn enforce(
         .extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let op = match resolve(&parts, &state) {
+    let op = match resolve(&parts, &state).await {
         Ok(op) => op,
         Err(e) => {
             crate::guardrails::gate::refused_request(
-                &state,
+                &state.register,
                 crate::guardrails::audit::Actor::Anonymous,
                 peer,
                 parts.method.as_str(),
@@ -168,7 +177,7 @@ pub async fn enforce(
         tracing::debug!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
         let e = HttpError::from(forbidden);
         crate::guardrails::gate::refused_request(
-            &state,
+            &state.register,
             (&op).into(),
             peer,
             parts.method.as_str(),
@@ -182,22 +191,21 @@ pub async fn enforce(
     next.run(Request::from_parts(parts, body)).await
 }
 
-impl FromRequestParts<Arc<ServerState>> for Operator {
+/// The operator [`enforce`] resolved: every route that takes one needs a
+/// token in [`route_policy`], so it is there by the time a handler runs.
+impl<S: Send + Sync> FromRequestParts<S> for Operator {
     type Rejection = HttpError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<ServerState>,
-    ) -> Result<Operator, HttpError> {
-        if let Some(op) = parts.extensions.get::<Operator>() {
-            return Ok(op.clone());
-        }
-        resolve(parts, state)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Operator, HttpError> {
+        parts.extensions.get::<Operator>().cloned().ok_or_else(|| {
+            HttpError::unauthorized(format!("this route needs an operator token: {HOW_TO_GET_ONE}"))
+        })
     }
 }
 
 /// The operator behind the request's bearer token.
-fn resolve(parts: &Parts, state: &ServerState) -> Result<Operator, HttpError> {
+/// The lookup runs on a blocking thread: it reads SQLite.
+async fn resolve(parts: &Parts, state: &AuthApi) -> Result<Operator, HttpError> {
     {
         let Some(value) = parts.headers.get(AUTHORIZATION) else {
             return Err(HttpError::unauthorized(format!(
@@ -214,9 +222,12 @@ fn resolve(parts: &Parts, state: &ServerState) -> Result<Operator, HttpError> {
                     "the Authorization header is not a bearer token: {HOW_TO_GET_ONE}"
                 ))
             })?;
-        match state.store.resolve_token(token) {
+        let store = state.store.clone();
+        let token = token.to_string();
+        let found = crate::http::blocking(move || store.resolve_token(&token)).await?;
+        match found {
             Ok(Some(op)) => {
-                crate::guardrails::gate::login(state, &op, parts.method.as_str(), parts.uri.path());
+                crate::guardrails::gate::login(&state.register, &op, parts.method.as_str(), parts.uri.path());
                 Ok(op)
             }
             Ok(None) => {
@@ -247,7 +258,11 @@ pub struct IssueRequest {
 }
 
 /// The token routes.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    AuthApi: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/tokens", get(list).post(issue))
@@ -259,31 +274,32 @@ async fn whoami(op: Operator) -> Json<Operator> {
 }
 
 async fn list(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<AuthApi>,
     _op: Operator,
 ) -> Result<Json<Vec<TokenInfo>>, HttpError> {
-    state
-        .store
-        .list_tokens()
+    let store = state.store;
+    crate::http::blocking(move || store.list_tokens())
+        .await?
         .map(Json)
         .map_err(|e| HttpError::internal(e.to_string()))
 }
 
 async fn issue(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<AuthApi>,
     op: Operator,
     Json(req): Json<IssueRequest>,
 ) -> Result<(StatusCode, Json<IssuedToken>), HttpError> {
-    let issued = state
-        .store
-        .issue_token(&req.name, req.role, crate::time::unix_ms())
+    let store = state.store.clone();
+    let (name, role) = (req.name.clone(), req.role);
+    let issued = crate::http::blocking(move || store.issue_token(&name, role, crate::time::unix_ms()))
+        .await?
         .map_err(|e| match e {
             super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
             other => HttpError::internal(other.to_string()),
         })?;
     tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
     crate::guardrails::gate::record(
-        &state,
+        &state.register,
         (&op).into(),
         "token.issue",
         &format!("token:{}", issued.info.id),
@@ -293,13 +309,13 @@ async fn issue(
 }
 
 async fn revoke(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<AuthApi>,
     op: Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, HttpError> {
-    let n = state
-        .store
-        .revoke_tokens(&id.to_string(), crate::time::unix_ms())
+    let store = state.store.clone();
+    let n = crate::http::blocking(move || store.revoke_tokens(&id.to_string(), crate::time::unix_ms()))
+        .await?
         .map_err(|e| HttpError::internal(e.to_string()))?;
     if n == 0 {
         return Err(HttpError::not_found(format!(
@@ -308,7 +324,7 @@ async fn revoke(
     }
     tracing::info!(by = %op.name, id, "revoked an operator token");
     crate::guardrails::gate::record(
-        &state,
+        &state.register,
         (&op).into(),
         "token.revoke",
         &format!("token:{id}"),

@@ -19,7 +19,18 @@ use super::polygon::{Pt, closed};
 use super::query::{self, Eta, Sighting, ZoneReport};
 use crate::frame::LocalFrame;
 use crate::http::HttpError;
-use crate::state::ServerState;
+
+/// What the coverage routes use: the live index, the store the history is
+/// in, and the register footage queries are recorded in.
+#[derive(Debug, Clone)]
+pub struct CoverageApi {
+    /// The live coverage index.
+    pub coverage: Arc<LiveCoverage>,
+    /// Where the coverage history is.
+    pub store: crate::store::Store,
+    /// Where footage queries are recorded.
+    pub register: crate::guardrails::gate::Register,
+}
 
 /// Most points one batch request may carry.
 pub const MAX_BATCH_POINTS: usize = 1_000_000;
@@ -27,7 +38,11 @@ pub const MAX_BATCH_POINTS: usize = 1_000_000;
 pub const MAX_HISTORY_WINDOW_MS: i64 = 31 * 24 * 3600 * 1000;
 
 /// The coverage routes, merged into the main router.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    CoverageApi: axum::extract::FromRef<S>,
+{
     Router::new()
         .route(
             "/api/v1/coverage/who-sees",
@@ -131,16 +146,6 @@ fn local(frame: &LocalFrame, lon: f64, lat: f64) -> Pt {
     [e, n]
 }
 
-/// Runs a query on the blocking pool.
-async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, HttpError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| HttpError {
-        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("coverage query failed: {e}"),
-    })
-}
-
 /// The answer for one point.
 pub fn answer_point(live: &LiveCoverage, lon: f64, lat: f64) -> WhoSeesAnswer {
     let p = local(&live.frame, lon, lat);
@@ -155,7 +160,7 @@ pub fn answer_point(live: &LiveCoverage, lon: f64, lat: f64) -> WhoSeesAnswer {
 }
 
 async fn who_sees_one(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     Query(q): Query<PointQuery>,
 ) -> Result<Json<WhoSeesAnswer>, HttpError> {
     check_lat_lon(q.lat, q.lon)?;
@@ -163,7 +168,7 @@ async fn who_sees_one(
 }
 
 async fn who_sees_many(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     Json(req): Json<BatchRequest>,
 ) -> Result<Json<Value>, HttpError> {
     if req.points.len() > MAX_BATCH_POINTS {
@@ -176,7 +181,7 @@ async fn who_sees_many(
         check_lat_lon(p[1], p[0])?;
     }
     let live = state.coverage.clone();
-    let results = blocking(move || {
+    let results = crate::http::blocking(move || {
         let pts: Vec<Pt> = req
             .points
             .iter()
@@ -261,12 +266,12 @@ pub fn zone_json(frame: &LocalFrame, report: &ZoneReport) -> Value {
 }
 
 async fn zone(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     Json(req): Json<ZoneRequest>,
 ) -> Result<Json<Value>, HttpError> {
     let live = state.coverage.clone();
     let ring = zone_ring(&live.frame, &req.zone).map_err(HttpError::bad_request)?;
-    let report = blocking(move || {
+    let report = crate::http::blocking(move || {
         let r = live.read(|idx| {
             query::zone_coverage(
                 idx,
@@ -296,7 +301,7 @@ fn check_window(from_ms: i64, to_ms: i64) -> Result<(), HttpError> {
 }
 
 async fn run_history(
-    state: Arc<ServerState>,
+    state: CoverageApi,
     op: crate::auth::Operator,
     reason: Option<String>,
     target: Target,
@@ -308,13 +313,13 @@ async fn run_history(
         Target::Point(p) => json!({"point": p}),
         Target::Path(p) => json!({"path": p}),
     };
-    crate::guardrails::gate::footage_query(&state, &op, what, from_ms, to_ms, reason.as_deref())
+    crate::guardrails::gate::footage_query(&state.register, &op, what, from_ms, to_ms, reason.as_deref())
         .await?;
     // Nothing is known of the future: open intervals end now.
     let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();
     let store = state.store.clone();
-    let covered: Vec<Covered> = blocking(move || {
+    let covered: Vec<Covered> = crate::http::blocking(move || {
         let pending = live.unwritten(crate::time::unix_ms());
         let masks = live.read(|idx| idx.masks().clone());
         history::covered(
@@ -338,7 +343,7 @@ async fn run_history(
 }
 
 async fn history_point(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     op: crate::auth::Operator,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Json<Value>, HttpError> {
@@ -348,7 +353,7 @@ async fn history_point(
 }
 
 async fn history_path(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     op: crate::auth::Operator,
     Json(req): Json<HistoryPathRequest>,
 ) -> Result<Json<Value>, HttpError> {
@@ -363,12 +368,12 @@ async fn history_path(
 }
 
 async fn soonest(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<CoverageApi>,
     Query(q): Query<PointQuery>,
 ) -> Result<Json<Value>, HttpError> {
     check_lat_lon(q.lat, q.lon)?;
     let live = state.coverage.clone();
-    let etas: Vec<Eta> = blocking(move || {
+    let etas: Vec<Eta> = crate::http::blocking(move || {
         let p = local(&live.frame, q.lon, q.lat);
         live.read(|idx| query::soonest(idx, p, q.limit.unwrap_or(10).min(1000)))
     })
@@ -418,7 +423,7 @@ pub fn sources_geojson(live: &LiveCoverage) -> Value {
     })
 }
 
-async fn sources(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, HttpError> {
+async fn sources(State(state): State<CoverageApi>) -> Result<Json<Value>, HttpError> {
     let live = state.coverage.clone();
-    Ok(Json(blocking(move || sources_geojson(&live)).await?))
+    Ok(Json(crate::http::blocking(move || sources_geojson(&live)).await?))
 }

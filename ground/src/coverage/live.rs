@@ -7,9 +7,10 @@
 //! behind). Units whose link is lost or that are unavailable leave the
 //! index: a camera nobody receives sees nothing for us.
 //!
-//! [`LiveCoverage::apply`] is the whole per-change path (WGS84 ring to local
-//! frame, index move, history recorder) and takes the time as an argument,
-//! so it is tested and benchmarked without a runtime.
+//! [`LiveCoverage::apply`] is the whole per-change path (the link's
+//! local-frame ring, or the WGS84 ring brought to the local frame for a unit
+//! whose link gave none; index move; history recorder) and takes the time as
+//! an argument, so it is tested and benchmarked without a runtime.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,7 +26,7 @@ use super::mask::Masks;
 use super::polygon::{Pt, closed};
 use super::{Network, SourceKind};
 use crate::config::CoverageConfig;
-use crate::fleet::{Change, FleetHandle};
+use crate::fleet::{Change, FleetHandle, LocalRing};
 use crate::frame::LocalFrame;
 use crate::store::{Store, StoreError};
 
@@ -112,17 +113,28 @@ fn local(frame: &LocalFrame, p: [f64; 2]) -> Pt {
     [e, n]
 }
 
-/// What a unit of the picture contributes to the index, if anything.
+/// What a unit of the picture contributes to the index, if anything. `seen`
+/// is the unit's ring in the local frame when its link computed one (taken
+/// as is); otherwise its WGS84 `coverage` is brought to the local frame.
 pub fn unit_source(
     unit: &Unit,
+    seen: Option<&LocalRing>,
     frame: &LocalFrame,
     optics: &Optics,
 ) -> Option<(SourceInfo, Vec<Pt>)> {
     if matches!(unit.status, UnitStatus::LinkLost | UnitStatus::Unavailable) {
         return None;
     }
-    let coverage = unit.coverage.as_ref()?;
-    let ring = closed(coverage.iter().map(|p| local(frame, *p)).collect())?;
+    let ring = match seen {
+        Some(ring) => closed(ring.to_vec())?,
+        None => closed(
+            unit.coverage
+                .as_ref()?
+                .iter()
+                .map(|p| local(frame, *p))
+                .collect(),
+        )?,
+    };
     let (kind, height_m, hfov_deg, px, speed) = match unit.kind {
         UnitKind::Drone => (
             SourceKind::Drone,
@@ -245,13 +257,13 @@ impl LiveCoverage {
     /// Applies one change of the picture at `now_ms`.
     pub fn apply(&self, now_ms: i64, change: &Change) {
         match change {
-            Change::Upsert(unit) => self.upsert_unit(now_ms, unit),
+            Change::Upsert(unit, seen) => self.upsert_unit(now_ms, unit, seen.as_ref()),
             Change::Remove(id) => self.drop_source(now_ms, id),
         }
     }
 
-    fn upsert_unit(&self, now_ms: i64, unit: &Unit) {
-        let Some((info, ring)) = unit_source(unit, &self.frame, &self.optics) else {
+    fn upsert_unit(&self, now_ms: i64, unit: &Unit, seen: Option<&LocalRing>) {
+        let Some((info, ring)) = unit_source(unit, seen, &self.frame, &self.optics) else {
             self.drop_source(now_ms, &unit.id);
             return;
         };
@@ -281,17 +293,18 @@ impl LiveCoverage {
         }
     }
 
-    /// Brings the index in line with a full snapshot of the picture.
-    pub fn resync(&self, now_ms: i64, units: &[Unit]) {
+    /// Brings the index in line with a full snapshot of the picture (see
+    /// [`FleetHandle::snapshot_seen`]).
+    pub fn resync(&self, now_ms: i64, units: &[(Unit, Option<LocalRing>)]) {
         let present: std::collections::HashSet<&str> =
-            units.iter().map(|u| u.id.as_str()).collect();
+            units.iter().map(|(u, _)| u.id.as_str()).collect();
         for id in self.read(|idx| idx.dynamic_ids()) {
             if !present.contains(id.as_str()) {
                 self.drop_source(now_ms, &id);
             }
         }
-        for u in units {
-            self.upsert_unit(now_ms, u);
+        for (u, seen) in units {
+            self.upsert_unit(now_ms, u, seen.as_ref());
         }
     }
 
@@ -330,7 +343,7 @@ pub async fn follow_fleet(
     tokio::pin!(stop);
     use tokio::sync::broadcast::error::RecvError;
     let mut changes = fleet.subscribe();
-    live.resync(crate::time::unix_ms(), &fleet.snapshot());
+    live.resync(crate::time::unix_ms(), &fleet.snapshot_seen());
     let mut flush = tokio::time::interval(FLUSH_INTERVAL);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let write = |rows: Vec<IntervalRow>| {
@@ -356,7 +369,7 @@ pub async fn follow_fleet(
                 Ok(c) => live.apply(crate::time::unix_ms(), &c),
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!("coverage fell {n} changes behind the picture; resyncing from a snapshot");
-                    live.resync(crate::time::unix_ms(), &fleet.snapshot());
+                    live.resync(crate::time::unix_ms(), &fleet.snapshot_seen());
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -427,18 +440,18 @@ mod tests {
         let live = LiveCoverage::new(frame, Vec::new(), Masks::default(), None);
         live.apply(
             0,
-            &Change::Upsert(Box::new(drone("d1", 0.0, UnitStatus::Busy, &frame))),
+            &Change::Upsert(Box::new(drone("d1", 0.0, UnitStatus::Busy, &frame)), None),
         );
         assert_eq!(who(&live, [0.0, 0.0]), ["d1"]);
         live.apply(
             1000,
-            &Change::Upsert(Box::new(drone("d1", 100.0, UnitStatus::Busy, &frame))),
+            &Change::Upsert(Box::new(drone("d1", 100.0, UnitStatus::Busy, &frame)), None),
         );
         assert!(who(&live, [0.0, 0.0]).is_empty());
         assert_eq!(who(&live, [100.0, 0.0]), ["d1"]);
         live.apply(
             2000,
-            &Change::Upsert(Box::new(drone("d1", 100.0, UnitStatus::LinkLost, &frame))),
+            &Change::Upsert(Box::new(drone("d1", 100.0, UnitStatus::LinkLost, &frame)), None),
         );
         assert!(who(&live, [100.0, 0.0]).is_empty());
         let rows = live.take_rows(2000);
@@ -448,10 +461,42 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![[0, 1000], [1000, 2000]]
         );
-        live.resync(3000, &[drone("d2", 0.0, UnitStatus::Available, &frame)]);
+        live.resync(3000, &[(drone("d2", 0.0, UnitStatus::Available, &frame), None)]);
         assert_eq!(who(&live, [0.0, 0.0]), ["d2"]);
         live.apply(4000, &Change::Remove("d2".into()));
         assert!(who(&live, [0.0, 0.0]).is_empty());
+    }
+
+    #[test]
+    fn a_ring_the_link_computed_in_the_local_frame_is_indexed_as_given() {
+        let frame = LocalFrame::new(48.9, 2.36);
+        let live = LiveCoverage::new(frame, vec![], Masks::default(), None);
+        // A footprint off the origin, with coordinates no WGS84 round trip
+        // gives back to the last bit.
+        let ring: Vec<Pt> = vec![
+            [1234.567_891_23, -987.654_321_01],
+            [1274.567_891_23, -987.654_321_01],
+            [1274.567_891_23, -947.654_321_01],
+            [1234.567_891_23, -947.654_321_01],
+            [1234.567_891_23, -987.654_321_01],
+        ];
+        let mut unit = drone("d1", 0.0, UnitStatus::Busy, &frame);
+        unit.coverage = Some(frame.ring_to_wgs84(&ring));
+        let seen: LocalRing = ring.clone().into();
+        live.apply(0, &Change::Upsert(Box::new(unit.clone()), Some(seen)));
+        let indexed = live.read(|idx| idx.slot("d1").map(|s| idx.ring(s).to_vec()));
+        assert_eq!(indexed.as_deref(), Some(&ring[..]), "the link's ring, bit for bit");
+        assert_eq!(who(&live, [1254.0, -967.0]), ["d1"]);
+        // Without the local ring, the WGS84 one is brought back: close, but
+        // not the same numbers, which is what keeping the frame avoids.
+        live.apply(1, &Change::Upsert(Box::new(unit), None));
+        let back = live
+            .read(|idx| idx.slot("d1").map(|s| idx.ring(s).to_vec()))
+            .unwrap_or_default();
+        assert_eq!(back.len(), ring.len());
+        for (a, b) in back.iter().zip(&ring) {
+            assert!((a[0] - b[0]).abs() < 1e-6 && (a[1] - b[1]).abs() < 1e-6);
+        }
     }
 
     #[tokio::test]

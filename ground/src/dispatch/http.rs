@@ -22,7 +22,6 @@
 //!   URL fragment (`/live#token=...`), which browsers never send to the
 //!   server nor write in its logs.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Path, Query, State};
@@ -37,7 +36,15 @@ use super::incident::{Category, GeoPoint, Incident, Priority, Report, Source};
 use super::{DispatchError, Figures, IncidentView};
 use crate::auth::{Operator, Role};
 use crate::http::HttpError;
-use crate::state::ServerState;
+
+/// What the dispatch routes use: the desk, and the site the figures are of.
+#[derive(Debug, Clone)]
+pub struct DispatchApi {
+    /// The dispatch desk.
+    pub dispatch: super::desk::Desk,
+    /// The site: its name, event and time zone label the figures.
+    pub site: crate::config::SiteConfig,
+}
 
 /// Body of `POST /api/v1/incidents`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +108,11 @@ pub struct IncidentList {
 }
 
 /// The dispatch routes, to merge into the API router.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    DispatchApi: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/incidents", get(list).post(create))
         .route("/api/v1/incidents/{id}", get(one))
@@ -150,7 +161,7 @@ fn parse_id(id: &str) -> Result<u64, HttpError> {
 }
 
 async fn create(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     op: Operator,
     Json(body): Json<NewIncident>,
 ) -> Result<(StatusCode, Json<IncidentView>), HttpError> {
@@ -176,7 +187,7 @@ async fn create(
 }
 
 async fn list(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<IncidentList>, HttpError> {
     Ok(Json(IncidentList {
@@ -186,7 +197,7 @@ async fn list(
 }
 
 async fn one(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
     let id = parse_id(&id)?;
@@ -198,7 +209,7 @@ async fn one(
 }
 
 async fn assign(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     op: Operator,
     Path(id): Path<String>,
     Json(body): Json<AssignRequest>,
@@ -214,7 +225,7 @@ async fn assign(
 }
 
 async fn close(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     op: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
@@ -223,7 +234,7 @@ async fn close(
 }
 
 async fn cancel(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     op: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<IncidentView>, HttpError> {
@@ -232,7 +243,7 @@ async fn cancel(
 }
 
 async fn alarm(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DispatchApi>,
     _op: Operator,
     Path(id): Path<String>,
     body: Option<Json<Alarm>>,
@@ -256,8 +267,8 @@ pub struct LiveFigures {
     pub time_zone: String,
 }
 
-async fn figures(State(state): State<Arc<ServerState>>) -> Result<Json<LiveFigures>, HttpError> {
-    let site = &state.config.site;
+async fn figures(State(state): State<DispatchApi>) -> Result<Json<LiveFigures>, HttpError> {
+    let site = &state.site;
     Ok(Json(LiveFigures {
         figures: state.dispatch.figures().await?,
         site: site.name.clone(),
@@ -269,7 +280,7 @@ async fn figures(State(state): State<Arc<ServerState>>) -> Result<Json<LiveFigur
 /// Event ids of the stream, increasing across connections.
 static NEXT_EVENT: AtomicU64 = AtomicU64::new(1);
 
-async fn events(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
+async fn events(State(state): State<DispatchApi>) -> impl IntoResponse {
     use tokio::sync::broadcast::error::RecvError;
     let rx = state.dispatch.subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -13,32 +13,36 @@
 //!   and the next wake-up out.
 //! - [`persist`]: incidents, transitions and escalations in SQLite.
 //! - [`http`]: the routes, the operators' event stream and the live page.
-//!
 //! - [`desk`]: dispatch's own thread, and the handle ([`desk::Desk`]) the
 //!   HTTP routes, the patrol link and the operator picture hold.
 //!
 //! [`Dispatch`] (this file) is the thin edge, run only on that thread: it
 //! stores a report, computes suggestions from the picture and coverage,
 //! feeds the core, and carries its actions out in order: saves before
-//! announcements, orders through the patrol link's persisted queue.
+//! announcements, orders through the patrol link's persisted queue. Three
+//! private files carry the rest of its methods: `figures` (the live page's
+//! [`Figures`]), `metrics` (latencies and the Prometheus families) and
+//! `audit` (each decision translated to a register entry).
 
+mod audit;
 pub mod desk;
 pub mod engine;
+mod figures;
 pub mod http;
 pub mod incident;
+mod metrics;
 pub mod persist;
 pub mod policy;
 pub mod routing;
 pub mod suggest;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use vigie_protocols::api::{UnitKind, UnitStatus};
+use vigie_protocols::api::UnitKind;
 
 use crate::coverage::live::LiveCoverage;
 use crate::fleet::FleetHandle;
@@ -52,6 +56,9 @@ use incident::{Category, GeoPoint, Incident, Priority, Report, ReportError, Sour
 use persist::DispatchStore;
 use policy::DispatchConfig;
 use suggest::Suggestions;
+
+pub use figures::{Figures, MapFigures, MapIncident, MapUnit, MapZone, day_start};
+use metrics::Stats;
 
 /// Notices the operators' stream keeps for slow readers; a reader that
 /// falls further behind is told it lagged and should re-read the incidents.
@@ -108,111 +115,6 @@ pub struct IncidentView {
     pub suggestions: Option<Suggestions>,
 }
 
-/// The figures of the live page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Figures {
-    /// Start of the day counted, Unix ms (00:00 UTC).
-    pub day_start_ms: i64,
-    /// Incidents created since then.
-    pub incidents_today: u64,
-    /// Of those, by category (every category, zeros included).
-    pub by_category: BTreeMap<Category, u64>,
-    /// Incidents not closed or cancelled.
-    pub open_incidents: u64,
-    /// Median time from report to a camera or drone seeing the spot, over
-    /// today's incidents that got eyes on, seconds.
-    pub median_eyes_on_s: Option<f64>,
-    /// Median time from report to the first unit on scene, over today's
-    /// incidents that got one, seconds.
-    pub median_first_on_scene_s: Option<f64>,
-    /// Available units by kind.
-    pub units_available: BTreeMap<UnitKind, u64>,
-    /// Camera coverage of each event zone, fraction of open ground 0..1.
-    pub zone_coverage: BTreeMap<String, f64>,
-    /// Units by kind and status (every kind and status, zeros included).
-    #[serde(default)]
-    pub units_by_status: BTreeMap<UnitKind, BTreeMap<UnitStatus, u64>>,
-    /// Drones flying now (armed, link up): a flying drone is not
-    /// "available", and must still be counted.
-    #[serde(default)]
-    pub drones_in_flight: u64,
-    /// For the page's map: open incidents, event zones, units with a
-    /// position.
-    #[serde(default)]
-    pub map: MapFigures,
-    /// When computed, Unix ms.
-    pub at_ms: i64,
-}
-
-/// What the live page's small map draws (WGS84).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MapFigures {
-    /// Open incidents.
-    pub incidents: Vec<MapIncident>,
-    /// Event zones, outer ring `[lon, lat]`, with their camera coverage.
-    pub zones: Vec<MapZone>,
-    /// Units with a known position.
-    pub units: Vec<MapUnit>,
-}
-
-/// An open incident on the map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MapIncident {
-    /// Incident id.
-    pub id: u64,
-    /// Category.
-    pub category: Category,
-    /// Priority.
-    pub priority: Priority,
-    /// Latitude, degrees.
-    pub lat_deg: f64,
-    /// Longitude, degrees.
-    pub lon_deg: f64,
-}
-
-/// An event zone on the map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MapZone {
-    /// Zone name.
-    pub name: String,
-    /// Outer ring, `[lon, lat]`.
-    pub ring: Vec<[f64; 2]>,
-    /// Camera coverage, fraction of open ground 0..1, when computed.
-    pub coverage: Option<f64>,
-}
-
-/// A unit on the map.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MapUnit {
-    /// Unit id.
-    pub id: String,
-    /// Kind.
-    pub kind: UnitKind,
-    /// Status.
-    pub status: UnitStatus,
-    /// Latitude, degrees.
-    pub lat_deg: f64,
-    /// Longitude, degrees.
-    pub lon_deg: f64,
-}
-
-/// Latencies measured as they happen (since this server started).
-#[derive(Debug)]
-struct Stats {
-    /// Order issued → first ack of any kind, seconds.
-    ack_latency: Histogram,
-    /// Incident created → first unit on scene, seconds.
-    first_on_scene: Histogram,
-    /// Incidents already counted in `first_on_scene`: an incident may be
-    /// saved again in the same state (a repeated acknowledgement), and is
-    /// counted once.
-    on_scene_counted: std::collections::HashSet<u64>,
-    /// Orders issued.
-    orders: u64,
-    /// Escalations.
-    escalations: u64,
-}
-
 /// Dispatch's shared state: the core behind a lock, its store, and the
 /// stream of notices for operators.
 #[derive(Debug)]
@@ -239,24 +141,6 @@ pub struct Dispatch {
     events: broadcast::Sender<Notice>,
     /// Latency histograms.
     stats: Mutex<Stats>,
-}
-
-/// Start of the UTC day containing `ms`.
-pub fn day_start(ms: i64) -> i64 {
-    ms - ms.rem_euclid(86_400_000)
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
 }
 
 impl Dispatch {
@@ -706,223 +590,6 @@ impl Dispatch {
         out
     }
 
-    /// The live page's figures.
-    pub fn figures(&self) -> Figures {
-        let now = crate::time::unix_ms();
-        let start = day_start(now);
-        let engine = self.lock();
-        let mut by_category: BTreeMap<Category, u64> =
-            Category::ALL.into_iter().map(|c| (c, 0)).collect();
-        let mut eyes = Vec::new();
-        let mut scene = Vec::new();
-        let mut today = 0;
-        let mut open = 0;
-        let mut map = MapFigures::default();
-        for i in engine.incidents() {
-            if !i.status.is_final() {
-                open += 1;
-                map.incidents.push(MapIncident {
-                    id: i.id,
-                    category: i.report.category,
-                    priority: i.report.priority,
-                    lat_deg: i.report.location.lat_deg,
-                    lon_deg: i.report.location.lon_deg,
-                });
-            }
-            if i.created_ms < start {
-                continue;
-            }
-            today += 1;
-            *by_category.entry(i.report.category).or_default() += 1;
-            if let Some(t) = i.eyes_on_ms {
-                eyes.push((t - i.created_ms).max(0) as f64 / 1000.0);
-            }
-            if let Some(t) = i.on_scene_ms {
-                scene.push((t - i.created_ms).max(0) as f64 / 1000.0);
-            }
-        }
-        drop(engine);
-        let mut units_available: BTreeMap<UnitKind, u64> =
-            UnitKind::ALL.into_iter().map(|k| (k, 0)).collect();
-        let mut units_by_status: BTreeMap<UnitKind, BTreeMap<UnitStatus, u64>> = UnitKind::ALL
-            .into_iter()
-            .map(|k| (k, UnitStatus::ALL.into_iter().map(|s| (s, 0)).collect()))
-            .collect();
-        let mut drones_in_flight = 0;
-        self.fleet.read(|f| {
-            for u in f.units() {
-                if u.status == UnitStatus::Available {
-                    *units_available.entry(u.kind).or_default() += 1;
-                }
-                *units_by_status
-                    .entry(u.kind)
-                    .or_default()
-                    .entry(u.status)
-                    .or_default() += 1;
-                if u.kind == UnitKind::Drone
-                    && u.status != UnitStatus::LinkLost
-                    && u.drone.as_ref().is_some_and(|d| d.armed)
-                {
-                    drones_in_flight += 1;
-                }
-                if let Some(p) = &u.position {
-                    map.units.push(MapUnit {
-                        id: u.id.clone(),
-                        kind: u.kind,
-                        status: u.status,
-                        lat_deg: p.lat_deg,
-                        lon_deg: p.lon_deg,
-                    });
-                }
-            }
-        });
-        let zone_coverage = self.zone_coverage();
-        map.zones = self
-            .cfg
-            .event_zones
-            .iter()
-            .map(|z| MapZone {
-                name: z.name.clone(),
-                ring: z.ring.iter().map(|p| [p.lon_deg, p.lat_deg]).collect(),
-                coverage: zone_coverage.get(&z.name).copied(),
-            })
-            .collect();
-        Figures {
-            day_start_ms: start,
-            incidents_today: today,
-            by_category,
-            open_incidents: open,
-            median_eyes_on_s: median(eyes),
-            median_first_on_scene_s: median(scene),
-            units_available,
-            zone_coverage,
-            units_by_status,
-            drones_in_flight,
-            map,
-            at_ms: now,
-        }
-    }
-
-    fn zone_coverage(&self) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for z in &self.cfg.event_zones {
-            let mut ring: Vec<[f64; 2]> = z
-                .ring
-                .iter()
-                .map(|p| {
-                    let (e, n) = self.frame.to_local(p.lat_deg, p.lon_deg);
-                    [e, n]
-                })
-                .collect();
-            if ring.first() != ring.last()
-                && let Some(first) = ring.first().copied()
-            {
-                ring.push(first);
-            }
-            let report = self
-                .coverage
-                .read(|idx| crate::coverage::query::zone_coverage(idx, &ring, 10.0, 0, f64::MAX));
-            match report {
-                Ok(r) => {
-                    out.insert(z.name.clone(), r.covered_fraction);
-                }
-                Err(e) => tracing::warn!(zone = %z.name, "zone coverage: {e}"),
-            }
-        }
-        out
-    }
-
-    /// Dispatch's Prometheus families.
-    pub fn render_metrics(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let mut by_status: BTreeMap<Status, u64> =
-            Status::ALL.into_iter().map(|s| (s, 0)).collect();
-        {
-            let engine = self.lock();
-            for i in engine.incidents() {
-                *by_status.entry(i.status).or_default() += 1;
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vigie_incidents Incidents open or created today, by status.\n# TYPE vigie_incidents gauge"
-        );
-        for (s, n) in by_status {
-            let _ = writeln!(out, "vigie_incidents{{status=\"{}\"}} {n}", s.as_str());
-        }
-        let stats = self.stats();
-        let _ = writeln!(
-            out,
-            "# HELP vigie_dispatch_orders_total Orders issued by dispatch.\n# TYPE vigie_dispatch_orders_total counter\nvigie_dispatch_orders_total {}",
-            stats.orders
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vigie_dispatch_escalations_total Escalations to operators.\n# TYPE vigie_dispatch_escalations_total counter\nvigie_dispatch_escalations_total {}",
-            stats.escalations
-        );
-        stats.ack_latency.render_family(
-            &mut out,
-            "vigie_order_ack_latency_seconds",
-            "Order stored to its first acknowledgement by the unit.",
-        );
-        stats.first_on_scene.render_family(
-            &mut out,
-            "vigie_incident_first_on_scene_seconds",
-            "Incident reported to its first unit on scene.",
-        );
-        drop(stats);
-        let zones = self.zone_coverage();
-        let _ = writeln!(
-            out,
-            "# HELP vigie_zone_coverage_fraction Camera coverage of each event zone (open ground seen, 0..1).\n# TYPE vigie_zone_coverage_fraction gauge"
-        );
-        for (z, f) in zones {
-            let z = z.replace(['\\', '"', '\n'], "_");
-            let _ = writeln!(out, "vigie_zone_coverage_fraction{{zone=\"{z}\"}} {f:.4}");
-        }
-        out
-    }
-
-    /// Records every later decision in the audit register too.
-    pub fn set_audit(&self, register: crate::guardrails::audit::Audit) {
-        let _ = self.register.set(register);
-    }
-
-    /// The single place where dispatch's decisions are recorded for audit:
-    /// every incident change, order and escalation passes here before it is
-    /// carried out. The guardrails' tamper-evident audit log plugs in here.
-    fn audit(&self, action: &Action) {
-        if let Some(register) = self.register.get() {
-            record(register, action);
-        }
-        match action {
-            Action::SaveIncident(i) => {
-                if let Some(t) = i.transitions.last() {
-                    tracing::info!(target: "vigie::audit", incident = i.id, status = t.status.as_str(), by = %t.by, "incident status");
-                }
-            }
-            Action::SaveEscalation(e) => {
-                tracing::info!(target: "vigie::audit", incident = e.incident_id, order = ?e.order_id, reason = %e.reason, "escalation");
-            }
-            Action::IssueOrder {
-                incident_id,
-                unit,
-                by,
-            } => {
-                tracing::info!(target: "vigie::audit", incident = incident_id, %unit, %by, "order");
-            }
-            Action::Withdraw {
-                order_id,
-                unit,
-                reason,
-            } => {
-                tracing::info!(target: "vigie::audit", %order_id, %unit, %reason, "order withdrawn");
-            }
-            Action::Resend { .. } | Action::Announce(_) => {}
-        }
-    }
-
     /// Carries actions out in order; stops at the first storage failure
     /// so that nothing after it is announced.
     fn carry_out(
@@ -1016,55 +683,3 @@ impl Dispatch {
 #[cfg(test)]
 mod tests;
 
-/// Writes one dispatch decision to the audit register.
-fn record(register: &crate::guardrails::audit::Audit, action: &Action) {
-    use crate::guardrails::audit::{Actor, Entry};
-    let actor = |by: &str| match by.split_once(':') {
-        Some(("operator", name)) => Actor::Operator(name.to_string()),
-        Some(("unit", id)) => Actor::Unit(id.to_string()),
-        _ => Actor::System,
-    };
-    let now = crate::time::unix_ms();
-    let entry = match action {
-        Action::SaveIncident(i) => {
-            let Some(t) = i.transitions.last() else {
-                return;
-            };
-            Entry::new(
-                now,
-                actor(&t.by),
-                "incident.status",
-                &format!("incident:{}", i.id),
-            )
-            .detail(serde_json::json!({ "status": t.status.as_str(), "by": t.by }))
-        }
-        Action::SaveEscalation(e) => Entry::new(
-            now,
-            Actor::System,
-            "incident.escalation",
-            &format!("incident:{}", e.incident_id),
-        )
-        .detail(serde_json::json!({ "order": e.order_id, "reason": e.reason })),
-        Action::IssueOrder {
-            incident_id,
-            unit,
-            by,
-        } => Entry::new(now, actor(by), "patrol.order", &format!("unit:{unit}"))
-            .detail(serde_json::json!({ "incident": incident_id })),
-        Action::Withdraw {
-            order_id,
-            unit,
-            reason,
-        } => Entry::new(
-            now,
-            Actor::System,
-            "patrol.withdraw",
-            &format!("unit:{unit}"),
-        )
-        .detail(serde_json::json!({ "order": order_id, "reason": reason })),
-        Action::Resend { .. } | Action::Announce(_) => return,
-    };
-    if let Err(e) = register.enqueue(entry) {
-        tracing::error!("audit register unavailable, dispatch decision unrecorded: {e}");
-    }
-}

@@ -1,23 +1,33 @@
 //! HTTP routes of the drone link.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use vigie_protocols::api::{CommandResult, DroneCommand, UnitKind, UnitList};
 
-use crate::state::ServerState;
+/// What the drone routes use: the picture and the links' command queues.
+#[derive(Debug, Clone)]
+pub struct DroneApi {
+    /// Where drones are.
+    pub fleet: crate::fleet::FleetHandle,
+    /// The MAVLink links' command queues.
+    pub drones: super::hub::DroneHub,
+}
+
 
 /// `GET /api/v1/drones` and `POST /api/v1/drones/{id}/commands`.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    DroneApi: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/drones", get(list))
         .route("/api/v1/drones/{id}/commands", post(command))
 }
 
-async fn list(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
+async fn list(State(state): State<DroneApi>) -> Json<UnitList> {
     Json(UnitList {
         at_ms: crate::time::unix_ms(),
         units: state.fleet.read(|f| {
@@ -35,7 +45,7 @@ async fn list(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
 /// vehicle's answer, and a refusal by the flight-authorisation check is
 /// Vigie's, with outcome `refused` and the reason), 404 for an unknown drone.
 async fn command(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<DroneApi>,
     op: crate::auth::Operator,
     Path(id): Path<String>,
     Json(cmd): Json<DroneCommand>,

@@ -512,8 +512,8 @@ async fn run_link(
             let wall = crate::time::unix_ms();
             let ground = state.ground_alt_msl_m;
             for key in std::mem::take(&mut dirty) {
-                if let Some(unit) = core.unit(key, now, wall, &state.frame, ground) {
-                    state.fleet.upsert(unit);
+                if let Some((unit, seen)) = core.unit(key, now, wall, &state.frame, ground) {
+                    state.fleet.upsert_seen(unit, seen);
                 }
             }
         }

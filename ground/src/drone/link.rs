@@ -321,7 +321,8 @@ impl LinkCore {
         k
     }
 
-    /// The unit for a vehicle, for the fleet picture.
+    /// The unit for a vehicle, for the fleet picture, with its camera
+    /// footprint in the local frame (see [`crate::fleet::LocalRing`]).
     pub fn unit(
         &self,
         key: VehicleKey,
@@ -329,7 +330,7 @@ impl LinkCore {
         wall_ms: i64,
         frame: &LocalFrame,
         ground_alt_msl_m: f64,
-    ) -> Option<Unit> {
+    ) -> Option<(Unit, Option<crate::fleet::LocalRing>)> {
         let v = self.vehicles.get(&key)?;
         let ago = now.saturating_duration_since(v.last_message).as_millis() as i64;
         Some(v.to_unit(

@@ -14,6 +14,7 @@ use vigie_protocols::api::{DroneTelemetry, Position, Unit, UnitKind, UnitStatus}
 
 use super::modes;
 use crate::coverage::footprint::{CameraPose, Rotation, ground_footprint};
+use crate::fleet::LocalRing;
 use crate::frame::LocalFrame;
 
 /// STATUSTEXT lines kept per vehicle.
@@ -343,10 +344,10 @@ impl Vehicle {
         }
     }
 
-    /// The camera's ground footprint as a closed WGS84 ring of `[lon, lat]`,
-    /// from CAMERA_FOV_STATUS when the vehicle sends it, otherwise from
-    /// position, attitude, gimbal and FOV. `None` without a camera or when it
-    /// sees no ground.
+    /// The camera's ground footprint as a closed ring in the site's local
+    /// frame (`[east, north]` metres), from CAMERA_FOV_STATUS when the
+    /// vehicle sends it, otherwise from position, attitude, gimbal and FOV.
+    /// `None` without a camera or when it sees no ground.
     pub fn footprint(&self, frame: &LocalFrame, ground_alt_msl_m: f64) -> Option<Vec<[f64; 2]>> {
         if !self.has_camera {
             return None;
@@ -397,14 +398,7 @@ impl Vehicle {
             }
         };
         let ring = ground_footprint(&pose)?;
-        Some(
-            ring.into_iter()
-                .map(|(e, n)| {
-                    let (lat, lon) = frame.to_wgs84(e, n);
-                    [lon, lat]
-                })
-                .collect(),
-        )
+        Some(ring.into_iter().map(|(e, n)| [e, n]).collect())
     }
 
     /// The operator's status for this vehicle.
@@ -425,7 +419,9 @@ impl Vehicle {
         }
     }
 
-    /// The vehicle as a unit of the fleet picture.
+    /// The vehicle as a unit of the fleet picture, with its footprint in
+    /// the local frame (the unit's `coverage` is the same ring in WGS84, for
+    /// the wire).
     pub fn to_unit(
         &self,
         id: String,
@@ -433,10 +429,11 @@ impl Vehicle {
         last_seen_ms: i64,
         frame: &LocalFrame,
         ground_alt_msl_m: f64,
-    ) -> Unit {
+    ) -> (Unit, Option<LocalRing>) {
+        let seen: Option<LocalRing> = self.footprint(frame, ground_alt_msl_m).map(Into::into);
         let name =
             |s: String, prefix: &str| s.strip_prefix(prefix).map(str::to_string).unwrap_or(s);
-        Unit {
+        let unit = Unit {
             id,
             kind: UnitKind::Drone,
             status: self.status(),
@@ -448,7 +445,7 @@ impl Vehicle {
             position: self.position,
             last_seen_ms: Some(last_seen_ms),
             source: format!("mavlink:{link}:{}", self.peer),
-            coverage: self.footprint(frame, ground_alt_msl_m),
+            coverage: seen.as_deref().map(|ring| frame.ring_to_wgs84(ring)),
             drone: Some(DroneTelemetry {
                 link: link.to_string(),
                 system_id: self.system_id,
@@ -473,6 +470,7 @@ impl Vehicle {
                 warnings: self.warnings.clone(),
             }),
             patrol: None,
-        }
+        };
+        (unit, seen)
     }
 }

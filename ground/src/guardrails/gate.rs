@@ -16,8 +16,18 @@ use super::authorisation::{self, CheckState};
 use crate::drone::hub::CommandGate;
 use crate::fleet::FleetHandle;
 use crate::http::HttpError;
-use crate::state::ServerState;
 use crate::store::{Store, StoreError};
+
+/// What the hooks that record write to: the audit register, and the
+/// guardrails' counters (first use of a token, refusals per minute). Every
+/// HTTP route group that records holds one; it is cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Register {
+    /// The audit register.
+    pub audit: Audit,
+    /// Counters and limits of the guardrails.
+    pub guardrails: std::sync::Arc<super::Guardrails>,
+}
 
 fn refused(detail: String) -> CommandResult {
     CommandResult::refused(detail)
@@ -143,7 +153,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 /// Refuses it without a reason (400) or when it cannot be recorded (503):
 /// the query runs only once its record is on disk.
 pub async fn footage_query(
-    state: &ServerState,
+    register: &Register,
     op: &crate::auth::Operator,
     what: Value,
     from_ms: i64,
@@ -151,7 +161,7 @@ pub async fn footage_query(
     reason: Option<&str>,
 ) -> Result<(), HttpError> {
     footage_access(
-        state,
+        register,
         op,
         ("coverage.history", "coverage", "a coverage-history query"),
         what,
@@ -167,7 +177,7 @@ pub async fn footage_query(
 /// the window, why. Refuses it without a reason (400) or when it cannot be
 /// recorded (503): the query runs only once its record is on disk.
 pub async fn footage_access(
-    state: &ServerState,
+    register: &Register,
     op: &crate::auth::Operator,
     (action, target, described): (&str, &str, &str),
     what: Value,
@@ -185,7 +195,7 @@ pub async fn footage_access(
     let entry = Entry::new(crate::time::unix_ms(), Actor::from(op), action, target)
         .detail(json!({"target": what, "from_ms": from_ms, "to_ms": to_ms}))
         .reason(&reason);
-    state
+    register
         .audit
         .record_async(entry)
         .await
@@ -203,7 +213,7 @@ pub async fn footage_access(
 /// distinct reasons ([`super::refusals`]); in the log, one summary line per
 /// 5 s at most.
 pub fn refused_request(
-    state: &ServerState,
+    register: &Register,
     actor: Actor,
     peer: Option<std::net::IpAddr>,
     method: &str,
@@ -221,28 +231,28 @@ pub fn refused_request(
         request: format!("{method} {path}"),
         reason: message.to_string(),
     };
-    if let Some(line) = state.guardrails.refusal("http", refusal) {
+    if let Some(line) = register.guardrails.refusal("http", refusal) {
         tracing::warn!("{line}");
     }
 }
 
 /// Writes the refusals counted so far, the current minute's too, to the
 /// register (queued in order): before the register is read, and at shutdown.
-pub async fn flush_refusals(state: &ServerState) {
-    for entry in state.guardrails.refusals_now() {
-        if let Err(e) = state.audit.enqueue_async(entry).await {
+pub async fn flush_refusals(register: &Register) {
+    for entry in register.guardrails.refusals_now() {
+        if let Err(e) = register.audit.enqueue_async(entry).await {
             tracing::error!("audit register unavailable, refusals unrecorded: {e}");
         }
     }
 }
 
 /// Records an operator's login: the first request of a token in this run.
-pub fn login(state: &ServerState, op: &crate::auth::Operator, method: &str, path: &str) {
-    if !state.guardrails.first_use(op.token_id) {
+pub fn login(register: &Register, op: &crate::auth::Operator, method: &str, path: &str) {
+    if !register.guardrails.first_use(op.token_id) {
         return;
     }
     record(
-        state,
+        register,
         op.into(),
         "operator.login",
         &format!("token:{}", op.token_id),
@@ -252,9 +262,9 @@ pub fn login(state: &ServerState, op: &crate::auth::Operator, method: &str, path
 
 /// Records anything else (tokens, orders): queued in order, written with
 /// the next batch; failures are logged, the action stands.
-pub fn record(state: &ServerState, actor: Actor, action: &str, target: &str, detail: Value) {
+pub fn record(register: &Register, actor: Actor, action: &str, target: &str, detail: Value) {
     let entry = Entry::new(crate::time::unix_ms(), actor, action, target).detail(detail);
-    if let Err(e) = state.audit.enqueue(entry) {
+    if let Err(e) = register.audit.enqueue(entry) {
         tracing::error!(action, "audit register unavailable, action unrecorded: {e}");
     }
 }

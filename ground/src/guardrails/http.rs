@@ -35,13 +35,30 @@ use super::recordings::{self, NewRecording, RecordingError, RecordingView};
 use super::retention::{Deleted, Hold, HoldError};
 use crate::auth::Operator;
 use crate::http::HttpError;
-use crate::state::ServerState;
+
+/// What the guardrail routes use: the store (authorisations, holds,
+/// recordings), the live index (masks), the site frame, and the register.
+#[derive(Debug, Clone)]
+pub struct GuardrailsApi {
+    /// Authorisations, holds, recordings, deletions.
+    pub store: crate::store::Store,
+    /// The live coverage index, for the privacy masks.
+    pub coverage: Arc<crate::coverage::live::LiveCoverage>,
+    /// The site's local frame.
+    pub frame: crate::frame::LocalFrame,
+    /// The audit register and the guardrails' counters.
+    pub register: super::gate::Register,
+}
 
 /// Most rows one audit request returns; narrow the window beyond.
 pub const MAX_AUDIT_ROWS: usize = 100_000;
 
 /// The guardrail routes, merged into the API router.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    GuardrailsApi: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/api/v1/audit", get(audit_range))
         .route("/api/v1/audit/verify", get(audit_verify))
@@ -81,7 +98,7 @@ fn internal(e: impl std::fmt::Display) -> HttpError {
 }
 
 async fn audit_range(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditRows>, HttpError> {
@@ -89,7 +106,7 @@ async fn audit_range(
     let to = q.to.unwrap_or_else(crate::time::unix_ms);
     // Reading the register is itself recorded: who looked at the log.
     super::gate::record(
-        &state,
+        &state.register,
         Actor::from(&op),
         "audit.read",
         "audit",
@@ -97,8 +114,11 @@ async fn audit_range(
     );
     // Refusals are counted per minute: write the current counts first, so
     // the rows read hold every refusal so far.
-    super::gate::flush_refusals(&state).await;
-    let rows = state.audit.range(from, to).map_err(internal)?;
+    super::gate::flush_refusals(&state.register).await;
+    let audit = state.register.audit.clone();
+    let rows = crate::http::blocking(move || audit.range(from, to))
+        .await?
+        .map_err(internal)?;
     if rows.len() > MAX_AUDIT_ROWS {
         return Err(HttpError::bad_request(format!(
             "{} rows in that window, above {MAX_AUDIT_ROWS}: narrow from/to or use `vigie audit export`",
@@ -108,7 +128,7 @@ async fn audit_range(
     Ok(Json(AuditRows { rows }))
 }
 
-async fn audit_verify(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, HttpError> {
+async fn audit_verify(State(state): State<GuardrailsApi>) -> Result<Json<Value>, HttpError> {
     let store = state.store.clone();
     let report = tokio::task::spawn_blocking(move || {
         audit::verify_with(&store, &audit::VerifyOptions::default())
@@ -136,11 +156,11 @@ pub struct Listed {
     pub active: bool,
 }
 
-async fn list(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, HttpError> {
+async fn list(State(state): State<GuardrailsApi>) -> Result<Json<Value>, HttpError> {
     let now = crate::time::unix_ms();
-    let list: Vec<Listed> = state
-        .store
-        .list_authorisations()
+    let store = state.store.clone();
+    let list: Vec<Listed> = crate::http::blocking(move || store.list_authorisations())
+        .await?
         .map_err(internal)?
         .into_iter()
         .map(|a| Listed {
@@ -152,22 +172,22 @@ async fn list(State(state): State<Arc<ServerState>>) -> Result<Json<Value>, Http
 }
 
 async fn add(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Json(spec): Json<NewAuthorisation>,
 ) -> Result<(StatusCode, Json<Authorisation>), HttpError> {
     let now = crate::time::unix_ms();
     spec.validate()
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let saved = state
-        .store
-        .add_authorisation(&spec, now, &op.actor())
+    let (store, actor) = (state.store.clone(), op.actor());
+    let saved = crate::http::blocking(move || store.add_authorisation(&spec, now, &actor))
+        .await?
         .map_err(|e| match e {
             AuthorisationError::Invalid(_) => HttpError::bad_request(e.to_string()),
             other => internal(other),
         })?;
     super::gate::record(
-        &state,
+        &state.register,
         Actor::from(&op),
         "authorisation.add",
         &format!("authorisation:{}", saved.id),
@@ -177,20 +197,20 @@ async fn add(
 }
 
 async fn end(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, HttpError> {
     super::gate::record(
-        &state,
+        &state.register,
         Actor::from(&op),
         "authorisation.end",
         &format!("authorisation:{id}"),
         Value::Null,
     );
-    state
-        .store
-        .end_authorisation(id, crate::time::unix_ms(), &op.actor())
+    let (store, actor) = (state.store.clone(), op.actor());
+    crate::http::blocking(move || store.end_authorisation(id, crate::time::unix_ms(), &actor))
+        .await?
         .map_err(|e| match e {
             AuthorisationError::NotFound(_) => HttpError::not_found(e.to_string()),
             other => internal(other),
@@ -207,11 +227,12 @@ pub struct EventsQuery {
 }
 
 async fn events(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     Query(q): Query<EventsQuery>,
 ) -> Json<Vec<GuardEvent>> {
     Json(
         state
+            .register
             .guardrails
             .events_since(q.after_ms.unwrap_or(i64::MIN)),
     )
@@ -234,8 +255,8 @@ pub struct RetentionLimits {
     pub purge_interval_s: u64,
 }
 
-async fn retention_limits(State(state): State<Arc<ServerState>>) -> Json<RetentionLimits> {
-    let l = &state.guardrails.retention;
+async fn retention_limits(State(state): State<GuardrailsApi>) -> Json<RetentionLimits> {
+    let l = &state.register.guardrails.retention;
     Json(RetentionLimits {
         drone_recordings_days: l.config.drone_recordings_days,
         fixed_video_days: l.config.fixed_video_days,
@@ -253,9 +274,14 @@ pub struct Holds {
     pub holds: Vec<Hold>,
 }
 
-async fn holds(State(state): State<Arc<ServerState>>) -> Result<Json<Holds>, HttpError> {
+async fn holds(State(state): State<GuardrailsApi>) -> Result<Json<Holds>, HttpError> {
     Ok(Json(Holds {
-        holds: state.store.holds().map_err(internal)?,
+        holds: {
+            let store = state.store.clone();
+            crate::http::blocking(move || store.holds())
+                .await?
+                .map_err(internal)?
+        },
     }))
 }
 
@@ -284,7 +310,7 @@ fn hold_error(e: HoldError) -> HttpError {
 }
 
 async fn place_hold(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Json(h): Json<NewHold>,
 ) -> Result<(StatusCode, Json<Hold>), HttpError> {
@@ -300,14 +326,17 @@ async fn place_hold(
         )));
     }
     let now = crate::time::unix_ms();
-    state
-        .store
-        .hold_for(&h.item, reason, reference, &op.actor(), now)
-        .map_err(hold_error)?;
+    {
+        let (store, actor) = (state.store.clone(), op.actor());
+        let (item, reason, reference) = (h.item.clone(), reason.to_string(), reference.to_string());
+        crate::http::blocking(move || store.hold_for(&item, &reason, &reference, &actor, now))
+            .await?
+            .map_err(hold_error)?;
+    }
     let entry = super::audit::Entry::new(now, Actor::from(&op), "retention.hold", &h.item)
         .detail(json!({"reference": reference}))
         .reason(reason);
-    if let Err(e) = state.audit.record_async(entry).await {
+    if let Err(e) = state.register.audit.record_async(entry).await {
         tracing::error!(item = %h.item, "audit register unavailable, hold unrecorded: {e}");
     }
     Ok((
@@ -331,7 +360,7 @@ pub struct LiftHold {
 }
 
 async fn lift_hold(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Path(item): Path<String>,
     Json(l): Json<LiftHold>,
@@ -342,7 +371,12 @@ async fn lift_hold(
             "lifting a legal hold needs a reason (at most {MAX_HOLD_TEXT} characters): the decision that ends it"
         )));
     }
-    state.store.release(&item).map_err(hold_error)?;
+    {
+        let (store, item) = (state.store.clone(), item.clone());
+        crate::http::blocking(move || store.release(&item))
+            .await?
+            .map_err(hold_error)?;
+    }
     let entry = super::audit::Entry::new(
         crate::time::unix_ms(),
         Actor::from(&op),
@@ -350,7 +384,7 @@ async fn lift_hold(
         &item,
     )
     .reason(reason);
-    if let Err(e) = state.audit.record_async(entry).await {
+    if let Err(e) = state.register.audit.record_async(entry).await {
         tracing::error!(%item, "audit register unavailable, release unrecorded: {e}");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -375,7 +409,7 @@ pub struct Deletions {
 }
 
 async fn deletions(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     Query(q): Query<DeletionsQuery>,
 ) -> Result<Json<Deletions>, HttpError> {
     let from = q.from.unwrap_or(i64::MIN);
@@ -399,7 +433,7 @@ async fn deletions(
 }
 
 async fn index_recording(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Json(r): Json<NewRecording>,
 ) -> Result<(StatusCode, Json<recordings::Recording>), HttpError> {
@@ -415,7 +449,7 @@ async fn index_recording(
             RecordingError::Store(s) => internal(s),
         })?;
     super::gate::record(
-        &state,
+        &state.register,
         Actor::from(&op),
         "recording.index",
         &format!("recording:{id}"),
@@ -428,9 +462,9 @@ async fn index_recording(
             "authorisation": r.authorisation,
         }),
     );
-    let saved = state
-        .store
-        .segment(id)
+    let store = state.store.clone();
+    let saved = crate::http::blocking(move || store.segment(id))
+        .await?
         .map_err(internal)?
         .ok_or_else(|| internal("the indexed segment vanished"))?;
     Ok((StatusCode::CREATED, Json(saved)))
@@ -462,7 +496,7 @@ pub struct RecordingsAnswer {
 }
 
 async fn search_recordings(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<GuardrailsApi>,
     op: Operator,
     Query(q): Query<RecordingsQuery>,
 ) -> Result<Json<RecordingsAnswer>, HttpError> {
@@ -479,7 +513,7 @@ async fn search_recordings(
         return Err(HttpError::bad_request("from must not be after to"));
     }
     super::gate::footage_access(
-        &state,
+        &state.register,
         &op,
         ("recordings.search", "recordings", "a recordings search"),
         json!({"point": {"lat_deg": q.lat, "lon_deg": q.lon}}),

@@ -100,7 +100,7 @@ impl Guard for ServerGuard {
 
     fn record_warning(&self, authorisation: i64, message: &str) {
         super::gate::record(
-            &self.0,
+            &self.0.register(),
             Actor::System,
             "authorisation.warning",
             &format!("authorisation:{authorisation}"),
@@ -294,7 +294,7 @@ pub async fn purge(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::Resul
                     .collect();
                 tracing::info!(?counts, "retention purge");
                 super::gate::record(
-                    &state,
+                    &state.register(),
                     Actor::System,
                     "retention.purge",
                     "store",
@@ -336,7 +336,7 @@ pub async fn refusals(state: Arc<ServerState>, mut shutdown: Shutdown) -> anyhow
     for line in state.guardrails.refusal_lines_now(crate::time::unix_ms()) {
         tracing::warn!("{line}");
     }
-    super::gate::flush_refusals(&state).await;
+    super::gate::flush_refusals(&state.register()).await;
     Ok(())
 }
 

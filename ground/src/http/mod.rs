@@ -12,13 +12,14 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRef, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use vigie_protocols::api::{ApiError, Health, UnitList};
 
+use crate::fleet::FleetHandle;
 use crate::state::ServerState;
 
 pub mod listener;
@@ -86,6 +87,83 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// Runs a blocking call (SQLite, a long query) on the blocking pool, so
+/// that no handler holds a runtime worker while it waits.
+pub async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, HttpError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HttpError::internal(format!("the request's work failed: {e}")))
+}
+
+// Each route group takes only what it uses: its own state, cut from the
+// server's here, where the router is wired. The groups import nothing of
+// [`ServerState`].
+
+impl FromRef<Arc<ServerState>> for crate::auth::http::AuthApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            store: s.store.clone(),
+            register: s.register(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for crate::drone::http::DroneApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            fleet: s.fleet.clone(),
+            drones: s.drones.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for crate::coverage::http::CoverageApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            coverage: s.coverage.clone(),
+            store: s.store.clone(),
+            register: s.register(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for crate::patrol::http::PatrolApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            patrol: s.patrol.clone(),
+            register: s.register(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for crate::guardrails::http::GuardrailsApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            store: s.store.clone(),
+            coverage: s.coverage.clone(),
+            frame: s.frame,
+            register: s.register(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for crate::dispatch::http::DispatchApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            dispatch: s.dispatch.clone(),
+            site: s.config.site.clone(),
+        }
+    }
+}
+
+impl FromRef<Arc<ServerState>> for FleetHandle {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        s.fleet.clone()
+    }
+}
+
 /// The router, with every route of the API.
 pub fn router(state: Arc<ServerState>) -> Router {
     Router::new()
@@ -101,7 +179,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::dispatch::http::routes())
         .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            crate::auth::http::AuthApi::from_ref(&state),
             crate::auth::http::enforce,
         ))
         .fallback(no_route)
@@ -196,19 +274,18 @@ async fn health(State(state): State<Arc<ServerState>>) -> Json<Health> {
     })
 }
 
-async fn units(State(state): State<Arc<ServerState>>) -> Json<UnitList> {
+async fn units(State(fleet): State<FleetHandle>) -> Json<UnitList> {
     Json(UnitList {
         at_ms: crate::time::unix_ms(),
-        units: state.fleet.snapshot(),
+        units: fleet.snapshot(),
     })
 }
 
 async fn unit(
-    State(state): State<Arc<ServerState>>,
+    State(fleet): State<FleetHandle>,
     Path(id): Path<String>,
 ) -> Result<Json<vigie_protocols::api::Unit>, HttpError> {
-    state
-        .fleet
+    fleet
         .read(|f| f.get(&id).cloned())
         .map(Json)
         .ok_or_else(|| {

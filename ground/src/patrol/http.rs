@@ -17,7 +17,16 @@ use axum::{Json, Router};
 use super::ca::check_unit_id;
 use super::orders::{NewOrder, OrderError, OrderRecord};
 use crate::http::HttpError;
-use crate::state::ServerState;
+
+/// What the patrol routes use: the order queue and live sessions, and the
+/// register orders are recorded in.
+#[derive(Debug, Clone)]
+pub struct PatrolApi {
+    /// Order queue and live tablet sessions.
+    pub patrol: Arc<super::roster::PatrolLink>,
+    /// Where orders are recorded.
+    pub register: crate::guardrails::gate::Register,
+}
 
 /// `GET /api/v1/patrols/{id}/orders`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -29,7 +38,11 @@ pub struct OrderList {
 }
 
 /// The patrol routes, to merge into the API router.
-pub fn routes() -> Router<Arc<ServerState>> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    PatrolApi: axum::extract::FromRef<S>,
+{
     Router::new().route("/api/v1/patrols/{id}/orders", get(list).post(create))
 }
 
@@ -38,7 +51,7 @@ fn unit_id(id: &str) -> Result<(), HttpError> {
 }
 
 async fn create(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<PatrolApi>,
     op: crate::auth::Operator,
     Path(id): Path<String>,
     Json(order): Json<NewOrder>,
@@ -46,7 +59,7 @@ async fn create(
     unit_id(&id)?;
     // Recorded before the order can reach the tablet.
     crate::guardrails::gate::record(
-        &state,
+        &state.register,
         (&op).into(),
         "patrol.order",
         &format!("unit:{id}"),
@@ -74,11 +87,14 @@ async fn create(
 }
 
 async fn list(
-    State(state): State<Arc<ServerState>>,
+    State(state): State<PatrolApi>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderList>, HttpError> {
     unit_id(&id)?;
-    let orders = state.patrol.orders().list(&id).map_err(|e| HttpError {
+    let (patrol, unit) = (state.patrol.clone(), id.clone());
+    let orders = crate::http::blocking(move || patrol.orders().list(&unit))
+        .await?
+        .map_err(|e| HttpError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("cannot read the orders: {e}"),
     })?;

@@ -510,6 +510,8 @@ struct Tablet {
     session: Session,
     /// The unit as the picture shows it.
     unit: Unit,
+    /// The unit's view sector in the local frame, while it streams.
+    seen: Option<crate::fleet::LocalRing>,
     /// Status the unit declared (shown while connected).
     declared: UnitStatus,
     /// The live picture stream task, for operator clients that asked.
@@ -567,6 +569,7 @@ impl Tablet {
                 .with_resend(state.resend),
             conn,
             unit,
+            seen: None,
             declared,
             picture: None,
             in_picture: role != Role::Operator,
@@ -770,7 +773,9 @@ impl Tablet {
                         speed_m_s: opt(p.speed_m_s),
                         accuracy_m: (p.accuracy_m > 0.0).then_some(f64::from(p.accuracy_m)),
                     });
-                    self.unit.coverage = streaming_sector(&self.state, &p);
+                    self.seen = streaming_sector(&self.state, &p).map(Into::into);
+                    self.unit.coverage =
+                        self.seen.as_deref().map(|r| self.state.frame.ring_to_wgs84(r));
                     self.unit.last_seen_ms = Some(crate::time::unix_ms());
                     self.publish();
                 }
@@ -919,7 +924,9 @@ impl Tablet {
 
     fn publish(&self) {
         if self.in_picture {
-            self.state.fleet.upsert(self.unit.clone());
+            self.state
+                .fleet
+                .upsert_seen(self.unit.clone(), self.seen.clone());
         }
     }
 
@@ -982,8 +989,8 @@ async fn read_report(
     }
 }
 
-/// The view sector of a tablet's camera while it streams, as a closed WGS84
-/// `[lon, lat]` ring; `None` when it does not stream or no bearing is known.
+/// The view sector of a tablet's camera while it streams, as a closed ring
+/// in the local frame; `None` when it does not stream or no bearing is known.
 /// Its range is where the stream still reaches the configured pixel-density
 /// tier (IEC 62676-4) with the configured tablet optics.
 fn streaming_sector(
@@ -1012,14 +1019,7 @@ fn streaming_sector(
         optics.tablet_hfov_deg,
         range_m,
     );
-    Some(
-        ring.into_iter()
-            .map(|(e, n)| {
-                let (lat, lon) = state.frame.to_wgs84(e, n);
-                [lon, lat]
-            })
-            .collect(),
-    )
+    Some(ring.into_iter().map(|(e, n)| [e, n]).collect())
 }
 
 /// Units whose current coverage contains the point, nearest first.

@@ -1,7 +1,9 @@
 //! Simulated patrols: units on foot or in vehicles moving along streets
 //! ([`model`], pure `step(dt)` logic) carried by simulated tablets that speak
-//! the real `vigie/1` protocol over QUIC ([`tablet`]).
+//! the real `vigie/1` protocol over QUIC ([`tablet`]), whose protocol side
+//! is the sans-I/O [`core`].
 
+pub mod core;
 pub mod model;
 pub mod tablet;
 

@@ -7,7 +7,7 @@
 //! up only once `Welcome` arrives; jittered exponential back-off between
 //! connection attempts.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,19 +20,12 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use vigie_ground::frame::LocalFrame;
 use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
-use vigie_protocols::tablet::{
-    AckKind, ClientMessage, Hello, OrderAck, PositionReport, ServerMessage, client_message,
-    server_message,
-};
+use vigie_protocols::tablet::{AckKind, ClientMessage, PositionReport, ServerMessage, client_message};
 
+use super::core::{TabletCore, TabletEvent};
 use super::model::{Mobility, PatrolUnit, Streets, UnitEvent};
 
-/// Most unreceipted messages kept; when full the oldest is dropped (logged):
-/// a tablet offline that long has lost more than acks.
-pub const OUTBOX_LIMIT: usize = 1000;
-
-/// Order ids remembered to apply each order once.
-pub const SEEN_ORDERS_LIMIT: usize = 1000;
+pub use super::core::{OUTBOX_LIMIT, SEEN_ORDERS_LIMIT};
 
 /// A connection on which no UDP datagram at all has arrived for this long,
 /// while the tablet sends a position every second (each one acknowledged by
@@ -149,54 +142,16 @@ pub struct TabletSpec {
     pub seed: u64,
 }
 
-/// The tablet's protocol state that survives reconnections.
+/// The tablet's state that survives reconnections.
 struct TabletState {
-    /// Unit id.
-    unit: String,
+    /// The protocol: orders seen, the outbox.
+    core: TabletCore,
     /// The movement model.
     model: PatrolUnit,
-    /// Orders already applied, most recent last.
-    seen: VecDeque<String>,
-    /// Same, for lookup.
-    seen_set: HashSet<String>,
-    /// Reliable messages not yet receipted, in send order.
-    outbox: VecDeque<ClientMessage>,
-    /// Counter for message ids.
-    next_id: u64,
     /// When the unit arrived on scene, for closing its order.
     on_scene_since: Option<Instant>,
     /// Last model step.
     last_step: Instant,
-}
-
-impl TabletState {
-    fn message_id(&mut self) -> String {
-        self.next_id += 1;
-        format!(
-            "{}-{}-{}",
-            self.unit,
-            vigie_ground::time::unix_ms(),
-            self.next_id
-        )
-    }
-
-    fn ack(&mut self, order_id: &str, kind: AckKind) -> ClientMessage {
-        let msg = ClientMessage {
-            body: Some(client_message::Body::OrderAck(OrderAck {
-                message_id: self.message_id(),
-                order_id: order_id.into(),
-                kind: kind as i32,
-                reason: String::new(),
-                at_ms: vigie_ground::time::unix_ms(),
-            })),
-        };
-        if self.outbox.len() >= OUTBOX_LIMIT {
-            tracing::warn!(unit = %self.unit, "outbox full: dropping the oldest unreceipted message");
-            self.outbox.pop_front();
-        }
-        self.outbox.push_back(msg.clone());
-        msg
-    }
 }
 
 /// A client UDP endpoint for tablets talking to `server` (several tablets
@@ -234,12 +189,8 @@ pub async fn run_tablet(
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x7ab1e7);
     let mut state = TabletState {
-        unit: certs.unit.clone(),
+        core: TabletCore::new(certs.unit.clone()),
         model: PatrolUnit::new(&spec.streets, spec.mobility, spec.seed),
-        seen: VecDeque::new(),
-        seen_set: HashSet::new(),
-        outbox: VecDeque::new(),
-        next_id: 0,
         on_scene_since: None,
         last_step: Instant::now(),
     };
@@ -309,13 +260,10 @@ async fn session(
         .await
         .context("handshake")?;
     let (mut send, mut recv) = conn.open_bi().await?;
-    let hello = ClientMessage {
-        body: Some(client_message::Body::Hello(Hello {
-            protocol_version: vigie_protocols::tablet::PROTOCOL_VERSION,
-            client_software: concat!("vigie-sim/", env!("CARGO_PKG_VERSION")).into(),
-            client_time_ms: vigie_ground::time::unix_ms(),
-        })),
-    };
+    let hello = state.core.hello(
+        vigie_ground::time::unix_ms(),
+        concat!("vigie-sim/", env!("CARGO_PKG_VERSION")),
+    );
     send.write_all(&codec::encode_frame(&hello, MAX_CONTROL_MESSAGE_BYTES)?)
         .await?;
     let mut decoder = FrameDecoder::<ServerMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
@@ -323,7 +271,7 @@ async fn session(
     let mut up = false;
     let mut guard = ConnectedGuard {
         stats,
-        unit: state.unit.clone(),
+        unit: state.core.unit().to_string(),
         up: false,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -344,56 +292,40 @@ async fn session(
                         Err(codec::DecodeError::UnknownMessage) => continue,
                         Err(e) => anyhow::bail!("bad frame from server: {e}"),
                     };
-                    match msg.body {
-                        Some(server_message::Body::Welcome(_)) => {
+                    let (send, event) = state.core.handle(vigie_ground::time::unix_ms(), msg);
+                    to_send.extend(send);
+                    match event {
+                        Some(TabletEvent::Welcome) => {
                             up = true;
                             guard.set_up();
                             on_welcome(true);
-                            to_send.extend(state.outbox.iter().cloned());
                         }
-                        Some(server_message::Body::Order(order)) => {
-                            if state.seen_set.contains(&order.order_id) {
-                                stats.redelivered.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
+                        Some(TabletEvent::Order(order)) => {
                             let latency = vigie_ground::time::unix_ms() - order.issued_ms;
                             stats.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()).push(latency);
                             stats.received.lock().unwrap_or_else(|p| p.into_inner()).insert(order.order_id.clone());
                             stats.orders.fetch_add(1, Ordering::Relaxed);
-                            state.seen_set.insert(order.order_id.clone());
-                            state.seen.push_back(order.order_id.clone());
-                            if state.seen.len() > SEEN_ORDERS_LIMIT
-                                && let Some(old) = state.seen.pop_front()
-                            {
-                                state.seen_set.remove(&old);
-                            }
-                            to_send.push(state.ack(&order.order_id, AckKind::Received));
-                            to_send.push(state.ack(&order.order_id, AckKind::Accepted));
                             if let Some(dest) = order.destination {
                                 let local = spec.frame.to_local(dest.lat_deg, dest.lon_deg);
                                 state.model.go_to(&spec.streets, order.order_id.clone(), local);
                                 state.on_scene_since = None;
                             }
                         }
-                        Some(server_message::Body::OrderWithdrawn(w)) => {
-                            // Stop going there (once per order id), and say so
-                            // on every copy: the server resends until it hears.
-                            if state.model.order() == Some(w.order_id.as_str()) {
+                        Some(TabletEvent::Redelivered(_)) => {
+                            stats.redelivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Some(TabletEvent::Withdrawn(order_id)) => {
+                            // Stop going there (once per order id).
+                            if state.model.order() == Some(order_id.as_str()) {
                                 state.model.clear_order();
                                 state.on_scene_since = None;
                                 stats.withdrawn.fetch_add(1, Ordering::Relaxed);
                             }
-                            if state.seen_set.insert(w.order_id.clone()) {
-                                state.seen.push_back(w.order_id.clone());
-                            }
-                            to_send.push(state.ack(&w.order_id, AckKind::Withdrawn));
                         }
-                        Some(server_message::Body::Receipt(r)) => state.outbox.retain(|m| message_id(m) != Some(r.message_id.as_str())),
-                        Some(server_message::Body::Error(e)) => {
-                            tracing::warn!(unit = %state.unit, "server refused a message: {}", e.message);
-                            state.outbox.retain(|m| message_id(m) != Some(e.message_id.as_str()) || e.message_id.is_empty());
+                        Some(TabletEvent::Refused(message)) => {
+                            tracing::warn!(unit = %state.core.unit(), "server refused a message: {message}");
                         }
-                        _ => {}
+                        None => {}
                     }
                 }
             }
@@ -411,13 +343,13 @@ async fn session(
                 state.last_step = Instant::now();
                 if let Some(UnitEvent::Arrived(order_id)) = state.model.step(&spec.streets, dt) {
                     stats.arrivals.fetch_add(1, Ordering::Relaxed);
-                    to_send.push(state.ack(&order_id, AckKind::Arrived));
+                    to_send.push(state.core.ack(vigie_ground::time::unix_ms(), &order_id, AckKind::Arrived));
                     state.on_scene_since = Some(Instant::now());
                 }
                 if let (Some(since), Some(order)) = (state.on_scene_since, state.model.order().map(str::to_string))
                     && since.elapsed() >= ON_SCENE
                 {
-                    to_send.push(state.ack(&order, AckKind::Closed));
+                    to_send.push(state.core.ack(vigie_ground::time::unix_ms(), &order, AckKind::Closed));
                     state.model.clear_order();
                     state.on_scene_since = None;
                 }
@@ -453,15 +385,6 @@ async fn session(
                     .await?;
             }
         }
-    }
-}
-
-fn message_id(m: &ClientMessage) -> Option<&str> {
-    match &m.body {
-        Some(client_message::Body::OrderAck(a)) => Some(&a.message_id),
-        Some(client_message::Body::Status(s)) => Some(&s.message_id),
-        Some(client_message::Body::Incident(i)) => Some(&i.message_id),
-        _ => None,
     }
 }
 

@@ -1,0 +1,20 @@
+//! Pair harnesses, in the manner of quinn-proto's: a ground core against a
+//! simulated peer in one process, on virtual time, over paths that lose,
+//! duplicate, reorder and delay what crosses them.
+//!
+//! - [`net`]: one direction of a path ([`net::Path`]) and what it does
+//!   ([`net::Conditions`]), from a seed.
+//! - [`drone`]: the ground's MAVLink [`LinkCore`](vigie_ground::drone::link::LinkCore)
+//!   against a simulated [`Vehicle`](crate::drone::vehicle::Vehicle).
+//! - [`patrol`]: the ground's tablet
+//!   [`Session`](vigie_ground::patrol::session::Session) and order queue
+//!   against a simulated tablet's protocol core, across reconnections.
+//!
+//! The property tests in `simulations/tests/pairs.rs` run them over many
+//! seeds and check what the protocols promise: one result per command, a
+//! mission accepted only when the vehicle holds exactly that mission, every
+//! order applied once and acknowledged.
+
+pub mod drone;
+pub mod net;
+pub mod patrol;

@@ -106,11 +106,7 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
 }
 
 /// The middleware that applies [`route_policy`] to every matched route.
-pub async fn enforce(
-    State(state): State<AuthApi>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn enforce(State(state): State<AuthApi>, request: Request, next: Next) -> Response {
     let path = request
         .extensions()
         .get::<MatchedPath>()
@@ -198,7 +194,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Operator, HttpError> {
         parts.extensions.get::<Operator>().cloned().ok_or_else(|| {
-            HttpError::unauthorized(format!("this route needs an operator token: {HOW_TO_GET_ONE}"))
+            HttpError::unauthorized(format!(
+                "this route needs an operator token: {HOW_TO_GET_ONE}"
+            ))
         })
     }
 }
@@ -227,7 +225,12 @@ async fn resolve(parts: &Parts, state: &AuthApi) -> Result<Operator, HttpError> 
         let found = crate::http::blocking(move || store.resolve_token(&token)).await?;
         match found {
             Ok(Some(op)) => {
-                crate::guardrails::gate::login(&state.register, &op, parts.method.as_str(), parts.uri.path());
+                crate::guardrails::gate::login(
+                    &state.register,
+                    &op,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                );
                 Ok(op)
             }
             Ok(None) => {
@@ -291,12 +294,13 @@ async fn issue(
 ) -> Result<(StatusCode, Json<IssuedToken>), HttpError> {
     let store = state.store.clone();
     let (name, role) = (req.name.clone(), req.role);
-    let issued = crate::http::blocking(move || store.issue_token(&name, role, crate::time::unix_ms()))
-        .await?
-        .map_err(|e| match e {
-            super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
-            other => HttpError::internal(other.to_string()),
-        })?;
+    let issued =
+        crate::http::blocking(move || store.issue_token(&name, role, crate::time::unix_ms()))
+            .await?
+            .map_err(|e| match e {
+                super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
+                other => HttpError::internal(other.to_string()),
+            })?;
     tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
     crate::guardrails::gate::record(
         &state.register,
@@ -314,9 +318,10 @@ async fn revoke(
     Path(id): Path<i64>,
 ) -> Result<StatusCode, HttpError> {
     let store = state.store.clone();
-    let n = crate::http::blocking(move || store.revoke_tokens(&id.to_string(), crate::time::unix_ms()))
-        .await?
-        .map_err(|e| HttpError::internal(e.to_string()))?;
+    let n =
+        crate::http::blocking(move || store.revoke_tokens(&id.to_string(), crate::time::unix_ms()))
+            .await?
+            .map_err(|e| HttpError::internal(e.to_string()))?;
     if n == 0 {
         return Err(HttpError::not_found(format!(
             "no live token {id}: GET /api/v1/tokens lists them"

@@ -313,8 +313,15 @@ async fn run_history(
         Target::Point(p) => json!({"point": p}),
         Target::Path(p) => json!({"path": p}),
     };
-    crate::guardrails::gate::footage_query(&state.register, &op, what, from_ms, to_ms, reason.as_deref())
-        .await?;
+    crate::guardrails::gate::footage_query(
+        &state.register,
+        &op,
+        what,
+        from_ms,
+        to_ms,
+        reason.as_deref(),
+    )
+    .await?;
     // Nothing is known of the future: open intervals end now.
     let to_ms = to_ms.min(crate::time::unix_ms());
     let live = state.coverage.clone();
@@ -425,5 +432,7 @@ pub fn sources_geojson(live: &LiveCoverage) -> Value {
 
 async fn sources(State(state): State<CoverageApi>) -> Result<Json<Value>, HttpError> {
     let live = state.coverage.clone();
-    Ok(Json(crate::http::blocking(move || sources_geojson(&live)).await?))
+    Ok(Json(
+        crate::http::blocking(move || sources_geojson(&live)).await?,
+    ))
 }

@@ -451,7 +451,10 @@ mod tests {
         assert_eq!(who(&live, [100.0, 0.0]), ["d1"]);
         live.apply(
             2000,
-            &Change::Upsert(Box::new(drone("d1", 100.0, UnitStatus::LinkLost, &frame)), None),
+            &Change::Upsert(
+                Box::new(drone("d1", 100.0, UnitStatus::LinkLost, &frame)),
+                None,
+            ),
         );
         assert!(who(&live, [100.0, 0.0]).is_empty());
         let rows = live.take_rows(2000);
@@ -461,7 +464,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![[0, 1000], [1000, 2000]]
         );
-        live.resync(3000, &[(drone("d2", 0.0, UnitStatus::Available, &frame), None)]);
+        live.resync(
+            3000,
+            &[(drone("d2", 0.0, UnitStatus::Available, &frame), None)],
+        );
         assert_eq!(who(&live, [0.0, 0.0]), ["d2"]);
         live.apply(4000, &Change::Remove("d2".into()));
         assert!(who(&live, [0.0, 0.0]).is_empty());
@@ -485,7 +491,11 @@ mod tests {
         let seen: LocalRing = ring.clone().into();
         live.apply(0, &Change::Upsert(Box::new(unit.clone()), Some(seen)));
         let indexed = live.read(|idx| idx.slot("d1").map(|s| idx.ring(s).to_vec()));
-        assert_eq!(indexed.as_deref(), Some(&ring[..]), "the link's ring, bit for bit");
+        assert_eq!(
+            indexed.as_deref(),
+            Some(&ring[..]),
+            "the link's ring, bit for bit"
+        );
         assert_eq!(who(&live, [1254.0, -967.0]), ["d1"]);
         // Without the local ring, the WGS84 one is brought back: close, but
         // not the same numbers, which is what keeping the frame avoids.

@@ -682,4 +682,3 @@ impl Dispatch {
 
 #[cfg(test)]
 mod tests;
-

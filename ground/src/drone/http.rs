@@ -15,7 +15,6 @@ pub struct DroneApi {
     pub drones: super::hub::DroneHub,
 }
 
-
 /// `GET /api/v1/drones` and `POST /api/v1/drones/{id}/commands`.
 pub fn routes<S>() -> Router<S>
 where

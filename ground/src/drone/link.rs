@@ -859,6 +859,20 @@ impl LinkCore {
         let target = (sys, v.autopilot_component);
         self.next_op += 1;
         let op_id = self.next_op;
+        // Whether seq 0 is the home position depends on the autopilot
+        // family, which only its HEARTBEAT says: a vehicle known from its
+        // telemetry alone (the first heartbeats lost) would get a mission
+        // laid out for another autopilot, and lose its first waypoint.
+        if matches!(
+            cmd,
+            DroneCommand::Mission { .. } | DroneCommand::DownloadMission
+        ) && !v.autopilot_seen
+        {
+            return Err(refuse(format!(
+                "{} has not sent its autopilot's HEARTBEAT yet, so how its mission is laid out is unknown; retry in a second",
+                self.unit_id(key)
+            )));
+        }
         let transfer = match cmd {
             DroneCommand::Mission { items } => Some((
                 MavMissionType::MAV_MISSION_TYPE_MISSION,

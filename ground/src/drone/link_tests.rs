@@ -120,7 +120,8 @@ fn a_heartbeat_makes_a_vehicle_that_is_asked_for_its_streams_and_shows_telemetry
     );
     let unit = c
         .unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(unit.id, "drone:udp0:7");
     let p = unit.position.unwrap();
     assert!((p.lat_deg - 48.9244).abs() < 1e-6 && (p.speed_m_s.unwrap() - 5.0).abs() < 1e-9);
@@ -159,6 +160,7 @@ fn silence_loses_the_link_and_a_heartbeat_recovers_it() {
     assert_eq!(
         c.unit(PRIMARY, t0, WALL, &LocalFrame::new(0.0, 0.0), 0.0)
             .unwrap()
+            .0
             .status,
         vigie_protocols::api::UnitStatus::LinkLost
     );
@@ -616,7 +618,8 @@ fn a_companion_computers_heartbeat_does_not_set_the_vehicles_mode_or_arming() {
     assert_eq!(v.mav_type, MavType::MAV_TYPE_QUADROTOR);
     let unit = c
         .unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
-        .unwrap();
+        .unwrap()
+        .0;
     let d = unit.drone.unwrap();
     assert_eq!((d.autopilot.as_str(), d.armed), ("ardupilot", true));
     // The companion's heartbeats alone do not keep the vehicle's link up.
@@ -745,6 +748,7 @@ fn gps_accuracy_in_metres_comes_from_h_acc_and_hdop_is_labelled_hdop() {
         }
         c.unit(PRIMARY, t0, WALL, &LocalFrame::new(48.92, 2.36), 35.0)
             .unwrap()
+            .0
     };
     // HDOP 1.5, position uncertainty 2.5 m, in either order with the position.
     let u = unit(
@@ -1061,4 +1065,80 @@ fn a_signing_warning_clears_once_rejections_stop() {
         "{:?}",
         c.vehicle(PRIMARY).unwrap().warnings
     );
+}
+
+/// Found by the MAVLink pair harness (`simulations/tests/pairs.rs`): with
+/// the vehicle's first HEARTBEAT lost, the ground knew the vehicle from its
+/// telemetry only, took it for a generic autopilot and uploaded a mission
+/// without ArduPilot's home item at seq 0. The vehicle took the first
+/// waypoint as home, answered ACCEPTED, and flew an empty mission while the
+/// operator was told "upload accepted".
+#[test]
+fn a_mission_waits_for_the_autopilots_heartbeat_that_says_how_to_lay_it_out() {
+    let t0 = Instant::now();
+    let mut c = core(None);
+    c.start(t0);
+    // The camera's heartbeat and telemetry first: the autopilot's
+    // heartbeat was lost.
+    let camera = MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+        custom_mode: 0,
+        mavtype: MavType::MAV_TYPE_CAMERA,
+        autopilot: MavAutopilot::MAV_AUTOPILOT_INVALID,
+        base_mode: MavModeFlag::empty(),
+        system_status: MavState::MAV_STATE_ACTIVE,
+        mavlink_version: 3,
+    });
+    c.handle_bytes(t0, WALL, addr(5000), &frame(7, 100, &camera, None));
+    c.handle_bytes(
+        t0,
+        WALL,
+        addr(5000),
+        &frame(7, 1, &position(48.9, 2.3), None),
+    );
+    assert_eq!(c.keys(), [PRIMARY], "the vehicle is known");
+    drain(&mut c);
+    let item = vigie_protocols::api::MissionItem::Waypoint {
+        lat_deg: 48.9,
+        lon_deg: 2.3,
+        alt_m: 30.0,
+        hold_s: 0.0,
+    };
+    for cmd in [
+        DroneCommand::Mission {
+            items: vec![item.clone()],
+        },
+        DroneCommand::DownloadMission,
+    ] {
+        let r = c.command(t0, WALL, PRIMARY, &cmd);
+        let refusal = r.expect_err("refused until the autopilot is known");
+        assert_eq!(refusal.outcome, CommandOutcome::Refused, "{refusal:?}");
+        assert!(refusal.detail.contains("HEARTBEAT"), "{}", refusal.detail);
+        let (sent, _) = drain(&mut c);
+        assert!(
+            decoded(&sent).iter().all(|(_, m)| !matches!(
+                m,
+                MavMessage::MISSION_COUNT(_) | MavMessage::MISSION_REQUEST_LIST(_)
+            )),
+            "nothing of the transfer sent"
+        );
+    }
+    // A recall needs no layout: it goes out at once.
+    assert!(c.command(t0, WALL, PRIMARY, &DroneCommand::Rtl).is_ok());
+    // Once the heartbeat says ArduPilot, the upload carries home at seq 0.
+    let t1 = t0 + Duration::from_millis(100);
+    c.handle_bytes(t1, WALL, addr(5000), &frame(7, 1, &heartbeat(false), None));
+    drain(&mut c);
+    c.command(
+        t1,
+        WALL,
+        PRIMARY,
+        &DroneCommand::Mission { items: vec![item] },
+    )
+    .expect("sent");
+    let (sent, _) = drain(&mut c);
+    let count = decoded(&sent).into_iter().find_map(|(_, m)| match m {
+        MavMessage::MISSION_COUNT(c) => Some(c.count),
+        _ => None,
+    });
+    assert_eq!(count, Some(2), "home and the waypoint");
 }

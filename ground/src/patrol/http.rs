@@ -95,8 +95,8 @@ async fn list(
     let orders = crate::http::blocking(move || patrol.orders().list(&unit))
         .await?
         .map_err(|e| HttpError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("cannot read the orders: {e}"),
-    })?;
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("cannot read the orders: {e}"),
+        })?;
     Ok(Json(OrderList { unit: id, orders }))
 }

@@ -774,8 +774,10 @@ impl Tablet {
                         accuracy_m: (p.accuracy_m > 0.0).then_some(f64::from(p.accuracy_m)),
                     });
                     self.seen = streaming_sector(&self.state, &p).map(Into::into);
-                    self.unit.coverage =
-                        self.seen.as_deref().map(|r| self.state.frame.ring_to_wgs84(r));
+                    self.unit.coverage = self
+                        .seen
+                        .as_deref()
+                        .map(|r| self.state.frame.ring_to_wgs84(r));
                     self.unit.last_seen_ms = Some(crate::time::unix_ms());
                     self.publish();
                 }

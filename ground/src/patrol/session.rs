@@ -41,6 +41,10 @@ use crate::store::StoreError;
 /// Time a client has to send `Hello` after the handshake.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Orders notified before a session opens that it keeps to send once open
+/// (beyond, it reads the queue again once open).
+pub const MAX_EARLY_ORDERS: usize = 256;
+
 /// Expected interval between position reports.
 pub const POSITION_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -250,6 +254,13 @@ pub struct Session {
     /// Whether an out-of-range position was already answered `INVALID` on
     /// this connection (told once: positions come every second).
     position_invalid_told: bool,
+    /// Orders notified before the session opened: the queue read for
+    /// `Hello` may have run before they were stored, so they are sent once
+    /// the session opens (once each, like every order). Bounded by
+    /// [`MAX_EARLY_ORDERS`]; past it, the queue is read again instead.
+    early: Vec<OrderRecord>,
+    /// Whether more orders were notified before opening than were kept.
+    early_overflow: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
     /// What to do with each storage answer still to come, in asking order.
@@ -279,6 +290,8 @@ impl Session {
             picture_subscribed: false,
             position_refused: false,
             position_invalid_told: false,
+            early: Vec::new(),
+            early_overflow: false,
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
@@ -513,8 +526,17 @@ impl Session {
     /// An order was stored (or withdrawn) for this unit while the
     /// connection is up.
     pub fn order_issued(&mut self, now: Instant, order: &OrderRecord) {
-        if self.phase != Phase::Open {
-            return;
+        match self.phase {
+            Phase::Open => {}
+            Phase::AwaitingHello { .. } | Phase::Opening => {
+                if self.early.len() < MAX_EARLY_ORDERS {
+                    self.early.push(order.clone());
+                } else {
+                    self.early_overflow = true;
+                }
+                return;
+            }
+            Phase::Closed => return,
         }
         let body = if order.state == OrderState::Withdrawn {
             if order.withdraw_acked_ms.is_some() || !self.withdrawn_seqs.insert(order.seq) {
@@ -681,6 +703,16 @@ impl Session {
         self.out.push_back(Output::Up);
         for order in pending {
             self.order_issued(now, order);
+        }
+        // Then what was notified meanwhile, in issue order (an order the
+        // read found is not sent twice; a withdrawal follows its order).
+        let mut early = std::mem::take(&mut self.early);
+        early.sort_by_key(|o| o.seq);
+        for order in &early {
+            self.order_issued(now, order);
+        }
+        if std::mem::take(&mut self.early_overflow) {
+            self.resync();
         }
     }
 
@@ -1000,6 +1032,35 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Found by the patrol pair harness (`simulations/tests/pairs.rs`),
+    /// whose storage answers come late as the writer thread's do: an order
+    /// stored after the queue read for `Hello` but notified before that
+    /// read's answer reached the session was dropped (the session was not
+    /// open yet) and never sent on that connection. This file's rig ran
+    /// every storage operation and answered it at once, so a notification
+    /// could never fall between the two.
+    #[test]
+    fn an_order_notified_while_the_session_opens_is_sent_once_it_is_open() {
+        let mut rig = Rig::new();
+        let early = rig.issue("P1", None);
+        let mut s = rig.connect("P1", Role::Patrol);
+        // The queue read runs on the writer now; its answer is on its way.
+        let Some(Output::Persist(op)) = s.poll_output() else {
+            panic!("the session reads the queue first");
+        };
+        let read = rig.orders.execute("P1", rig.now_ms, &op);
+        // An order stored after the read, notified before the answer.
+        let late = rig.issue("P1", Some(&mut s));
+        // And one the read also found, notified too: sent once.
+        s.order_issued(rig.now, &early);
+        s.persisted(rig.now, rig.now_ms, read);
+        let out = rig.drain(&mut s);
+        assert_eq!(orders_sent(&out), vec![early.seq, late.seq]);
+        // Nothing more later: each was sent once on this connection.
+        rig.advance(Duration::from_millis(10));
+        assert!(orders_sent(&rig.drain(&mut s)).is_empty());
     }
 
     #[test]

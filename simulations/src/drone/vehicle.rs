@@ -33,8 +33,8 @@ use super::autopilot::{
 };
 use super::fence::Zone;
 use super::physics::Enu;
-use commands::{Command, ack, failed_if_err};
-use mission::{mission_ack, request_item};
+use commands::{Command, ack};
+use mission::mission_ack;
 
 mod commands;
 mod mission;

@@ -54,6 +54,8 @@ pub struct DronePair {
     results: BTreeMap<OpId, Vec<CommandResult>>,
     /// Every other event the ground reported, in order.
     events: Vec<LinkEvent>,
+    /// Messages as they arrived, when tracing: `(ms since start, "up"/"down", message)`.
+    trace: Option<Vec<(u128, &'static str, String)>>,
 }
 
 impl DronePair {
@@ -85,6 +87,7 @@ impl DronePair {
             down: Path::new(down, seed.wrapping_mul(2)),
             results: BTreeMap::new(),
             events: Vec::new(),
+            trace: None,
         }
     }
 
@@ -119,6 +122,33 @@ impl DronePair {
         self.down.set_conditions(down);
     }
 
+    /// Records every message as it arrives from now on (see
+    /// [`DronePair::trace`]): for a failing case, what crossed and when.
+    pub fn start_trace(&mut self) {
+        self.trace.get_or_insert_with(Vec::new);
+    }
+
+    /// The messages that arrived since [`DronePair::start_trace`], one line
+    /// each: virtual ms, direction, message.
+    pub fn trace(&self) -> Vec<String> {
+        self.trace
+            .iter()
+            .flatten()
+            .map(|(ms, dir, m)| format!("{ms:>7} {dir:>4} {m}"))
+            .collect()
+    }
+
+    fn record(&mut self, dir: &'static str, bytes: &[u8]) {
+        let ms = (self.now - self.start).as_millis();
+        if let Some(t) = self.trace.as_mut() {
+            for frame in vigie_ground::drone::wire::frames(bytes).flatten() {
+                if let Ok(m) = frame.decode() {
+                    t.push((ms, dir, format!("{m:?}")));
+                }
+            }
+        }
+    }
+
     /// The events the ground reported other than results, in order.
     pub fn events(&self) -> &[LinkEvent] {
         &self.events
@@ -142,7 +172,9 @@ impl DronePair {
     /// Starts an operator command on the ground, as the HTTP route does.
     pub fn command(&mut self, cmd: &DroneCommand) -> Result<OpId, CommandResult> {
         let Some(key) = self.key() else {
-            return Err(CommandResult::refused("the ground has not heard the vehicle"));
+            return Err(CommandResult::refused(
+                "the ground has not heard the vehicle",
+            ));
         };
         let (now, wall) = (self.now, self.wall_ms());
         let r = self.ground.command(now, wall, key, cmd);
@@ -194,10 +226,12 @@ impl DronePair {
         self.now = self.now.max(next);
         let (now, wall) = (self.now, self.wall_ms());
         while let Some(bytes) = self.up.receive(now) {
+            self.record("up", &bytes);
             self.ground.handle_bytes(now, wall, VEHICLE_ADDR, &bytes);
         }
         let mut out = Vec::new();
         while let Some(bytes) = self.down.receive(now) {
+            self.record("down", &bytes);
             for (header, msg) in self.framing.decode(&bytes, timestamp_from_unix_ms(wall)) {
                 out.extend(self.vehicle.handle(now, header, &msg));
             }
@@ -210,7 +244,8 @@ impl DronePair {
         }
         for msg in &out {
             let mut frame = Vec::with_capacity(300);
-            self.framing.encode(msg, timestamp_from_unix_ms(wall), &mut frame);
+            self.framing
+                .encode(msg, timestamp_from_unix_ms(wall), &mut frame);
             self.up.send(now, frame);
         }
         self.pump();

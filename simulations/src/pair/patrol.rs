@@ -56,16 +56,23 @@ impl Weather {
     };
 }
 
-/// A storage operation handed to the writer: when it completes, and for
-/// which connection (its answer is lost if that connection died).
+/// A storage operation handed to the writer: when it runs, when its
+/// answer reaches the session, and for which connection (the answer is
+/// lost if that connection died).
 #[derive(Debug)]
 struct Storage {
-    /// When it is durable.
+    /// When the writer runs it (durable from then on).
     due: Instant,
+    /// When its answer reaches the session (the writer's reply channel
+    /// and the connection task's turn take time too).
+    answer_at: Instant,
     /// The connection that asked.
     conn: u64,
-    /// The operation.
-    op: StoreOp,
+    /// The operation, until it ran.
+    op: Option<StoreOp>,
+    /// Its result, once it ran.
+    result:
+        Option<Result<vigie_ground::patrol::orders::StoreDone, vigie_ground::store::StoreError>>,
 }
 
 /// One live connection.
@@ -211,7 +218,9 @@ impl PatrolPair {
     /// Withdraws an order and notifies the live session; `None` when it
     /// had already ended.
     pub fn withdraw(&mut self, order_id: &str) -> anyhow::Result<Option<OrderRecord>> {
-        let Some((_, record)) = self.orders.withdraw(order_id, "no longer needed", self.wall_ms())?
+        let Some((_, record)) =
+            self.orders
+                .withdraw(order_id, "no longer needed", self.wall_ms())?
         else {
             return Ok(None);
         };
@@ -237,7 +246,11 @@ impl PatrolPair {
 
     /// Runs until `done` holds or `limit` has passed; returns whether it
     /// held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&PatrolPair) -> bool) -> bool {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&PatrolPair) -> bool,
+    ) -> bool {
         let end = self.now + limit;
         loop {
             if done(self) {
@@ -252,7 +265,9 @@ impl PatrolPair {
 
     fn next_wake(&self) -> Option<Instant> {
         let mut t = vec![Some(self.next_weather), self.reconnect_at];
-        t.push(self.storage.front().map(|s| s.due));
+        for s in &self.storage {
+            t.push(Some(if s.op.is_some() { s.due } else { s.answer_at }));
+        }
         if let Some(c) = &self.conn {
             t.push(c.session.poll_timeout());
             t.push(c.down.next_arrival());
@@ -274,12 +289,28 @@ impl PatrolPair {
         if self.reconnect_at.is_some_and(|t| t <= now) {
             self.connect();
         }
-        // Storage answers, in order: each to the connection that asked, if
-        // it still lives.
-        while self.storage.front().is_some_and(|s| s.due <= now) {
-            let Some(s) = self.storage.pop_front() else { break };
-            let result = self.orders.execute(&self.unit, wall, &s.op);
-            if let Some(c) = self.conn.as_mut().filter(|c| c.id == s.conn) {
+        // The writer runs operations in order, each when due; answers
+        // reach the session later, in the same order, and only the
+        // connection that asked.
+        for s in self.storage.iter_mut() {
+            if s.due > now {
+                break;
+            }
+            if let Some(op) = s.op.take() {
+                s.result = Some(self.orders.execute(&self.unit, wall, &op));
+            }
+        }
+        while self
+            .storage
+            .front()
+            .is_some_and(|s| s.op.is_none() && s.answer_at <= now)
+        {
+            let Some(s) = self.storage.pop_front() else {
+                break;
+            };
+            if let (Some(c), Some(result)) =
+                (self.conn.as_mut().filter(|c| c.id == s.conn), s.result)
+            {
                 c.session.persisted(now, wall, result);
             }
         }
@@ -297,7 +328,9 @@ impl PatrolPair {
                 let (send, event) = self.tablet.handle(wall, m);
                 match event {
                     Some(TabletEvent::Welcome) => c.welcomed = true,
-                    Some(TabletEvent::Order(o)) => *self.applied.entry(o.order_id).or_default() += 1,
+                    Some(TabletEvent::Order(o)) => {
+                        *self.applied.entry(o.order_id).or_default() += 1
+                    }
                     Some(TabletEvent::Withdrawn(id)) => *self.withdrawn.entry(id).or_default() += 1,
                     _ => {}
                 }
@@ -319,16 +352,21 @@ impl PatrolPair {
             match out {
                 Output::Send(m) => c.down.send(now, m),
                 Output::Persist(op) => {
-                    let delay = self
-                        .weather
-                        .store_delay
-                        .mul_f64(self.rng.random::<f64>());
-                    let due = self
+                    let delay = self.weather.store_delay.mul_f64(self.rng.random::<f64>());
+                    let due = self.storage.back().map_or(now, |s| s.due).max(now + delay);
+                    let back = self.weather.store_delay.mul_f64(self.rng.random::<f64>());
+                    let answer_at = self
                         .storage
                         .back()
-                        .map_or(now, |s| s.due)
-                        .max(now + delay);
-                    self.storage.push_back(Storage { due, conn: c.id, op });
+                        .map_or(now, |s| s.answer_at)
+                        .max(due + back);
+                    self.storage.push_back(Storage {
+                        due,
+                        answer_at,
+                        conn: c.id,
+                        op: Some(op),
+                        result: None,
+                    });
                 }
                 Output::Close { .. } => close = true,
                 _ => {}
@@ -355,7 +393,8 @@ impl PatrolPair {
             up: Path::new(wire, id + 1_000_000),
             welcomed: false,
         };
-        conn.up.send(self.now, self.tablet.hello(self.wall_ms(), "vigie-pair"));
+        conn.up
+            .send(self.now, self.tablet.hello(self.wall_ms(), "vigie-pair"));
         self.conn = Some(conn);
     }
 

@@ -20,7 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use vigie_ground::frame::LocalFrame;
 use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
-use vigie_protocols::tablet::{AckKind, ClientMessage, PositionReport, ServerMessage, client_message};
+use vigie_protocols::tablet::{
+    AckKind, ClientMessage, PositionReport, ServerMessage, client_message,
+};
 
 use super::core::{TabletCore, TabletEvent};
 use super::model::{Mobility, PatrolUnit, Streets, UnitEvent};

@@ -227,7 +227,10 @@ impl Vehicle {
     }
 
     /// Converts uploaded fence items into zones.
-    pub(super) fn fence_zones(&self, items: &[MISSION_ITEM_INT_DATA]) -> Result<Vec<Zone>, MavMissionResult> {
+    pub(super) fn fence_zones(
+        &self,
+        items: &[MISSION_ITEM_INT_DATA],
+    ) -> Result<Vec<Zone>, MavMissionResult> {
         use MavCmd::*;
         let mut zones = Vec::new();
         let mut i = 0;
@@ -305,7 +308,13 @@ impl Vehicle {
     /// One item for a download, as MISSION_ITEM_INT or (deprecated
     /// MISSION_REQUEST) MISSION_ITEM; item 0 of a mission is home.
     #[allow(deprecated)]
-    pub(super) fn download_item(&self, to: (u8, u8), seq: u16, t: MavMissionType, int: bool) -> Outgoing {
+    pub(super) fn download_item(
+        &self,
+        to: (u8, u8),
+        seq: u16,
+        t: MavMissionType,
+        int: bool,
+    ) -> Outgoing {
         let Some(mut item) = self
             .stored(t)
             .and_then(|v| v.get(usize::from(seq)))
@@ -373,7 +382,11 @@ impl Vehicle {
     }
 }
 
-pub(super) fn mission_ack(to: (u8, u8), mission_type: MavMissionType, result: MavMissionResult) -> Outgoing {
+pub(super) fn mission_ack(
+    to: (u8, u8),
+    mission_type: MavMissionType,
+    result: MavMissionResult,
+) -> Outgoing {
     autopilot(MavMessage::MISSION_ACK(MISSION_ACK_DATA {
         target_system: to.0,
         target_component: to.1,

@@ -42,7 +42,7 @@ impl Vehicle {
                 time_boot_ms: t_ms,
                 roll: k.roll_rad() as f32,
                 pitch: k.pitch_rad() as f32,
-                yaw: super::physics::wrap_180(k.yaw_deg).to_radians() as f32,
+                yaw: crate::drone::physics::wrap_180(k.yaw_deg).to_radians() as f32,
                 rollspeed: 0.0,
                 pitchspeed: 0.0,
                 yawspeed: k.yaw_rate_dps.to_radians() as f32,
@@ -67,7 +67,7 @@ impl Vehicle {
                 eph: if ap.gps_fix { 70 } else { u16::MAX },
                 epv: if ap.gps_fix { 110 } else { u16::MAX },
                 vel: (k.vel.horizontal_len() * 100.0).round() as u16,
-                cog: (super::physics::wrap_360(k.vel.e.atan2(k.vel.n).to_degrees()) * 100.0).round() as u16
+                cog: (crate::drone::physics::wrap_360(k.vel.e.atan2(k.vel.n).to_degrees()) * 100.0).round() as u16
                     % 36000,
                 fix_type: if ap.gps_fix {
                     GpsFixType::GPS_FIX_TYPE_3D_FIX
@@ -129,7 +129,7 @@ impl Vehicle {
                         | GimbalDeviceFlags::GIMBAL_DEVICE_FLAGS_YAW_IN_EARTH_FRAME,
                     target_system: 0,
                     target_component: 0,
-                    delta_yaw: super::physics::wrap_180(g.yaw_earth_deg - k.yaw_deg).to_radians() as f32,
+                    delta_yaw: crate::drone::physics::wrap_180(g.yaw_earth_deg - k.yaw_deg).to_radians() as f32,
                     delta_yaw_velocity: f32::NAN,
                     gimbal_device_id: 1,
                 })

@@ -63,19 +63,8 @@ fn fleet(frame: &LocalFrame) -> Vec<Unit> {
     let mut units = Vec::with_capacity(PATROLS + DRONES);
     for i in 0..PATROLS {
         units.push(Unit {
-            id: format!("P{i:05}"),
-            kind: UnitKind::Patrol,
-            status: if i % 5 == 0 {
-                UnitStatus::EnRoute
-            } else {
-                UnitStatus::Available
-            },
-            name: None,
             position: Some(position(frame, rng.f(0.0, 10_000.0), rng.f(0.0, 10_000.0))),
             last_seen_ms: Some(0),
-            source: "quic".into(),
-            coverage: None,
-            drone: None,
             patrol: Some(PatrolInfo {
                 role: "patrol".into(),
                 connected: true,
@@ -83,18 +72,22 @@ fn fleet(frame: &LocalFrame) -> Vec<Unit> {
                 rtt_ms: None,
                 remote: None,
             }),
+            ..Unit::new(
+                format!("P{i:05}"),
+                UnitKind::Patrol,
+                if i % 5 == 0 {
+                    UnitStatus::EnRoute
+                } else {
+                    UnitStatus::Available
+                },
+                "quic",
+            )
         });
     }
     for i in 0..DRONES {
         units.push(Unit {
-            id: format!("drone:udp0:{i}"),
-            kind: UnitKind::Drone,
-            status: UnitStatus::Available,
-            name: None,
             position: Some(position(frame, rng.f(0.0, 10_000.0), rng.f(0.0, 10_000.0))),
             last_seen_ms: Some(0),
-            source: "mavlink".into(),
-            coverage: None,
             drone: Some(DroneTelemetry {
                 link: "udp0".into(),
                 system_id: 1,
@@ -116,7 +109,12 @@ fn fleet(frame: &LocalFrame) -> Vec<Unit> {
                 status_texts: Vec::new(),
                 warnings: Vec::new(),
             }),
-            patrol: None,
+            ..Unit::new(
+                format!("drone:udp0:{i}"),
+                UnitKind::Drone,
+                UnitStatus::Available,
+                "mavlink",
+            )
         });
     }
     units

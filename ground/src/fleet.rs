@@ -266,18 +266,7 @@ mod tests {
     }
 
     fn unit(id: &str, kind: UnitKind, status: UnitStatus) -> Unit {
-        Unit {
-            id: id.into(),
-            kind,
-            status,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
-        }
+        Unit::new(id, kind, status, "test")
     }
 
     #[test]

@@ -16,15 +16,23 @@
 //! | operators' live picture, QUIC | `operator/picture.rs` (`PictureFeed`, `IncidentBoard`) | started by `patrol/quic.rs` through `PictureService` | none |
 //! | incidents and orders | `dispatch/engine.rs` (`Engine`) | `dispatch/mod.rs` (`Dispatch`), run on `dispatch/desk.rs`'s thread | its own connection; orders through `patrol/writer.rs` |
 //! | who sees a point | `coverage/index.rs`, `coverage/query.rs` | `coverage/live.rs` follows the picture | `coverage/history.rs`, on the blocking pool |
-//! | HTTP/JSON API | (handlers) | `http/mod.rs`, `http/listener.rs` | through the modules above |
+//! | HTTP/JSON API | (handlers, each route group on its own narrow state: `auth/http.rs` `AuthApi`, `drone/http.rs` `DroneApi`, `coverage/http.rs` `CoverageApi`, `patrol/http.rs` `PatrolApi`, `guardrails/http.rs` `GuardrailsApi`, `dispatch/http.rs` `DispatchApi`) | `http/mod.rs` (cuts each from the server's state), `http/listener.rs` | SQLite calls through `http::blocking`, on the blocking pool |
+//!
+//! A drone's camera footprint and a tablet's view sector are computed in
+//! the site's local frame by their link and reach the coverage index as
+//! they are ([`fleet::LocalRing`]): WGS84 only for the picture operators
+//! get. Each core has a pair harness in `vigie-sim` (`pair`): the core
+//! against the simulated peer on virtual time over lossy paths, with
+//! property tests in `simulations/tests/pairs.rs`.
 //!
 //! The one picture of every unit is [`fleet`]; every edge writes into it and
 //! subscribers follow its changes. Order types shared by the patrol link
 //! and dispatch are in [`order`]; the patrol link tells dispatch about
 //! reports and acks through [`patrol::quic::DispatchInbox`], so it never
-//! imports dispatch. [`state::ServerState`] holds what the HTTP handlers
-//! share; [`server`] builds it, hands each edge what it uses, and nobody
-//! imports it but the CLI and tests.
+//! imports dispatch. [`state::ServerState`] holds everything the edges
+//! use; [`server`] builds it and hands each edge the part it uses (the HTTP
+//! route groups get theirs through axum's `FromRef`, in `http/mod.rs`), and
+//! nobody imports it but the CLI and tests.
 //!
 //! # Crate map
 //!
@@ -66,7 +74,7 @@
 //! - [`http`]: the HTTP/JSON API; [`http::listener`] bounds its
 //!   connections and time, and serves HTTPS.
 //! - [`openapi`]: the API's OpenAPI document, kept in sync by its tests.
-//! - [`state`]: the state the HTTP handlers share, and the bound listeners.
+//! - [`state`]: what the edges share, and the bound listeners.
 //! - [`server`]: wires the listeners to the picture and runs until shutdown.
 //! - [`shutdown`]: the one stop signal every task waits on.
 

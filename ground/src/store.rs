@@ -444,16 +444,13 @@ mod tests {
         let store = Store::open(&dir).unwrap();
         let run = store.begin_run(1, "t").unwrap();
         let unit = Unit {
-            id: "drone:udp0:1".into(),
-            kind: UnitKind::Drone,
-            status: UnitStatus::Available,
-            name: None,
-            position: None,
             last_seen_ms: Some(5),
-            source: "udp0".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+            ..Unit::new(
+                "drone:udp0:1",
+                UnitKind::Drone,
+                UnitStatus::Available,
+                "udp0",
+            )
         };
         store.save_units(std::slice::from_ref(&unit), 10).unwrap();
         drop(store);

@@ -41,20 +41,13 @@ fn client(dir: &std::path::Path, unit: &str, role: Role) -> quinn::ClientConfig 
 
 fn patrol(id: &str, lat: f64) -> Unit {
     Unit {
-        id: id.into(),
-        kind: UnitKind::Patrol,
-        status: UnitStatus::Available,
-        name: None,
         position: Some(Position {
             lat_deg: lat,
             lon_deg: 2.36,
             ..Position::default()
         }),
         last_seen_ms: Some(1),
-        source: "test".into(),
-        coverage: None,
-        drone: None,
-        patrol: None,
+        ..Unit::new(id, UnitKind::Patrol, UnitStatus::Available, "test")
     }
 }
 

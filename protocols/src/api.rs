@@ -141,6 +141,43 @@ pub struct Unit {
     pub patrol: Option<PatrolInfo>,
 }
 
+impl Unit {
+    /// A unit known by its id, kind, status and source only: no name,
+    /// position, coverage or telemetry yet. Fill in what is known with
+    /// struct update syntax (`Unit { name: .., ..Unit::new(..) }`) or
+    /// [`Unit::at`].
+    pub fn new(
+        id: impl Into<String>,
+        kind: UnitKind,
+        status: UnitStatus,
+        source: impl Into<String>,
+    ) -> Unit {
+        Unit {
+            id: id.into(),
+            kind,
+            status,
+            name: None,
+            position: None,
+            last_seen_ms: None,
+            source: source.into(),
+            coverage: None,
+            drone: None,
+            patrol: None,
+        }
+    }
+
+    /// The same unit at a WGS84 position (degrees), nothing else known of
+    /// the fix.
+    pub fn at(mut self, lat_deg: f64, lon_deg: f64) -> Unit {
+        self.position = Some(Position {
+            lat_deg,
+            lon_deg,
+            ..Position::default()
+        });
+        self
+    }
+}
+
 /// Telemetry of a drone, as last reported over MAVLink.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DroneTelemetry {

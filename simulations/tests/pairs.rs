@@ -18,6 +18,7 @@ use proptest::test_runner::{Config, RngSeed};
 use vigie_ground::order::OrderState;
 use vigie_ground::patrol::session::ResendPolicy;
 use vigie_protocols::api::{CommandOutcome, DroneCommand, MissionItem};
+use vigie_sim::pair::Stepper;
 use vigie_sim::pair::drone::DronePair;
 use vigie_sim::pair::net::Conditions;
 use vigie_sim::pair::patrol::{PatrolPair, Weather};

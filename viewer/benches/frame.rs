@@ -102,18 +102,6 @@ fn picture(scene: &Scene, rng: &mut Rng, at_ms: i64) -> Picture {
             .collect()
         });
         units.push(Unit {
-            id: if drone {
-                format!("drone:{i}")
-            } else {
-                format!("patrol-{i}")
-            },
-            kind: if drone {
-                UnitKind::Drone
-            } else {
-                UnitKind::Patrol
-            },
-            status: UnitStatus::ALL[i % UnitStatus::ALL.len()],
-            name: None,
             position: Some(Position {
                 lat_deg: lat,
                 lon_deg: lon,
@@ -122,10 +110,21 @@ fn picture(scene: &Scene, rng: &mut Rng, at_ms: i64) -> Picture {
                 ..Position::default()
             }),
             last_seen_ms: Some(at_ms),
-            source: "bench".into(),
             coverage,
-            drone: None,
-            patrol: None,
+            ..Unit::new(
+                if drone {
+                    format!("drone:{i}")
+                } else {
+                    format!("patrol-{i}")
+                },
+                if drone {
+                    UnitKind::Drone
+                } else {
+                    UnitKind::Patrol
+                },
+                UnitStatus::ALL[i % UnitStatus::ALL.len()],
+                "bench",
+            )
         });
     }
     Picture {

@@ -361,20 +361,13 @@ mod tests {
     fn find_prefers_exact_ids_then_substrings_of_ids_and_names() {
         let scene = Scene::empty("t", 48.9, 2.36, 100.0);
         let unit = |id: &str, name: &str| Unit {
-            id: id.into(),
-            kind: UnitKind::Patrol,
-            status: UnitStatus::Available,
             name: Some(name.into()),
             position: Some(Position {
                 lat_deg: 48.9,
                 lon_deg: 2.36,
                 ..Position::default()
             }),
-            last_seen_ms: None,
-            source: "t".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+            ..Unit::new(id, UnitKind::Patrol, UnitStatus::Available, "t")
         };
         let mut state = UnitsState::default();
         state.apply(

@@ -457,21 +457,14 @@ mod tests {
             })
             .collect();
         let unit = Unit {
-            id: "d1".into(),
-            kind: UnitKind::Drone,
-            status: UnitStatus::Busy,
-            name: None,
             position: Some(Position {
                 lat_deg: lat,
                 lon_deg: lon,
                 alt_rel_m: Some(60.0),
                 ..Position::default()
             }),
-            last_seen_ms: None,
-            source: "test".into(),
             coverage: Some(ring),
-            drone: None,
-            patrol: None,
+            ..Unit::new("d1", UnitKind::Drone, UnitStatus::Busy, "test")
         };
         let p = place(&frame, &unit).expect("has a position");
         assert!((p.position[0] - 100.0).abs() < 1e-6 && (p.position[1] + 50.0).abs() < 1e-6);
@@ -482,18 +475,7 @@ mod tests {
     #[test]
     fn a_unit_without_position_is_not_placed() {
         let frame = LocalFrame::new(48.9245, 2.3602);
-        let unit = Unit {
-            id: "p1".into(),
-            kind: UnitKind::Patrol,
-            status: UnitStatus::Available,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
-        };
+        let unit = Unit::new("p1", UnitKind::Patrol, UnitStatus::Available, "test");
         assert!(place(&frame, &unit).is_none());
     }
 

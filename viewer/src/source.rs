@@ -562,18 +562,12 @@ mod tests {
     fn live_source_delivers_the_servers_units() {
         let list = UnitList {
             at_ms: 1_700_000_000_000,
-            units: vec![vigie_protocols::api::Unit {
-                id: "patrol-7".into(),
-                kind: UnitKind::Patrol,
-                status: UnitStatus::OnScene,
-                name: None,
-                position: None,
-                last_seen_ms: None,
-                source: "quic".into(),
-                coverage: None,
-                drone: None,
-                patrol: None,
-            }],
+            units: vec![vigie_protocols::api::Unit::new(
+                "patrol-7",
+                UnitKind::Patrol,
+                UnitStatus::OnScene,
+                "quic",
+            )],
         };
         let body = serde_json::to_string(&list).expect("json");
         let (port, server) = serve(body, 2);
@@ -661,17 +655,8 @@ mod tests {
         let certs = dir.join("certs");
         vigie_ground::patrol::ca::write_unit_files(&certs, "OPS7", &cert, ca.cert_pem())
             .expect("credentials written");
-        let unit = |id: &str, status| vigie_protocols::api::Unit {
-            id: id.into(),
-            kind: UnitKind::Patrol,
-            status,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+        let unit = |id: &str, status| {
+            vigie_protocols::api::Unit::new(id, UnitKind::Patrol, status, "test")
         };
         server
             .state()
@@ -753,18 +738,7 @@ mod tests {
     #[test]
     fn replay_source_plays_seeks_and_scales_on_its_own_clock() {
         use vigie_ground::timeline::{Recorder, Replay};
-        let unit = |status| vigie_protocols::api::Unit {
-            id: "P1".into(),
-            kind: UnitKind::Patrol,
-            status,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
-        };
+        let unit = |status| vigie_protocols::api::Unit::new("P1", UnitKind::Patrol, status, "test");
         // 0-59 s available, 60-119 s on scene.
         let mut rec = Recorder::new(30_000);
         let mut steps = Vec::new();

@@ -153,35 +153,27 @@ pub async fn enforce(State(state): State<AuthApi>, request: Request, next: Next)
         .extensions
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let op = match resolve(&parts, &state).await {
-        Ok(op) => op,
-        Err(e) => {
-            crate::guardrails::gate::refused_request(
-                &state.register,
-                crate::guardrails::audit::Actor::Anonymous,
-                peer,
-                parts.method.as_str(),
-                &path,
-                e.status.as_u16(),
-                &e.message,
-            );
-            return e.into_response();
-        }
-    };
-    if let Err(forbidden) = op.require(permission) {
-        // Logged as a throttled summary by `refused_request`.
-        tracing::debug!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
-        let e = HttpError::from(forbidden);
+    // Counted in the register (per source and minute) and answered.
+    let refuse = |actor: crate::guardrails::audit::Actor, e: HttpError| {
         crate::guardrails::gate::refused_request(
             &state.register,
-            (&op).into(),
+            actor,
             peer,
             parts.method.as_str(),
             &path,
             e.status.as_u16(),
             &e.message,
         );
-        return e.into_response();
+        e.into_response()
+    };
+    let op = match resolve(&parts, &state).await {
+        Ok(op) => op,
+        Err(e) => return refuse(crate::guardrails::audit::Actor::Anonymous, e),
+    };
+    if let Err(forbidden) = op.require(permission) {
+        // Logged as a throttled summary by `refused_request`.
+        tracing::debug!(operator = %op.name, role = %op.role, method = %parts.method, path, "refused: {forbidden}");
+        return refuse((&op).into(), HttpError::from(forbidden));
     }
     parts.extensions.insert(op);
     next.run(Request::from_parts(parts, body)).await

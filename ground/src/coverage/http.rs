@@ -395,14 +395,7 @@ pub fn sources_geojson(live: &LiveCoverage) -> Value {
         let features: Vec<Value> = idx
             .sources()
             .map(|(slot, s)| {
-                let ring: Vec<[f64; 2]> = idx
-                    .ring(slot)
-                    .iter()
-                    .map(|p| {
-                        let (lat, lon) = live.frame.to_wgs84(p[0], p[1]);
-                        [lon, lat]
-                    })
-                    .collect();
+                let ring = live.frame.ring_to_wgs84(idx.ring(slot));
                 json!({
                     "type": "Feature",
                     "properties": {"id": s.id, "kind": s.kind, "network": s.network},
@@ -412,13 +405,7 @@ pub fn sources_geojson(live: &LiveCoverage) -> Value {
             .collect();
         // Privacy masks go with the coverage so that views black them out.
         let masks = idx.masks().rings().iter().map(|r| {
-            let ring: Vec<[f64; 2]> = r
-                .iter()
-                .map(|p| {
-                    let (lat, lon) = live.frame.to_wgs84(p[0], p[1]);
-                    [lon, lat]
-                })
-                .collect();
+            let ring = live.frame.ring_to_wgs84(r);
             json!({
                 "type": "Feature",
                 "properties": {"kind": "privacy_mask"},

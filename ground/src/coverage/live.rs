@@ -405,21 +405,14 @@ mod tests {
         .collect();
         let (lat, lon) = frame.to_wgs84(e, 0.0);
         Unit {
-            id: id.into(),
-            kind: UnitKind::Drone,
-            status,
-            name: None,
             position: Some(Position {
                 lat_deg: lat,
                 lon_deg: lon,
                 alt_rel_m: Some(60.0),
                 ..Position::default()
             }),
-            last_seen_ms: None,
-            source: "test".into(),
             coverage: Some(ring),
-            drone: None,
-            patrol: None,
+            ..Unit::new(id, UnitKind::Drone, status, "test")
         }
     }
 
@@ -480,11 +473,11 @@ mod tests {
         // A footprint off the origin, with coordinates no WGS84 round trip
         // gives back to the last bit.
         let ring: Vec<Pt> = vec![
-            [1234.567_891_23, -987.654_321_01],
-            [1274.567_891_23, -987.654_321_01],
-            [1274.567_891_23, -947.654_321_01],
-            [1234.567_891_23, -947.654_321_01],
-            [1234.567_891_23, -987.654_321_01],
+            [1_234.567_891_23, -987.654_321_01],
+            [1_274.567_891_23, -987.654_321_01],
+            [1_274.567_891_23, -947.654_321_01],
+            [1_234.567_891_23, -947.654_321_01],
+            [1_234.567_891_23, -987.654_321_01],
         ];
         let mut unit = drone("d1", 0.0, UnitStatus::Busy, &frame);
         unit.coverage = Some(frame.ring_to_wgs84(&ring));

@@ -347,15 +347,8 @@ pub(crate) mod tests {
 
     pub(crate) fn patrol(id: &str, pos: Position, status: UnitStatus) -> Unit {
         Unit {
-            id: id.into(),
-            kind: UnitKind::Patrol,
-            status,
-            name: None,
             position: Some(pos),
             last_seen_ms: Some(0),
-            source: "quic".into(),
-            coverage: None,
-            drone: None,
             patrol: Some(PatrolInfo {
                 role: "patrol".into(),
                 connected: true,
@@ -363,6 +356,7 @@ pub(crate) mod tests {
                 rtt_ms: None,
                 remote: None,
             }),
+            ..Unit::new(id, UnitKind::Patrol, status, "quic")
         }
     }
 

@@ -94,17 +94,13 @@ mod tests {
     fn saved_duplicates_are_neither_restored_nor_kept() {
         let s = Store::in_memory().unwrap();
         migrate(&s).unwrap();
-        let unit = |id: &str| Unit {
-            id: id.into(),
-            kind: vigie_protocols::api::UnitKind::Drone,
-            status: vigie_protocols::api::UnitStatus::LinkLost,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "mavlink:udp0".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+        let unit = |id: &str| {
+            Unit::new(
+                id,
+                vigie_protocols::api::UnitKind::Drone,
+                vigie_protocols::api::UnitStatus::LinkLost,
+                "mavlink:udp0",
+            )
         };
         let saved = vec![unit("drone:udp0:7"), unit("drone:udp0:7@10.0.0.9:40001")];
         s.save_units(&saved, 1).unwrap();

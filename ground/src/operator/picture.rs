@@ -495,20 +495,18 @@ mod tests {
 
     fn unit(i: usize, lat: f64) -> Unit {
         Unit {
-            id: format!("P{i:05}"),
-            kind: UnitKind::Patrol,
-            status: UnitStatus::Available,
-            name: None,
             position: Some(Position {
                 lat_deg: lat,
                 lon_deg: 2.36,
                 ..Position::default()
             }),
             last_seen_ms: Some(1),
-            source: "quic".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+            ..Unit::new(
+                format!("P{i:05}"),
+                UnitKind::Patrol,
+                UnitStatus::Available,
+                "quic",
+            )
         }
     }
 

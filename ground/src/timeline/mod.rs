@@ -186,20 +186,12 @@ mod tests {
 
     fn unit(i: u32, lat: f64, status: UnitStatus) -> Unit {
         Unit {
-            id: format!("U{i:03}"),
-            kind: UnitKind::Patrol,
-            status,
-            name: None,
             position: Some(Position {
                 lat_deg: lat,
                 lon_deg: 2.36,
                 ..Position::default()
             }),
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
+            ..Unit::new(format!("U{i:03}"), UnitKind::Patrol, status, "test")
         }
     }
 

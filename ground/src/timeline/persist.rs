@@ -121,18 +121,7 @@ mod tests {
     use crate::timeline::{Recorder, Replay};
 
     fn unit(id: &str, status: UnitStatus) -> Unit {
-        Unit {
-            id: id.into(),
-            kind: UnitKind::Drone,
-            status,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "test".into(),
-            coverage: None,
-            drone: None,
-            patrol: None,
-        }
+        Unit::new(id, UnitKind::Drone, status, "test")
     }
 
     #[test]

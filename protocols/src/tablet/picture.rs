@@ -359,9 +359,6 @@ mod tests {
 
     fn drone() -> Unit {
         Unit {
-            id: "drone:udp0:3".into(),
-            kind: UnitKind::Drone,
-            status: UnitStatus::Busy,
             name: Some("Alpha".into()),
             position: Some(Position {
                 lat_deg: 48.9245,
@@ -373,7 +370,6 @@ mod tests {
                 accuracy_m: None,
             }),
             last_seen_ms: Some(1_700_000_000_123),
-            source: "mavlink:udp0".into(),
             coverage: Some(vec![
                 [2.36, 48.92],
                 [2.361, 48.92],
@@ -405,21 +401,17 @@ mod tests {
                 status_texts: vec!["EKF ok".into()],
                 warnings: vec!["unsigned frames refused".into()],
             }),
-            patrol: None,
+            ..Unit::new(
+                "drone:udp0:3",
+                UnitKind::Drone,
+                UnitStatus::Busy,
+                "mavlink:udp0",
+            )
         }
     }
 
     fn patrol(id: &str, status: UnitStatus) -> Unit {
         Unit {
-            id: id.into(),
-            kind: UnitKind::Patrol,
-            status,
-            name: None,
-            position: None,
-            last_seen_ms: None,
-            source: "quic".into(),
-            coverage: None,
-            drone: None,
             patrol: Some(PatrolInfo {
                 role: "patrol".into(),
                 connected: true,
@@ -427,6 +419,7 @@ mod tests {
                 rtt_ms: Some(12.0),
                 remote: Some("127.0.0.1:5000".into()),
             }),
+            ..Unit::new(id, UnitKind::Patrol, status, "quic")
         }
     }
 

@@ -18,6 +18,7 @@ use vigie_ground::drone::signing::timestamp_from_unix_ms;
 use vigie_ground::metrics::LinkCounters;
 use vigie_protocols::api::{CommandResult, DroneCommand};
 
+use super::Stepper;
 use super::net::{Conditions, Path, PathStats};
 use crate::drone::link::Link;
 use crate::drone::vehicle::{Vehicle, VehicleConfig};
@@ -89,11 +90,6 @@ impl DronePair {
             events: Vec::new(),
             trace: None,
         }
-    }
-
-    /// The virtual present.
-    pub fn now(&self) -> Instant {
-        self.now
     }
 
     /// Virtual time since the start.
@@ -182,34 +178,33 @@ impl DronePair {
         r
     }
 
-    /// Runs until `done` holds or `limit` of virtual time has passed;
-    /// returns whether `done` held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&DronePair) -> bool) -> bool {
-        let end = self.now + limit;
-        loop {
-            if done(self) {
-                return true;
-            }
-            if self.now >= end {
-                return false;
-            }
-            self.step(end);
-        }
-    }
-
-    /// Runs `d` of virtual time.
-    pub fn run_for(&mut self, d: Duration) {
-        self.run_until(d, |_| false);
-    }
-
     /// Runs until `op` has a result (at most `limit`), and returns it.
     pub fn finish(&mut self, op: OpId, limit: Duration) -> Option<CommandResult> {
         self.run_until(limit, |p| !p.results(op).is_empty());
         self.results(op).first().cloned()
     }
 
-    /// One step: to the next wake-up or arrival (at most `end`), then
-    /// everything due then.
+    /// Sends what the ground queued and collects its events.
+    fn pump(&mut self) {
+        let now = self.now;
+        while let Some(t) = self.ground.poll_transmit() {
+            self.down.send(now, t.bytes);
+        }
+        while let Some(e) = self.ground.poll_event() {
+            match e {
+                LinkEvent::Done(op, result) => self.results.entry(op).or_default().push(result),
+                LinkEvent::PersistSigning(r) => self.ground.signing_persisted(r, true),
+                other => self.events.push(other),
+            }
+        }
+    }
+}
+
+impl Stepper for DronePair {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
     fn step(&mut self, end: Instant) {
         let next = [
             self.ground.poll_timeout(),
@@ -253,21 +248,6 @@ impl DronePair {
         // a core that asks to be woken in the past cannot stall the run.
         if self.now == now && self.ground.poll_timeout().is_some_and(|t| t <= now) {
             self.now += Duration::from_millis(1);
-        }
-    }
-
-    /// Sends what the ground queued and collects its events.
-    fn pump(&mut self) {
-        let now = self.now;
-        while let Some(t) = self.ground.poll_transmit() {
-            self.down.send(now, t.bytes);
-        }
-        while let Some(e) = self.ground.poll_event() {
-            match e {
-                LinkEvent::Done(op, result) => self.results.entry(op).or_default().push(result),
-                LinkEvent::PersistSigning(r) => self.ground.signing_persisted(r, true),
-                other => self.events.push(other),
-            }
         }
     }
 }

@@ -18,3 +18,42 @@
 pub mod drone;
 pub mod net;
 pub mod patrol;
+
+use std::time::{Duration, Instant};
+
+/// How a pair runs on virtual time: it steps from one wake-up or arrival
+/// to the next, never past `end`.
+pub trait Stepper {
+    /// The virtual present.
+    fn now(&self) -> Instant;
+
+    /// One step: to the next wake-up or arrival (at most `end`), then
+    /// everything due then.
+    fn step(&mut self, end: Instant);
+
+    /// Runs until `done` holds or `limit` of virtual time has passed;
+    /// returns whether `done` held.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool
+    where
+        Self: Sized,
+    {
+        let end = self.now() + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.now() >= end {
+                return false;
+            }
+            self.step(end);
+        }
+    }
+
+    /// Runs `d` of virtual time.
+    fn run_for(&mut self, d: Duration)
+    where
+        Self: Sized,
+    {
+        self.run_until(d, |_| false);
+    }
+}

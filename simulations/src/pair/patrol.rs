@@ -27,6 +27,7 @@ use vigie_ground::patrol::session::{Channel, Output, ResendPolicy, Session};
 use vigie_ground::store::Store;
 use vigie_protocols::tablet::{AckKind, ClientMessage, ServerMessage};
 
+use super::Stepper;
 use super::net::{Conditions, Path};
 use crate::patrol::core::{TabletCore, TabletEvent};
 
@@ -151,11 +152,6 @@ impl PatrolPair {
         Ok(pair)
     }
 
-    /// The virtual present.
-    pub fn now(&self) -> Instant {
-        self.now
-    }
-
     /// The order queue.
     pub fn orders(&self) -> &OrderStore {
         &self.orders
@@ -236,33 +232,6 @@ impl PatrolPair {
         self.pump();
     }
 
-    /// Runs `d` of virtual time.
-    pub fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        while self.now < end {
-            self.step(end);
-        }
-    }
-
-    /// Runs until `done` holds or `limit` has passed; returns whether it
-    /// held.
-    pub fn run_until(
-        &mut self,
-        limit: Duration,
-        mut done: impl FnMut(&PatrolPair) -> bool,
-    ) -> bool {
-        let end = self.now + limit;
-        loop {
-            if done(self) {
-                return true;
-            }
-            if self.now >= end {
-                return false;
-            }
-            self.step(end);
-        }
-    }
-
     fn next_wake(&self) -> Option<Instant> {
         let mut t = vec![Some(self.next_weather), self.reconnect_at];
         for s in &self.storage {
@@ -274,73 +243,6 @@ impl PatrolPair {
             t.push(c.up.next_arrival());
         }
         t.into_iter().flatten().min()
-    }
-
-    fn step(&mut self, end: Instant) {
-        let next = self.next_wake().unwrap_or(end).min(end);
-        self.now = self.now.max(next);
-        let (now, wall) = (self.now, self.wall_ms());
-        if now >= self.next_weather {
-            self.next_weather = now + Duration::from_secs(1);
-            if self.conn.is_some() && self.rng.random::<f64>() < self.weather.drops_per_s {
-                self.drop_connection();
-            }
-        }
-        if self.reconnect_at.is_some_and(|t| t <= now) {
-            self.connect();
-        }
-        // The writer runs operations in order, each when due; answers
-        // reach the session later, in the same order, and only the
-        // connection that asked.
-        for s in self.storage.iter_mut() {
-            if s.due > now {
-                break;
-            }
-            if let Some(op) = s.op.take() {
-                s.result = Some(self.orders.execute(&self.unit, wall, &op));
-            }
-        }
-        while self
-            .storage
-            .front()
-            .is_some_and(|s| s.op.is_none() && s.answer_at <= now)
-        {
-            let Some(s) = self.storage.pop_front() else {
-                break;
-            };
-            if let (Some(c), Some(result)) =
-                (self.conn.as_mut().filter(|c| c.id == s.conn), s.result)
-            {
-                c.session.persisted(now, wall, result);
-            }
-        }
-        if let Some(c) = self.conn.as_mut() {
-            while let Some(m) = c.up.receive(now) {
-                c.session.handle_message(now, wall, Channel::Control, m);
-            }
-            if c.session.poll_timeout().is_some_and(|t| t <= now) {
-                c.session.handle_timeout(now);
-            }
-        }
-        let mut replies = Vec::new();
-        if let Some(c) = self.conn.as_mut() {
-            while let Some(m) = c.down.receive(now) {
-                let (send, event) = self.tablet.handle(wall, m);
-                match event {
-                    Some(TabletEvent::Welcome) => c.welcomed = true,
-                    Some(TabletEvent::Order(o)) => {
-                        *self.applied.entry(o.order_id).or_default() += 1
-                    }
-                    Some(TabletEvent::Withdrawn(id)) => *self.withdrawn.entry(id).or_default() += 1,
-                    _ => {}
-                }
-                replies.extend(send);
-            }
-            for m in replies {
-                c.up.send(now, m);
-            }
-        }
-        self.pump();
     }
 
     /// Carries out what the session asked.
@@ -413,5 +315,78 @@ impl PatrolPair {
         if let Some(c) = self.conn.as_mut().filter(|c| c.welcomed) {
             c.up.send(now, msg);
         }
+    }
+}
+
+impl Stepper for PatrolPair {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn step(&mut self, end: Instant) {
+        let next = self.next_wake().unwrap_or(end).min(end);
+        self.now = self.now.max(next);
+        let (now, wall) = (self.now, self.wall_ms());
+        if now >= self.next_weather {
+            self.next_weather = now + Duration::from_secs(1);
+            if self.conn.is_some() && self.rng.random::<f64>() < self.weather.drops_per_s {
+                self.drop_connection();
+            }
+        }
+        if self.reconnect_at.is_some_and(|t| t <= now) {
+            self.connect();
+        }
+        // The writer runs operations in order, each when due; answers
+        // reach the session later, in the same order, and only the
+        // connection that asked.
+        for s in self.storage.iter_mut() {
+            if s.due > now {
+                break;
+            }
+            if let Some(op) = s.op.take() {
+                s.result = Some(self.orders.execute(&self.unit, wall, &op));
+            }
+        }
+        while self
+            .storage
+            .front()
+            .is_some_and(|s| s.op.is_none() && s.answer_at <= now)
+        {
+            let Some(s) = self.storage.pop_front() else {
+                break;
+            };
+            if let (Some(c), Some(result)) =
+                (self.conn.as_mut().filter(|c| c.id == s.conn), s.result)
+            {
+                c.session.persisted(now, wall, result);
+            }
+        }
+        if let Some(c) = self.conn.as_mut() {
+            while let Some(m) = c.up.receive(now) {
+                c.session.handle_message(now, wall, Channel::Control, m);
+            }
+            if c.session.poll_timeout().is_some_and(|t| t <= now) {
+                c.session.handle_timeout(now);
+            }
+        }
+        let mut replies = Vec::new();
+        if let Some(c) = self.conn.as_mut() {
+            while let Some(m) = c.down.receive(now) {
+                let (send, event) = self.tablet.handle(wall, m);
+                match event {
+                    Some(TabletEvent::Welcome) => c.welcomed = true,
+                    Some(TabletEvent::Order(o)) => {
+                        *self.applied.entry(o.order_id).or_default() += 1
+                    }
+                    Some(TabletEvent::Withdrawn(id)) => *self.withdrawn.entry(id).or_default() += 1,
+                    _ => {}
+                }
+                replies.extend(send);
+            }
+            for m in replies {
+                c.up.send(now, m);
+            }
+        }
+        self.pump();
     }
 }

@@ -316,14 +316,15 @@ async fn session(
                         Some(TabletEvent::Redelivered(_)) => {
                             stats.redelivered.fetch_add(1, Ordering::Relaxed);
                         }
-                        Some(TabletEvent::Withdrawn(order_id)) => {
-                            // Stop going there (once per order id).
-                            if state.model.order() == Some(order_id.as_str()) {
-                                state.model.clear_order();
-                                state.on_scene_since = None;
-                                stats.withdrawn.fetch_add(1, Ordering::Relaxed);
-                            }
+                        // Stop going there (once per order id).
+                        Some(TabletEvent::Withdrawn(order_id))
+                            if state.model.order() == Some(order_id.as_str()) =>
+                        {
+                            state.model.clear_order();
+                            state.on_scene_since = None;
+                            stats.withdrawn.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(TabletEvent::Withdrawn(_)) => {}
                         Some(TabletEvent::Refused(message)) => {
                             tracing::warn!(unit = %state.core.unit(), "server refused a message: {message}");
                         }

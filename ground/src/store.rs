@@ -129,6 +129,11 @@ impl Store {
             path: path.clone(),
             source,
         })?;
+        Store::migrated(conn, path)
+    }
+
+    /// The handle on an open connection, migrated.
+    fn migrated(conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
         let store = Store {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -155,12 +160,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let store = Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        };
-        store.migrate()?;
-        Ok(store)
+        Store::migrated(conn, path)
     }
 
     /// A connection of its own to the same database, for a thread that

@@ -156,17 +156,7 @@ async fn demo(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
             Err(e) => println!("  3D view not opened: {e}"),
         }
     }
-    let stop = async {
-        match args.run_for {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = super::stop_signal() => {}
-                }
-            }
-            None => super::stop_signal().await,
-        }
-    };
+    let stop = super::run_for_or_signal(args.run_for);
     let printer = {
         let fleet = state.fleet.clone();
         let time_zone = state.config.site.time_zone.clone();

@@ -38,6 +38,20 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Waits for `run_for` when given (still stopping early on a signal), or
+/// for the stop signal.
+pub async fn run_for_or_signal(run_for: Option<std::time::Duration>) {
+    match run_for {
+        Some(d) => {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = stop_signal() => {}
+            }
+        }
+        None => stop_signal().await,
+    }
+}
+
 /// Resolves when Ctrl-C or SIGTERM arrives.
 pub async fn stop_signal() {
     let ctrl_c = async {

@@ -112,15 +112,7 @@ fn drones(args: DronesArgs) -> anyhow::Result<()> {
                 ""
             }
         );
-        match args.run_for {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = super::stop_signal() => {}
-                }
-            }
-            None => super::stop_signal().await,
-        }
+        super::run_for_or_signal(args.run_for).await;
         fleet.stop().await;
         println!("simulated drones stopped");
         anyhow::Ok(())

@@ -123,64 +123,9 @@ pub struct PrivacyMask {
     pub ring: Vec<EastNorth>,
 }
 
-/// The network that owns a fixed camera; sets its colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OwnerNetwork {
-    /// Municipal video protection.
-    City,
-    /// Public transport operator.
-    Transit,
-    /// Car park operator.
-    Parking,
-    /// Social housing landlord.
-    Housing,
-    /// A private operator sharing its cameras (shops, venues).
-    Private,
-    /// Cameras on vehicles of a fleet.
-    Fleet,
-    /// Any other owner.
-    Other,
-}
-
-impl OwnerNetwork {
-    /// All networks, in legend order.
-    pub const ALL: [OwnerNetwork; 7] = [
-        OwnerNetwork::City,
-        OwnerNetwork::Transit,
-        OwnerNetwork::Parking,
-        OwnerNetwork::Housing,
-        OwnerNetwork::Private,
-        OwnerNetwork::Fleet,
-        OwnerNetwork::Other,
-    ];
-
-    /// Parses the `owner` property of a camera feature.
-    pub fn parse(s: &str) -> Option<OwnerNetwork> {
-        match s {
-            "city" => Some(OwnerNetwork::City),
-            "transit" => Some(OwnerNetwork::Transit),
-            "parking" => Some(OwnerNetwork::Parking),
-            "housing" => Some(OwnerNetwork::Housing),
-            "private" => Some(OwnerNetwork::Private),
-            "fleet" => Some(OwnerNetwork::Fleet),
-            "other" => Some(OwnerNetwork::Other),
-            _ => None,
-        }
-    }
-
-    /// Stable lower-case name, as in files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OwnerNetwork::City => "city",
-            OwnerNetwork::Transit => "transit",
-            OwnerNetwork::Parking => "parking",
-            OwnerNetwork::Housing => "housing",
-            OwnerNetwork::Private => "private",
-            OwnerNetwork::Fleet => "fleet",
-            OwnerNetwork::Other => "other",
-        }
-    }
-}
+/// The network that owns a fixed camera; sets its colour. The ground's
+/// own type, so a camera file reads the same here (synonyms included).
+pub use vigie_ground::coverage::Network as OwnerNetwork;
 
 /// A fixed camera from the inventory.
 #[derive(Debug, Clone, PartialEq)]

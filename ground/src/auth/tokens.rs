@@ -149,18 +149,23 @@ impl Store {
         let Some((token_id, name, role)) = row else {
             return Ok(None);
         };
-        let role = role
-            .parse()
-            .map_err(|e: super::UnknownRole| StoreError::Corrupt {
-                path: self.path().to_path_buf(),
-                table: "operator_token",
-                detail: e.to_string(),
-            })?;
+        let role = self.stored_role(&role)?;
         Ok(Some(Operator {
             token_id,
             name,
             role,
         }))
+    }
+
+    /// A role as stored: a name no role has means the table was edited
+    /// by hand or by a newer version, and is said so.
+    fn stored_role(&self, role: &str) -> Result<Role, StoreError> {
+        role.parse()
+            .map_err(|e: super::UnknownRole| StoreError::Corrupt {
+                path: self.path().to_path_buf(),
+                table: "operator_token",
+                detail: e.to_string(),
+            })
     }
 
     /// Every token ever issued, oldest first.
@@ -174,13 +179,7 @@ impl Store {
         })?;
         rows.into_iter()
             .map(|(id, name, role, created_ms, revoked_ms)| {
-                let role = role
-                    .parse()
-                    .map_err(|e: super::UnknownRole| StoreError::Corrupt {
-                        path: self.path().to_path_buf(),
-                        table: "operator_token",
-                        detail: e.to_string(),
-                    })?;
+                let role = self.stored_role(&role)?;
                 Ok(TokenInfo {
                     id,
                     name,

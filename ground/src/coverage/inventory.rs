@@ -478,18 +478,9 @@ pub fn parse_buildings(
                     .map(|l| l * LEVEL_HEIGHT_M)
             })
             .unwrap_or(DEFAULT_BUILDING_HEIGHT_M);
-        let rings = f
-            .get("geometry")
-            .map(crate::geojson::outer_rings)
-            .unwrap_or_default();
-        if rings.is_empty() {
-            rejected.push(Rejected {
-                row: i + 1,
-                id: None,
-                reason: "geometry is not a Polygon or MultiPolygon".into(),
-            });
+        let Some(rings) = polygon_rings(f, i + 1, &mut rejected) else {
             continue;
-        }
+        };
         if !(height > 0.0 && height < 1000.0) {
             rejected.push(Rejected {
                 row: i + 1,
@@ -515,6 +506,28 @@ pub fn parse_buildings(
     Ok((buildings, rejected))
 }
 
+/// The outer rings of a Polygon or MultiPolygon feature; `None`, with row
+/// `row` rejected and why, for any other geometry.
+fn polygon_rings(
+    f: &serde_json::Value,
+    row: usize,
+    rejected: &mut Vec<Rejected>,
+) -> Option<Vec<Vec<[f64; 2]>>> {
+    let rings = f
+        .get("geometry")
+        .map(crate::geojson::outer_rings)
+        .unwrap_or_default();
+    if rings.is_empty() {
+        rejected.push(Rejected {
+            row,
+            id: None,
+            reason: "geometry is not a Polygon or MultiPolygon".into(),
+        });
+        return None;
+    }
+    Some(rings)
+}
+
 /// Reads privacy masks (Polygon/MultiPolygon features) as local rings.
 pub fn parse_masks(
     text: &str,
@@ -523,18 +536,7 @@ pub fn parse_masks(
     let mut masks = Vec::new();
     let mut rejected = Vec::new();
     for (i, f) in features(text)?.iter().enumerate() {
-        let rings = f
-            .get("geometry")
-            .map(crate::geojson::outer_rings)
-            .unwrap_or_default();
-        if rings.is_empty() {
-            rejected.push(Rejected {
-                row: i + 1,
-                id: None,
-                reason: "geometry is not a Polygon or MultiPolygon".into(),
-            });
-        }
-        for r in rings {
+        for r in polygon_rings(f, i + 1, &mut rejected).unwrap_or_default() {
             match to_local_ring(frame, &r) {
                 Some(ring) => masks.push(ring),
                 None => rejected.push(Rejected {

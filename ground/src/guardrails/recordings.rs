@@ -39,45 +39,15 @@ pub const MAX_SEGMENT_MS: i64 = 24 * 3_600_000;
 /// Most segments one search returns; narrow the window beyond.
 pub const MAX_RESULTS: usize = 1000;
 
-/// What recorded the segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    /// A fixed video-protection camera.
-    FixedCamera,
-    /// A drone's camera.
-    Drone,
-    /// A patrol tablet's camera.
-    Tablet,
-}
+/// What recorded the segment: the coverage index's kinds of source.
+pub use crate::coverage::SourceKind;
 
-impl SourceKind {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::FixedCamera => "fixed_camera",
-            SourceKind::Drone => "drone",
-            SourceKind::Tablet => "tablet",
-        }
-    }
-
-    /// The retention category of its recordings.
-    pub fn category(self) -> Category {
-        match self {
-            SourceKind::FixedCamera => Category::FixedRecording,
-            SourceKind::Drone => Category::DroneRecording,
-            SourceKind::Tablet => Category::TabletRecording,
-        }
-    }
-
-    fn parse(s: &str) -> Option<SourceKind> {
-        [
-            SourceKind::FixedCamera,
-            SourceKind::Drone,
-            SourceKind::Tablet,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+/// The retention category of a source's recordings.
+pub fn category(kind: SourceKind) -> Category {
+    match kind {
+        SourceKind::FixedCamera => Category::FixedRecording,
+        SourceKind::Drone => Category::DroneRecording,
+        SourceKind::Tablet => Category::TabletRecording,
     }
 }
 
@@ -398,7 +368,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     r.source_id.trim(),
-                    r.source_kind.category().as_str(),
+                    category(r.source_kind).as_str(),
                     r.start_ms,
                     r.end_ms,
                     location,

@@ -28,7 +28,8 @@ pub enum LinkRequest {
 
 /// What every command passes before it is sent and after it ends: the
 /// flight-authorisation check and the audit register (`guardrails::gate`).
-pub trait CommandGate: Send + Sync + std::fmt::Debug {
+/// Both may wait for the disk: the hub calls them on the blocking pool.
+pub trait CommandGate: Send + Sync + std::fmt::Debug + 'static {
     /// The command to send (the gate may complete it: under an
     /// authorisation a fence keeps the perimeter), or the typed refusal to
     /// return (already recorded).
@@ -82,12 +83,32 @@ impl DroneHub {
         command: DroneCommand,
     ) -> CommandResult {
         if let Some(gate) = &self.gate {
-            let command = match gate.before(actor, unit_id, &command) {
-                Ok(to_send) => to_send,
-                Err(refused) => return refused,
+            // The gate reads SQLite and waits for the register's fsync: on
+            // the blocking pool, never on a runtime thread.
+            let checked = {
+                let (gate, actor, id) = (gate.clone(), actor.clone(), unit_id.to_string());
+                tokio::task::spawn_blocking(move || gate.before(&actor, &id, &command)).await
+            };
+            let command = match checked {
+                Ok(Ok(to_send)) => to_send,
+                Ok(Err(refused)) => return refused,
+                Err(e) => {
+                    return refused(
+                        CommandOutcome::Refused,
+                        format!("the command check failed ({e}); nothing was sent"),
+                    );
+                }
             };
             let result = self.send(unit_id, command).await;
-            gate.after(actor, unit_id, &result);
+            let (gate, actor, id, r) = (
+                gate.clone(),
+                actor.clone(),
+                unit_id.to_string(),
+                result.clone(),
+            );
+            if let Err(e) = tokio::task::spawn_blocking(move || gate.after(&actor, &id, &r)).await {
+                tracing::error!(unit = unit_id, "recording a command's result failed: {e}");
+            }
             return result;
         }
         self.send(unit_id, command).await
@@ -129,5 +150,72 @@ impl DroneHub {
                 "the link stopped before answering (server shutting down?)".into(),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::mpsc as std_mpsc;
+    use std::time::Duration;
+
+    /// A gate whose check waits for the test to let it go, as one waits
+    /// for the audit register's fsync and the authorisations' read.
+    #[derive(Debug)]
+    struct SlowGate {
+        release: Mutex<std_mpsc::Receiver<()>>,
+        timed_out: Mutex<bool>,
+    }
+
+    impl CommandGate for SlowGate {
+        fn before(
+            &self,
+            _: &Actor,
+            _: &str,
+            command: &DroneCommand,
+        ) -> Result<DroneCommand, CommandResult> {
+            let rx = self.release.lock().unwrap_or_else(|p| p.into_inner());
+            // The bound only turns a stalled runtime into a failure instead
+            // of a hang; the passing run never waits for it.
+            if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                *self.timed_out.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            }
+            Ok(command.clone())
+        }
+
+        fn after(&self, _: &Actor, _: &str, _: &CommandResult) {}
+    }
+
+    /// Found reviewing the runtime's threads: the gate read SQLite and
+    /// waited for the audit register's fsync on the async runtime's thread,
+    /// in the HTTP handler's task, so a slow disk stalled every task that
+    /// thread runs. Shown on a one-thread runtime: while a command's gate
+    /// waits, another task must still run (here, the one that releases it).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_slow_gate_does_not_hold_the_runtime() {
+        let (release, rx) = std_mpsc::channel();
+        let gate = Arc::new(SlowGate {
+            release: Mutex::new(rx),
+            timed_out: Mutex::new(false),
+        });
+        let mut hub = DroneHub::default();
+        hub.set_gate(gate.clone());
+        let command = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.command("drone:none:1", DroneCommand::Rtl).await }
+        });
+        // Runs only if the runtime's one thread is free while the gate waits.
+        let releaser = tokio::spawn(async move {
+            let _ = release.send(());
+        });
+        let result = command.await.expect("the command task ends");
+        releaser.await.expect("the releasing task ends");
+        assert!(
+            !*gate.timed_out.lock().unwrap_or_else(|p| p.into_inner()),
+            "the gate held the runtime's thread: the other task could not run"
+        );
+        // No link of that name: refused after the gate let it through.
+        assert_eq!(result.outcome, CommandOutcome::Refused, "{result:?}");
     }
 }

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, screenshot};
+use common::render::{bytes, close, on_path, over, run_screenshot, screenshot};
 
 use vigie_ground::config::Config;
 use vigie_ground::coverage::{camera::Optics, history, inventory};
@@ -155,5 +155,46 @@ fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
             "{what} at ({x},{y}) is {c:?}, expected {want:?}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A screenshot of a live view that never got a picture used to save the
+/// empty scene and exit 0: a script could not tell "all quiet" from "the
+/// server was never reached". It now fails with the source's own reason
+/// and writes no file.
+#[test]
+fn a_screenshot_of_a_view_that_never_connected_fails_with_the_reason() {
+    if !on_path("xvfb-run") {
+        common::skip::skip(
+            "viewer_live",
+            "xvfb-run is not installed (apt-get install xvfb mesa-vulkan-drivers, or run scripts/test.sh)",
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vigie-viewer-nolive-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let out = dir.join("never.png");
+    let live = format!("http://127.0.0.1:{port}");
+    let origin = format!("{},{}", ORIGIN.0, ORIGIN.1);
+    let args = ["view", "--live", &live, "--origin", &origin];
+    let (status, stderr) = run_screenshot(&args, &out, (WIDTH, HEIGHT), RUN_TIMEOUT);
+    assert!(
+        !status.success(),
+        "a view with no picture must fail:\n{stderr}"
+    );
+    assert!(stderr.contains("no picture to capture"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot fetch http://127.0.0.1:{port}/api/v1/units"
+        )),
+        "the source's reason is quoted:\n{stderr}"
+    );
+    assert!(!out.exists(), "nothing saved");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -119,10 +119,78 @@ async fn a_patrol_certificate_may_not_follow_the_picture() {
     )
     .await;
     match result {
-        Err(ClientError::Refused(why)) => {
-            assert!(why.contains("may not follow the live picture"), "{why}")
+        Err(e @ ClientError::Rejected(_)) => {
+            assert!(e.is_permanent());
+            assert!(
+                e.to_string().contains("may not follow the live picture"),
+                "{e}"
+            )
         }
         other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.stop().await.unwrap();
+}
+
+/// Found from outside: the viewer retried an expired certificate, or a
+/// patrol's, every few seconds forever, saying "retrying" under a reason
+/// it did not show. A refusal of the credentials is now reported once,
+/// with the server's reason, and not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_certificate_is_reported_with_its_reason_and_not_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (server, dir, quic) = start("not-retried").await;
+    let now = vigie_ground::time::unix_ms();
+    let expired = {
+        let ca = DeploymentCa::open(&dir).unwrap();
+        let store = vigie_ground::store::Store::open(&dir).unwrap();
+        let past = Validity {
+            not_before_ms: now - 10 * 86_400_000,
+            not_after_ms: now - 86_400_000,
+        };
+        let cert = ca
+            .issue("OPS8", Role::Operator, past, Some(&store))
+            .unwrap();
+        tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap()
+    };
+    let cases = [
+        ("an expired certificate", expired, "certificate expired"),
+        (
+            "a patrol's certificate",
+            client(&dir, "P8", Role::Patrol),
+            "may not follow the live picture",
+        ),
+    ];
+    for (what, config, reason) in cases {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut errors = Vec::new();
+                vigie_ground::operator::client::follow_picture_blocking(
+                    quic,
+                    config,
+                    Duration::from_millis(100),
+                    &stop,
+                    |_| {},
+                    |e| errors.push((e.to_string(), e.is_permanent())),
+                );
+                let _ = tx.send(errors);
+            })
+        };
+        // Bounded: a client that keeps retrying never answers.
+        let errors = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        let errors = errors.unwrap_or_else(|_| panic!("{what}: still retrying after 30 s"));
+        assert_eq!(errors.len(), 1, "{what}: reported once: {errors:?}");
+        let (message, permanent) = &errors[0];
+        assert!(permanent, "{what}: {message}");
+        assert!(message.contains(reason), "{what}: {message}");
+        assert!(message.contains("not retrying"), "{what}: {message}");
     }
     server.stop().await.unwrap();
 }

@@ -18,14 +18,14 @@ pub fn on_path(program: &str) -> bool {
 }
 
 /// Runs `vigie ARGS --screenshot OUT --size WxH` under `xvfb-run` with the
-/// Vulkan backend, within `timeout`, and returns the picture (checked to be
-/// `size`).
-pub fn screenshot<S: AsRef<OsStr>>(
+/// Vulkan backend, within `timeout`, and returns how it exited and what it
+/// wrote on stderr.
+pub fn run_screenshot<S: AsRef<OsStr>>(
     args: &[S],
     out: &Path,
     size: (u32, u32),
     timeout: Duration,
-) -> image::RgbImage {
+) -> (std::process::ExitStatus, String) {
     let _ = std::fs::remove_file(out);
     let mut child = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x720x24"])
@@ -51,11 +51,19 @@ pub fn screenshot<S: AsRef<OsStr>>(
         std::thread::sleep(Duration::from_millis(100));
     };
     let output = child.wait_with_output().expect("viewer output");
-    assert!(
-        status.success(),
-        "vigie view failed ({status}):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    (status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// [`run_screenshot`], which must succeed, and the picture (checked to be
+/// `size`).
+pub fn screenshot<S: AsRef<OsStr>>(
+    args: &[S],
+    out: &Path,
+    size: (u32, u32),
+    timeout: Duration,
+) -> image::RgbImage {
+    let (status, stderr) = run_screenshot(args, out, size, timeout);
+    assert!(status.success(), "vigie view failed ({status}):\n{stderr}");
     let img = image::open(out)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
         .to_rgb8();

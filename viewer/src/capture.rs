@@ -1,6 +1,11 @@
 //! Screenshot runs: wait for the first picture and a few frames (assets,
 //! pipelines), capture the window through Bevy's screenshot machinery, save
 //! a PNG, exit. A user's `--screenshot` and the tests run this same code.
+//!
+//! A run that has nothing to show fails with the reason and saves nothing:
+//! a source that gave no picture (a live server never reached, refused
+//! credentials: the source's own last error is quoted), or a capture in
+//! which every pixel is the same colour (nothing was drawn).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +16,7 @@ use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::render::{Render, RenderApp, RenderSystems};
 
-use crate::units::UnitsState;
+use crate::units::{SourceRes, UnitsState};
 
 /// Frames rendered after the first picture before capturing: meshes upload
 /// over the first frames.
@@ -20,8 +25,8 @@ const WARMUP_FRAMES: u32 = 8;
 /// capturing: shaders compile asynchronously (slowly on a software
 /// renderer), and a mesh whose pipeline is not ready is silently not drawn.
 const IDLE_FRAMES: u32 = 4;
-/// Frames to wait for a first picture (a live server may be slow or down)
-/// before capturing whatever is there.
+/// Frames to wait for a first picture (a live server may be slow to
+/// answer); without one by then, the run fails with the source's reason.
 const PICTURE_WAIT_FRAMES: u32 = 300;
 /// Frames after which a capture that never completed is an error.
 const GIVE_UP_FRAMES: u32 = 1_500;
@@ -93,6 +98,7 @@ fn capture(
     mut commands: Commands,
     mut capture: ResMut<Capture>,
     state: Res<UnitsState>,
+    source: Res<SourceRes>,
     mut exit: MessageWriter<AppExit>,
 ) {
     capture.frames += 1;
@@ -111,8 +117,20 @@ fn capture(
         }
         return;
     }
-    if capture.ready_at.is_none() && (state.pictures > 0 || capture.frames >= PICTURE_WAIT_FRAMES) {
-        capture.ready_at = Some(capture.frames);
+    if capture.ready_at.is_none() {
+        if state.pictures > 0 {
+            capture.ready_at = Some(capture.frames);
+        } else if capture.frames >= PICTURE_WAIT_FRAMES {
+            let reason = format!(
+                "no picture to capture after {PICTURE_WAIT_FRAMES} frames ({}); nothing was saved",
+                source.0.describe()
+            );
+            tracing::error!("{reason}");
+            if let Ok(mut o) = capture.outcome.lock() {
+                *o = Some(Err(reason));
+            }
+            return;
+        }
     }
     if capture.pipelines_ready.load(Ordering::Relaxed) {
         capture.ready_streak += 1;
@@ -143,13 +161,28 @@ fn capture(
     }
 }
 
-/// Writes a captured image as an RGB PNG.
+/// Why a captured picture shows nothing, when every pixel is one colour
+/// (the sky or the clear colour: no ground, no layer was drawn).
+pub fn drew_nothing(rgb: &image::RgbImage) -> Option<String> {
+    let first = *rgb.pixels().next()?;
+    rgb.pixels().all(|p| *p == first).then(|| {
+        format!(
+            "the view drew nothing: every pixel is #{:02x}{:02x}{:02x} (nothing in view: check the scene, --origin and --layers); nothing was saved",
+            first[0], first[1], first[2]
+        )
+    })
+}
+
+/// Writes a captured image as an RGB PNG, unless it shows nothing.
 fn save_png(image: &Image, path: &Path) -> Result<(), String> {
     let rgb = image
         .clone()
         .try_into_dynamic()
         .map_err(|e| format!("captured image has an unexpected format: {e}"))?
         .to_rgb8();
+    if let Some(reason) = drew_nothing(&rgb) {
+        return Err(reason);
+    }
     rgb.save_with_format(path, image::ImageFormat::Png)
         .map_err(|e| {
             format!(
@@ -157,4 +190,18 @@ fn save_png(image: &Image, path: &Path) -> Result<(), String> {
                 path.display()
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_of_one_colour_drew_nothing_and_one_pixel_more_is_a_picture() {
+        let mut img = image::RgbImage::from_pixel(64, 36, image::Rgb([135, 190, 235]));
+        let reason = drew_nothing(&img).expect("one colour is nothing drawn");
+        assert!(reason.contains("#87beeb"), "{reason}");
+        img.put_pixel(10, 10, image::Rgb([20, 20, 20]));
+        assert_eq!(drew_nothing(&img), None);
+    }
 }

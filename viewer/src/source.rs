@@ -355,7 +355,11 @@ impl LiveSource {
                             s.received += 1;
                         },
                         |e| {
-                            let message = format!("{e} (retrying)");
+                            let message = if e.is_permanent() {
+                                e.to_string()
+                            } else {
+                                format!("{e} (retrying)")
+                            };
                             tracing::warn!("live picture from {addr}: {message}");
                             if let Ok(mut s) = slot.lock() {
                                 s.error = Some(message);

@@ -45,6 +45,74 @@ pub enum ClientError {
     /// The server did not answer in time.
     #[error("no answer from the server within {0:?}: {1}")]
     Timeout(Duration, &'static str),
+    /// The server refused these credentials or this role (an expired,
+    /// revoked or unknown certificate, a role that may not follow the
+    /// picture): trying again with them cannot succeed.
+    #[error(
+        "the server refused this client: {0}; not retrying: fix the certificate (`vigie ca issue --role operator`)"
+    )]
+    Rejected(String),
+}
+
+impl ClientError {
+    /// Whether trying again with the same credentials cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ClientError::Rejected(_) | ClientError::Credentials(_))
+    }
+}
+
+/// TLS alerts about a certificate (RFC 8446 §6.2): bad (42), unsupported
+/// (43), revoked (44), expired (45), unknown (46), unknown CA (48), access
+/// denied (49), certificate required (116).
+const CERTIFICATE_ALERTS: [(u8, &str); 8] = [
+    (42, "bad certificate"),
+    (43, "unsupported certificate: not a client certificate"),
+    (44, "certificate revoked"),
+    (45, "certificate expired"),
+    (46, "certificate unknown"),
+    (48, "unknown CA: not issued by this deployment"),
+    (49, "access denied: no unit id in the certificate"),
+    (116, "certificate required"),
+];
+
+/// Close codes of the protocol that no retry with the same credentials
+/// can change (`vigie.proto`, `CloseCode`).
+const FINAL_CLOSE_CODES: [(u64, &str); 3] = [
+    (3, "unsupported protocol version"),
+    (4, "role refused"),
+    (5, "certificate revoked or expired"),
+];
+
+/// Why a connection ended, with the server's reason; a refusal of the
+/// credentials is [`ClientError::Rejected`].
+fn connection_error(addr: SocketAddr, e: &quinn::ConnectionError) -> ClientError {
+    use quinn::ConnectionError as C;
+    let alert = |code: quinn::TransportErrorCode| {
+        let n = u64::from(code).checked_sub(0x100).filter(|n| *n < 0x100)?;
+        CERTIFICATE_ALERTS
+            .iter()
+            .find(|(a, _)| u64::from(*a) == n)
+            .map(|(a, name)| format!("TLS alert {a} ({name})"))
+    };
+    let rejected = match e {
+        C::ApplicationClosed(c) => {
+            let code = c.error_code.into_inner();
+            FINAL_CLOSE_CODES
+                .iter()
+                .find(|(k, _)| *k == code)
+                .map(|(_, name)| format!("{name}: {}", String::from_utf8_lossy(&c.reason)))
+        }
+        C::ConnectionClosed(c) => alert(c.error_code),
+        C::TransportError(t) => alert(t.code),
+        _ => None,
+    };
+    match rejected {
+        Some(reason) => ClientError::Rejected(reason),
+        None => ClientError::Connect {
+            addr,
+            detail: e.to_string(),
+        },
+    }
 }
 
 async fn write(send: &mut quinn::SendStream, msg: &ClientMessage) -> Result<(), ClientError> {
@@ -97,14 +165,39 @@ pub async fn follow_picture(
     };
     let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
     endpoint.set_default_client_config(config);
-    let connect_err = |detail: String| ClientError::Connect { addr, detail };
     let conn = endpoint
         .connect(addr, SERVER_NAME)
-        .map_err(|e| connect_err(e.to_string()))?;
+        .map_err(|e| ClientError::Connect {
+            addr,
+            detail: e.to_string(),
+        })?;
     let conn = tokio::time::timeout(OPEN_TIMEOUT, conn)
         .await
         .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT, "handshake"))?
-        .map_err(|e| connect_err(e.to_string()))?;
+        .map_err(|e| connection_error(addr, &e))?;
+    match follow_session(addr, &conn, min_interval, &mut on_step).await {
+        // However it surfaced (a write, a read, the picture stream), a
+        // connection the server closed on these credentials says so.
+        Err(e) => Err(match conn.close_reason() {
+            Some(reason) => match connection_error(addr, &reason) {
+                r @ ClientError::Rejected(_) => r,
+                _ => e,
+            },
+            None => e,
+        }),
+        ok => ok,
+    }
+}
+
+/// The session on an open connection: Hello, Welcome, the subscription,
+/// then every picture step.
+async fn follow_session(
+    addr: SocketAddr,
+    conn: &quinn::Connection,
+    min_interval: Duration,
+    on_step: &mut impl FnMut(&Picture) -> bool,
+) -> Result<(), ClientError> {
+    let connect_err = |detail: String| ClientError::Connect { addr, detail };
     let (mut send, mut recv) = conn
         .open_bi()
         .await
@@ -144,6 +237,11 @@ pub async fn follow_picture(
         s = conn.accept_uni() => s.map_err(|e| ClientError::Refused(e.to_string()))?,
         m = read(&mut recv, &mut control, &mut buf) => {
             return Err(match m?.body {
+                Some(server_message::Body::Error(e))
+                    if e.code() == vigie_protocols::tablet::ErrorCode::NotPermitted =>
+                {
+                    ClientError::Rejected(e.message)
+                }
                 Some(server_message::Body::Error(e)) => ClientError::Refused(e.message),
                 other => ClientError::Protocol(format!("expected the picture stream, got {other:?}")),
             });
@@ -210,7 +308,8 @@ pub fn load_client_config(
 /// Follows the picture from a plain thread until `stop` is set: reconnects
 /// after any failure with an exponential back-off (1 s doubling to 10 s),
 /// calls `on_step` after every complete step and `on_error` after every
-/// failure.
+/// failure. A refusal no retry can change ([`ClientError::is_permanent`]:
+/// the certificate or its role) is reported once and ends it.
 pub fn follow_picture_blocking(
     addr: SocketAddr,
     config: quinn::ClientConfig,
@@ -253,7 +352,12 @@ pub fn follow_picture_blocking(
             }
             match result {
                 Ok(()) => return,
-                Err(e) => on_error(&e),
+                Err(e) => {
+                    on_error(&e);
+                    if e.is_permanent() {
+                        return;
+                    }
+                }
             }
             let wait = tokio::time::sleep(backoff);
             tokio::select! {

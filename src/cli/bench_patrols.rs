@@ -3,17 +3,18 @@
 //! process, orders through the HTTP API, then a reconnection storm after a
 //! `kill -9` of the server.
 //!
-//! What it measures and prints (the issue's targets in brackets):
+//! What it measures and prints, with its targets:
 //! - connection set-up: time until every tablet has its `Welcome`;
 //! - steady state with positions at 1 Hz: server CPU (% of one core) and
 //!   memory (RSS, peak RSS), simulator CPU;
 //! - order delivery latency (issue to the tablet receiving it) p50/p99
-//!   [p99 < 100 ms] and orders lost [0];
+//!   (target: p99 under 100 ms) and orders lost (target: 0);
 //! - storm: SIGKILL the server with orders in flight, restart it on the same
 //!   ports and data directory, issue more orders at once, and time until
 //!   every tablet is back, both sides agree, and every order is received and
-//!   acknowledged [< 30 s]; orders lost [0]; tablets that believe they are
-//!   connected while the server does not know them [0].
+//!   acknowledged (target: under 30 s); orders lost (target: 0); tablets that
+//!   believe they are connected while the server does not know them
+//!   (target: 0).
 
 use std::collections::HashSet;
 use std::io::{BufRead as _, BufReader};

@@ -1,4 +1,4 @@
-//! The live picture on the wire: [`Unit`](crate::api::Unit) to and from
+//! The live picture on the wire: [`Unit`] to and from
 //! [`PictureUnit`], and the picture an operator client rebuilds from
 //! [`PictureUpdate`] chunks.
 //!

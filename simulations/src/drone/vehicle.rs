@@ -17,9 +17,9 @@
 //! do not depend on how often the driver calls in.
 //!
 //! This file holds the state and the message dispatch; the rest is split by
-//! protocol: [`commands`] (COMMAND_LONG/INT, modes, guided targets),
-//! [`mission`] (the mission and fence protocol) and [`telemetry`] (every
-//! message the vehicle sends on its own).
+//! protocol: `vehicle/commands.rs` (COMMAND_LONG/INT, modes, guided
+//! targets), `vehicle/mission.rs` (the mission and fence protocol) and
+//! `vehicle/telemetry.rs` (every message the vehicle sends on its own).
 
 use std::time::{Duration, Instant};
 

@@ -222,7 +222,8 @@ async fn resolve(parts: &Parts, state: &AuthApi) -> Result<Operator, HttpError> 
                     &op,
                     parts.method.as_str(),
                     parts.uri.path(),
-                );
+                )
+                .await;
                 Ok(op)
             }
             Ok(None) => {
@@ -294,13 +295,14 @@ async fn issue(
                 other => HttpError::internal(other.to_string()),
             })?;
     tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
-    crate::guardrails::gate::record(
+    crate::guardrails::gate::record_async(
         &state.register,
         (&op).into(),
         "token.issue",
         &format!("token:{}", issued.info.id),
         serde_json::json!({"name": req.name, "role": req.role}),
-    );
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -320,12 +322,13 @@ async fn revoke(
         )));
     }
     tracing::info!(by = %op.name, id, "revoked an operator token");
-    crate::guardrails::gate::record(
+    crate::guardrails::gate::record_async(
         &state.register,
         (&op).into(),
         "token.revoke",
         &format!("token:{id}"),
         serde_json::Value::Null,
-    );
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

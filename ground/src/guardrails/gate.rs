@@ -247,24 +247,127 @@ pub async fn flush_refusals(register: &Register) {
 }
 
 /// Records an operator's login: the first request of a token in this run.
-pub fn login(register: &Register, op: &crate::auth::Operator, method: &str, path: &str) {
+pub async fn login(register: &Register, op: &crate::auth::Operator, method: &str, path: &str) {
     if !register.guardrails.first_use(op.token_id) {
         return;
     }
-    record(
+    record_async(
         register,
         op.into(),
         "operator.login",
         &format!("token:{}", op.token_id),
         json!({ "role": op.role.as_str(), "first_request": format!("{method} {path}") }),
-    );
+    )
+    .await;
 }
 
 /// Records anything else (tokens, orders): queued in order, written with
-/// the next batch; failures are logged, the action stands.
+/// the next batch; failures are logged, the action stands. A full queue
+/// (the disk behind) makes this thread wait: from async code, use
+/// [`record_async`].
 pub fn record(register: &Register, actor: Actor, action: &str, target: &str, detail: Value) {
     let entry = Entry::new(crate::time::unix_ms(), actor, action, target).detail(detail);
     if let Err(e) = register.audit.enqueue(entry) {
         tracing::error!(action, "audit register unavailable, action unrecorded: {e}");
+    }
+}
+
+/// [`record`] for async code: a full queue makes this task wait, never the
+/// runtime's thread.
+pub async fn record_async(
+    register: &Register,
+    actor: Actor,
+    action: &str,
+    target: &str,
+    detail: Value,
+) {
+    let entry = Entry::new(crate::time::unix_ms(), actor, action, target).detail(detail);
+    if let Err(e) = register.audit.enqueue_async(entry).await {
+        tracing::error!(action, "audit register unavailable, action unrecorded: {e}");
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Found reviewing the runtime's threads: the HTTP handlers recorded
+    /// tokens, orders and authorisations with the blocking `enqueue`, so a
+    /// register whose disk fell behind (queue full) stalled the runtime
+    /// thread the handler ran on. Shown on a one-thread runtime: with the
+    /// queue full and the writer stuck, a record waits in its task and
+    /// another task still runs (here, the one that unsticks the writer).
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_record_from_async_code_waits_in_its_task_when_the_register_is_full() {
+        let store = Store::in_memory().unwrap();
+        let register = Register {
+            audit: Audit::start(&store).unwrap(),
+            guardrails: std::sync::Arc::default(),
+        };
+        // Hold the writer's connection so the queue fills and stays full.
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let holder = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .with_conn(|_| {
+                        let _ = held_tx.send(());
+                        // Bounded: a stalled runtime never releases us.
+                        let released = release_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+                        Ok(released)
+                    })
+                    .unwrap_or(false)
+            })
+        };
+        held_rx.recv().unwrap();
+        let total =
+            super::super::audit_writer::AUDIT_QUEUE + super::super::audit_writer::MAX_BATCH + 10;
+        let filler = {
+            let register = register.clone();
+            tokio::spawn(async move {
+                for i in 0..total {
+                    record_async(
+                        &register,
+                        Actor::System,
+                        "test.fill",
+                        &format!("n:{i}"),
+                        Value::Null,
+                    )
+                    .await;
+                }
+            })
+        };
+        let recorder = {
+            let register = register.clone();
+            tokio::spawn(async move {
+                record_async(
+                    &register,
+                    Actor::System,
+                    "token.issue",
+                    "token:1",
+                    Value::Null,
+                )
+                .await;
+            })
+        };
+        // Runs only if no record holds the runtime's one thread.
+        let releaser = tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            let _ = release_tx.send(());
+        });
+        releaser.await.unwrap();
+        filler.await.unwrap();
+        recorder.await.unwrap();
+        assert!(
+            holder.join().unwrap(),
+            "the runtime's thread was held: the releasing task could not run"
+        );
+        let rows = register.audit.range(i64::MIN, i64::MAX).unwrap();
+        assert_eq!(rows.len(), total + 1, "nothing dropped");
     }
 }

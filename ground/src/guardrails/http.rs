@@ -105,13 +105,14 @@ async fn audit_range(
     let from = q.from.unwrap_or(i64::MIN);
     let to = q.to.unwrap_or_else(crate::time::unix_ms);
     // Reading the register is itself recorded: who looked at the log.
-    super::gate::record(
+    super::gate::record_async(
         &state.register,
         Actor::from(&op),
         "audit.read",
         "audit",
         json!({"from": q.from, "to": to}),
-    );
+    )
+    .await;
     // Refusals are counted per minute: write the current counts first, so
     // the rows read hold every refusal so far.
     super::gate::flush_refusals(&state.register).await;
@@ -186,13 +187,14 @@ async fn add(
             AuthorisationError::Invalid(_) => HttpError::bad_request(e.to_string()),
             other => internal(other),
         })?;
-    super::gate::record(
+    super::gate::record_async(
         &state.register,
         Actor::from(&op),
         "authorisation.add",
         &format!("authorisation:{}", saved.id),
         serde_json::to_value(&saved).unwrap_or(Value::Null),
-    );
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
@@ -201,13 +203,14 @@ async fn end(
     op: Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, HttpError> {
-    super::gate::record(
+    super::gate::record_async(
         &state.register,
         Actor::from(&op),
         "authorisation.end",
         &format!("authorisation:{id}"),
         Value::Null,
-    );
+    )
+    .await;
     let (store, actor) = (state.store.clone(), op.actor());
     crate::http::blocking(move || store.end_authorisation(id, crate::time::unix_ms(), &actor))
         .await?
@@ -448,7 +451,7 @@ async fn index_recording(
             RecordingError::Invalid(m) => HttpError::bad_request(m),
             RecordingError::Store(s) => internal(s),
         })?;
-    super::gate::record(
+    super::gate::record_async(
         &state.register,
         Actor::from(&op),
         "recording.index",
@@ -461,7 +464,8 @@ async fn index_recording(
             "uri": r.uri,
             "authorisation": r.authorisation,
         }),
-    );
+    )
+    .await;
     let store = state.store.clone();
     let saved = crate::http::blocking(move || store.segment(id))
         .await?

@@ -293,13 +293,14 @@ pub async fn purge(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::Resul
                     .map(|(c, n)| (c.as_str().to_string(), json!(n)))
                     .collect();
                 tracing::info!(?counts, "retention purge");
-                super::gate::record(
+                super::gate::record_async(
                     &state.register(),
                     Actor::System,
                     "retention.purge",
                     "store",
                     serde_json::Value::Object(detail),
-                );
+                )
+                .await;
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),

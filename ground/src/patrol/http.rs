@@ -58,13 +58,14 @@ async fn create(
 ) -> Result<(StatusCode, Json<OrderRecord>), HttpError> {
     unit_id(&id)?;
     // Recorded before the order can reach the tablet.
-    crate::guardrails::gate::record(
+    crate::guardrails::gate::record_async(
         &state.register,
         (&op).into(),
         "patrol.order",
         &format!("unit:{id}"),
         serde_json::to_value(&order).unwrap_or_default(),
-    );
+    )
+    .await;
     match state.patrol.issue_order(&id, &order).await {
         Ok(record) => Ok((StatusCode::CREATED, Json(record))),
         Err(e @ (OrderError::BadDestination { .. } | OrderError::BadPriority(_))) => {

@@ -47,8 +47,9 @@ pub fn record_config(state: &ServerState) -> Result<(), super::audit::AuditError
 pub trait Guard: Send + Sync + 'static {
     /// Wall-clock time, Unix milliseconds.
     fn now_ms(&self) -> i64;
-    /// Authorisations and drones as they are now.
-    fn check_state(&self) -> Result<CheckState, String>;
+    /// Authorisations and drones as they are now (read from SQLite: off
+    /// the runtime's threads).
+    fn check_state(&self) -> impl Future<Output = Result<CheckState, String>> + Send + 'static;
     /// Sends a command as Vigie itself (checked and recorded by the hub's
     /// gate) and waits for its typed result.
     fn send(
@@ -70,8 +71,14 @@ impl Guard for ServerGuard {
         crate::time::unix_ms()
     }
 
-    fn check_state(&self) -> Result<CheckState, String> {
-        super::gate::check_state(&self.0.store, &self.0.fleet).map_err(|e| e.to_string())
+    fn check_state(&self) -> impl Future<Output = Result<CheckState, String>> + Send + 'static {
+        let (store, fleet) = (self.0.store.clone(), self.0.fleet.clone());
+        async move {
+            tokio::task::spawn_blocking(move || super::gate::check_state(&store, &fleet))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }
     }
 
     fn send(
@@ -99,13 +106,20 @@ impl Guard for ServerGuard {
     }
 
     fn record_warning(&self, authorisation: i64, message: &str) {
-        super::gate::record(
-            &self.0.register(),
-            Actor::System,
-            "authorisation.warning",
-            &format!("authorisation:{authorisation}"),
-            json!({"message": message}),
-        );
+        // On its own task: a full register queue makes it wait, not the
+        // supervisor (a recall must never wait behind a warning).
+        let register = self.0.register();
+        let message = message.to_string();
+        tokio::spawn(async move {
+            super::gate::record_async(
+                &register,
+                Actor::System,
+                "authorisation.warning",
+                &format!("authorisation:{authorisation}"),
+                json!({ "message": message }),
+            )
+            .await;
+        });
     }
 }
 
@@ -234,7 +248,7 @@ pub async fn supervise(state: Arc<ServerState>, mut stop: Shutdown) -> anyhow::R
 /// after a failure is reported.
 pub async fn drive<G: Guard>(guard: Arc<G>, stop: impl Future<Output = ()>) {
     let mut sup = Supervisor::new();
-    if let Ok(check) = guard.check_state() {
+    if let Ok(check) = guard.check_state().await {
         sup.skip_past(guard.now_ms(), &check.authorisations);
     }
     let mut tick = tokio::time::interval(SUPERVISE_INTERVAL);
@@ -258,7 +272,7 @@ pub async fn drive<G: Guard>(guard: Arc<G>, stop: impl Future<Output = ()>) {
                 return;
             }
         }
-        let check = match guard.check_state() {
+        let check = match guard.check_state().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("cannot read authorisations: {e}");
@@ -371,8 +385,8 @@ mod tests {
         fn now_ms(&self) -> i64 {
             self.wall0 + self.base.elapsed().as_millis() as i64
         }
-        fn check_state(&self) -> Result<CheckState, String> {
-            Ok(self.check.clone())
+        fn check_state(&self) -> impl Future<Output = Result<CheckState, String>> + Send + 'static {
+            std::future::ready(Ok(self.check.clone()))
         }
         fn send(
             &self,

@@ -19,6 +19,8 @@
 //! - [`hub`]: how the HTTP API reaches a vehicle's link.
 //! - [`http`]: the drone routes of the HTTP API.
 //! - [`persist`]: what the link keeps in SQLite.
+//! - [`modes`]: flight mode names to HEARTBEAT `custom_mode` numbers and
+//!   back, per autopilot family.
 
 pub mod altitude;
 pub mod command;

@@ -16,6 +16,8 @@
 //!   off the async runtime; answers only once durable.
 //! - [`register`]: what the link writes to the audit register (sessions,
 //!   refusals, broadcasts, picture subscriptions), only ever queued.
+//! - [`tls`]: mutual TLS: the server's verifier (chain, validity window,
+//!   revocations) and the client configuration tablets and tools use.
 //!
 //! Operator clients connect on the same listener; what they are sent (the
 //! live picture) and the client that follows it live in

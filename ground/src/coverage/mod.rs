@@ -21,7 +21,7 @@
 //! - [`live`]: follows the fleet picture and keeps the index and history
 //!   current.
 //! - [`http`]: the `/api/v1/coverage/...` routes.
-//! - [`grid`]: the uniform grid of cells behind point lookups over the
+//! - `grid` (private): the uniform grid of cells behind point lookups over the
 //!   fixed cameras.
 //! - [`synth`]: seeded synthetic cities for benchmarks and comparisons.
 //!

@@ -139,6 +139,19 @@ fn drones_and_cameras_answer_who_sees_masks_and_history_over_http() {
         &["cameras", "import", "--data-dir"],
         &[&data, &cameras, Path::new("--masks"), &masks],
     );
+    // The new masks are in the register, committed with them.
+    {
+        let store = vigie_ground::store::Store::open(&data).unwrap();
+        let rows = vigie_ground::guardrails::audit::Audit::open(&store)
+            .unwrap()
+            .range(i64::MIN, i64::MAX)
+            .unwrap();
+        assert_eq!(
+            rows.iter().filter(|r| r.action == "masks.change").count(),
+            1,
+            "one masks.change row"
+        );
+    }
     let token = run_ok(
         &[
             "token",

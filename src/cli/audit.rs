@@ -159,25 +159,16 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Records a change made by an offline command (privacy masks, ...) as the
-/// local user, with the SHA-256 of the new content.
-pub fn record_local(
-    store: &Store,
-    now: i64,
-    action: &str,
-    target: &str,
-    content: &str,
-) -> anyhow::Result<()> {
+/// The register entry of a change made by an offline command (privacy
+/// masks, ...): the local user, with the SHA-256 of the new content.
+pub fn local_change(now: i64, action: &str, target: &str, content: &str) -> Entry {
     use sha2::Digest as _;
     let hash: String = sha2::Sha256::digest(content.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Audit::open(store)?.record(
-        Entry::new(now, Actor::local_user(), action, target)
-            .detail(serde_json::json!({"sha256": hash, "bytes": content.len()})),
-    )?;
-    Ok(())
+    Entry::new(now, Actor::local_user(), action, target)
+        .detail(serde_json::json!({"sha256": hash, "bytes": content.len()}))
 }
 
 /// Records an offline coverage-history (footage) query: who (the local

@@ -285,13 +285,20 @@ fn import(file: PathBuf, layers: Layers, flags: Flags, place: DataPlace) -> anyh
         if let Some(text) = &mask_text {
             layers.push(("masks", text.as_str()));
         }
-        history::save_import(&store, now, &stored, &layers)?;
+        match &mask_text {
+            // New masks and their record in the register commit together:
+            // a crash cannot leave a mask change unrecorded.
+            Some(text) => {
+                let entry = super::audit::local_change(now, "masks.change", "masks", text);
+                vigie_ground::guardrails::audit::Audit::open(&store)?.record_with(entry, |tx| {
+                    history::save_import_in(tx, now, &stored, &layers)
+                })?;
+            }
+            None => history::save_import(&store, now, &stored, &layers)?,
+        }
         // After the import: were it lost in a crash, the next command
         // derives the same origin from the same stored cameras.
         site::keep(&store, &resolved, now)?;
-        if let Some(text) = &mask_text {
-            super::audit::record_local(&store, now, "masks.change", "masks", text)?;
-        }
     }
     if json {
         println!(

@@ -306,6 +306,21 @@ pub fn save_import(
     cameras: &[StoredCamera],
     layers: &[(&str, &str)],
 ) -> Result<(), StoreError> {
+    store.with_conn(|c| {
+        let tx = c.transaction()?;
+        save_import_in(&tx, now_ms, cameras, layers)?;
+        tx.commit()
+    })
+}
+
+/// [`save_import`] inside the caller's transaction (with the audit record
+/// of the change, see `Audit::record_with`).
+pub fn save_import_in(
+    tx: &rusqlite::Transaction<'_>,
+    now_ms: i64,
+    cameras: &[StoredCamera],
+    layers: &[(&str, &str)],
+) -> rusqlite::Result<()> {
     let rows: Vec<(String, String, Option<String>)> = cameras
         .iter()
         .map(|(c, ring)| {
@@ -317,26 +332,23 @@ pub fn save_import(
             )
         })
         .collect();
-    store.with_conn(|c| {
-        let tx = c.transaction()?;
-        tx.execute(
-            "UPDATE coverage_camera SET retired_ms = ?1 WHERE retired_ms IS NULL",
-            params![now_ms],
+    tx.execute(
+        "UPDATE coverage_camera SET retired_ms = ?1 WHERE retired_ms IS NULL",
+        params![now_ms],
+    )?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR REPLACE INTO coverage_camera (id, imported_ms, retired_ms, json, ring)
+             VALUES (?1, ?2, NULL, ?3, ?4)",
         )?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO coverage_camera (id, imported_ms, retired_ms, json, ring)
-                 VALUES (?1, ?2, NULL, ?3, ?4)",
-            )?;
-            for (id, json, ring) in &rows {
-                stmt.execute(params![id, now_ms, json, ring])?;
-            }
+        for (id, json, ring) in &rows {
+            stmt.execute(params![id, now_ms, json, ring])?;
         }
-        for (name, geojson) in layers {
-            write_layer(&tx, name, geojson, now_ms)?;
-        }
-        tx.commit()
-    })
+    }
+    for (name, geojson) in layers {
+        write_layer(tx, name, geojson, now_ms)?;
+    }
+    Ok(())
 }
 
 /// The current fixed-camera inventory with stored coverage rings.

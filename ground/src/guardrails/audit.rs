@@ -569,6 +569,31 @@ impl Audit {
         Ok(seqs.first().copied().unwrap_or(0))
     }
 
+    /// Makes `change` and records `entry` in one transaction: both are on
+    /// disk, or neither (a crash between a change and its record cannot
+    /// leave the change unrecorded). Everything queued before is written
+    /// first, so the entry keeps its place in the chain.
+    pub fn record_with(
+        &self,
+        entry: Entry,
+        mut change: impl FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<i64, AuditError> {
+        self.flush()?;
+        let _lock = self.seal.as_ref().map(|s| s.lock());
+        let (seqs, anchor_err) = self.store.with_conn(|c| {
+            append_batch_with(
+                c,
+                self.seal.as_deref(),
+                std::slice::from_ref(&&entry),
+                &mut change,
+            )
+        })?;
+        if let Some(e) = anchor_err {
+            tracing::error!("{e}");
+        }
+        Ok(seqs.first().copied().unwrap_or(0))
+    }
+
     /// Rows with `from_ms <= time_ms <= to_ms`, in order, including
     /// everything queued before this call.
     pub fn range(&self, from_ms: i64, to_ms: i64) -> Result<Vec<Row>, AuditError> {
@@ -642,7 +667,19 @@ pub(crate) fn append_batch(
     seal: Option<&Seal>,
     entries: &[&Entry],
 ) -> rusqlite::Result<(Vec<i64>, Option<AuditError>)> {
+    append_batch_with(c, seal, entries, &mut |_| Ok(()))
+}
+
+/// [`append_batch`], running `change` first in the same transaction: the
+/// change and its record are committed together or not at all.
+fn append_batch_with(
+    c: &mut rusqlite::Connection,
+    seal: Option<&Seal>,
+    entries: &[&Entry],
+    change: &mut dyn FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<(Vec<i64>, Option<AuditError>)> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    change(&tx)?;
     let last: (i64, String) = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -1546,6 +1583,40 @@ mod tests {
 
     fn sql(store: &Store, q: &str) {
         store.with_conn(|c| c.execute_batch(q)).unwrap();
+    }
+
+    /// Noticed in `vigie cameras import`: the new privacy masks were
+    /// committed, then their `masks.change` row written on its own, so a
+    /// kill between the two left a mask change no register showed. A
+    /// change and its record now commit together or not at all.
+    #[test]
+    fn a_change_and_its_record_commit_together_or_not_at_all() {
+        let (store, audit) = filled(2);
+        sql(&store, "CREATE TABLE change_t (v INTEGER)");
+        let entry = || Entry::new(5000, Actor::Local("odile".into()), "masks.change", "masks");
+        let count = |t: &str| -> i64 {
+            store
+                .with_conn(|c| c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0)))
+                .unwrap()
+        };
+        // The change fails halfway: nothing of it, and no record.
+        let failed = audit.record_with(entry(), |tx| {
+            tx.execute("INSERT INTO change_t (v) VALUES (1)", [])?;
+            tx.execute("INSERT INTO no_such_table (v) VALUES (2)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!((count("change_t"), count("audit_log")), (0, 2));
+        // It goes through: both, and the chain still verifies.
+        let seq = audit
+            .record_with(entry(), |tx| {
+                tx.execute("INSERT INTO change_t (v) VALUES (1)", [])?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seq, 3);
+        assert_eq!((count("change_t"), count("audit_log")), (1, 3));
+        assert_eq!(verify(&store).unwrap(), Ok(3));
     }
 
     #[test]

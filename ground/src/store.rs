@@ -403,6 +403,50 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// The store's connection held on a thread of its own, for tests of what
+/// waits behind a stuck disk: [`HeldConnection::hold`] returns once it is
+/// held.
+#[cfg(test)]
+pub(crate) struct HeldConnection {
+    /// Releases the hold.
+    release: std::sync::mpsc::Sender<()>,
+    /// The holding thread: `true` when released before the bound.
+    thread: std::thread::JoinHandle<bool>,
+}
+
+#[cfg(test)]
+impl HeldConnection {
+    /// Holds `store`'s connection until released, or for `bound` at most
+    /// (a test whose release never comes fails instead of hanging).
+    pub(crate) fn hold(store: &Store, bound: std::time::Duration) -> HeldConnection {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let store = store.clone();
+        let thread = std::thread::spawn(move || {
+            store
+                .with_conn(|_| {
+                    let _ = held_tx.send(());
+                    Ok(release_rx.recv_timeout(bound).is_ok())
+                })
+                .unwrap_or(false)
+        });
+        let _ = held_rx.recv();
+        HeldConnection { release, thread }
+    }
+
+    /// A handle that releases the hold from elsewhere (another task).
+    pub(crate) fn releaser(&self) -> std::sync::mpsc::Sender<()> {
+        self.release.clone()
+    }
+
+    /// Releases the hold (if not yet) and waits for it to end: whether it
+    /// was released before its bound.
+    pub(crate) fn release(self) -> bool {
+        let _ = self.release.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -411,26 +411,11 @@ mod tests {
         let audit = Audit::start(&store).unwrap();
         // Hold the connection the writer shares (in memory): whatever it
         // took first waits, everything queued meanwhile is the next batch.
-        let (held_tx, held_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let holder = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store
-                    .with_conn(|_| {
-                        held_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                        Ok(())
-                    })
-                    .unwrap()
-            })
-        };
-        held_rx.recv().unwrap();
+        let held = crate::store::HeldConnection::hold(&store, Duration::from_secs(30));
         for i in 0..500 {
             audit.enqueue(entry(i, "P1")).unwrap();
         }
-        release_tx.send(()).unwrap();
-        holder.join().unwrap();
+        assert!(held.release(), "released before the bound");
         audit.flush().unwrap();
         let stats = audit.writer_stats().unwrap();
         assert_eq!(stats.rows, 500);
@@ -524,21 +509,7 @@ mod tests {
         let store = Store::in_memory().unwrap();
         let audit = Audit::start(&store).unwrap();
         // Block the writer so the queue fills.
-        let (held_tx, held_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let holder = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store
-                    .with_conn(|_| {
-                        held_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                        Ok(())
-                    })
-                    .unwrap()
-            })
-        };
-        held_rx.recv().unwrap();
+        let held = crate::store::HeldConnection::hold(&store, Duration::from_secs(30));
         let total = AUDIT_QUEUE as i64 + MAX_BATCH as i64 + 100;
         let sender = {
             let audit = audit.clone();
@@ -561,8 +532,7 @@ mod tests {
             "the sender waits for room"
         );
         assert!(!sender.is_finished());
-        release_tx.send(()).unwrap();
-        holder.join().unwrap();
+        assert!(held.release(), "released before the bound");
         sender.await.unwrap();
         audit.flush_async().await.unwrap();
         assert_eq!(audit::check_chain(&rows(&store), None), Ok(total as usize));

@@ -290,7 +290,6 @@ pub async fn record_async(
 #[cfg(test)]
 mod runtime_tests {
     use super::*;
-    use std::sync::mpsc;
     use std::time::Duration;
 
     /// Found reviewing the runtime's threads: the HTTP handlers recorded
@@ -306,23 +305,10 @@ mod runtime_tests {
             audit: Audit::start(&store).unwrap(),
             guardrails: std::sync::Arc::default(),
         };
-        // Hold the writer's connection so the queue fills and stays full.
-        let (held_tx, held_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel::<()>();
-        let holder = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store
-                    .with_conn(|_| {
-                        let _ = held_tx.send(());
-                        // Bounded: a stalled runtime never releases us.
-                        let released = release_rx.recv_timeout(Duration::from_secs(10)).is_ok();
-                        Ok(released)
-                    })
-                    .unwrap_or(false)
-            })
-        };
-        held_rx.recv().unwrap();
+        // Hold the writer's connection so the queue fills and stays full;
+        // bounded: a stalled runtime never releases it.
+        let held = crate::store::HeldConnection::hold(&store, Duration::from_secs(10));
+        let release = held.releaser();
         let total =
             super::super::audit_writer::AUDIT_QUEUE + super::super::audit_writer::MAX_BATCH + 10;
         let filler = {
@@ -358,13 +344,13 @@ mod runtime_tests {
             for _ in 0..100 {
                 tokio::task::yield_now().await;
             }
-            let _ = release_tx.send(());
+            let _ = release.send(());
         });
         releaser.await.unwrap();
         filler.await.unwrap();
         recorder.await.unwrap();
         assert!(
-            holder.join().unwrap(),
+            held.release(),
             "the runtime's thread was held: the releasing task could not run"
         );
         let rows = register.audit.range(i64::MIN, i64::MAX).unwrap();

@@ -39,10 +39,9 @@ pub enum Change {
 /// The picture itself, without locking.
 #[derive(Debug, Default)]
 pub struct Fleet {
-    /// Units by id; a B-tree so listings come out sorted.
-    units: BTreeMap<String, Unit>,
-    /// Local-frame coverage rings, by unit id, where the link gave one.
-    rings: BTreeMap<String, LocalRing>,
+    /// Units by id, each with its local-frame coverage ring where the link
+    /// gave one; a B-tree so listings come out sorted.
+    units: BTreeMap<String, (Unit, Option<LocalRing>)>,
     /// Bumped on every change, so readers can tell whether anything moved.
     version: u64,
 }
@@ -56,22 +55,12 @@ impl Fleet {
     /// Inserts or replaces a unit with its local-frame coverage ring.
     pub fn upsert_seen(&mut self, unit: Unit, ring: Option<LocalRing>) {
         self.version += 1;
-        match ring {
-            Some(r) => self.rings.insert(unit.id.clone(), r),
-            None => self.rings.remove(&unit.id),
-        };
-        self.units.insert(unit.id.clone(), unit);
-    }
-
-    /// A unit's coverage ring in the local frame, when its link gave one.
-    pub fn ring(&self, id: &str) -> Option<&LocalRing> {
-        self.rings.get(id)
+        self.units.insert(unit.id.clone(), (unit, ring));
     }
 
     /// Removes a unit; returns it if it was there.
     pub fn remove(&mut self, id: &str) -> Option<Unit> {
-        self.rings.remove(id);
-        let removed = self.units.remove(id);
+        let removed = self.units.remove(id).map(|(u, _)| u);
         if removed.is_some() {
             self.version += 1;
         }
@@ -80,12 +69,12 @@ impl Fleet {
 
     /// One unit by id.
     pub fn get(&self, id: &str) -> Option<&Unit> {
-        self.units.get(id)
+        self.units.get(id).map(|(u, _)| u)
     }
 
     /// Every unit, sorted by id.
     pub fn units(&self) -> impl Iterator<Item = &Unit> {
-        self.units.values()
+        self.units.values().map(|(u, _)| u)
     }
 
     /// Number of units.
@@ -111,7 +100,7 @@ impl Fleet {
                 counts.insert((kind, status), 0);
             }
         }
-        for unit in self.units.values() {
+        for unit in self.units() {
             *counts.entry((unit.kind, unit.status)).or_insert(0) += 1;
         }
         counts
@@ -183,11 +172,7 @@ impl FleetHandle {
 
     /// A copy of every unit with its local-frame ring, sorted by id.
     pub fn snapshot_seen(&self) -> Vec<(Unit, Option<LocalRing>)> {
-        self.read(|f| {
-            f.units()
-                .map(|u| (u.clone(), f.ring(&u.id).cloned()))
-                .collect()
-        })
+        self.read(|f| f.units.values().cloned().collect())
     }
 
     /// Subscribes to changes made from now on; take a snapshot after

@@ -41,10 +41,6 @@ use crate::store::StoreError;
 /// Time a client has to send `Hello` after the handshake.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Orders notified before a session opens that it keeps to send once open
-/// (beyond, it reads the queue again once open).
-pub const MAX_EARLY_ORDERS: usize = 256;
-
 /// Expected interval between position reports.
 pub const POSITION_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -254,13 +250,10 @@ pub struct Session {
     /// Whether an out-of-range position was already answered `INVALID` on
     /// this connection (told once: positions come every second).
     position_invalid_told: bool,
-    /// Orders notified before the session opened: the queue read for
-    /// `Hello` may have run before they were stored, so they are sent once
-    /// the session opens (once each, like every order). Bounded by
-    /// [`MAX_EARLY_ORDERS`]; past it, the queue is read again instead.
-    early: Vec<OrderRecord>,
-    /// Whether more orders were notified before opening than were kept.
-    early_overflow: bool,
+    /// Whether an order was notified while the queue read for `Hello` was
+    /// under way: the read may have run before it was stored, so the queue
+    /// is read again once the session opens.
+    notified_while_opening: bool,
     /// Things for the edge to do, in order.
     out: VecDeque<Output>,
     /// What to do with each storage answer still to come, in asking order.
@@ -290,8 +283,7 @@ impl Session {
             picture_subscribed: false,
             position_refused: false,
             position_invalid_told: false,
-            early: Vec::new(),
-            early_overflow: false,
+            notified_while_opening: false,
             out: VecDeque::new(),
             awaiting: VecDeque::new(),
         }
@@ -528,15 +520,12 @@ impl Session {
     pub fn order_issued(&mut self, now: Instant, order: &OrderRecord) {
         match self.phase {
             Phase::Open => {}
-            Phase::AwaitingHello { .. } | Phase::Opening => {
-                if self.early.len() < MAX_EARLY_ORDERS {
-                    self.early.push(order.clone());
-                } else {
-                    self.early_overflow = true;
-                }
+            // Before Hello, the read to come finds it.
+            Phase::AwaitingHello { .. } | Phase::Closed => return,
+            Phase::Opening => {
+                self.notified_while_opening = true;
                 return;
             }
-            Phase::Closed => return,
         }
         let body = if order.state == OrderState::Withdrawn {
             if order.withdraw_acked_ms.is_some() || !self.withdrawn_seqs.insert(order.seq) {
@@ -704,14 +693,9 @@ impl Session {
         for order in pending {
             self.order_issued(now, order);
         }
-        // Then what was notified meanwhile, in issue order (an order the
-        // read found is not sent twice; a withdrawal follows its order).
-        let mut early = std::mem::take(&mut self.early);
-        early.sort_by_key(|o| o.seq);
-        for order in &early {
-            self.order_issued(now, order);
-        }
-        if std::mem::take(&mut self.early_overflow) {
+        // Orders notified meanwhile: read the queue again (what the first
+        // read found is not sent twice).
+        if std::mem::take(&mut self.notified_while_opening) {
             self.resync();
         }
     }

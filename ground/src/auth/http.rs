@@ -212,9 +212,9 @@ async fn resolve(parts: &Parts, state: &AuthApi) -> Result<Operator, HttpError> 
                     "the Authorization header is not a bearer token: {HOW_TO_GET_ONE}"
                 ))
             })?;
-        let store = state.store.clone();
         let token = token.to_string();
-        let found = crate::http::blocking(move || store.resolve_token(&token)).await?;
+        let found =
+            crate::http::on_store(&state.store, move |store| store.resolve_token(&token)).await?;
         match found {
             Ok(Some(op)) => {
                 crate::guardrails::gate::login(
@@ -273,8 +273,7 @@ async fn list(
     State(state): State<AuthApi>,
     _op: Operator,
 ) -> Result<Json<Vec<TokenInfo>>, HttpError> {
-    let store = state.store;
-    crate::http::blocking(move || store.list_tokens())
+    crate::http::on_store(&state.store, move |store| store.list_tokens())
         .await?
         .map(Json)
         .map_err(|e| HttpError::internal(e.to_string()))
@@ -285,15 +284,15 @@ async fn issue(
     op: Operator,
     Json(req): Json<IssueRequest>,
 ) -> Result<(StatusCode, Json<IssuedToken>), HttpError> {
-    let store = state.store.clone();
     let (name, role) = (req.name.clone(), req.role);
-    let issued =
-        crate::http::blocking(move || store.issue_token(&name, role, crate::time::unix_ms()))
-            .await?
-            .map_err(|e| match e {
-                super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
-                other => HttpError::internal(other.to_string()),
-            })?;
+    let issued = crate::http::on_store(&state.store, move |store| {
+        store.issue_token(&name, role, crate::time::unix_ms())
+    })
+    .await?
+    .map_err(|e| match e {
+        super::tokens::IssueError::BadName(_) => HttpError::bad_request(e.to_string()),
+        other => HttpError::internal(other.to_string()),
+    })?;
     tracing::info!(by = %op.name, name = %req.name, role = %req.role, "issued an operator token");
     crate::guardrails::gate::record_async(
         &state.register,
@@ -311,11 +310,11 @@ async fn revoke(
     op: Operator,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, HttpError> {
-    let store = state.store.clone();
-    let n =
-        crate::http::blocking(move || store.revoke_tokens(&id.to_string(), crate::time::unix_ms()))
-            .await?
-            .map_err(|e| HttpError::internal(e.to_string()))?;
+    let n = crate::http::on_store(&state.store, move |store| {
+        store.revoke_tokens(&id.to_string(), crate::time::unix_ms())
+    })
+    .await?
+    .map_err(|e| HttpError::internal(e.to_string()))?;
     if n == 0 {
         return Err(HttpError::not_found(format!(
             "no live token {id}: GET /api/v1/tokens lists them"

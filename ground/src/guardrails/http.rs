@@ -159,16 +159,16 @@ pub struct Listed {
 
 async fn list(State(state): State<GuardrailsApi>) -> Result<Json<Value>, HttpError> {
     let now = crate::time::unix_ms();
-    let store = state.store.clone();
-    let list: Vec<Listed> = crate::http::blocking(move || store.list_authorisations())
-        .await?
-        .map_err(internal)?
-        .into_iter()
-        .map(|a| Listed {
-            active: a.active(now),
-            authorisation: a,
-        })
-        .collect();
+    let list: Vec<Listed> =
+        crate::http::on_store(&state.store, move |store| store.list_authorisations())
+            .await?
+            .map_err(internal)?
+            .into_iter()
+            .map(|a| Listed {
+                active: a.active(now),
+                authorisation: a,
+            })
+            .collect();
     Ok(Json(json!({"at_ms": now, "authorisations": list})))
 }
 
@@ -180,13 +180,15 @@ async fn add(
     let now = crate::time::unix_ms();
     spec.validate()
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let (store, actor) = (state.store.clone(), op.actor());
-    let saved = crate::http::blocking(move || store.add_authorisation(&spec, now, &actor))
-        .await?
-        .map_err(|e| match e {
-            AuthorisationError::Invalid(_) => HttpError::bad_request(e.to_string()),
-            other => internal(other),
-        })?;
+    let actor = op.actor();
+    let saved = crate::http::on_store(&state.store, move |store| {
+        store.add_authorisation(&spec, now, &actor)
+    })
+    .await?
+    .map_err(|e| match e {
+        AuthorisationError::Invalid(_) => HttpError::bad_request(e.to_string()),
+        other => internal(other),
+    })?;
     super::gate::record_async(
         &state.register,
         Actor::from(&op),
@@ -211,13 +213,15 @@ async fn end(
         Value::Null,
     )
     .await;
-    let (store, actor) = (state.store.clone(), op.actor());
-    crate::http::blocking(move || store.end_authorisation(id, crate::time::unix_ms(), &actor))
-        .await?
-        .map_err(|e| match e {
-            AuthorisationError::NotFound(_) => HttpError::not_found(e.to_string()),
-            other => internal(other),
-        })?;
+    let actor = op.actor();
+    crate::http::on_store(&state.store, move |store| {
+        store.end_authorisation(id, crate::time::unix_ms(), &actor)
+    })
+    .await?
+    .map_err(|e| match e {
+        AuthorisationError::NotFound(_) => HttpError::not_found(e.to_string()),
+        other => internal(other),
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,8 +284,7 @@ pub struct Holds {
 async fn holds(State(state): State<GuardrailsApi>) -> Result<Json<Holds>, HttpError> {
     Ok(Json(Holds {
         holds: {
-            let store = state.store.clone();
-            crate::http::blocking(move || store.holds())
+            crate::http::on_store(&state.store, move |store| store.holds())
                 .await?
                 .map_err(internal)?
         },
@@ -375,8 +378,8 @@ async fn lift_hold(
         )));
     }
     {
-        let (store, item) = (state.store.clone(), item.clone());
-        crate::http::blocking(move || store.release(&item))
+        let item = item.clone();
+        crate::http::on_store(&state.store, move |store| store.release(&item))
             .await?
             .map_err(hold_error)?;
     }
@@ -466,8 +469,7 @@ async fn index_recording(
         }),
     )
     .await;
-    let store = state.store.clone();
-    let saved = crate::http::blocking(move || store.segment(id))
+    let saved = crate::http::on_store(&state.store, move |store| store.segment(id))
         .await?
         .map_err(internal)?
         .ok_or_else(|| internal("the indexed segment vanished"))?;

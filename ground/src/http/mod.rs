@@ -97,6 +97,15 @@ pub async fn blocking<R: Send + 'static>(
         .map_err(|e| HttpError::internal(format!("the request's work failed: {e}")))
 }
 
+/// [`blocking`] on a handle of `store`: `on_store(&state.store, |s| s.holds())`.
+pub async fn on_store<R: Send + 'static>(
+    store: &crate::store::Store,
+    f: impl FnOnce(&crate::store::Store) -> R + Send + 'static,
+) -> Result<R, HttpError> {
+    let store = store.clone();
+    blocking(move || f(&store)).await
+}
+
 // Each route group takes only what it uses: its own state, cut from the
 // server's here, where the router is wired. The groups import nothing of
 // [`ServerState`].

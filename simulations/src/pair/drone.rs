@@ -244,9 +244,10 @@ impl Stepper for DronePair {
             self.up.send(now, frame);
         }
         self.pump();
-        // A step that found nothing due moves time on by at least 1 ms, so
-        // a core that asks to be woken in the past cannot stall the run.
-        if self.now == now && self.ground.poll_timeout().is_some_and(|t| t <= now) {
+        // A ground core still due after its timeout was handled moves time
+        // on by 1 ms, so a core that asks to be woken in the past cannot
+        // stall the run.
+        if self.ground.poll_timeout().is_some_and(|t| t <= now) {
             self.now += Duration::from_millis(1);
         }
     }

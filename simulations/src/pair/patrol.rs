@@ -69,11 +69,17 @@ struct Storage {
     answer_at: Instant,
     /// The connection that asked.
     conn: u64,
-    /// The operation, until it ran.
-    op: Option<StoreOp>,
-    /// Its result, once it ran.
-    result:
-        Option<Result<vigie_ground::patrol::orders::StoreDone, vigie_ground::store::StoreError>>,
+    /// The operation, then its result once it ran.
+    work: Work,
+}
+
+/// A storage operation waiting for the writer, or its result.
+#[derive(Debug)]
+enum Work {
+    /// Not run yet.
+    Queued(StoreOp),
+    /// Run: the answer on its way to the session.
+    Done(Result<vigie_ground::patrol::orders::StoreDone, vigie_ground::store::StoreError>),
 }
 
 /// One live connection.
@@ -235,7 +241,10 @@ impl PatrolPair {
     fn next_wake(&self) -> Option<Instant> {
         let mut t = vec![Some(self.next_weather), self.reconnect_at];
         for s in &self.storage {
-            t.push(Some(if s.op.is_some() { s.due } else { s.answer_at }));
+            t.push(Some(match s.work {
+                Work::Queued(_) => s.due,
+                Work::Done(_) => s.answer_at,
+            }));
         }
         if let Some(c) = &self.conn {
             t.push(c.session.poll_timeout());
@@ -266,8 +275,7 @@ impl PatrolPair {
                         due,
                         answer_at,
                         conn: c.id,
-                        op: Some(op),
-                        result: None,
+                        work: Work::Queued(op),
                     });
                 }
                 Output::Close { .. } => close = true,
@@ -343,20 +351,20 @@ impl Stepper for PatrolPair {
             if s.due > now {
                 break;
             }
-            if let Some(op) = s.op.take() {
-                s.result = Some(self.orders.execute(&self.unit, wall, &op));
+            if let Work::Queued(op) = &s.work {
+                s.work = Work::Done(self.orders.execute(&self.unit, wall, op));
             }
         }
         while self
             .storage
             .front()
-            .is_some_and(|s| s.op.is_none() && s.answer_at <= now)
+            .is_some_and(|s| matches!(s.work, Work::Done(_)) && s.answer_at <= now)
         {
             let Some(s) = self.storage.pop_front() else {
                 break;
             };
-            if let (Some(c), Some(result)) =
-                (self.conn.as_mut().filter(|c| c.id == s.conn), s.result)
+            if let (Some(c), Work::Done(result)) =
+                (self.conn.as_mut().filter(|c| c.id == s.conn), s.work)
             {
                 c.session.persisted(now, wall, result);
             }

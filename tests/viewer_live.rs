@@ -188,7 +188,10 @@ fn a_screenshot_of_a_view_that_never_connected_fails_with_the_reason() {
         !status.success(),
         "a view with no picture must fail:\n{stderr}"
     );
-    assert!(stderr.contains("no picture to capture"), "{stderr}");
+    assert!(
+        stderr.contains("screenshot failed: no picture to capture"),
+        "the exit message gives the reason:\n{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "cannot fetch http://127.0.0.1:{port}/api/v1/units"

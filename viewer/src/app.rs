@@ -62,12 +62,13 @@ pub struct ViewerOptions {
 /// screenshot, until the picture is saved).
 pub fn run(options: ViewerOptions) -> Result<(), ViewerError> {
     let mut app = build(options);
-    let exit = app.run();
-    if let Some(outcome) = app
+    let slot = app
         .world()
         .get_resource::<Capture>()
-        .and_then(Capture::outcome)
-    {
+        .map(Capture::outcome_slot);
+    let exit = app.run();
+    let outcome = slot.and_then(|s| s.lock().ok()?.clone());
+    if let Some(outcome) = outcome {
         return outcome.map_err(ViewerError::Screenshot);
     }
     match exit {

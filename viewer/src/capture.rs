@@ -91,6 +91,12 @@ impl Capture {
     pub fn outcome(&self) -> Option<Result<(), String>> {
         self.outcome.lock().ok()?.clone()
     }
+
+    /// Where the result will be, readable after the app has run (the
+    /// window's runner may not hand the app's world back).
+    pub fn outcome_slot(&self) -> Arc<Mutex<Option<Result<(), String>>>> {
+        self.outcome.clone()
+    }
 }
 
 /// Drives the capture; runs last in each frame.

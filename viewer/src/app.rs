@@ -305,7 +305,11 @@ fn draw_lines(
                     } else {
                         1.0
                     };
-                    gizmos.line(at, world(p.position, alt), Color::from(palette::INCIDENT));
+                    gizmos.line(
+                        at,
+                        world(p.position, alt),
+                        Color::from(palette::INCIDENT_LINK),
+                    );
                 }
             }
         }

@@ -88,6 +88,9 @@ pub enum ZoneKind {
 }
 
 impl ZoneKind {
+    /// Every kind.
+    pub const ALL: [ZoneKind; 3] = [ZoneKind::Event, ZoneKind::NoFly, ZoneKind::DronePerimeter];
+
     /// Parses the `kind` property of a zone feature.
     pub fn parse(s: &str) -> Option<ZoneKind> {
         match s {

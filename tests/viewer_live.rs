@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, run_screenshot, screenshot};
+use common::render::{bytes, close, on_path, over, run_screenshot, screenshot_and_view};
 
 use vigie_ground::config::Config;
 use vigie_ground::coverage::{camera::Optics, history, inventory};
@@ -117,10 +117,17 @@ fn the_live_view_draws_the_grounds_camera_coverage_and_masks() {
         "--layers".into(),
         "coverage".into(),
     ];
-    let img = screenshot(&args, &out, (WIDTH, HEIGHT), RUN_TIMEOUT);
+    let (img, logged) = screenshot_and_view(&args, &out, (WIDTH, HEIGHT), RUN_TIMEOUT);
     rt.block_on(server.stop()).expect("server stops");
 
-    let view = OrbitView::overview(EXTENT_M);
+    // The live view started with nothing to frame and framed the ground's
+    // site once it arrived: no longer the empty overview.
+    let view: OrbitView = logged.parse().expect("the logged view parses");
+    assert_ne!(
+        view,
+        OrbitView::overview(EXTENT_M),
+        "the live view was not framed"
+    );
     let probe = |east: f64, north: f64, up: f64| {
         let px = view
             .world_to_pixel(world([east, north], up), WIDTH, HEIGHT)

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, screenshot};
+use common::render::{bytes, close, on_path, over, screenshot_and_view};
 
 use vigie_ground::coverage::polygon::point_in_ring;
 use vigie_ground::plan::Options;
@@ -40,7 +40,7 @@ fn event_path() -> PathBuf {
 
 /// `vigie view --plan` on the test's event and plan file, with `extra`
 /// options.
-fn render(out: &Path, plan_file: &Path, extra: &[&str]) -> image::RgbImage {
+fn render(out: &Path, plan_file: &Path, extra: &[&str], view: &OrbitView) -> image::RgbImage {
     let event = event_path();
     let mut args = vec![
         "view",
@@ -50,7 +50,13 @@ fn render(out: &Path, plan_file: &Path, extra: &[&str]) -> image::RgbImage {
         plan_file.to_str().expect("utf-8 path"),
     ];
     args.extend_from_slice(extra);
-    screenshot(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT)
+    let (img, logged) = screenshot_and_view(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT);
+    assert_eq!(
+        logged,
+        view.to_string(),
+        "the viewer framed another view than the test predicts"
+    );
+    img
 }
 
 /// `top` (with its alpha) over `under`, as bytes.
@@ -106,7 +112,7 @@ fn plan_mode_shows_a_station_footprint_and_a_no_fly_zone_where_they_must_be() {
     }
     let event = Arc::new(Event::load(&event_path()).expect("example event loads"));
     let scene = scene_of(&event);
-    let view = OrbitView::overview(scene.extent_m);
+    let view = scene.framing(OrbitView::overview(scene.extent_m), [], WIDTH, HEIGHT);
     let in_picture = |p: [f64; 2]| {
         view.world_to_pixel(world(p, 0.0), WIDTH, HEIGHT)
             .is_some_and(|px| {
@@ -184,7 +190,12 @@ fn plan_mode_shows_a_station_footprint_and_a_no_fly_zone_where_they_must_be() {
     let ground_bytes = over_rgba([g.red, g.green, g.blue, 1.0], ground);
 
     // Zones and the plan only: one known colour at each probe.
-    let img = render(&dir.join("zones.png"), &plan_file, &["--layers", "zones"]);
+    let img = render(
+        &dir.join("zones.png"),
+        &plan_file,
+        &["--layers", "zones"],
+        &view,
+    );
     let (x, y) = pixel_at(&view, world(probe, 0.0));
     let c = img.get_pixel(x, y).0;
     assert!(
@@ -199,7 +210,7 @@ fn plan_mode_shows_a_station_footprint_and_a_no_fly_zone_where_they_must_be() {
     );
 
     // Everything on, panel included: not blank.
-    let full = render(&dir.join("full.png"), &plan_file, &[]);
+    let full = render(&dir.join("full.png"), &plan_file, &[], &view);
     let mut counts = std::collections::HashMap::new();
     for p in full.pixels() {
         *counts.entry(p.0).or_insert(0usize) += 1;

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, screenshot};
+use common::render::{bytes, close, on_path, over, screenshot_and_view};
 
 use vigie_protocols::api::UnitStatus;
 use vigie_viewer::coverage::contains;
@@ -34,7 +34,7 @@ fn scenario_path() -> PathBuf {
 }
 
 /// `vigie view --scenario` at the test's time and size, with `extra` options.
-fn render(out: &Path, extra: &[&str]) -> image::RgbImage {
+fn render(out: &Path, extra: &[&str], view: &OrbitView) -> image::RgbImage {
     let scenario = scenario_path();
     let at = format!("{AT_S}s");
     let mut args = vec![
@@ -45,7 +45,13 @@ fn render(out: &Path, extra: &[&str]) -> image::RgbImage {
         &at,
     ];
     args.extend_from_slice(extra);
-    screenshot(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT)
+    let (img, logged) = screenshot_and_view(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT);
+    assert_eq!(
+        logged,
+        view.to_string(),
+        "the viewer framed another view than the test predicts"
+    );
+    img
 }
 
 fn pixel_at(view: &OrbitView, p: Vec3) -> (u32, u32) {
@@ -76,7 +82,7 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
         .iter()
         .filter_map(|u| place(&scene.frame, u))
         .collect();
-    let view = OrbitView::overview(scene.extent_m);
+    let view = scene.framing(OrbitView::overview(scene.extent_m), [], WIDTH, HEIGHT);
     let dir = std::env::temp_dir().join(format!("vigie-viewer-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
 
@@ -152,7 +158,11 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
     let expected_drone = bytes([on_scene.red, on_scene.green, on_scene.blue]);
 
     // Only ground, coverage and drones: each probe has one known colour.
-    let img = render(&dir.join("layers.png"), &["--layers", "coverage,drones"]);
+    let img = render(
+        &dir.join("layers.png"),
+        &["--layers", "coverage,drones"],
+        &view,
+    );
     let probe = |p: Vec3| {
         let (x, y) = pixel_at(&view, p);
         (x, y, img.get_pixel(x, y).0)
@@ -176,7 +186,7 @@ fn screenshot_shows_the_camera_coverage_and_the_drone_where_they_must_be() {
 
     // Everything on: the picture is not blank (many colours, no single one
     // dominating) and the drone still shows where it must.
-    let full = render(&dir.join("full.png"), &[]);
+    let full = render(&dir.join("full.png"), &[], &view);
     let mut counts = std::collections::HashMap::new();
     for p in full.pixels() {
         *counts.entry(p.0).or_insert(0usize) += 1;

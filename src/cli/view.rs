@@ -12,6 +12,7 @@ use vigie_viewer::layers::Layers;
 use vigie_viewer::scenario::Scenario;
 use vigie_viewer::scene::Scene;
 use vigie_viewer::source::{LiveSource, ScenarioSource, Source};
+use vigie_viewer::view::OrbitView;
 
 /// Stade de France, the default origin of a live view without a scenario.
 const DEFAULT_ORIGIN: (f64, f64) = (48.924459, 2.360164);
@@ -81,6 +82,19 @@ pub struct ViewArgs {
     /// Origin `LAT,LON` of a live view without a scenario.
     #[arg(long, value_parser = parse_origin)]
     pub origin: Option<(f64, f64)>,
+    /// Start in the top-down map (orthographic, north up); T switches in
+    /// the window.
+    #[arg(long, alias = "2d")]
+    pub top_down: bool,
+    /// Start on this view instead of framing the event or the picture:
+    /// `east=E,north=N,heading=H,pitch=P,distance=D[,top-down]` (metres
+    /// from the site origin, degrees), as a screenshot logs it.
+    #[arg(long, value_parser = parse_view)]
+    pub view: Option<OrbitView>,
+}
+
+fn parse_view(s: &str) -> Result<OrbitView, String> {
+    s.parse()
 }
 
 /// Runs the viewer.
@@ -134,7 +148,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             size: args.size,
             screenshot: args.screenshot.clone(),
             layers,
-            view: None,
+            view: args.view,
+            top_down: args.top_down,
             plan: None,
         })?;
         return Ok(());
@@ -189,7 +204,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         size: args.size,
         screenshot: args.screenshot,
         layers,
-        view: None,
+        view: args.view,
+        top_down: args.top_down,
         plan: None,
     })?;
     Ok(())
@@ -252,7 +268,8 @@ fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> an
         size: args.size,
         screenshot: args.screenshot.clone(),
         layers,
-        view: None,
+        view: args.view,
+        top_down: args.top_down,
         plan: Some(vigie_viewer::plan::PlanMode {
             layout,
             save_to,

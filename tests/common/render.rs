@@ -71,6 +71,28 @@ pub fn screenshot<S: AsRef<OsStr>>(
     img
 }
 
+/// [`screenshot`], and the view the viewer logged for it (`--view` form).
+pub fn screenshot_and_view<S: AsRef<OsStr>>(
+    args: &[S],
+    out: &Path,
+    size: (u32, u32),
+    timeout: Duration,
+) -> (image::RgbImage, String) {
+    let (status, stderr) = run_screenshot(args, out, size, timeout);
+    assert!(status.success(), "vigie view failed ({status}):\n{stderr}");
+    let view = stderr
+        .split("(view: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no view logged:\n{stderr}"))
+        .to_owned();
+    let img = image::open(out)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", out.display()))
+        .to_rgb8();
+    assert_eq!((img.width(), img.height()), size);
+    (img, view)
+}
+
 fn to_linear(c: f32) -> f32 {
     if c <= 0.04045 {
         c / 12.92

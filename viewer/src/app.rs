@@ -52,8 +52,11 @@ pub struct ViewerOptions {
     pub screenshot: Option<PathBuf>,
     /// Layers shown at start.
     pub layers: Layers,
-    /// Initial view; default: the site overview.
+    /// Initial view; default: framing the event, or the live picture once
+    /// it arrives.
     pub view: Option<OrbitView>,
+    /// Start in the top-down map (orthographic, north up).
+    pub top_down: bool,
     /// Plan mode: the plan to edit (use with [`Source::Still`]).
     pub plan: Option<crate::plan::PlanMode>,
 }
@@ -97,15 +100,26 @@ pub fn build(options: ViewerOptions) -> App {
             // The binary already logs through `tracing`.
             .disable::<bevy::log::LogPlugin>(),
     );
-    let view = options
-        .view
-        .unwrap_or_else(|| OrbitView::overview(options.scene.extent_m));
+    crate::fonts::install(&mut app);
+    let mode = OrbitView {
+        top_down: options.top_down,
+        ..OrbitView::overview(options.scene.extent_m)
+    };
+    let auto_fit = options.view.is_none() && options.scene.interest([]).is_none();
+    let view = options.view.map_or_else(
+        || options.scene.framing(mode, [], w, h),
+        |v| OrbitView {
+            top_down: v.top_down || options.top_down,
+            ..v
+        },
+    );
     app.insert_resource(ClearColor(palette::SKY.into()))
         .insert_resource(site::BaseScene(options.scene.clone()))
         .insert_resource(SceneRes(options.scene))
         .init_resource::<site::GroundState>()
         .insert_resource(SourceRes(options.source))
         .insert_resource(Orbit(view))
+        .insert_resource(controls::AutoFit(auto_fit.then_some(view)))
         .insert_resource(options.layers)
         .insert_resource(CaptureMode(capture))
         .init_resource::<UnitsState>()
@@ -120,6 +134,7 @@ pub fn build(options: ViewerOptions) -> App {
                 units::poll_source,
                 site::apply_ground,
                 units::sync_units,
+                controls::auto_fit,
                 units::update_heat_map,
                 controls::keyboard,
                 controls::mouse,
@@ -160,12 +175,7 @@ fn setup_scene(
     let scene = &scene.0;
     let mut camera = commands.spawn((
         Camera3d::default(),
-        Projection::Perspective(PerspectiveProjection {
-            fov: VFOV_DEG.to_radians(),
-            near: NEAR_M,
-            far: orbit.0.far_m(scene.extent_m),
-            ..default()
-        }),
+        projection(&orbit.0, scene.extent_m),
         // Colours on screen are the palette's: the legend and tests rely on it.
         Tonemapping::None,
         Transform::from_translation(orbit.0.eye()).with_rotation(orbit.0.rotation()),
@@ -228,14 +238,42 @@ fn setup_scene(
     commands.insert_resource(assets);
 }
 
-/// Moves the Bevy camera to the orbit state.
-fn apply_orbit(orbit: Res<Orbit>, mut camera: Query<&mut Transform, With<Camera3d>>) {
+/// The Bevy projection of a view: perspective in 3D, orthographic top-down.
+pub fn projection(view: &OrbitView, extent_m: f64) -> Projection {
+    let far = view.far_m(extent_m);
+    if view.top_down {
+        Projection::Orthographic(OrthographicProjection {
+            scaling_mode: bevy::camera::ScalingMode::FixedVertical {
+                viewport_height: 2.0 * view.half_height_m(),
+            },
+            near: 0.0,
+            far,
+            ..OrthographicProjection::default_3d()
+        })
+    } else {
+        Projection::Perspective(PerspectiveProjection {
+            fov: VFOV_DEG.to_radians(),
+            near: NEAR_M,
+            far,
+            ..default()
+        })
+    }
+}
+
+/// Moves the Bevy camera to the orbit state, and switches its projection
+/// with the mode (the top-down scale follows the zoom).
+fn apply_orbit(
+    orbit: Res<Orbit>,
+    scene: Res<SceneRes>,
+    mut camera: Query<(&mut Transform, &mut Projection), With<Camera3d>>,
+) {
     if !orbit.is_changed() {
         return;
     }
-    for mut t in &mut camera {
+    for (mut t, mut p) in &mut camera {
         t.translation = orbit.0.eye();
         t.rotation = orbit.0.rotation();
+        *p = projection(&orbit.0, scene.0.extent_m);
     }
 }
 

@@ -16,7 +16,7 @@ use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::render::{Render, RenderApp, RenderSystems};
 
-use crate::units::{SourceRes, UnitsState};
+use crate::units::{Orbit, SourceRes, UnitsState};
 
 /// Frames rendered after the first picture before capturing: meshes upload
 /// over the first frames.
@@ -105,6 +105,7 @@ fn capture(
     mut capture: ResMut<Capture>,
     state: Res<UnitsState>,
     source: Res<SourceRes>,
+    orbit: Res<Orbit>,
     mut exit: MessageWriter<AppExit>,
 ) {
     capture.frames += 1;
@@ -152,11 +153,15 @@ fn capture(
     {
         capture.requested = true;
         let (path, outcome) = (capture.path.clone(), capture.outcome.clone());
+        let view = orbit.0;
         commands.spawn(Screenshot::primary_window()).observe(
             move |captured: On<ScreenshotCaptured>| {
                 let result = save_png(&captured.image, &path);
                 match &result {
-                    Ok(()) => tracing::info!("screenshot saved to {}", path.display()),
+                    // The view, as --view takes it: the picture can be taken again.
+                    Ok(()) => {
+                        tracing::info!("screenshot saved to {} (view: {view})", path.display())
+                    }
                     Err(e) => tracing::error!("{e}"),
                 }
                 if let Ok(mut o) = outcome.lock() {

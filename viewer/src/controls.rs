@@ -10,7 +10,7 @@ use vigie_protocols::api::UnitKind;
 use crate::layers::{Layer, Layers};
 use crate::scene::Scene;
 use crate::units::{Orbit, SceneRes, SourceRes, UnitsState};
-use crate::view::{OrbitView, VFOV_DEG, world};
+use crate::view::{OrbitView, world};
 
 /// Largest distance from the cursor at which a click selects, pixels.
 const PICK_RADIUS_PX: f32 = 14.0;
@@ -118,6 +118,7 @@ pub fn keyboard(
     mut prompt: ResMut<FindPrompt>,
     mut orbit: ResMut<Orbit>,
     mut source: ResMut<SourceRes>,
+    windows: Query<&Window>,
 ) {
     if prompt.open {
         for k in typed.read() {
@@ -189,7 +190,14 @@ pub fn keyboard(
         source.0.scale_speed(2.0);
     }
     if keys.just_pressed(KeyCode::Home) {
-        orbit.0 = OrbitView::overview(scene.0.extent_m);
+        let size = windows
+            .iter()
+            .next()
+            .map_or((1280, 720), |w| (w.physical_width(), w.physical_height()));
+        orbit.0 = refit(&scene.0, &state, orbit.0, size);
+    }
+    if keys.just_pressed(KeyCode::KeyT) && !ctrl {
+        orbit.0.top_down = !orbit.0.top_down;
     }
     if keys.just_pressed(KeyCode::KeyC)
         && let Some(at) = selection.position(&scene.0, &state)
@@ -238,6 +246,49 @@ pub fn keyboard(
     }
 }
 
+/// The view framing the site and every unit in the picture, in `mode`'s
+/// projection, heading and pitch (the refit key).
+pub fn refit(scene: &Scene, state: &UnitsState, mode: OrbitView, size: (u32, u32)) -> OrbitView {
+    scene.framing(
+        mode,
+        state.units.values().map(|(_, p)| p.position),
+        size.0,
+        size.1,
+    )
+}
+
+/// A view that started with nothing to frame (a live view before its first
+/// picture), holding the view it started on: it frames the picture once
+/// the picture has something, unless the operator moved it first.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct AutoFit(pub Option<OrbitView>);
+
+/// Frames the live picture once it has content (see [`AutoFit`]).
+pub fn auto_fit(
+    mut fit: ResMut<AutoFit>,
+    scene: Res<SceneRes>,
+    state: Res<UnitsState>,
+    windows: Query<&Window>,
+    mut orbit: ResMut<Orbit>,
+) {
+    let Some(started) = fit.0 else {
+        return;
+    };
+    if orbit.0 != started {
+        fit.0 = None;
+        return;
+    }
+    if scene.0.interest([]).is_none() && state.units.is_empty() {
+        return;
+    }
+    let size = windows
+        .iter()
+        .next()
+        .map_or((1280, 720), |w| (w.physical_width(), w.physical_height()));
+    orbit.0 = refit(&scene.0, &state, orbit.0, size);
+    fit.0 = None;
+}
+
 /// Set while plan mode drags an item with the left button: the mouse then
 /// neither orbits nor selects.
 #[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,8 +334,7 @@ pub fn mouse(
         commands.insert_resource(Click(window.cursor_position()));
     }
     if buttons.any_pressed([MouseButton::Right, MouseButton::Middle]) && d != Vec2::ZERO {
-        let m_per_px =
-            orbit.0.distance_m * 2.0 * (VFOV_DEG.to_radians() / 2.0).tan() / window.height();
+        let m_per_px = orbit.0.metres_per_px(orbit.0.target, window.height());
         orbit.0.pan(-d.x * m_per_px, d.y * m_per_px);
     }
     let lines = match scroll.unit {

@@ -13,7 +13,8 @@
 //! - [`plan`]: plan mode: an event file, the plan to edit by hand, the
 //!   planner on a thread, the coverage figure as things move.
 //! - [`view`]: the orbit camera and the projection tests use to find pixels.
-//! - [`palette`], [`layers`]: colours and toggleable layers.
+//! - [`palette`], [`layers`], [`fonts`]: colours (checked under simulated
+//!   colour-vision deficiency), toggleable layers, the shipped fonts.
 //! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
 //!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
 //!   are its systems, with [`timebar`] (the replay's timeline bar);
@@ -24,6 +25,7 @@ pub mod app;
 pub mod capture;
 pub mod controls;
 pub mod coverage;
+pub mod fonts;
 pub mod layers;
 pub mod meshes;
 pub mod palette;

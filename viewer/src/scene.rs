@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use vigie_ground::frame::LocalFrame;
+
+use crate::view::{Extent, OrbitView};
 use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
 
 /// A point in the local frame: `[east_m, north_m]`.
@@ -53,6 +55,69 @@ impl Scene {
         }
     }
 }
+
+impl Scene {
+    /// What a view should frame: the event zones when the site has any,
+    /// otherwise everything it shows (zones, cameras and their coverage,
+    /// masks, incidents, buildings) and the units at `units`; `None` for an
+    /// empty site with no units.
+    pub fn interest(&self, units: impl IntoIterator<Item = EastNorth>) -> Option<Extent> {
+        let event = Extent::of(
+            self.zones
+                .iter()
+                .filter(|z| z.kind == ZoneKind::Event)
+                .flat_map(|z| z.ring.iter().copied()),
+        );
+        if event.is_some() {
+            return event;
+        }
+        Extent::of(
+            self.zones
+                .iter()
+                .flat_map(|z| z.ring.iter().copied())
+                .chain(
+                    self.cameras.iter().flat_map(|c| {
+                        std::iter::once(c.position).chain(c.coverage.iter().copied())
+                    }),
+                )
+                .chain(
+                    self.privacy_masks
+                        .iter()
+                        .flat_map(|m| m.ring.iter().copied()),
+                )
+                .chain(self.incidents.iter().map(|i| i.position))
+                .chain(
+                    self.buildings
+                        .iter()
+                        .flat_map(|b| b.footprint.iter().copied()),
+                )
+                .chain(units),
+        )
+    }
+
+    /// The view a screen of `width` x `height` starts on: `mode`'s
+    /// heading, pitch and projection, framing [`Scene::interest`], or the
+    /// site's overview when there is nothing to frame.
+    pub fn framing(
+        &self,
+        mode: OrbitView,
+        units: impl IntoIterator<Item = EastNorth>,
+        width: u32,
+        height: u32,
+    ) -> OrbitView {
+        match self.interest(units) {
+            Some(extent) => mode.fit(&extent, FRAMED_HEIGHT_M, width, height),
+            None => OrbitView {
+                top_down: mode.top_down,
+                ..OrbitView::overview(self.extent_m)
+            },
+        }
+    }
+}
+
+/// Height kept in a framed view above the framed box, metres (drones fly
+/// up to 120 m; most of what matters is lower).
+pub const FRAMED_HEIGHT_M: f64 = 40.0;
 
 /// A building: a footprint extruded to a roof height.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,7 +14,7 @@ use crate::meshes;
 use crate::palette;
 use crate::scene::{Picture, PlacedUnit, Scene, place};
 use crate::source::Source;
-use crate::view::{OrbitView, VFOV_DEG, world};
+use crate::view::{OrbitView, world};
 
 /// Most positions kept per track; the oldest is dropped when full.
 pub const TRACK_CAPACITY: usize = 240;
@@ -275,11 +275,8 @@ pub fn scale_markers(
     mut markers: Query<&mut Transform, With<UnitMarker>>,
 ) {
     let height_px = windows.iter().next().map_or(720.0, |w| w.height().max(1.0));
-    let metres_per_px_per_m = 2.0 * (VFOV_DEG.to_radians() / 2.0).tan() / height_px;
-    let eye = orbit.0.eye();
     for mut t in &mut markers {
-        let d = (t.translation - eye).length().max(1.0);
-        t.scale = Vec3::splat(d * metres_per_px_per_m * MARKER_PX);
+        t.scale = Vec3::splat(orbit.0.metres_per_px(t.translation, height_px) * MARKER_PX);
     }
 }
 

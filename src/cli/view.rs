@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use vigie_viewer::app::{self, ViewerOptions};
+use vigie_viewer::i18n::Lang;
 use vigie_viewer::layers::Layers;
 use vigie_viewer::scenario::Scenario;
 use vigie_viewer::scene::Scene;
@@ -91,6 +92,14 @@ pub struct ViewArgs {
     /// from the site origin, degrees), as a screenshot logs it.
     #[arg(long, value_parser = parse_view)]
     pub view: Option<OrbitView>,
+    /// Language of the interface, `fr` or `en` (default: the locale's,
+    /// from LC_ALL, LC_MESSAGES or LANG; English otherwise).
+    #[arg(long, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language {s:?}: use fr or en"))
 }
 
 fn parse_view(s: &str) -> Result<OrbitView, String> {
@@ -150,6 +159,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             layers,
             view: args.view,
             top_down: args.top_down,
+            lang: args.lang.unwrap_or_else(Lang::from_env),
             plan: None,
         })?;
         return Ok(());
@@ -206,6 +216,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         layers,
         view: args.view,
         top_down: args.top_down,
+        lang: args.lang.unwrap_or_else(Lang::from_env),
         plan: None,
     })?;
     Ok(())
@@ -270,6 +281,7 @@ fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> an
         layers,
         view: args.view,
         top_down: args.top_down,
+        lang: args.lang.unwrap_or_else(Lang::from_env),
         plan: Some(vigie_viewer::plan::PlanMode {
             layout,
             save_to,

@@ -17,6 +17,7 @@ use vigie_protocols::api::UnitKind;
 use crate::capture::{self, Capture};
 use crate::controls;
 use crate::layers::{Layer, Layers};
+use crate::legend;
 use crate::meshes;
 use crate::palette;
 use crate::panels;
@@ -57,6 +58,8 @@ pub struct ViewerOptions {
     pub view: Option<OrbitView>,
     /// Start in the top-down map (orthographic, north up).
     pub top_down: bool,
+    /// Language of the interface.
+    pub lang: crate::i18n::Lang,
     /// Plan mode: the plan to edit (use with [`Source::Still`]).
     pub plan: Option<crate::plan::PlanMode>,
 }
@@ -121,13 +124,14 @@ pub fn build(options: ViewerOptions) -> App {
         .insert_resource(Orbit(view))
         .insert_resource(controls::AutoFit(auto_fit.then_some(view)))
         .insert_resource(options.layers)
+        .insert_resource(options.lang)
         .insert_resource(CaptureMode(capture))
         .init_resource::<UnitsState>()
         .init_resource::<CoverageStats>()
         .init_resource::<controls::Selection>()
         .init_resource::<controls::FindPrompt>()
         .init_resource::<controls::MouseGrab>()
-        .add_systems(Startup, (setup_scene, panels::setup))
+        .add_systems(Startup, (setup_scene, panels::setup, legend::setup))
         .add_systems(
             Update,
             (
@@ -144,6 +148,8 @@ pub fn build(options: ViewerOptions) -> App {
                 apply_layers,
                 draw_lines,
                 panels::update,
+                legend::update_legend,
+                legend::update_furniture,
             )
                 .chain(),
         );

@@ -14,7 +14,9 @@
 //!   planner on a thread, the coverage figure as things move.
 //! - [`view`]: the orbit camera and the projection tests use to find pixels.
 //! - [`palette`], [`layers`], [`fonts`]: colours (checked under simulated
-//!   colour-vision deficiency), toggleable layers, the shipped fonts.
+//!   colour-vision deficiency), toggleable layers, the shipped fonts;
+//!   [`i18n`] the interface in French and English; [`legend`] the legend,
+//!   north arrow and scale bar.
 //! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
 //!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
 //!   are its systems, with [`timebar`] (the replay's timeline bar);
@@ -26,7 +28,9 @@ pub mod capture;
 pub mod controls;
 pub mod coverage;
 pub mod fonts;
+pub mod i18n;
 pub mod layers;
+pub mod legend;
 pub mod meshes;
 pub mod palette;
 pub mod panels;

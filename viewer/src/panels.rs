@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use vigie_protocols::api::{Unit, UnitKind};
 
 use crate::controls::{FindPrompt, Selection};
+use crate::i18n::Lang;
 use crate::layers::{Layer, Layers};
 use crate::scene::Scene;
 use crate::units::{CoverageStats, SceneRes, SourceRes, UnitsState};
@@ -42,7 +43,8 @@ fn panel(node: Node) -> impl Bundle {
 }
 
 /// Spawns the overlays, hidden until they have something to say.
-pub fn setup(mut commands: Commands) {
+pub fn setup(mut commands: Commands, lang: Option<Res<Lang>>) {
+    let lang = lang.map_or(Lang::En, |l| *l);
     commands.spawn((
         StatusBar,
         panel(Node {
@@ -71,7 +73,7 @@ pub fn setup(mut commands: Commands) {
                 ..default()
             }),
         ))
-        .insert(Text::new(help_text()));
+        .insert(Text::new(help_text(lang)));
     commands.spawn((
         PromptLine,
         Visibility::Hidden,
@@ -83,45 +85,153 @@ pub fn setup(mut commands: Commands) {
     ));
 }
 
-/// The help overlay's text: every key, every layer.
-pub fn help_text() -> String {
-    let mut s = String::from(
-        "Vigie viewer: keys\n\
-         \n\
-         Mouse left drag      orbit\n\
-         Mouse right/middle   pan\n\
-         Mouse wheel          zoom\n\
-         Click                select a unit, camera or incident\n\
-         W A S D / arrows     pan\n\
-         Q / E                turn left / right\n\
-         R / F                tilt up / down\n\
-         + / -                zoom in / out\n\
-         Home                 overview\n\
-         C                    centre on the selection\n\
-         / or Ctrl+F          find a unit by id or name (Enter, Esc)\n\
-         Space                pause / resume the scenario or replay clock\n\
-         [ / ]                replay: back / forward 10 s (Shift: 1 min)\n\
-         , / .                replay: half / double speed\n\
-         Click the bottom bar replay: seek there (drag to scrub)\n\
-         Esc                  clear the selection, close help\n\
-         H or F1              this help\n\
-         \n\
-         Plan mode (vigie view --plan EVENT)\n\
-         Click / drag an item select it / move it on the ground\n\
-         N / P / K            add a drone station / patrol post / camera at the cursor\n\
-         Delete, Backspace, X remove the selected item\n\
-         Ctrl+Z or U          undo the last edit (a whole drag is one edit)\n\
-         Page Up / Page Down  selected station 10 m higher / lower (120 m ceiling)\n\
-         L                    lock / unlock the selected item (the planner keeps it)\n\
-         G                    run the planner (replaces unlocked items)\n\
-         Ctrl+S               save the plan (GeoJSON, as vigie plan --out)\n\
-         \n\
-         Layers\n",
+/// The help overlay's text: every key, every layer, in `lang`.
+pub fn help_text(lang: Lang) -> String {
+    let keys: &[(&str, &str, &str)] = &[
+        ("Mouse left drag", "orbit", "tourner autour"),
+        ("Mouse right/middle", "pan", "déplacer"),
+        ("Mouse wheel", "zoom", "zoomer"),
+        (
+            "Click",
+            "select a unit, camera or incident",
+            "choisir une unité, une caméra, un incident",
+        ),
+        ("W A S D / arrows", "pan", "déplacer"),
+        ("Q / E", "turn left / right", "tourner à gauche / à droite"),
+        ("R / F", "tilt up / down", "incliner vers le haut / le bas"),
+        ("+ / -", "zoom in / out", "zoomer / dézoomer"),
+        (
+            "Home",
+            "frame the event or the picture",
+            "cadrer l'événement ou la situation",
+        ),
+        (
+            "T",
+            "top-down map (north up) / 3D",
+            "carte vue de dessus (nord en haut) / 3D",
+        ),
+        ("C", "centre on the selection", "centrer sur la sélection"),
+        (
+            "/ or Ctrl+F",
+            "find a unit by id or name (Enter, Esc)",
+            "chercher une unité (Entrée, Échap)",
+        ),
+        (
+            "Space",
+            "pause / resume the scenario or replay clock",
+            "pause / reprise du scénario ou de la relecture",
+        ),
+        (
+            "[ / ]",
+            "replay: back / forward 10 s (Shift: 1 min)",
+            "relecture : -10 s / +10 s (Maj : 1 min)",
+        ),
+        (
+            ", / .",
+            "replay: half / double speed",
+            "relecture : vitesse ÷2 / ×2",
+        ),
+        (
+            "Click the bottom bar",
+            "replay: seek there (drag to scrub)",
+            "relecture : aller à cet instant",
+        ),
+        (
+            "Esc",
+            "clear the selection, close help",
+            "effacer la sélection, fermer l'aide",
+        ),
+        ("H or F1", "this help", "cette aide"),
+    ];
+    let plan: &[(&str, &str, &str)] = &[
+        (
+            "Click / drag an item",
+            "select it / move it on the ground",
+            "le choisir / le déplacer au sol",
+        ),
+        (
+            "N / P / K",
+            "add a drone station / patrol post / camera at the cursor",
+            "ajouter une station drone / un poste de patrouille / une caméra",
+        ),
+        (
+            "Delete, Backspace, X",
+            "remove the selected item",
+            "supprimer l'élément choisi",
+        ),
+        (
+            "Ctrl+Z or U",
+            "undo the last edit (a whole drag is one edit)",
+            "annuler la dernière modification",
+        ),
+        (
+            "Page Up / Page Down",
+            "selected station 10 m higher / lower (120 m ceiling)",
+            "station choisie 10 m plus haut / bas (plafond 120 m)",
+        ),
+        (
+            "L",
+            "lock / unlock the selected item (the planner keeps it)",
+            "verrouiller / déverrouiller (le planificateur le garde)",
+        ),
+        (
+            "G",
+            "run the planner (replaces unlocked items)",
+            "lancer le planificateur (remplace le non verrouillé)",
+        ),
+        (
+            "Ctrl+S",
+            "save the plan (GeoJSON, as vigie plan --out)",
+            "enregistrer le plan (GeoJSON, comme vigie plan --out)",
+        ),
+    ];
+    let line = |s: &mut String, (key, en, fr): &(&str, &str, &str)| {
+        let key = match (lang, *key) {
+            (Lang::Fr, "Mouse left drag") => "Souris gauche glissée",
+            (Lang::Fr, "Mouse right/middle") => "Souris droite/milieu",
+            (Lang::Fr, "Mouse wheel") => "Molette",
+            (Lang::Fr, "Click") => "Clic",
+            (Lang::Fr, "W A S D / arrows") => "W A S D / flèches",
+            (Lang::Fr, "Home") => "Début (Home)",
+            (Lang::Fr, "/ or Ctrl+F") => "/ ou Ctrl+F",
+            (Lang::Fr, "Space") => "Espace",
+            (Lang::Fr, "Click the bottom bar") => "Clic sur la barre",
+            (Lang::Fr, "Esc") => "Échap",
+            (Lang::Fr, "H or F1") => "H ou F1",
+            (Lang::Fr, "Click / drag an item") => "Clic / glisser",
+            (Lang::Fr, "Delete, Backspace, X") => "Suppr, Retour, X",
+            (Lang::Fr, "Ctrl+Z or U") => "Ctrl+Z ou U",
+            (Lang::Fr, "Page Up / Page Down") => "Page préc. / suiv.",
+            (_, k) => k,
+        };
+        let _ = writeln!(s, "{key:<22} {}", lang.pick(en, fr));
+    };
+    let mut s = format!(
+        "{}\n\n",
+        lang.pick("Vigie viewer: keys", "Vigie, vue des opérations : touches")
     );
-    for layer in Layer::ALL {
-        let _ = writeln!(s, "{:<20} {}", layer.key().1, layer.name());
+    for k in keys {
+        line(&mut s, k);
     }
-    s.push_str("\nPrivacy masks are always blacked out.");
+    let _ = writeln!(
+        s,
+        "\n{}",
+        lang.pick(
+            "Plan mode (vigie view --plan EVENT)",
+            "Mode plan (vigie view --plan ÉVÉNEMENT)"
+        )
+    );
+    for k in plan {
+        line(&mut s, k);
+    }
+    let _ = writeln!(s, "\n{}", lang.pick("Layers", "Couches"));
+    for layer in Layer::ALL {
+        let _ = writeln!(s, "{:<22} {}", layer.key().1, layer.name());
+    }
+    s.push_str(lang.pick(
+        "\nPrivacy masks are always blacked out.",
+        "\nLes masques de vie privée sont toujours noircis.",
+    ));
     s
 }
 
@@ -135,6 +245,7 @@ pub fn update(
     stats: Res<CoverageStats>,
     selection: Res<Selection>,
     prompt: Res<FindPrompt>,
+    lang: Option<Res<Lang>>,
     mut q: ParamSet<(
         Query<(&mut Text, &mut Visibility), With<StatusBar>>,
         Query<(&mut Text, &mut Visibility), With<DetailsPanel>>,
@@ -142,6 +253,7 @@ pub fn update(
         Query<(&mut Text, &mut Visibility), With<PromptLine>>,
     )>,
 ) {
+    let lang = lang.map_or(Lang::En, |l| *l);
     let hud = layers.shown(Layer::Hud);
     let show = |v: &mut Visibility, on: bool| {
         let want = if on {
@@ -164,29 +276,38 @@ pub fn update(
                 _ => (d, p),
             });
         let mut s = format!(
-            "{} | {} | {} drones, {} patrols, {} cameras",
+            "{} | {} | {drones} {}, {patrols} {}, {} {}",
             scene.0.name,
             source.0.describe(),
-            drones,
-            patrols,
-            scene.0.cameras.len()
+            lang.pick("drones", "drones"),
+            lang.pick("patrols", "patrouilles"),
+            scene.0.cameras.len(),
+            lang.pick("cameras", "caméras"),
         );
         if let (true, Some(f)) = (layers.shown(Layer::HeatMap), stats.fraction) {
-            let _ = write!(
-                s,
-                " | event zones covered {:.0} %, {} gap cells",
-                f * 100.0,
-                stats.gaps
-            );
+            let _ = match lang {
+                Lang::En => write!(
+                    s,
+                    " | event zones covered {:.0} %, {} gap cells",
+                    f * 100.0,
+                    stats.gaps
+                ),
+                Lang::Fr => write!(
+                    s,
+                    " | périmètre couvert à {:.0} %, {} cellules en angle mort",
+                    f * 100.0,
+                    stats.gaps
+                ),
+            };
         }
-        s.push_str(" | H: help");
+        s.push_str(lang.pick(" | H: help", " | H : aide"));
         set(&mut text, s);
     }
     for (mut text, mut v) in &mut q.p1() {
         let details = selection
             .id
             .as_deref()
-            .and_then(|id| details(&scene.0, &state, id));
+            .and_then(|id| details(&scene.0, &state, id, lang));
         show(&mut v, hud && details.is_some());
         if let Some(d) = details {
             set(&mut text, d);
@@ -197,7 +318,11 @@ pub fn update(
     }
     for (mut text, mut v) in &mut q.p3() {
         let line = if prompt.open {
-            Some(format!("find: {}_", prompt.text))
+            Some(format!(
+                "{} {}_",
+                lang.pick("find:", "chercher :"),
+                prompt.text
+            ))
         } else {
             prompt.message.clone()
         };
@@ -214,49 +339,76 @@ fn set(text: &mut Text, s: String) {
     }
 }
 
-/// The details panel's text for an id, `None` when it no longer exists.
-pub fn details(scene: &Scene, state: &UnitsState, id: &str) -> Option<String> {
+/// The details panel's text for an id in `lang`, `None` when it no longer
+/// exists.
+pub fn details(scene: &Scene, state: &UnitsState, id: &str, lang: Lang) -> Option<String> {
     if let Some((u, p)) = state.units.get(id) {
-        return Some(unit_details(u, p.alt_m, state.at_ms));
+        return Some(unit_details(u, p.alt_m, state.at_ms, lang));
     }
     if let Some(c) = scene.cameras.iter().find(|c| c.id == id) {
-        return Some(format!(
-            "{}\n{}\nfixed camera, {} network\nmount {:.0} m, heading {:.0} deg, tilt {:.0} deg\nfield of view {:.0} deg, range {:.0} m",
-            c.id,
-            c.name,
-            c.owner.as_str(),
-            c.height_m,
-            c.heading_deg,
-            c.tilt_deg,
-            c.hfov_deg,
-            c.range_m
-        ));
+        return Some(match lang {
+            Lang::En => format!(
+                "{}\n{}\nfixed camera, {}\nmount {:.0} m, heading {:.0}°, tilt {:.0}°\nfield of view {:.0}°, range {:.0} m",
+                c.id,
+                c.name,
+                lang.owner(c.owner),
+                c.height_m,
+                c.heading_deg,
+                c.tilt_deg,
+                c.hfov_deg,
+                c.range_m
+            ),
+            Lang::Fr => format!(
+                "{}\n{}\ncaméra fixe, {}\nhauteur {:.0} m, cap {:.0}°, inclinaison {:.0}°\nchamp {:.0}°, portée {:.0} m",
+                c.id,
+                c.name,
+                lang.owner(c.owner),
+                c.height_m,
+                c.heading_deg,
+                c.tilt_deg,
+                c.hfov_deg,
+                c.range_m
+            ),
+        });
     }
     let i = scene.incidents.iter().find(|i| i.id == id)?;
-    let mut s = format!("incident {}\n{}\nsuggested:", i.id, i.title);
+    let mut s = format!(
+        "{} {}\n{}\n{}",
+        lang.pick("incident", "incident"),
+        i.id,
+        i.title,
+        lang.pick("suggested:", "unités proposées :")
+    );
     for u in &i.suggested {
-        let status = state
-            .units
-            .get(u)
-            .map_or("not in the picture", |(u, _)| u.status.as_str());
+        let status = state.units.get(u).map_or(
+            lang.pick("not in the picture", "absente de la situation"),
+            |(u, _)| lang.status(u.status),
+        );
         let _ = write!(s, "\n  {u} ({status})");
     }
     Some(s)
 }
 
-fn unit_details(u: &Unit, alt_m: f64, at_ms: i64) -> String {
+fn unit_details(u: &Unit, alt_m: f64, at_ms: i64, lang: Lang) -> String {
     let mut s = u.id.clone();
     if let Some(name) = &u.name {
         let _ = write!(s, "\n{name}");
     }
-    let _ = write!(s, "\n{} - {}", u.kind.as_str(), u.status.as_str());
+    let kind = match (lang, u.kind) {
+        (Lang::Fr, UnitKind::Drone) => "drone",
+        (Lang::Fr, UnitKind::Patrol) => "patrouille",
+        (Lang::Fr, UnitKind::FixedCamera) => "caméra fixe",
+        (Lang::Fr, UnitKind::CallPoint) => "borne d'appel",
+        (_, k) => k.as_str(),
+    };
+    let _ = write!(s, "\n{kind} - {}", lang.status(u.status));
     if let Some(p) = u.position {
         let _ = write!(s, "\n{:.6}, {:.6}", p.lat_deg, p.lon_deg);
         if u.kind == UnitKind::Drone {
             let _ = write!(s, "  alt {alt_m:.0} m");
         }
         if let Some(h) = p.heading_deg {
-            let _ = write!(s, "  hdg {h:.0} deg");
+            let _ = write!(s, "  {} {h:.0}°", lang.pick("hdg", "cap"));
         }
         if let Some(v) = p.speed_m_s {
             let _ = write!(s, "  {v:.1} m/s");
@@ -265,46 +417,76 @@ fn unit_details(u: &Unit, alt_m: f64, at_ms: i64) -> String {
     if let Some(d) = &u.drone {
         let battery = d
             .battery_pct
-            .map_or("unknown".to_owned(), |b| format!("{b:.0} %"));
+            .map_or(lang.pick("unknown", "inconnue").to_owned(), |b| {
+                format!("{b:.0} %")
+            });
+        let armed = match (lang, d.armed) {
+            (Lang::En, true) => "armed",
+            (Lang::En, false) => "disarmed",
+            (Lang::Fr, true) => "armé",
+            (Lang::Fr, false) => "désarmé",
+        };
         let _ = write!(
             s,
-            "\nbattery {battery}\nmode {} {}, link {}",
+            "\n{} {battery}\n{} {} {armed}, {} {}",
+            lang.pick("battery", "batterie"),
+            lang.pick("mode", "mode"),
             d.mode,
-            if d.armed { "armed" } else { "disarmed" },
+            lang.pick("link", "liaison"),
             d.link_state
         );
         if let Some(uri) = &d.video_uri {
-            let _ = write!(s, "\nfeed {uri}");
+            let _ = write!(s, "\n{} {uri}", lang.pick("feed", "flux"));
         }
         for w in &d.warnings {
             let _ = write!(s, "\n! {w}");
         }
     }
     if let Some(p) = &u.patrol {
-        let _ = write!(
-            s,
-            "\nrole {}, {}",
-            p.role,
-            if p.connected {
-                "connected"
-            } else {
-                "disconnected"
-            }
-        );
+        let connected = match (lang, p.connected) {
+            (Lang::En, true) => "connected",
+            (Lang::En, false) => "disconnected",
+            (Lang::Fr, true) => "connectée",
+            (Lang::Fr, false) => "déconnectée",
+        };
+        let _ = write!(s, "\n{} {}, {connected}", lang.pick("role", "rôle"), p.role);
         if let Some(q) = p.link_quality {
-            let _ = write!(s, ", link {:.0} %", q * 100.0);
+            let _ = write!(s, ", {} {:.0} %", lang.pick("link", "liaison"), q * 100.0);
         }
     }
     match u.last_seen_ms {
         Some(t) => {
-            let _ = write!(
-                s,
-                "\nlast seen {:.1} s ago",
-                (at_ms - t).max(0) as f64 / 1000.0
-            );
+            let secs = (at_ms - t).max(0) as f64 / 1000.0;
+            let _ = match lang {
+                Lang::En => write!(s, "\nlast seen {secs:.1} s ago"),
+                Lang::Fr => write!(s, "\nvue il y a {secs:.1} s"),
+            };
         }
-        None => s.push_str("\nnever heard from"),
+        None => s.push_str(lang.pick("\nnever heard from", "\njamais entendue")),
     }
-    let _ = write!(s, "\nsource {}", u.source);
+    let _ = write!(s, "\n{} {}", lang.pick("source", "source"), u.source);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_key_in_both_languages() {
+        for lang in [Lang::En, Lang::Fr] {
+            let h = help_text(lang);
+            for layer in Layer::ALL {
+                assert!(
+                    h.contains(layer.name()),
+                    "{lang:?} help lacks {}",
+                    layer.name()
+                );
+            }
+            assert!(h.contains("Ctrl+S") && h.contains("T "));
+        }
+        assert!(help_text(Lang::Fr).contains("Couches"));
+        assert!(help_text(Lang::En).contains("Layers"));
+        assert_ne!(help_text(Lang::Fr), help_text(Lang::En));
+    }
 }

@@ -58,14 +58,47 @@ pub struct Entry {
 
 /// The legend of what `layers` shows of `scene`, in `lang`: a heading per
 /// layer, then its colours; networks and zones only when the site has some.
-pub fn entries(scene: &Scene, layers: &Layers, lang: Lang) -> Vec<(String, Vec<Entry>)> {
+/// In plan mode (`plan`), the plan's items instead of live units.
+pub fn entries(
+    scene: &Scene,
+    layers: &Layers,
+    lang: Lang,
+    plan: bool,
+) -> Vec<(String, Vec<Entry>)> {
     let ground = palette::GROUND;
     let mut out = Vec::new();
     let entry = |colour: Srgba, label: &str| Entry {
         colour,
         label: label.to_owned(),
     };
-    if layers.shown(Layer::Incidents) {
+    if plan {
+        use crate::plan::colours;
+        out.push((
+            lang.pick("Plan", "Plan").to_owned(),
+            vec![
+                entry(
+                    palette::over(colours::STATION, ground),
+                    lang.pick("drone station footprint", "emprise d'une station drone"),
+                ),
+                entry(
+                    palette::over(colours::POST, ground),
+                    lang.pick("patrol post", "poste de patrouille"),
+                ),
+                entry(
+                    palette::over(colours::CAMERA, ground),
+                    lang.pick("added camera", "caméra ajoutée"),
+                ),
+                entry(
+                    colours::LOCKED,
+                    lang.pick(
+                        "locked (kept by the planner)",
+                        "verrouillé (gardé par le planificateur)",
+                    ),
+                ),
+            ],
+        ));
+    }
+    if layers.shown(Layer::Incidents) && !plan {
         out.push((
             lang.pick("Incidents", "Incidents").to_owned(),
             vec![
@@ -77,7 +110,7 @@ pub fn entries(scene: &Scene, layers: &Layers, lang: Lang) -> Vec<(String, Vec<E
             ],
         ));
     }
-    if layers.shown(Layer::Drones) || layers.shown(Layer::Patrols) {
+    if (layers.shown(Layer::Drones) || layers.shown(Layer::Patrols)) && !plan {
         out.push((
             lang.pick("Units", "Unités").to_owned(),
             UnitStatus::ALL
@@ -296,6 +329,7 @@ pub fn update_legend(
     scene: Res<SceneRes>,
     layers: Res<Layers>,
     lang: Res<Lang>,
+    plan: Option<Res<crate::plan::PlanState>>,
     root: Query<Entity, With<LegendRoot>>,
 ) {
     if !(scene.is_changed() || layers.is_changed() || lang.is_changed()) {
@@ -305,7 +339,7 @@ pub fn update_legend(
         return;
     };
     commands.entity(root).despawn_children();
-    let sections = entries(&scene.0, &layers, *lang);
+    let sections = entries(&scene.0, &layers, *lang, plan.is_some());
     commands.entity(root).with_children(|legend| {
         for (heading, rows) in sections {
             legend.spawn((
@@ -419,7 +453,7 @@ mod tests {
             floor_m: 0.0,
             ceiling_m: 120.0,
         });
-        let all = entries(&scene, &Layers::default(), Lang::Fr);
+        let all = entries(&scene, &Layers::default(), Lang::Fr, false);
         let headings: Vec<&str> = all.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(headings, ["Incidents", "Unités", "Zones"]);
         assert_eq!(all[0].1[0].colour, palette::INCIDENT);
@@ -430,8 +464,12 @@ mod tests {
             &scene,
             &Layers::parse_list("drones").expect("valid"),
             Lang::En,
+            false,
         );
         assert_eq!(few.len(), 1);
         assert_eq!(few[0].1[5].label, "link lost");
+        let plan = entries(&scene, &Layers::default(), Lang::En, true);
+        let headings: Vec<&str> = plan.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(headings, ["Plan", "Zones"], "no live units in plan mode");
     }
 }

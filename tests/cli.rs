@@ -257,6 +257,19 @@ fn plan_writes_the_plan_its_maps_and_report_and_the_same_seed_gives_the_same_pla
     );
     let report = std::fs::read_to_string(dir.join("a/report.md")).unwrap();
     assert!(report.contains("1 − 1/e") && report.contains("timeline.png"));
+    // Every station and post row gives the position the map puts it at, so
+    // S01 or P001 in the table can be found on the map.
+    for f in gj["features"].as_array().unwrap() {
+        let kind = f["properties"]["kind"].as_str().unwrap_or("");
+        if kind != "drone_station" && kind != "patrol_post" {
+            continue;
+        }
+        let id = f["properties"]["id"].as_str().unwrap();
+        let c = &f["geometry"]["coordinates"];
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        let row = format!("| {id} | {lat:.6}, {lon:.6} |");
+        assert!(report.contains(&row), "{row} not in report.md");
+    }
     run(&dir.join("b"));
     assert_eq!(
         std::fs::read(dir.join("a/plan.geojson")).unwrap(),

@@ -45,6 +45,10 @@
 //!   `[site]`, the recorded origin, or the data's centre), so offline
 //!   commands and the server agree.
 //! - [`geojson`]: the one GeoJSON reader (features, points, rings, lines).
+//! - [`map`]: what maps are drawn with: the base map people orient by
+//!   (water, parks, streets, landmarks, its attribution), label placement
+//!   without overlap, and the shipped typefaces; the viewer and the
+//!   planner's report maps share them.
 //! - [`time`]: the clock at the edges, calendar arithmetic, local time
 //!   zones and dates in words.
 //! - [`fleet`]: the one fleet picture, every unit by id, with change
@@ -88,6 +92,7 @@ pub mod frame;
 pub mod geojson;
 pub mod guardrails;
 pub mod http;
+pub mod map;
 pub mod metrics;
 pub mod openapi;
 pub mod operator;

@@ -64,7 +64,7 @@ pub struct ViewArgs {
     #[arg(long, value_parser = parse_size, default_value = "1280x720")]
     pub size: (u32, u32),
     /// Layers shown at start, comma-separated (default: all but heatmap):
-    /// buildings, streets, zones, cameras, coverage, heatmap, drones,
+    /// buildings, map, zones, cameras, coverage, heatmap, drones,
     /// patrols, incidents, hud.
     #[arg(long)]
     pub layers: Option<String>,

@@ -16,6 +16,7 @@ use vigie_protocols::api::UnitKind;
 
 use crate::capture::{self, Capture};
 use crate::controls;
+use crate::labels;
 use crate::layers::{Layer, Layers};
 use crate::legend;
 use crate::meshes;
@@ -29,6 +30,11 @@ use crate::view::{NEAR_M, OrbitView, VFOV_DEG, world};
 
 /// Height of streets above the ground, metres.
 const STREET_UP_M: f64 = 0.1;
+/// Height of the base map's parks above the ground, metres.
+const PARK_UP_M: f64 = 0.04;
+/// Height of the base map's water above the ground, metres (above parks:
+/// a river crossing a park shows).
+const WATER_UP_M: f64 = 0.07;
 
 /// Why the viewer stopped with an error.
 #[derive(Debug, Error)]
@@ -131,7 +137,10 @@ pub fn build(options: ViewerOptions) -> App {
         .init_resource::<controls::Selection>()
         .init_resource::<controls::FindPrompt>()
         .init_resource::<controls::MouseGrab>()
-        .add_systems(Startup, (setup_scene, panels::setup, legend::setup))
+        .add_systems(
+            Startup,
+            (setup_scene, panels::setup, legend::setup, labels::setup),
+        )
         .add_systems(
             Update,
             (
@@ -150,6 +159,9 @@ pub fn build(options: ViewerOptions) -> App {
                 panels::update,
                 legend::update_legend,
                 legend::update_furniture,
+                legend::show_attribution,
+                labels::sync_unit_labels,
+                labels::place_labels,
             )
                 .chain(),
         );
@@ -216,7 +228,27 @@ fn setup_scene(
         perceptual_roughness: 0.9,
         ..default()
     });
-    let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 3] = [
+    let flat = materials.add(units::unlit(Color::WHITE));
+    let base_areas = scene
+        .parks
+        .iter()
+        .map(|a| (a.ring.as_slice(), palette::PARK))
+        .collect::<Vec<_>>();
+    let water = scene
+        .water
+        .iter()
+        .map(|a| (a.ring.as_slice(), palette::WATER));
+    let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 5] = [
+        (
+            meshes::flat_rings(base_areas, PARK_UP_M).into_mesh(),
+            Some(Layer::Map),
+            flat.clone(),
+        ),
+        (
+            meshes::flat_rings(water, WATER_UP_M).into_mesh(),
+            Some(Layer::Map),
+            flat.clone(),
+        ),
         (
             meshes::buildings(&scene.buildings).into_mesh(),
             Some(Layer::Buildings),
@@ -224,8 +256,8 @@ fn setup_scene(
         ),
         (
             meshes::streets(&scene.streets, STREET_UP_M).into_mesh(),
-            Some(Layer::Streets),
-            materials.add(units::unlit(Color::WHITE)),
+            Some(Layer::Map),
+            flat,
         ),
         (
             meshes::zones(&scene.zones).into_mesh(),

@@ -5,16 +5,18 @@
 //! labels on the map; both cover Latin-1 and Latin Extended-A, so
 //! Champs-Élysées, Trocadéro, Iéna or Œuvre render as written. Licence:
 //! Bitstream Vera licence, DejaVu changes in the public domain
-//! (`viewer/assets/fonts/LICENSE`).
+//! (`ground/assets/fonts/LICENSE`). The bytes are the ground crate's
+//! ([`vigie_ground::map::text`]), which draws the planner's report maps
+//! with the same faces.
 
 use bevy::asset::{AssetId, Assets};
 use bevy::prelude::*;
 use bevy::text::Font;
 
 /// DejaVu Sans Mono: the default font of every text in the view.
-pub const MONO: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
+pub const MONO: &[u8] = vigie_ground::map::text::MONO;
 /// DejaVu Sans: map labels.
-pub const SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+pub const SANS: &[u8] = vigie_ground::map::text::SANS;
 
 /// The label font's handle.
 #[derive(Resource, Clone)]

@@ -9,8 +9,8 @@ use bevy::prelude::{Component, Resource};
 pub enum Layer {
     /// Extruded buildings.
     Buildings,
-    /// Street ribbons.
-    Streets,
+    /// The base map: water, parks, street ribbons and landmark labels.
+    Map,
     /// Event, no-fly and drone-perimeter volumes.
     Zones,
     /// Fixed camera masts and frustum lines.
@@ -33,7 +33,7 @@ impl Layer {
     /// Every layer, in key order.
     pub const ALL: [Layer; 10] = [
         Layer::Buildings,
-        Layer::Streets,
+        Layer::Map,
         Layer::Zones,
         Layer::Cameras,
         Layer::Coverage,
@@ -48,7 +48,7 @@ impl Layer {
     pub fn name(self) -> &'static str {
         match self {
             Layer::Buildings => "buildings",
-            Layer::Streets => "streets",
+            Layer::Map => "map",
             Layer::Zones => "zones",
             Layer::Cameras => "cameras",
             Layer::Coverage => "coverage",
@@ -64,7 +64,7 @@ impl Layer {
     pub fn key(self) -> (KeyCode, &'static str) {
         match self {
             Layer::Buildings => (KeyCode::Digit1, "1"),
-            Layer::Streets => (KeyCode::Digit2, "2"),
+            Layer::Map => (KeyCode::Digit2, "2"),
             Layer::Zones => (KeyCode::Digit3, "3"),
             Layer::Cameras => (KeyCode::Digit4, "4"),
             Layer::Coverage => (KeyCode::Digit5, "5"),
@@ -76,9 +76,13 @@ impl Layer {
         }
     }
 
-    /// Parses a layer name.
+    /// Parses a layer name (`streets`, its name before the base map had
+    /// water and landmarks, is read as `map`).
     pub fn parse(s: &str) -> Option<Layer> {
-        Layer::ALL.into_iter().find(|l| l.name() == s)
+        match s {
+            "streets" => Some(Layer::Map),
+            _ => Layer::ALL.into_iter().find(|l| l.name() == s),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use vigie_protocols::api::UnitStatus;
 
 use crate::coverage::Cell;
 use crate::i18n::Lang;
+use crate::labels::KeepClear;
 use crate::layers::{Layer, Layers};
 use crate::palette;
 use crate::scene::{OwnerNetwork, Scene, ZoneKind};
@@ -30,6 +31,8 @@ pub const LEGEND_MIN_PX: (f32, f32) = (480.0, 360.0);
 pub const FURNITURE: Srgba = Srgba::rgb(1.0, 1.0, 1.0);
 const PANEL_BG: Color = Color::srgba(0.05, 0.06, 0.08, 0.78);
 const FONT_PX: f32 = 12.0;
+/// Size of the attribution's text, pixels.
+const ATTRIBUTION_PX: f32 = 10.0;
 
 /// The legend's root node (left, under the status bar).
 #[derive(Component)]
@@ -46,6 +49,21 @@ pub struct ScaleLabel;
 /// Every furniture root, shown with the HUD.
 #[derive(Component)]
 pub struct Furniture;
+/// The base map's attribution (bottom right), shown with the map layer
+/// whether or not the HUD is: the data's licence asks for it on screen.
+#[derive(Component)]
+pub struct Attribution;
+
+/// The attribution line for `scene` in `lang`; `None` without a base map.
+pub fn attribution(scene: &Scene, lang: Lang) -> Option<String> {
+    (!scene.attribution.is_empty()).then(|| {
+        format!(
+            "{} {}",
+            lang.pick("Base map:", "Fond de plan :"),
+            scene.attribution
+        )
+    })
+}
 
 /// One line of the legend: a swatch colour (as seen on the map) and words.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +191,24 @@ pub fn entries(
                 .collect(),
         ));
     }
+    if layers.shown(Layer::Map) {
+        let mut map = Vec::new();
+        if !scene.water.is_empty() {
+            map.push(entry(palette::WATER, lang.pick("water", "eau")));
+        }
+        if !scene.parks.is_empty() {
+            map.push(entry(
+                palette::PARK,
+                lang.pick("park, garden", "parc, jardin"),
+            ));
+        }
+        if !scene.streets.is_empty() {
+            map.push(entry(palette::STREET, lang.pick("street", "rue")));
+        }
+        if !map.is_empty() {
+            out.push((lang.pick("Map", "Fond de plan").to_owned(), map));
+        }
+    }
     if !scene.privacy_masks.is_empty() {
         out.push((
             lang.pick("Privacy", "Vie privée").to_owned(),
@@ -220,12 +256,30 @@ pub fn format_length(m: f32) -> String {
     }
 }
 
-/// Spawns the north arrow and the scale bar (bottom left) and an empty
-/// legend (filled by [`update_legend`]).
-pub fn setup(mut commands: Commands) {
+/// Spawns the north arrow and the scale bar (bottom left), an empty
+/// legend (filled by [`update_legend`]) and the base map's attribution.
+pub fn setup(mut commands: Commands, scene: Res<SceneRes>, lang: Res<Lang>) {
+    if let Some(text) = attribution(&scene.0, *lang) {
+        commands.spawn((
+            Attribution,
+            KeepClear,
+            Node {
+                position_type: PositionType::Absolute,
+                bottom: px(2),
+                right: px(4),
+                padding: UiRect::horizontal(px(4)),
+                ..default()
+            },
+            BackgroundColor(PANEL_BG),
+            Text::new(text),
+            TextFont::from_font_size(ATTRIBUTION_PX),
+            TextColor(Color::srgb(0.9, 0.9, 0.9)),
+        ));
+    }
     commands.spawn((
         LegendRoot,
         Furniture,
+        KeepClear,
         Node {
             position_type: PositionType::Absolute,
             top: px(36),
@@ -242,6 +296,7 @@ pub fn setup(mut commands: Commands) {
     commands
         .spawn((
             Furniture,
+            KeepClear,
             Node {
                 position_type: PositionType::Absolute,
                 bottom: px(44),
@@ -293,6 +348,7 @@ pub fn setup(mut commands: Commands) {
     commands
         .spawn((
             Furniture,
+            KeepClear,
             Node {
                 position_type: PositionType::Absolute,
                 bottom: px(44),
@@ -420,6 +476,20 @@ pub fn update_furniture(
         } else {
             Visibility::Hidden
         };
+        if *v != want {
+            *v = want;
+        }
+    }
+}
+
+/// Shows the attribution with the map layer.
+pub fn show_attribution(layers: Res<Layers>, mut q: Query<&mut Visibility, With<Attribution>>) {
+    let want = if layers.shown(Layer::Map) {
+        Visibility::Inherited
+    } else {
+        Visibility::Hidden
+    };
+    for mut v in &mut q {
         if *v != want {
             *v = want;
         }

@@ -16,7 +16,9 @@
 //! - [`palette`], [`layers`], [`fonts`]: colours (checked under simulated
 //!   colour-vision deficiency), toggleable layers, the shipped fonts;
 //!   [`i18n`] the interface in French and English; [`legend`] the legend,
-//!   north arrow and scale bar.
+//!   north arrow, scale bar and the base map's attribution; [`labels`]
+//!   names on the map (units, incidents, zones, landmarks) placed without
+//!   overlap.
 //! - [`app`]: the Bevy app; [`units`] (markers, footprints, heat map),
 //!   [`controls`] (input), [`panels`] (overlays), [`capture`] (screenshots)
 //!   are its systems, with [`timebar`] (the replay's timeline bar);
@@ -29,6 +31,7 @@ pub mod controls;
 pub mod coverage;
 pub mod fonts;
 pub mod i18n;
+pub mod labels;
 pub mod layers;
 pub mod legend;
 pub mod meshes;

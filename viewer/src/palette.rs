@@ -32,6 +32,14 @@ pub const SKY: Srgba = Srgba::rgb(0.62, 0.72, 0.82);
 pub const GROUND: Srgba = Srgba::rgb(0.30, 0.33, 0.30);
 /// Streets.
 pub const STREET: Srgba = Srgba::rgb(0.48, 0.48, 0.46);
+/// Water of the base map (rivers, canals): dark blue, under everything.
+pub const WATER: Srgba = Srgba::rgb(0.17, 0.30, 0.45);
+/// Parks and gardens of the base map: a darker green than the ground.
+pub const PARK: Srgba = Srgba::rgb(0.25, 0.38, 0.24);
+/// Map labels' text.
+pub const LABEL_TEXT: Srgba = Srgba::rgb(0.96, 0.96, 0.94);
+/// Map labels' backing, so text reads over any layer.
+pub const LABEL_BACK: Srgba = Srgba::new(0.05, 0.05, 0.06, 0.72);
 /// Buildings (lit).
 pub const BUILDING: Srgba = Srgba::rgb(0.80, 0.78, 0.74);
 /// Privacy masks: blacked out.
@@ -122,6 +130,10 @@ pub fn on_screen() -> Vec<(String, Srgba)> {
         ("sky".into(), SKY),
         ("ground".into(), GROUND),
         ("street".into(), STREET),
+        ("water".into(), WATER),
+        ("park".into(), PARK),
+        ("label".into(), LABEL_TEXT),
+        ("label backing".into(), over(LABEL_BACK, GROUND)),
         ("building".into(), BUILDING),
         ("privacy mask".into(), PRIVACY),
         ("incident link".into(), INCIDENT_LINK),

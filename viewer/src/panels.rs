@@ -8,6 +8,7 @@ use vigie_protocols::api::{Unit, UnitKind};
 
 use crate::controls::{FindPrompt, Selection};
 use crate::i18n::Lang;
+use crate::labels::KeepClear;
 use crate::layers::{Layer, Layers};
 use crate::scene::Scene;
 use crate::units::{CoverageStats, SceneRes, SourceRes, UnitsState};
@@ -47,6 +48,7 @@ pub fn setup(mut commands: Commands, lang: Option<Res<Lang>>) {
     let lang = lang.map_or(Lang::En, |l| *l);
     commands.spawn((
         StatusBar,
+        KeepClear,
         panel(Node {
             top: px(6),
             left: px(6),
@@ -55,6 +57,7 @@ pub fn setup(mut commands: Commands, lang: Option<Res<Lang>>) {
     ));
     commands.spawn((
         DetailsPanel,
+        KeepClear,
         Visibility::Hidden,
         panel(Node {
             top: px(6),
@@ -76,6 +79,7 @@ pub fn setup(mut commands: Commands, lang: Option<Res<Lang>>) {
         .insert(Text::new(help_text(lang)));
     commands.spawn((
         PromptLine,
+        KeepClear,
         Visibility::Hidden,
         panel(Node {
             bottom: px(6),
@@ -343,7 +347,22 @@ fn set(text: &mut Text, s: String) {
 /// exists.
 pub fn details(scene: &Scene, state: &UnitsState, id: &str, lang: Lang) -> Option<String> {
     if let Some((u, p)) = state.units.get(id) {
-        return Some(unit_details(u, p.alt_m, state.at_ms, lang));
+        let mut s = unit_details(u, p.alt_m, state.at_ms, lang);
+        // What the unit is doing for dispatch: its order, else where it is
+        // suggested.
+        for i in &scene.incidents {
+            if i.assigned.iter().any(|a| a == id) {
+                let _ = write!(s, "\n{} {}", lang.pick("order:", "ordre :"), i.title);
+            } else if i.suggested.iter().any(|a| a == id) {
+                let _ = write!(
+                    s,
+                    "\n{} {}",
+                    lang.pick("suggested for", "proposée pour"),
+                    i.title
+                );
+            }
+        }
+        return Some(s);
     }
     if let Some(c) = scene.cameras.iter().find(|c| c.id == id) {
         return Some(match lang {

@@ -245,10 +245,6 @@ pub struct PlanPanel;
 #[derive(Component)]
 pub struct PlanMesh;
 
-/// A zone's weight label, kept over the zone's centre.
-#[derive(Component)]
-pub struct ZoneLabel(Vec3);
-
 /// Adds plan mode to an app.
 pub fn install(app: &mut App, mode: PlanMode) {
     app.insert_resource(PlanState::new(mode))
@@ -262,7 +258,6 @@ pub fn install(app: &mut App, mode: PlanMode) {
                 draw_mesh,
                 draw_lines,
                 panel,
-                place_labels,
             )
                 .chain()
                 .after(crate::units::poll_source),
@@ -274,13 +269,7 @@ pub fn install(app: &mut App, mode: PlanMode) {
 /// fixed cameras with their coverage.
 pub fn scene_of(event: &Event) -> Scene {
     let frame = event.frame;
-    let open = |ring: &[EastNorth]| -> Vec<EastNorth> {
-        let mut r = ring.to_vec();
-        if r.len() > 1 && r.first() == r.last() {
-            r.pop();
-        }
-        r
-    };
+    let open = |ring: &[EastNorth]| scene::open(ring.to_vec());
     let mut s = Scene::empty(&event.name, 0.0, 0.0, 300.0);
     s.frame = frame;
     let mut far: f64 = 200.0;
@@ -363,6 +352,7 @@ pub fn scene_of(event: &Event) -> Scene {
         });
     }
     s.extent_m = (far * 1.1).ceil();
+    s.add_base(&event.base);
     s
 }
 
@@ -414,12 +404,14 @@ pub mod colours {
     pub const LOCKED: Srgba = Srgba::rgb(1.0, 0.6, 0.1);
 }
 
-fn setup(mut commands: Commands, state: Res<PlanState>) {
+fn setup(mut commands: Commands) {
     commands.spawn((
         PlanPanel,
+        crate::labels::KeepClear,
         Node {
             position_type: PositionType::Absolute,
-            bottom: px(6),
+            // Above the base map's attribution line.
+            bottom: px(20),
             right: px(6),
             max_width: px(460),
             padding: UiRect::all(px(6)),
@@ -430,21 +422,6 @@ fn setup(mut commands: Commands, state: Res<PlanState>) {
         TextFont::from_font_size(13.0),
         TextColor(Color::WHITE),
     ));
-    // One weight label per zone, over its centre.
-    for z in &state.layout.event().zones {
-        let b = z.shape.bbox();
-        let c = [(b[0][0] + b[1][0]) / 2.0, (b[0][1] + b[1][1]) / 2.0];
-        commands.spawn((
-            ZoneLabel(world(c, 4.0 * z.weight.clamp(0.25, 10.0))),
-            Node {
-                position_type: PositionType::Absolute,
-                ..default()
-            },
-            Text::new(format!("{} x{}", z.name, z.weight)),
-            TextFont::from_font_size(11.0),
-            TextColor(Color::srgb(1.0, 0.92, 0.5)),
-        ));
-    }
 }
 
 /// The ground point under the cursor, local frame.
@@ -823,41 +800,6 @@ fn panel(
     for (mut text, _) in &mut q {
         if text.0 != s {
             text.0 = s.clone();
-        }
-    }
-}
-
-/// Keeps the zone labels over their zones (shown with the zones and HUD
-/// layers).
-fn place_labels(
-    cameras: Query<(&Camera, &GlobalTransform)>,
-    layers: Res<crate::layers::Layers>,
-    mut labels: Query<(&ZoneLabel, &mut Node, &mut Visibility)>,
-) {
-    let Some((camera, eye)) = cameras.iter().next() else {
-        return;
-    };
-    let shown =
-        layers.shown(crate::layers::Layer::Zones) && layers.shown(crate::layers::Layer::Hud);
-    for (label, mut node, mut v) in &mut labels {
-        let at = camera
-            .world_to_viewport(eye, label.0)
-            .ok()
-            .filter(|_| shown);
-        let want = if at.is_some() {
-            Visibility::Inherited
-        } else {
-            Visibility::Hidden
-        };
-        if *v != want {
-            *v = want;
-        }
-        if let Some(p) = at {
-            let (l, t) = (px(p.x), px(p.y));
-            if node.left != l || node.top != t {
-                node.left = l;
-                node.top = t;
-            }
         }
     }
 }

@@ -14,6 +14,9 @@
 //! privacy_masks = "privacy.geojson"    # Polygon: name
 //! cameras = "cameras.geojson"          # Point: id, name, height_m, heading_deg,
 //!                                      #   tilt_deg, hfov_deg, range_m, owner
+//! base = "base.geojson"                # base map: water, parks, streets,
+//!                                      #   landmarks, attribution
+//!                                      #   (vigie_ground::map::base)
 //!
 //! [[drones]]                           # path: [lon, lat, alt_rel_m, t_s], t_s rising
 //! id = "drone:sim:1"
@@ -42,6 +45,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use vigie_ground::coverage::footprint::{CameraPose, ground_footprint};
 use vigie_ground::frame::LocalFrame;
+use vigie_ground::map::base::BaseMap;
 use vigie_protocols::api::{DroneTelemetry, PatrolInfo, Position, Unit, UnitKind, UnitStatus};
 
 use crate::coverage::fixed_camera_coverage;
@@ -134,6 +138,7 @@ struct Layers {
     zones: Option<PathBuf>,
     privacy_masks: Option<PathBuf>,
     cameras: Option<PathBuf>,
+    base: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +312,14 @@ impl Scenario {
                 None => Ok(Vec::new()),
             }
         };
+        if let Some(p) = &file.layers.base {
+            let path = dir.join(p);
+            let map = BaseMap::parse(&read(&path)?).map_err(|e| ScenarioError::GeoJson {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            scene.add_base(&map);
+        }
         for f in layer(&file.layers.buildings)? {
             let height_m = f
                 .num("height_m")
@@ -387,6 +400,7 @@ impl Scenario {
                 title: inc.title,
                 position: [e, n],
                 suggested: inc.suggested,
+                assigned: Vec::new(),
             });
         }
         let mut units = Vec::new();

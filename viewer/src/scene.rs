@@ -1,5 +1,6 @@
-//! The picture the viewer renders: static layers of a site (ground,
-//! buildings, streets, zones, privacy masks, fixed cameras, incidents) and
+//! The picture the viewer renders: static layers of a site (ground, the
+//! base map's water, parks, streets and landmarks, buildings, zones,
+//! privacy masks, fixed cameras, incidents) and
 //! the moving units (drones, patrols) that a source keeps up to date.
 //!
 //! All geometry is in the site's local frame ([`LocalFrame`]): east/north
@@ -9,6 +10,7 @@
 use std::sync::Arc;
 
 use vigie_ground::frame::LocalFrame;
+use vigie_ground::map::base::{self as basemap, BaseMap};
 
 use crate::view::{Extent, OrbitView};
 use vigie_protocols::api::{Unit, UnitKind, UnitStatus};
@@ -37,6 +39,15 @@ pub struct Scene {
     pub cameras: Vec<FixedCamera>,
     /// Incidents with their suggested units.
     pub incidents: Vec<Incident>,
+    /// Water of the base map (rivers, canals), flat.
+    pub water: Vec<Area>,
+    /// Parks and gardens of the base map, flat.
+    pub parks: Vec<Area>,
+    /// Named places of the base map, labelled.
+    pub landmarks: Vec<Landmark>,
+    /// What the base map's licence asks to be shown with it; empty without
+    /// a base map.
+    pub attribution: String,
 }
 
 impl Scene {
@@ -52,8 +63,72 @@ impl Scene {
             privacy_masks: Vec::new(),
             cameras: Vec::new(),
             incidents: Vec::new(),
+            water: Vec::new(),
+            parks: Vec::new(),
+            landmarks: Vec::new(),
+            attribution: String::new(),
         }
     }
+
+    /// Adds a base map: water, parks, streets and landmarks in the scene's
+    /// frame, the attribution kept. What lies wholly off the ground square
+    /// is left out (it would float beside the site).
+    pub fn add_base(&mut self, map: &BaseMap) {
+        let frame = self.frame;
+        let e = self.extent_m;
+        let local = |p: &[f64; 2]| -> EastNorth {
+            let (x, y) = frame.to_local(p[1], p[0]);
+            [x, y]
+        };
+        let on_ground = |pts: &[EastNorth]| {
+            Extent::of(pts.iter().copied())
+                .is_some_and(|b| b.max[0] >= -e && b.min[0] <= e && b.max[1] >= -e && b.min[1] <= e)
+        };
+        let areas = |list: &[basemap::Area]| -> Vec<Area> {
+            list.iter()
+                .map(|a| Area {
+                    name: a.name.clone(),
+                    ring: open(a.ring.iter().map(local).collect()),
+                })
+                .filter(|a| on_ground(&a.ring))
+                .collect()
+        };
+        self.water.extend(areas(&map.water));
+        self.parks.extend(areas(&map.parks));
+        for s in &map.streets {
+            let line: Vec<EastNorth> = s.line.iter().map(local).collect();
+            if on_ground(&line) {
+                self.streets.push(Street {
+                    name: s.name.clone(),
+                    line,
+                    width_m: s.width_m,
+                });
+            }
+        }
+        for l in &map.landmarks {
+            let at = local(&l.at);
+            if on_ground(&[at]) {
+                self.landmarks.push(Landmark {
+                    name: l.name.clone(),
+                    at,
+                });
+            }
+        }
+        if !map.attribution.is_empty() && !self.attribution.contains(&map.attribution) {
+            if !self.attribution.is_empty() {
+                self.attribution.push_str("; ");
+            }
+            self.attribution.push_str(&map.attribution);
+        }
+    }
+}
+
+/// A ring without its closing point.
+pub fn open(mut ring: Vec<EastNorth>) -> Vec<EastNorth> {
+    if ring.len() > 1 && ring.first() == ring.last() {
+        ring.pop();
+    }
+    ring
 }
 
 impl Scene {
@@ -182,6 +257,24 @@ pub struct Zone {
     pub ceiling_m: f64,
 }
 
+/// A flat area of the base map: water or a park.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Area {
+    /// Name, possibly empty.
+    pub name: String,
+    /// Outer ring, local frame, not closed.
+    pub ring: Vec<EastNorth>,
+}
+
+/// A named place of the base map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Landmark {
+    /// Name (the label).
+    pub name: String,
+    /// Where the label stands, local frame.
+    pub at: EastNorth,
+}
+
 /// An area blacked out in every view and excluded from coverage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrivacyMask {
@@ -230,8 +323,11 @@ pub struct Incident {
     pub title: String,
     /// Where it is, local frame.
     pub position: EastNorth,
-    /// Ids of the units the dispatcher suggests, best first.
+    /// Ids of the units the dispatcher suggests, best first (those with
+    /// an order on it first).
     pub suggested: Vec<String>,
+    /// Ids of the units that hold an order on it.
+    pub assigned: Vec<String>,
 }
 
 /// The moving part of the picture at one instant: every unit as the API
@@ -377,6 +473,7 @@ impl Scene {
                         title: format!("#{} {} ({}, {})", i.id, i.category, i.priority, i.status),
                         position: local(p.lat_deg, p.lon_deg),
                         suggested,
+                        assigned: i.assigned.clone(),
                     })
                 })
                 .collect();

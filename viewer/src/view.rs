@@ -76,9 +76,9 @@ impl Extent {
 
     /// Grows the box to hold `p`.
     pub fn include(&mut self, p: EastNorth) {
-        for i in 0..2 {
-            self.min[i] = self.min[i].min(p[i]);
-            self.max[i] = self.max[i].max(p[i]);
+        for (i, v) in p.into_iter().enumerate() {
+            self.min[i] = self.min[i].min(v);
+            self.max[i] = self.max[i].max(v);
         }
     }
 

@@ -31,6 +31,8 @@
 //! [layers]                        # optional GeoJSON/CSV files
 //! cameras = "cameras.geojson"     # fixed cameras (inventory columns)
 //! buildings = "buildings.geojson"
+//! base = "paris.base.geojson"     # base map (crate::map::base): water,
+//!                                 # parks, streets, landmarks
 //!
 //! [drones]
 //! count = 12
@@ -65,6 +67,7 @@ use crate::coverage::camera::FixedCamera;
 use crate::coverage::inventory;
 use crate::coverage::polygon::{Pt, closed, first_self_crossing, signed_area};
 use crate::frame::LocalFrame;
+use crate::map::base::BaseMap;
 
 /// Highest altitude a drone may fly in the open category, metres above
 /// ground (EU 2019/947): the default and the upper limit of `ceiling_m`.
@@ -317,6 +320,8 @@ pub struct Event {
     pub cameras: Vec<FixedCamera>,
     /// Building footprints (line of sight of fixed cameras; not ground).
     pub buildings: Vec<Building>,
+    /// The base map to orient by (WGS84), empty if the event names none.
+    pub base: BaseMap,
     /// Drones.
     pub drones: DroneAssets,
     /// Patrol teams.
@@ -486,6 +491,8 @@ struct LayersSpec {
     privacy_masks: Option<String>,
     #[serde(default)]
     no_fly: Option<String>,
+    #[serde(default)]
+    base: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -724,6 +731,7 @@ impl Builder<'_> {
         let mut warnings = Vec::new();
         let mut cameras = Vec::new();
         let mut buildings = Vec::new();
+        let mut base = BaseMap::default();
         if let Some(layers) = &f.layers {
             let pos = layers.span().start;
             let l = layers.get_ref();
@@ -765,6 +773,13 @@ impl Builder<'_> {
                     name: "no-fly".into(),
                     ring,
                 }));
+            }
+            if let Some(b) = &l.base {
+                let p = self.dir.join(b);
+                let text =
+                    inventory::read_layer(&p).map_err(|e| at(pos, format!("layers.base: {e}")))?;
+                base = BaseMap::parse(&text)
+                    .map_err(|e| at(pos, format!("layers.base: {}: {e}", p.display())))?;
             }
         }
 
@@ -835,6 +850,7 @@ impl Builder<'_> {
             masks,
             cameras,
             buildings,
+            base,
             drones,
             patrols,
             warnings,

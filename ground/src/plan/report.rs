@@ -76,7 +76,7 @@ pub fn write_all(event: &Event, plan: &Plan, dir: &Path) -> Result<Vec<PathBuf>,
         serde_json::to_string_pretty(&geojson(event, plan)).unwrap_or_default(),
     )?;
     text("summary.csv", summary_csv(event, plan))?;
-    text("summary.md", summary_md(plan))?;
+    text("summary.md", summary_md(event, plan))?;
     let mut png = |name: &str, img: RgbImage| -> Result<(), ReportError> {
         let p = dir.join(name);
         img.save(&p).map_err(|e| err(&p, &e))?;
@@ -291,7 +291,7 @@ pub fn pct_value(x: f64) -> String {
 }
 
 /// The headline table and the stations and posts, in Markdown.
-pub fn summary_md(plan: &Plan) -> String {
+pub fn summary_md(event: &Event, plan: &Plan) -> String {
     let t = &plan.totals;
     let mut out = String::new();
     let _ = writeln!(out, "| | |\n|---|---|");
@@ -331,15 +331,16 @@ pub fn summary_md(plan: &Plan) -> String {
     if !plan.stations.is_empty() {
         let _ = writeln!(
             out,
-            "\n| Station | Altitude | Gimbal pitch / heading | Airframes | Sorties | On station | Transit | Window ({}) |\n|---|---|---|---|---|---|---|---|",
+            "\n| Station | Position (lat, lon) | Altitude | Gimbal pitch / heading | Airframes | Sorties | On station | Transit | Window ({}) |\n|---|---|---|---|---|---|---|---|---|",
             zone(plan)
         );
         for s in &plan.stations {
             let st = &s.station;
             let r = &st.rotation;
+            let [lon, lat] = lonlat(event, st.pos);
             let _ = writeln!(
                 out,
-                "| {} | {:.0} m | {:.0}° / {:.0}° | {} | {} | {:.0} min | {:.1} min | {}–{} |",
+                "| {} | {lat:.6}, {lon:.6} | {:.0} m | {:.0}° / {:.0}° | {} | {} | {:.0} min | {:.1} min | {}–{} |",
                 s.id,
                 st.altitude_m,
                 st.pitch_deg,
@@ -356,13 +357,14 @@ pub fn summary_md(plan: &Plan) -> String {
     if !plan.posts.is_empty() {
         let _ = writeln!(
             out,
-            "\n| Post | Radius | Teams | Window ({}) |\n|---|---|---|---|",
+            "\n| Post | Position (lat, lon) | Radius | Teams | Window ({}) |\n|---|---|---|---|---|",
             zone(plan)
         );
         for p in &plan.posts {
+            let [lon, lat] = lonlat(event, p.post.pos);
             let _ = writeln!(
                 out,
-                "| {} | {:.0} m | {} | {}–{} |",
+                "| {} | {lat:.6}, {lon:.6} | {:.0} m | {} | {}–{} |",
                 p.id,
                 p.post.radius_m,
                 p.post.teams,
@@ -395,7 +397,7 @@ pub fn report_md(event: &Event, plan: &Plan) -> String {
         plan.cells.grid.cell_m,
         t.masked_m2 / 1e4,
     );
-    let _ = writeln!(out, "## Summary\n\n{}", summary_md(plan));
+    let _ = writeln!(out, "## Summary\n\n{}", summary_md(event, plan));
     let _ = writeln!(
         out,
         "\n## Zones\n\n| Zone | Weight | Crowd | Open area | Fixed cameras | With the plan | People outside coverage (est.) |\n|---|---|---|---|---|---|---|"

@@ -121,6 +121,7 @@ pub(super) fn random_event(seed: u64) -> Event {
         masks,
         cameras,
         buildings: Vec::new(),
+        base: Default::default(),
         drones,
         patrols,
         warnings: Vec::new(),

@@ -1,0 +1,341 @@
+//! Names on the map: units (call sign and id), incidents, zones and the
+//! base map's landmarks, at one size on screen whatever the zoom, placed so
+//! that no two overlap nor cover a panel.
+//!
+//! Placement is the ground's ([`vigie_ground::map::labels::place`]), the one
+//! the planner's report maps use: greedy by rank (incidents, units, zones,
+//! landmarks), a point's label beside its marker, an area's name centred on
+//! it. A label that finds no free place is hidden until the view makes room
+//! (zoom in and it comes back).
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use geo::InteriorPoint;
+use vigie_protocols::api::UnitKind;
+
+use vigie_ground::map::labels::{self as placing, Anchor, Candidate};
+
+use crate::fonts::Fonts;
+use crate::layers::{Layer, Layers};
+use crate::palette;
+use crate::scene::{EastNorth, Scene};
+use crate::units::{MARKER_PX, SceneRes, UnitsState};
+use crate::view::world;
+
+/// Size of label text, pixels, at every zoom.
+pub const LABEL_PX: f32 = 12.0;
+/// Padding inside a label's backing, pixels.
+const PAD_PX: f32 = 2.0;
+
+/// What a label names; its rank in placement (first placed first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LabelKind {
+    /// An incident: never hidden for anything else.
+    Incident,
+    /// A drone or a patrol.
+    Unit,
+    /// An event zone, no-fly zone or authorisation.
+    Zone,
+    /// A place of the base map.
+    Landmark,
+}
+
+impl LabelKind {
+    /// How the label stands to what it names: beside a marker (a point) or
+    /// centred on it (an area, a place name).
+    fn anchor(self) -> Anchor {
+        match self {
+            LabelKind::Incident | LabelKind::Unit => Anchor::Beside(MARKER_PX),
+            LabelKind::Zone | LabelKind::Landmark => Anchor::Centred,
+        }
+    }
+}
+
+/// A label entity on the map.
+#[derive(Component, Debug, Clone)]
+pub struct MapLabel {
+    /// What it names, and its rank.
+    pub kind: LabelKind,
+    /// The layer that shows it (with the HUD).
+    pub layer: Layer,
+    /// The world point it names.
+    pub anchor: Vec3,
+    /// The unit it follows, for unit labels.
+    pub unit: Option<String>,
+}
+
+/// A UI node that labels must not cover (panels, legend, furniture).
+#[derive(Component)]
+pub struct KeepClear;
+
+/// The text of a unit's label: call sign and id, or the id alone.
+pub fn unit_text(id: &str, name: Option<&str>) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty() && *n != id) {
+        Some(n) => format!("{n} · {id}"),
+        None => id.to_owned(),
+    }
+}
+
+/// A point inside a ring (for an area's name): the interior point of the
+/// polygon, which a concave or corridor-shaped zone's centroid is not.
+pub fn inside_point(ring: &[EastNorth]) -> Option<EastNorth> {
+    let poly = geo::Polygon::new(
+        geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
+        Vec::new(),
+    );
+    poly.interior_point().map(|p| [p.x(), p.y()])
+}
+
+fn spawn_label(commands: &mut Commands, font: &TextFont, label: MapLabel, text: String) {
+    commands.spawn((
+        label,
+        Node {
+            position_type: PositionType::Absolute,
+            padding: UiRect::all(px(PAD_PX)),
+            ..default()
+        },
+        Visibility::Hidden,
+        BackgroundColor(palette::LABEL_BACK.into()),
+        Text::new(text),
+        font.clone(),
+        TextColor(palette::LABEL_TEXT.into()),
+        // Under the panels, whatever the spawn order.
+        GlobalZIndex(-1),
+    ));
+}
+
+/// Spawns the static labels: zones, landmarks and the scene's incidents.
+pub fn setup(mut commands: Commands, scene: Res<SceneRes>, fonts: Option<Res<Fonts>>) {
+    let font = label_font(fonts.as_deref());
+    for (kind, layer, anchor, text) in static_labels(&scene.0) {
+        spawn_label(
+            &mut commands,
+            &font,
+            MapLabel {
+                kind,
+                layer,
+                anchor,
+                unit: None,
+            },
+            text,
+        );
+    }
+}
+
+/// The labels a scene has of itself: every named zone at a point inside
+/// it (at its ceiling), every landmark, every incident.
+pub fn static_labels(scene: &Scene) -> Vec<(LabelKind, Layer, Vec3, String)> {
+    let mut out = Vec::new();
+    for z in &scene.zones {
+        if z.name.trim().is_empty() {
+            continue;
+        }
+        if let Some(p) = inside_point(&z.ring) {
+            out.push((
+                LabelKind::Zone,
+                Layer::Zones,
+                world(p, z.ceiling_m.min(40.0)),
+                z.name.clone(),
+            ));
+        }
+    }
+    for l in &scene.landmarks {
+        out.push((
+            LabelKind::Landmark,
+            Layer::Map,
+            world(l.at, 0.0),
+            l.name.clone(),
+        ));
+    }
+    for i in &scene.incidents {
+        out.push((
+            LabelKind::Incident,
+            Layer::Incidents,
+            world(i.position, 0.0),
+            i.title.clone(),
+        ));
+    }
+    out
+}
+
+/// Labels' text: DejaVu Sans when loaded (the default font otherwise).
+fn label_font(fonts: Option<&Fonts>) -> TextFont {
+    let f = TextFont::from_font_size(LABEL_PX);
+    match fonts {
+        Some(fonts) => TextFont {
+            font: fonts.sans.clone().into(),
+            ..f
+        },
+        None => f,
+    }
+}
+
+/// Keeps one label per unit of the picture, following it.
+pub fn sync_unit_labels(
+    mut commands: Commands,
+    state: Res<UnitsState>,
+    fonts: Option<Res<Fonts>>,
+    mut labels: Query<(Entity, &mut MapLabel, &mut Text)>,
+) {
+    if !state.is_changed() {
+        return;
+    }
+    let mut have: HashMap<String, ()> = HashMap::new();
+    for (e, mut label, mut text) in &mut labels {
+        let Some(id) = label.unit.clone() else {
+            continue;
+        };
+        match state.units.get(&id) {
+            Some((unit, placed)) => {
+                let anchor = unit_anchor(placed);
+                if label.anchor != anchor {
+                    label.anchor = anchor;
+                }
+                let want = unit_text(&id, unit.name.as_deref());
+                if text.0 != want {
+                    text.0 = want;
+                }
+                have.insert(id, ());
+            }
+            None => commands.entity(e).despawn(),
+        }
+    }
+    for (id, (unit, placed)) in &state.units {
+        if have.contains_key(id) {
+            continue;
+        }
+        let layer = match placed.kind {
+            UnitKind::Drone => Layer::Drones,
+            UnitKind::Patrol => Layer::Patrols,
+            _ => continue,
+        };
+        spawn_label(
+            &mut commands,
+            &label_font(fonts.as_deref()),
+            MapLabel {
+                kind: LabelKind::Unit,
+                layer,
+                anchor: unit_anchor(placed),
+                unit: Some(id.clone()),
+            },
+            unit_text(id, unit.name.as_deref()),
+        );
+    }
+}
+
+fn unit_anchor(p: &crate::scene::PlacedUnit) -> Vec3 {
+    match p.kind {
+        UnitKind::Drone => world(p.position, p.alt_m),
+        _ => world(p.position, 0.0),
+    }
+}
+
+/// Projects every label's anchor, places the labels and shows those that
+/// fit; hides all when the HUD is off.
+#[allow(clippy::type_complexity)]
+pub fn place_labels(
+    cameras: Query<(&Camera, &GlobalTransform), With<Camera3d>>,
+    windows: Query<&Window>,
+    layers: Res<Layers>,
+    clear: Query<(&ComputedNode, &UiGlobalTransform, &InheritedVisibility), With<KeepClear>>,
+    mut labels: Query<(&MapLabel, &ComputedNode, &Text, &mut Node, &mut Visibility)>,
+) {
+    let Some((camera, eye)) = cameras.iter().next() else {
+        return;
+    };
+    let screen = windows.iter().next().map_or(Vec2::new(1280.0, 720.0), |w| {
+        Vec2::new(w.width(), w.height())
+    });
+    let keep_out: Vec<placing::Rect> = clear
+        .iter()
+        .filter(|(_, _, v)| v.get())
+        .map(|(n, t, _)| {
+            let size = n.size() * n.inverse_scale_factor();
+            let r = Rect::from_center_size(t.translation * n.inverse_scale_factor(), size);
+            placing::Rect {
+                min: r.min.to_array(),
+                max: r.max.to_array(),
+            }
+        })
+        .collect();
+    let hud = layers.shown(Layer::Hud);
+    let mut which = Vec::new();
+    let mut candidates = Vec::new();
+    for (i, (label, computed, text, _, _)) in labels.iter().enumerate() {
+        if !(hud && layers.shown(label.layer)) {
+            continue;
+        }
+        let Ok(anchor) = camera.world_to_viewport(eye, label.anchor) else {
+            continue;
+        };
+        let measured = computed.size() * computed.inverse_scale_factor();
+        // Before its first layout a label has no size: estimate it.
+        let size = if measured.x > 0.0 {
+            measured
+        } else {
+            Vec2::new(
+                text.0.chars().count() as f32 * LABEL_PX * 0.6 + 2.0 * PAD_PX,
+                LABEL_PX * 1.2 + 2.0 * PAD_PX,
+            )
+        };
+        which.push(i);
+        candidates.push(Candidate {
+            at: anchor.to_array(),
+            size: size.to_array(),
+            rank: label.kind as u8,
+            anchor: label.kind.anchor(),
+        });
+    }
+    let placed = placing::place(&candidates, screen.to_array(), &keep_out);
+    let mut at: HashMap<usize, [f32; 2]> = HashMap::new();
+    for (k, p) in which.iter().zip(placed) {
+        if let Some(p) = p {
+            at.insert(*k, p);
+        }
+    }
+    for (i, (_, _, _, mut node, mut v)) in labels.iter_mut().enumerate() {
+        let want = match at.get(&i) {
+            Some(p) => {
+                let (l, t) = (px(p[0].round()), px(p[1].round()));
+                if node.left != l || node.top != t {
+                    node.left = l;
+                    node.top = t;
+                }
+                Visibility::Inherited
+            }
+            None => Visibility::Hidden,
+        };
+        if *v != want {
+            *v = want;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_say_call_sign_and_id_and_stand_inside_corridors() {
+        assert_eq!(
+            unit_text("drone:sim:1", Some("Aigle 1")),
+            "Aigle 1 · drone:sim:1"
+        );
+        assert_eq!(unit_text("patrol-01", None), "patrol-01");
+        assert_eq!(unit_text("patrol-01", Some("patrol-01")), "patrol-01");
+        // An L-shaped corridor: its centroid lies outside, the label's
+        // point must not.
+        let l = [
+            [0.0, 0.0],
+            [100.0, 0.0],
+            [100.0, 10.0],
+            [10.0, 10.0],
+            [10.0, 100.0],
+            [0.0, 100.0],
+        ];
+        let p = inside_point(&l).unwrap();
+        let inside = (p[0] <= 10.0 && p[1] <= 100.0) || (p[1] <= 10.0 && p[0] <= 100.0);
+        assert!(inside && p[0] >= 0.0 && p[1] >= 0.0, "{p:?}");
+    }
+}

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use common::render::{on_path, screenshot_and_view};
 
+use vigie_ground::map::scale::round_length as scale;
 use vigie_protocols::api::UnitStatus;
-use vigie_viewer::legend::{ARROW_PX, FURNITURE, SCALE_MAX_PX, SWATCH_PX, scale};
+use vigie_viewer::legend::{ARROW_PX, FURNITURE, SCALE_MAX_PX, SWATCH_PX};
 use vigie_viewer::palette;
 use vigie_viewer::view::OrbitView;
 

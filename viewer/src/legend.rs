@@ -17,6 +17,7 @@ use crate::palette;
 use crate::scene::{OwnerNetwork, Scene, ZoneKind};
 use crate::units::{Orbit, SceneRes};
 use crate::view::OrbitView;
+use vigie_ground::map::scale::{format_length, round_length as scale};
 
 /// Side of a legend swatch, pixels.
 pub const SWATCH_PX: f32 = 12.0;
@@ -219,41 +220,6 @@ pub fn entries(
         ));
     }
     out
-}
-
-/// A round length for a scale bar at most `max_px` long when one pixel is
-/// `metres_per_px` metres: (metres, pixels).
-pub fn scale(metres_per_px: f32, max_px: f32) -> Option<(f32, f32)> {
-    if !(metres_per_px.is_finite() && metres_per_px > 0.0) {
-        return None;
-    }
-    let budget = metres_per_px * max_px;
-    let mut best = None;
-    let mut decade = 1.0f32;
-    while decade <= 100_000.0 {
-        for step in [1.0, 2.0, 5.0] {
-            let m = step * decade;
-            if m <= budget {
-                best = Some(m);
-            }
-        }
-        decade *= 10.0;
-    }
-    best.map(|m| (m, m / metres_per_px))
-}
-
-/// `250 m`, `1 km`, `2.5 km`.
-pub fn format_length(m: f32) -> String {
-    if m >= 1000.0 {
-        let km = m / 1000.0;
-        if km.fract() == 0.0 {
-            format!("{km:.0} km")
-        } else {
-            format!("{km:.1} km")
-        }
-    } else {
-        format!("{m:.0} m")
-    }
 }
 
 /// Spawns the north arrow and the scale bar (bottom left), an empty
@@ -499,19 +465,6 @@ pub fn show_attribution(layers: Res<Layers>, mut q: Query<&mut Visibility, With<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scale_bar_is_a_round_length_that_fits() {
-        assert_eq!(scale(1.0, 120.0), Some((100.0, 100.0)));
-        assert_eq!(scale(2.0, 120.0), Some((200.0, 100.0)));
-        let (m, w) = scale(7.3, 120.0).expect("a length");
-        assert_eq!(m, 500.0);
-        assert!(w <= 120.0 && w > 60.0);
-        assert_eq!(scale(0.0, 120.0), None);
-        assert_eq!(format_length(500.0), "500 m");
-        assert_eq!(format_length(2000.0), "2 km");
-        assert_eq!(format_length(2500.0), "2.5 km");
-    }
 
     #[test]
     fn the_legend_lists_what_is_shown_and_only_that() {

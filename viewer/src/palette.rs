@@ -34,8 +34,8 @@ pub const GROUND: Srgba = Srgba::rgb(0.30, 0.33, 0.30);
 pub const STREET: Srgba = Srgba::rgb(0.48, 0.48, 0.46);
 /// Water of the base map (rivers, canals): dark blue, under everything.
 pub const WATER: Srgba = Srgba::rgb(0.17, 0.30, 0.45);
-/// Parks and gardens of the base map: a darker green than the ground.
-pub const PARK: Srgba = Srgba::rgb(0.25, 0.38, 0.24);
+/// Parks and gardens of the base map: a lighter green than the ground.
+pub const PARK: Srgba = Srgba::rgb(0.40, 0.50, 0.38);
 /// Map labels' text.
 pub const LABEL_TEXT: Srgba = Srgba::rgb(0.96, 0.96, 0.94);
 /// Map labels' backing, so text reads over any layer.

@@ -7,7 +7,9 @@
 //!   GeoJSON file.
 //! - [`labels`]: label placement without overlap, greedy by rank.
 //! - [`text`]: the shipped DejaVu typefaces and text drawn into images.
+//! - [`scale`]: scale bars' round lengths.
 
 pub mod base;
 pub mod labels;
+pub mod scale;
 pub mod text;

@@ -159,6 +159,41 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// A point inside the shape where its name can stand: the polygon's
+    /// interior point (a concave zone's centroid may lie outside), or the
+    /// corridor's centre line at half its length.
+    pub fn label_point(&self) -> Option<Pt> {
+        match self {
+            Shape::Polygon(ring) => {
+                use geo::InteriorPoint;
+                let poly = geo::Polygon::new(
+                    geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
+                    Vec::new(),
+                );
+                poly.interior_point().map(|p| [p.x(), p.y()])
+            }
+            Shape::Corridor { line, .. } => {
+                let len: f64 = line
+                    .windows(2)
+                    .map(|w| (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]))
+                    .sum();
+                let mut left = len / 2.0;
+                for w in line.windows(2) {
+                    let d = (w[1][0] - w[0][0]).hypot(w[1][1] - w[0][1]);
+                    if d >= left && d > 0.0 {
+                        let t = left / d;
+                        return Some([
+                            w[0][0] + t * (w[1][0] - w[0][0]),
+                            w[0][1] + t * (w[1][1] - w[0][1]),
+                        ]);
+                    }
+                    left -= d;
+                }
+                line.first().copied()
+            }
+        }
+    }
+
     /// Whether `p` lies in the shape.
     pub fn contains(&self, p: Pt) -> bool {
         match self {

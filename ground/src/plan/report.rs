@@ -2,9 +2,9 @@
 //! summary table (Markdown and CSV), and a Markdown report with PNG maps of
 //! coverage before and after, the gaps, and coverage over time.
 //!
-//! The maps are drawn cell by cell with the `image` crate: no plotting
-//! library, no font files (the few digits on the plot's axes come from a
-//! 3 × 5 pixel font below).
+//! The maps are drawn cell by cell with the `image` crate, over the
+//! event's base map, with the labels, typeface and placement the viewer
+//! uses ([`crate::map`]): no plotting library.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,9 @@ fn zone(plan: &Plan) -> String {
     )
 }
 use super::{Cover, Plan};
-use crate::coverage::polygon::Pt;
+use crate::coverage::polygon::{Pt, row_crossings};
+use crate::map::labels;
+use crate::map::text::Pen;
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -508,6 +510,25 @@ const RED: Rgb<u8> = Rgb([220, 50, 40]);
 const AMBER: Rgb<u8> = Rgb([240, 170, 60]);
 const PALE: Rgb<u8> = Rgb([215, 215, 215]);
 const INK: Rgb<u8> = Rgb([30, 30, 40]);
+/// The map's background.
+const PAPER: Rgb<u8> = Rgb([248, 248, 244]);
+/// The base map's water, parks and streets, pale under the cells.
+const WATER: Rgb<u8> = Rgb([170, 200, 232]);
+const PARK: Rgb<u8> = Rgb([200, 226, 190]);
+const STREET: Rgb<u8> = Rgb([214, 212, 206]);
+/// Opacity of the cells over the base map (the river shows through).
+const CELL_ALPHA: u8 = 200;
+/// Radius of a patrol post's disc, pixels.
+const POST_PX: i64 = 2;
+/// Label and legend text, pixels per em.
+const LABEL_PX: f32 = 13.0;
+/// The attribution's text, pixels per em.
+const SMALL_PX: f32 = 11.0;
+/// A legend swatch's side and a legend row's height, pixels.
+const SWATCH_PX: f32 = 12.0;
+const ROW_PX: f32 = 17.0;
+/// Padding inside a label's backing, pixels.
+const PAD_PX: f32 = 2.0;
 
 /// Local frame to pixels.
 struct View {
@@ -572,8 +593,27 @@ fn disc(img: &mut RgbImage, centre: (i64, i64), r: i64, c: Rgb<u8>) {
     }
 }
 
-/// A map of the plan, at most 1400 × 1000 pixels.
+/// A label drawn on a report map: its words and its box, pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    /// The words.
+    pub text: String,
+    /// The box, backing included.
+    pub rect: labels::Rect,
+    /// The point it names, pixels.
+    pub at: [f32; 2],
+}
+
+/// A map of the plan, at most 1400 × 1000 pixels, north up: the base map
+/// (water, parks, streets) under the cells, the plan's items, labels that
+/// do not overlap (stations, zones, posts, landmarks), a legend, a north
+/// arrow, a scale bar and the base map's attribution.
 pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
+    map_and_labels(event, plan, kind).0
+}
+
+/// [`map`], and the labels it placed.
+pub fn map_and_labels(event: &Event, plan: &Plan, kind: MapKind) -> (RgbImage, Vec<Label>) {
     let g = &plan.cells.grid;
     let pad = 0.05 * (g.cols.max(g.rows) as f64 * g.cell_m);
     let lo = [g.origin[0] - pad, g.origin[1] - pad];
@@ -585,24 +625,47 @@ pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
         ((h_m * scale).ceil() as u32).max(1),
     );
     let v = View { lo, scale, h };
-    let mut img = RgbImage::from_pixel(w, h, Rgb([248, 248, 244]));
+    let mut img = RgbImage::from_pixel(w, h, PAPER);
+    let local = |p: &[f64; 2]| -> Pt {
+        let (x, y) = event.frame.to_local(p[1], p[0]);
+        [x, y]
+    };
+    for a in &event.base.parks {
+        fill(
+            &mut img,
+            &v,
+            &a.ring.iter().map(local).collect::<Vec<_>>(),
+            PARK,
+            255,
+        );
+    }
+    for a in &event.base.water {
+        fill(
+            &mut img,
+            &v,
+            &a.ring.iter().map(local).collect::<Vec<_>>(),
+            WATER,
+            255,
+        );
+    }
+    for s in &event.base.streets {
+        let line_px: Vec<Pt> = s.line.iter().map(local).collect();
+        let half = ((s.width_m * scale / 2.0).round() as i64).clamp(0, 6);
+        for wnd in line_px.windows(2) {
+            let (a, b) = (v.px(wnd[0]), v.px(wnd[1]));
+            for k in -half..=half {
+                line(&mut img, (a.0, a.1 + k), (b.0, b.1 + k), STREET);
+            }
+        }
+    }
     let cell_px = (g.cell_m * scale).ceil().max(1.0) as i64;
     for c in 0..plan.cells.len() {
-        let colour = match (kind, plan.cover[c]) {
-            (_, Cover::Fixed) if kind != MapKind::Gaps => BLUE,
-            (MapKind::Before, _) => AMBER,
-            (MapKind::After, Cover::Drone) => GREEN,
-            (MapKind::After, Cover::Patrol) => PURPLE,
-            (MapKind::After, Cover::Camera) => BLUE,
-            (_, Cover::Gap) => RED,
-            (MapKind::Gaps, _) => PALE,
-            _ => PALE,
-        };
+        let colour = cell_colour(kind, plan.cover[c]);
         let centre = plan.cells.centre(c);
         let (x, y) = v.px([centre[0] - g.cell_m / 2.0, centre[1] + g.cell_m / 2.0]);
         for dy in 0..cell_px {
             for dx in 0..cell_px {
-                put(&mut img, x + dx, y + dy, colour);
+                blend(&mut img, x + dx, y + dy, colour, CELL_ALPHA);
             }
         }
     }
@@ -617,19 +680,10 @@ pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
             ring(&mut img, &v, &s.footprint, Rgb([20, 110, 50]));
         }
         for p in &plan.posts {
-            disc(&mut img, v.px(p.post.pos), 2, Rgb([90, 40, 140]));
+            disc(&mut img, v.px(p.post.pos), POST_PX, Rgb([90, 40, 140]));
         }
         for s in &plan.stations {
-            let (x, y) = v.px(s.station.pos);
-            for k in 0..6 {
-                line(&mut img, (x - k, y + 3), (x + k, y + 3), INK);
-                line(
-                    &mut img,
-                    (x - k / 2, y + 3 - k),
-                    (x + k / 2, y + 3 - k),
-                    INK,
-                );
-            }
+            station_mark(&mut img, v.px(s.station.pos));
         }
     }
     for l in &event.drones.launch_sites {
@@ -640,54 +694,308 @@ pub fn map(event: &Event, plan: &Plan, kind: MapKind) -> RgbImage {
             }
         }
     }
-    // 100 m scale bar.
-    let bar = (100.0 * scale).round() as i64;
-    let y0 = i64::from(h) - 10;
-    for k in 0..3 {
-        line(&mut img, (10, y0 + k), (10 + bar, y0 + k), INK);
+    let Some(mut pen) = Pen::sans() else {
+        return (img, Vec::new());
+    };
+    let legend = legend_rows(event, kind);
+    let legend_box = legend_box(&pen, &legend, w);
+    let bar = crate::map::scale::round_length(1.0 / scale as f32, 0.2 * w as f32);
+    let furniture = [
+        legend_box,
+        labels::Rect::at([0.0, h as f32 - 40.0], [200.0, 40.0]),
+        labels::Rect::at([0.0, 0.0], [40.0, 50.0]),
+        labels::Rect::at([w as f32 - 520.0, h as f32 - 18.0], [520.0, 18.0]),
+    ];
+    let placed = draw_labels(&mut img, &mut pen, &v, event, plan, kind, &furniture);
+    draw_legend(&mut img, &mut pen, &legend, legend_box);
+    // North arrow: the map is north up.
+    let (ax, ay) = (20i64, 40i64);
+    for k in 0..10 {
+        line(
+            &mut img,
+            (ax - k / 2, ay - 14 + k),
+            (ax + k / 2, ay - 14 + k),
+            INK,
+        );
     }
-    img
+    line(&mut img, (ax, ay - 4), (ax, ay + 6), INK);
+    pen.draw(&mut img, [ax as f32 - 5.0, 4.0], "N", LABEL_PX, INK);
+    // Scale bar with its length.
+    if let Some((m, px)) = bar {
+        let bar = px.round() as i64;
+        let y0 = i64::from(h) - 12;
+        for k in 0..3 {
+            line(&mut img, (10, y0 + k), (10 + bar, y0 + k), INK);
+        }
+        pen.draw(
+            &mut img,
+            [10.0, y0 as f32 - LABEL_PX * 1.3],
+            &crate::map::scale::format_length(m),
+            LABEL_PX,
+            INK,
+        );
+    }
+    if !event.base.attribution.is_empty() {
+        let s = format!("Base map: {}", event.base.attribution);
+        let [tw, _] = pen.measure(&s, SMALL_PX);
+        pen.draw(
+            &mut img,
+            [w as f32 - tw - 6.0, h as f32 - 15.0],
+            &s,
+            SMALL_PX,
+            INK,
+        );
+    }
+    (img, placed)
 }
 
-/// 3 × 5 glyphs for `0-9`, `:` and `%`, rows top to bottom, 3 bits each.
-fn glyph(ch: char) -> Option<[u8; 5]> {
-    Some(match ch {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 1, 1],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        ':' => [0, 2, 0, 2, 0],
-        '%' => [5, 1, 2, 4, 5],
-        _ => return None,
-    })
+/// Colour of a cell on each map.
+fn cell_colour(kind: MapKind, cover: Cover) -> Rgb<u8> {
+    match (kind, cover) {
+        (_, Cover::Fixed) if kind != MapKind::Gaps => BLUE,
+        (MapKind::Before, _) => AMBER,
+        (MapKind::After, Cover::Drone) => GREEN,
+        (MapKind::After, Cover::Patrol) => PURPLE,
+        (MapKind::After, Cover::Camera) => BLUE,
+        (_, Cover::Gap) => RED,
+        _ => PALE,
+    }
 }
 
-fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, c: Rgb<u8>) {
-    let k = 2;
-    for (n, ch) in s.chars().enumerate() {
-        let Some(rows) = glyph(ch) else { continue };
-        for (r, bits) in rows.iter().enumerate() {
-            for b in 0..3 {
-                if bits & (4 >> b) != 0 {
-                    for dy in 0..k {
-                        for dx in 0..k {
-                            put(
-                                img,
-                                x + n as i64 * 4 * k + b * k + dx,
-                                y + r as i64 * k + dy,
-                                c,
-                            );
-                        }
-                    }
+/// A station's mark: a small ink triangle above its position.
+fn station_mark(img: &mut RgbImage, (x, y): (i64, i64)) {
+    for k in 0..6 {
+        line(img, (x - k, y + 3), (x + k, y + 3), INK);
+        line(img, (x - k / 2, y + 3 - k), (x + k / 2, y + 3 - k), INK);
+    }
+}
+
+/// The legend's rows: swatch colour and words, for what the map shows.
+fn legend_rows(event: &Event, kind: MapKind) -> Vec<(Rgb<u8>, Swatch, &'static str)> {
+    let cells: &[(Rgb<u8>, &str)] = match kind {
+        MapKind::Before => &[
+            (BLUE, "seen by fixed cameras"),
+            (AMBER, "not seen by fixed cameras"),
+        ],
+        MapKind::After => &[
+            (BLUE, "fixed or added cameras"),
+            (GREEN, "drones"),
+            (PURPLE, "patrol posts"),
+            (RED, "gap left"),
+        ],
+        MapKind::Gaps => &[(RED, "gap left"), (PALE, "covered")],
+    };
+    let mut rows: Vec<_> = cells
+        .iter()
+        .map(|(c, s)| (mix(*c, PAPER, CELL_ALPHA), Swatch::Fill, *s))
+        .collect();
+    if kind == MapKind::After {
+        rows.push((INK, Swatch::Station, "drone station (S01…)"));
+        rows.push((Rgb([90, 40, 140]), Swatch::Dot, "patrol post (P001…)"));
+    }
+    if !event.drones.launch_sites.is_empty() {
+        rows.push((INK, Swatch::Fill, "drone launch site"));
+    }
+    rows.push((RED, Swatch::Outline, "no-fly zone"));
+    rows.push((INK, Swatch::Outline, "flight authorisation"));
+    for (absent, c, s) in [
+        (event.base.water.is_empty(), WATER, "water"),
+        (event.base.parks.is_empty(), PARK, "park, garden"),
+        (event.base.streets.is_empty(), STREET, "street"),
+    ] {
+        if !absent {
+            rows.push((c, Swatch::Fill, s));
+        }
+    }
+    rows
+}
+
+/// How a legend row shows its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Swatch {
+    /// A filled square.
+    Fill,
+    /// A square's outline.
+    Outline,
+    /// A station's triangle.
+    Station,
+    /// A post's dot.
+    Dot,
+}
+
+/// Where the legend stands: top right, sized to its rows.
+fn legend_box(pen: &Pen, rows: &[(Rgb<u8>, Swatch, &str)], w: u32) -> labels::Rect {
+    let text_w = rows
+        .iter()
+        .map(|(_, _, s)| pen.measure(s, LABEL_PX)[0])
+        .fold(0.0, f32::max);
+    let bw = text_w + SWATCH_PX + 18.0;
+    let bh = rows.len() as f32 * ROW_PX + 10.0;
+    labels::Rect::at([w as f32 - bw - 8.0, 8.0], [bw, bh])
+}
+
+fn draw_legend(
+    img: &mut RgbImage,
+    pen: &mut Pen,
+    rows: &[(Rgb<u8>, Swatch, &str)],
+    b: labels::Rect,
+) {
+    fill_rect(img, b, Rgb([255, 255, 255]), 225);
+    for (k, (colour, swatch, words)) in rows.iter().enumerate() {
+        let y = b.min[1] + 5.0 + k as f32 * ROW_PX;
+        let sw = labels::Rect::at([b.min[0] + 6.0, y + 2.0], [SWATCH_PX, SWATCH_PX]);
+        let (x0, y0) = (sw.min[0] as i64, sw.min[1] as i64);
+        let (x1, y1) = (sw.max[0] as i64 - 1, sw.max[1] as i64 - 1);
+        let centre = ((x0 + x1) / 2, (y0 + y1) / 2);
+        match swatch {
+            Swatch::Fill => fill_rect(img, sw, *colour, 255),
+            Swatch::Outline => {
+                let corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)];
+                for e in corners.windows(2) {
+                    line(img, e[0], e[1], *colour);
                 }
             }
+            Swatch::Station => station_mark(img, (centre.0, centre.1 + 1)),
+            Swatch::Dot => disc(img, centre, POST_PX + 1, *colour),
         }
+        pen.draw(img, [sw.max[0] + 6.0, y], words, LABEL_PX, INK);
+    }
+}
+
+/// Station and post ids, zone names and landmarks, placed without overlap
+/// (stations first, then zones, posts, landmarks) and clear of `keep_out`.
+#[allow(clippy::too_many_arguments)]
+fn draw_labels(
+    img: &mut RgbImage,
+    pen: &mut Pen,
+    v: &View,
+    event: &Event,
+    plan: &Plan,
+    kind: MapKind,
+    keep_out: &[labels::Rect],
+) -> Vec<Label> {
+    let mut texts: Vec<String> = Vec::new();
+    let mut cands: Vec<labels::Candidate> = Vec::new();
+    let mut add = |texts: &mut Vec<String>, at: Pt, s: String, rank: u8, anchor| {
+        let (x, y) = v.px(at);
+        let [tw, th] = pen.measure(&s, LABEL_PX);
+        cands.push(labels::Candidate {
+            at: [x as f32, y as f32],
+            size: [tw + 2.0 * PAD_PX, th + 2.0 * PAD_PX],
+            rank,
+            anchor,
+        });
+        texts.push(s);
+    };
+    if kind == MapKind::After {
+        for s in &plan.stations {
+            add(
+                &mut texts,
+                s.station.pos,
+                s.id.clone(),
+                0,
+                labels::Anchor::Beside(6.0),
+            );
+        }
+        for p in &plan.posts {
+            add(
+                &mut texts,
+                p.post.pos,
+                p.id.clone(),
+                2,
+                labels::Anchor::Beside(POST_PX as f32),
+            );
+        }
+    }
+    for z in &event.zones {
+        if let Some(at) = z.shape.label_point() {
+            add(&mut texts, at, z.name.clone(), 1, labels::Anchor::Centred);
+        }
+    }
+    for l in &event.base.landmarks {
+        let (x, y) = event.frame.to_local(l.at[1], l.at[0]);
+        add(
+            &mut texts,
+            [x, y],
+            l.name.clone(),
+            3,
+            labels::Anchor::Centred,
+        );
+    }
+    let screen = [img.width() as f32, img.height() as f32];
+    let mut out = Vec::new();
+    for ((p, c), s) in labels::place(&cands, screen, keep_out)
+        .into_iter()
+        .zip(&cands)
+        .zip(texts)
+    {
+        let Some(p) = p else { continue };
+        let rect = labels::Rect::at(p, c.size);
+        fill_rect(img, rect, Rgb([255, 255, 255]), 200);
+        pen.draw(img, [p[0] + PAD_PX, p[1] + PAD_PX], &s, LABEL_PX, INK);
+        out.push(Label {
+            text: s,
+            rect,
+            at: c.at,
+        });
+    }
+    out
+}
+
+/// Fills a ring (local frame, closed or not) by scanlines, the even-odd
+/// rule of [`row_crossings`].
+fn fill(img: &mut RgbImage, v: &View, ring: &[Pt], c: Rgb<u8>, alpha: u8) {
+    if ring.len() < 3 {
+        return;
+    }
+    let mut px: Vec<Pt> = ring
+        .iter()
+        .map(|p| {
+            [
+                (p[0] - v.lo[0]) * v.scale,
+                f64::from(v.h) - (p[1] - v.lo[1]) * v.scale,
+            ]
+        })
+        .collect();
+    if px.first() != px.last() {
+        px.push(px[0]);
+    }
+    let (y0, y1) = px
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p[1]), b.max(p[1])));
+    let mut xs = Vec::new();
+    let rows = (y0.floor().max(0.0) as i64)..=(y1.ceil().min(f64::from(v.h)) as i64);
+    for y in rows {
+        row_crossings(&px, y as f64 + 0.5, &mut xs);
+        for pair in xs.chunks_exact(2) {
+            let (a, b) = (pair[0].round() as i64, pair[1].round() as i64);
+            for x in a.max(0)..b.min(i64::from(img.width())) {
+                blend(img, x, y, c, alpha);
+            }
+        }
+    }
+}
+
+fn fill_rect(img: &mut RgbImage, r: labels::Rect, c: Rgb<u8>, alpha: u8) {
+    for y in r.min[1].round() as i64..r.max[1].round() as i64 {
+        for x in r.min[0].round() as i64..r.max[0].round() as i64 {
+            blend(img, x, y, c, alpha);
+        }
+    }
+}
+
+/// `top` at `alpha` (0–255) over `under`.
+fn mix(top: Rgb<u8>, under: Rgb<u8>, alpha: u8) -> Rgb<u8> {
+    let a = u16::from(alpha);
+    Rgb(std::array::from_fn(|k| {
+        ((u16::from(top.0[k]) * a + u16::from(under.0[k]) * (255 - a)) / 255) as u8
+    }))
+}
+
+fn blend(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>, alpha: u8) {
+    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        let p = img.get_pixel_mut(x as u32, y as u32);
+        *p = mix(c, *p, alpha);
     }
 }
 
@@ -702,13 +1010,19 @@ pub fn timeline_png(plan: &Plan) -> RgbImage {
     let (Some(first), Some(last)) = (plan.timeline.first(), plan.timeline.last()) else {
         return img;
     };
+    let mut pen = Pen::sans();
+    let mut text = |img: &mut RgbImage, x: i64, y: i64, s: &str| {
+        if let Some(pen) = pen.as_mut() {
+            pen.draw(img, [x as f32, y as f32], s, SMALL_PX, INK);
+        }
+    };
     let span = (last.t_s - first.t_s).max(1) as f64;
     let x_of = |t: i64| left + ((t - first.t_s) as f64 / span * pw as f64).round() as i64;
     let y_of = |f: f64| top + ph - (f.clamp(0.0, 1.0) * ph as f64).round() as i64;
     for q in 0..=4 {
         let y = y_of(f64::from(q) / 4.0);
         line(&mut img, (left, y), (left + pw, y), Rgb([225, 225, 225]));
-        text(&mut img, 4, y - 5, &format!("{}%", q * 25), INK);
+        text(&mut img, 4, y - 7, &format!("{} %", q * 25));
     }
     let off = plan.utc_offset_s;
     let mut hour = ((first.t_s + off).div_euclid(3600) + 1) * 3600 - off;
@@ -717,7 +1031,7 @@ pub fn timeline_png(plan: &Plan) -> RgbImage {
         let x = x_of(hour);
         line(&mut img, (x, top), (x, top + ph), Rgb([235, 235, 235]));
         line(&mut img, (x, top + ph), (x, top + ph + 5), INK);
-        text(&mut img, x - 19, top + ph + 10, &clock(plan, hour), INK);
+        text(&mut img, x - 15, top + ph + 8, &clock(plan, hour));
         hour += step;
     }
     line(&mut img, (left, top), (left, top + ph), INK);
@@ -755,7 +1069,64 @@ pub fn timeline_png(plan: &Plan) -> RgbImage {
 
 #[cfg(test)]
 mod tests {
-    use super::{pct, pct_value};
+    use super::*;
+    use crate::plan::{Options, plan};
+
+    #[test]
+    fn report_maps_show_the_base_map_and_name_every_station_beside_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../simulations/events/seine-opening-ceremony.toml");
+        let event = Event::load(&path).expect("the example event loads");
+        assert!(!event.base.water.is_empty() && !event.base.landmarks.is_empty());
+        let plan = plan(&event, &Options::default()).expect("it plans");
+        let (img, labels) = map_and_labels(&event, &plan, MapKind::After);
+        let ink = |r: &labels::Rect| {
+            let mut n = 0;
+            for y in r.min[1] as u32..r.max[1] as u32 {
+                for x in r.min[0] as u32..r.max[0] as u32 {
+                    if img.get_pixel(x, y).0.iter().all(|c| *c < 90) {
+                        n += 1;
+                    }
+                }
+            }
+            n
+        };
+        // Every station is named, next to its mark, in ink.
+        for s in &plan.stations {
+            let l = labels
+                .iter()
+                .find(|l| l.text == s.id)
+                .unwrap_or_else(|| panic!("{} has no label", s.id));
+            let dx = (l.at[0] - l.rect.min[0].max(l.at[0].min(l.rect.max[0]))).abs();
+            let dy = (l.at[1] - l.rect.min[1].max(l.at[1].min(l.rect.max[1]))).abs();
+            assert!(dx.hypot(dy) <= 12.0, "{} stands {dx},{dy} px away", s.id);
+            assert!(ink(&l.rect) >= 10, "{} drew no text", s.id);
+        }
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[i + 1..] {
+                assert!(!a.rect.overlaps(&b.rect), "{} covers {}", a.text, b.text);
+            }
+        }
+        // Places of the base map are named too, and the river shows where
+        // no zone covers it.
+        let places = labels
+            .iter()
+            .filter(|l| event.base.landmarks.iter().any(|m| m.name == l.text))
+            .count();
+        assert!(places >= 5, "only {places} landmarks named");
+        let water = img.pixels().filter(|p| **p == WATER).count();
+        assert!(water > 5_000, "{water} water pixels");
+        // The attribution stands in the bottom-right corner.
+        let (w, h) = (img.width() as f32, img.height() as f32);
+        assert!(ink(&labels::Rect::at([w - 300.0, h - 16.0], [300.0, 16.0])) > 50);
+        // The same event with no base map: nothing of it is drawn.
+        let bare = Event {
+            base: Default::default(),
+            ..event.clone()
+        };
+        let img = map(&bare, &plan, MapKind::After);
+        assert_eq!(img.pixels().filter(|p| **p == WATER).count(), 0);
+    }
 
     #[test]
     fn shares_never_print_a_negative_zero() {

@@ -71,6 +71,65 @@ fn a_bad_config_names_the_file_the_line_and_the_problem() {
 }
 
 #[test]
+fn a_bad_base_map_is_refused_with_the_feature_and_the_fix() {
+    let dir = temp("badbase");
+    let file = dir.join("base.geojson");
+    std::fs::write(
+        &file,
+        r#"{"type": "FeatureCollection", "features": [
+          {"type": "Feature", "properties": {"kind": "lava", "name": "x"},
+           "geometry": {"type": "Point", "coordinates": [2.3, 48.8]}}]}"#,
+    )
+    .unwrap();
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/simulations/scenarios/stade-de-france/scenario.toml"
+    );
+    let out = vigie()
+        .args(["view", "--scenario", scenario, "--base"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("base.geojson") && err.contains("feature 0"),
+        "{err}"
+    );
+    assert!(err.contains("water, park, street or landmark"), "{err}");
+    // An event naming a missing base map says which layer and which file.
+    let event = dir.join("event.toml");
+    let seine = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/simulations/events/seine-opening-ceremony.toml"
+    ))
+    .unwrap()
+    .replace("paris-centre.base.geojson", "nowhere.geojson");
+    std::fs::write(&event, seine).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/simulations/events/seine.cameras.geojson"
+        ),
+        dir.join("seine.cameras.geojson"),
+    )
+    .unwrap();
+    let out = vigie()
+        .arg("plan")
+        .arg(&event)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("layers.base") && err.contains("nowhere.geojson"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_demo_serves_the_live_picture_and_stops_by_itself() {
     let dir = temp("demo");
     let mut child = vigie()

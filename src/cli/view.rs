@@ -23,7 +23,7 @@ const DEFAULT_EXTENT_M: f64 = 1000.0;
 /// Options of `vigie view`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n  vigie view --plan simulations/events/concorde.toml [--plan-file plan.geojson]   # plan mode\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
+    after_help = "Examples:\n  vigie view --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --live quic://127.0.0.1:4433 --certs ops-certs --unit OPS1\n  vigie view --live http://127.0.0.1:8080 --scenario simulations/scenarios/stade-de-france/scenario.toml\n  vigie view --scenario FILE --screenshot out.png --at 90s --size 320x180\n  vigie view --replay ./vigie-data --at 2h --scenario FILE   # replay a recorded day\n  vigie view --plan simulations/events/concorde.toml [--plan-file plan.geojson]   # plan mode\n  vigie view --live http://127.0.0.1:8080 --origin 48.856,2.329 --base simulations/events/paris-centre.base.geojson\n\nWithout a display, run under Xvfb with Mesa's lavapipe:\n  WGPU_BACKEND=vulkan xvfb-run -a -s \"-screen 0 1280x720x24\" vigie view --scenario FILE --screenshot out.png\n\nPress H in the window for the keys."
 )]
 pub struct ViewArgs {
     /// Scenario file (TOML with GeoJSON layers). With --live, gives the
@@ -80,6 +80,12 @@ pub struct ViewArgs {
     /// else `plan.geojson` in the current directory).
     #[arg(long, requires = "plan")]
     pub save: Option<PathBuf>,
+    /// A base map (GeoJSON: water, parks, streets, landmarks, as an event's
+    /// `[layers] base` reads it) under the view, added to the scenario's
+    /// or event's own: a live or replayed view without a scenario gets its
+    /// streets and river this way.
+    #[arg(long)]
+    pub base: Option<PathBuf>,
     /// Origin `LAT,LON` of a live view without a scenario.
     #[arg(long, value_parser = parse_origin)]
     pub origin: Option<(f64, f64)>,
@@ -152,7 +158,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             }
         };
         app::run(ViewerOptions {
-            scene,
+            scene: with_base(scene, args.base.as_deref())?,
             source: Source::Replay(source),
             size: args.size,
             screenshot: args.screenshot.clone(),
@@ -209,7 +215,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         }
     };
     app::run(ViewerOptions {
-        scene,
+        scene: with_base(scene, args.base.as_deref())?,
         source,
         size: args.size,
         screenshot: args.screenshot,
@@ -274,7 +280,7 @@ fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> an
         .unwrap_or_else(|| PathBuf::from("plan.geojson"));
     let scene = Arc::new(vigie_viewer::plan::scene_of(&event));
     app::run(ViewerOptions {
-        scene,
+        scene: with_base(scene, args.base.as_deref())?,
         source: Source::Still { sent: false },
         size: args.size,
         screenshot: args.screenshot.clone(),
@@ -290,6 +296,20 @@ fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> an
         }),
     })?;
     Ok(())
+}
+
+/// The scene with the base map of `--base` added, if given.
+fn with_base(scene: Arc<Scene>, base: Option<&std::path::Path>) -> anyhow::Result<Arc<Scene>> {
+    let Some(path) = base else {
+        return Ok(scene);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--base: reading {}", path.display()))?;
+    let map = vigie_ground::map::base::BaseMap::parse(&text)
+        .with_context(|| format!("--base: {} is not a base map", path.display()))?;
+    let mut scene = Arc::unwrap_or_clone(scene);
+    scene.add_base(&map);
+    Ok(Arc::new(scene))
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {

@@ -492,6 +492,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_units_card_says_its_order_or_where_it_is_suggested() {
+        use crate::scene::{Incident, Picture};
+        use vigie_protocols::api::{Position, UnitStatus};
+        let mut scene = Scene::empty("t", 48.9, 2.36, 100.0);
+        scene.incidents.push(Incident {
+            id: "incident:7".into(),
+            title: "#7 crowd (high, open)".into(),
+            position: [0.0, 0.0],
+            suggested: vec!["P1".into(), "P2".into()],
+            assigned: vec!["P1".into()],
+        });
+        let unit = |id: &str| Unit {
+            position: Some(Position {
+                lat_deg: 48.9,
+                lon_deg: 2.36,
+                ..Position::default()
+            }),
+            ..Unit::new(id, UnitKind::Patrol, UnitStatus::EnRoute, "t")
+        };
+        let mut state = UnitsState::default();
+        state.apply(
+            &scene,
+            Picture {
+                at_ms: 0,
+                units: vec![unit("P1"), unit("P2"), unit("P3")],
+                tracks: Vec::new(),
+                ground: None,
+            },
+        );
+        let card = |id, lang| details(&scene, &state, id, lang).expect("a card");
+        assert!(
+            card("P1", Lang::En).contains("order: #7 crowd"),
+            "{}",
+            card("P1", Lang::En)
+        );
+        assert!(card("P1", Lang::Fr).contains("ordre : #7 crowd"));
+        assert!(card("P2", Lang::En).contains("suggested for #7"));
+        assert!(!card("P2", Lang::En).contains("order:"));
+        assert!(!card("P3", Lang::En).contains("#7"));
+    }
+
+    #[test]
     fn help_lists_every_key_in_both_languages() {
         for lang in [Lang::En, Lang::Fr] {
             let h = help_text(lang);

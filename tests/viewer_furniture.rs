@@ -282,3 +282,112 @@ fn accented_names_render_with_their_own_glyphs() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pixels of label text: bright on the label's dark backing, brighter than
+/// anything else drawn near units (buildings, streets, sky).
+fn text_pixels(img: &image::RgbImage, x0: i64, y0: i64, x1: i64, y1: i64) -> usize {
+    let mut n = 0;
+    for y in y0.max(0)..y1.min(i64::from(img.height())) {
+        for x in x0.max(0)..x1.min(i64::from(img.width())) {
+            if img
+                .get_pixel(x as u32, y as u32)
+                .0
+                .iter()
+                .all(|c| *c >= 225)
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn every_unit_and_the_stadium_are_named_on_the_map_beside_their_place() {
+    if skip() {
+        return;
+    }
+    use vigie_viewer::labels::LABEL_PX;
+    use vigie_viewer::scenario::Scenario;
+    use vigie_viewer::scene::place;
+    use vigie_viewer::view::world;
+    let dir = std::env::temp_dir().join(format!("vigie-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scenario = Scenario::load(&scenario_path()).expect("example scenario loads");
+    let picture = scenario.picture_at(Duration::from_secs(30));
+    let (img, view) = render(
+        &scenario_path(),
+        &dir.join("labels.png"),
+        (WIDTH, HEIGHT),
+        &[],
+    );
+    // The same view without the HUD: no labels; what differs is theirs.
+    let bare_layers = "buildings,map,zones,cameras,coverage,drones,patrols,incidents";
+    let spec = view.to_string();
+    let (bare, _) = render(
+        &scenario_path(),
+        &dir.join("bare.png"),
+        (WIDTH, HEIGHT),
+        &["--layers", bare_layers, "--view", &spec],
+    );
+    let near = |p: vigie_viewer::view::Vec3| {
+        let px = view.world_to_pixel(p, WIDTH, HEIGHT).expect("in front");
+        (px.x as i64, px.y as i64)
+    };
+    let h = (LABEL_PX * 1.5) as i64;
+    let mut named = 0;
+    for u in &picture.units {
+        let Some(p) = place(&scenario.scene.frame, u) else {
+            continue;
+        };
+        let (x, y) = near(world(p.position, p.alt_m));
+        if x < 300 || x > i64::from(WIDTH) - 10 || y < 40 || y > i64::from(HEIGHT) - 60 {
+            // Under the legend or at an edge: a label may rightly give way.
+            continue;
+        }
+        // Right of the marker first (then left, above, below).
+        let boxes = [
+            (x + 6, y - h / 2, x + 120, y + h / 2),
+            (x - 120, y - h / 2, x - 6, y + h / 2),
+            (x - 60, y - h - 6, x + 60, y - 6),
+            (x - 60, y + 6, x + 60, y + h + 6),
+        ];
+        // The trail and footprint lines are in both pictures: a label is
+        // the text one picture has and the other has not.
+        let gained = boxes
+            .iter()
+            .map(|b| {
+                text_pixels(&img, b.0, b.1, b.2, b.3)
+                    .saturating_sub(text_pixels(&bare, b.0, b.1, b.2, b.3))
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(
+            gained >= 20,
+            "{} at ({x},{y}): only {gained} more text pixels with labels",
+            u.id
+        );
+        named += 1;
+    }
+    assert!(named >= 3, "only {named} units were checked");
+    // The stadium, a landmark of the base map, is named where it stands.
+    let stadium = scenario
+        .scene
+        .landmarks
+        .iter()
+        .find(|l| l.name == "Stade de France")
+        .expect("the base map names the stadium");
+    let (x, y) = near(world(stadium.at, 0.0));
+    let b = (x - 70, y - 3 * h, x + 70, y + 3 * h);
+    assert!(
+        text_pixels(&img, b.0, b.1, b.2, b.3) >= 20 && text_pixels(&bare, b.0, b.1, b.2, b.3) < 5,
+        "no label at the stadium ({x},{y})"
+    );
+    // The attribution stands bottom right.
+    let w = i64::from(WIDTH);
+    let hh = i64::from(HEIGHT);
+    assert!(
+        text_pixels(&img, w - 320, hh - 14, w, hh) >= 20,
+        "no attribution"
+    );
+}

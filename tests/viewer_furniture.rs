@@ -117,6 +117,17 @@ fn scale_bar_px(img: &image::RgbImage) -> u32 {
     best
 }
 
+/// The scale bar is as long as the view's scale says, to 2 px.
+fn assert_scale_bar_matches(img: &image::RgbImage, view: &OrbitView) {
+    let (_, want) =
+        scale(view.metres_per_px(view.target, HEIGHT as f32), SCALE_MAX_PX).expect("a scale");
+    let got = scale_bar_px(img);
+    assert!(
+        (got as f32 - want.round()).abs() <= 2.0,
+        "scale bar {got} px, expected {want:.0}"
+    );
+}
+
 fn angle_between(a: f32, b: f32) -> f32 {
     let d = (a - b).rem_euclid(360.0);
     d.min(360.0 - d)
@@ -163,13 +174,7 @@ fn legend_north_arrow_and_scale_bar_say_what_the_view_shows() {
         angle_between(angle, 0.0) > 8.0,
         "the arrow ignores the heading"
     );
-    let (_, want) =
-        scale(view.metres_per_px(view.target, HEIGHT as f32), SCALE_MAX_PX).expect("a scale");
-    let got = scale_bar_px(&img);
-    assert!(
-        (got as f32 - want.round()).abs() <= 2.0,
-        "scale bar {got} px, expected {want:.0}"
-    );
+    assert_scale_bar_matches(&img, &view);
 
     // Top-down: north is straight up; the bar still matches the scale.
     let mut args = layers.to_vec();
@@ -186,13 +191,7 @@ fn legend_north_arrow_and_scale_bar_say_what_the_view_shows() {
         angle_between(angle, 0.0) < 6.0,
         "top-down arrow points {angle:.0} deg"
     );
-    let (_, want) =
-        scale(view.metres_per_px(view.target, HEIGHT as f32), SCALE_MAX_PX).expect("a scale");
-    let got = scale_bar_px(&img);
-    assert!(
-        (got as f32 - want.round()).abs() <= 2.0,
-        "scale bar {got} px, expected {want:.0}"
-    );
+    assert_scale_bar_matches(&img, &view);
 
     // Without the HUD: no legend swatches, no arrow.
     let (img, _) = render(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, screenshot_and_view};
+use common::render::{bytes, close, on_path, over, screenshot_of};
 
 use vigie_ground::coverage::polygon::point_in_ring;
 use vigie_ground::plan::Options;
@@ -50,13 +50,7 @@ fn render(out: &Path, plan_file: &Path, extra: &[&str], view: &OrbitView) -> ima
         plan_file.to_str().expect("utf-8 path"),
     ];
     args.extend_from_slice(extra);
-    let (img, logged) = screenshot_and_view(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT);
-    assert_eq!(
-        logged,
-        view.to_string(),
-        "the viewer framed another view than the test predicts"
-    );
-    img
+    screenshot_of(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT, view)
 }
 
 /// `top` (with its alpha) over `under`, as bytes.

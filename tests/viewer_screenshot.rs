@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::render::{bytes, close, on_path, over, screenshot_and_view};
+use common::render::{bytes, close, on_path, over, screenshot_of};
 
 use vigie_protocols::api::UnitStatus;
 use vigie_viewer::coverage::contains;
@@ -45,13 +45,7 @@ fn render(out: &Path, extra: &[&str], view: &OrbitView) -> image::RgbImage {
         &at,
     ];
     args.extend_from_slice(extra);
-    let (img, logged) = screenshot_and_view(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT);
-    assert_eq!(
-        logged,
-        view.to_string(),
-        "the viewer framed another view than the test predicts"
-    );
-    img
+    screenshot_of(&args, out, (WIDTH, HEIGHT), RUN_TIMEOUT, view)
 }
 
 fn pixel_at(view: &OrbitView, p: Vec3) -> (u32, u32) {

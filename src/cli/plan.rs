@@ -105,21 +105,13 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     .with_context(|| format!("planning {}", event_path.display()))?;
     bar.finish();
     let written = report::write_all(&event, &plan, &out)?;
-    let t = &plan.totals;
     let mut stdout = std::io::stdout().lock();
     // Writes to a closed pipe (`| head`) are not errors of the plan.
     let _ = writeln!(
         stdout,
-        "{}: coverage {} -> {} with {} drone stations ({}/{} airframes) and {} patrol posts ({}/{} teams); at least {} of optimal; {:.1} s",
+        "{}: coverage {}; at least {} of optimal; {:.1} s",
         plan.event,
-        report::pct(t.before),
-        report::pct(t.after),
-        plan.stations.len(),
-        t.airframes_used,
-        t.airframes,
-        plan.posts.len(),
-        t.teams_used,
-        t.teams,
+        report::headline(&plan),
         report::pct(plan.quality.ratio_lower_bound),
         started.elapsed().as_secs_f64()
     );

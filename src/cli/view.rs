@@ -157,18 +157,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
                 Arc::new(Scene::empty("replay", lat, lon, DEFAULT_EXTENT_M))
             }
         };
-        app::run(ViewerOptions {
-            scene: with_base(scene, args.base.as_deref())?,
-            source: Source::Replay(source),
-            size: args.size,
-            screenshot: args.screenshot.clone(),
-            layers,
-            view: args.view,
-            top_down: args.top_down,
-            lang: args.lang.unwrap_or_else(Lang::from_env),
-            plan: None,
-        })?;
-        return Ok(());
+        return open(&args, scene, Source::Replay(source), layers, None);
     }
     let (scene, source) = match (&args.live, scenario) {
         (Some(url), scenario) => {
@@ -214,16 +203,27 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
             bail!("nothing to view: give --scenario FILE, --live URL, or both (see --help)")
         }
     };
+    open(&args, scene, source, layers, None)
+}
+
+/// Opens the window (or takes the screenshot) with what the arguments ask.
+fn open(
+    args: &ViewArgs,
+    scene: Arc<Scene>,
+    source: Source,
+    layers: Layers,
+    plan: Option<vigie_viewer::plan::PlanMode>,
+) -> anyhow::Result<()> {
     app::run(ViewerOptions {
         scene: with_base(scene, args.base.as_deref())?,
         source,
         size: args.size,
-        screenshot: args.screenshot,
+        screenshot: args.screenshot.clone(),
         layers,
         view: args.view,
         top_down: args.top_down,
         lang: args.lang.unwrap_or_else(Lang::from_env),
-        plan: None,
+        plan,
     })?;
     Ok(())
 }
@@ -279,23 +279,18 @@ fn run_plan(args: &ViewArgs, event_path: &std::path::Path, layers: Layers) -> an
         .or_else(|| args.plan_file.clone())
         .unwrap_or_else(|| PathBuf::from("plan.geojson"));
     let scene = Arc::new(vigie_viewer::plan::scene_of(&event));
-    app::run(ViewerOptions {
-        scene: with_base(scene, args.base.as_deref())?,
-        source: Source::Still { sent: false },
-        size: args.size,
-        screenshot: args.screenshot.clone(),
+    open(
+        args,
+        scene,
+        Source::Still { sent: false },
         layers,
-        view: args.view,
-        top_down: args.top_down,
-        lang: args.lang.unwrap_or_else(Lang::from_env),
-        plan: Some(vigie_viewer::plan::PlanMode {
+        Some(vigie_viewer::plan::PlanMode {
             layout,
             save_to,
             plan_at_start,
             message,
         }),
-    })?;
-    Ok(())
+    )
 }
 
 /// The scene with the base map of `--base` added, if given.

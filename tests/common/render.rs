@@ -93,6 +93,24 @@ pub fn screenshot_and_view<S: AsRef<OsStr>>(
     (img, view)
 }
 
+/// [`screenshot_and_view`] of a view the test predicted: fails unless the
+/// viewer framed exactly `predicted`.
+pub fn screenshot_of<S: AsRef<OsStr>>(
+    args: &[S],
+    out: &Path,
+    size: (u32, u32),
+    timeout: Duration,
+    predicted: &impl std::fmt::Display,
+) -> image::RgbImage {
+    let (img, logged) = screenshot_and_view(args, out, size, timeout);
+    assert_eq!(
+        logged,
+        predicted.to_string(),
+        "the viewer framed another view than the test predicts"
+    );
+    img
+}
+
 fn to_linear(c: f32) -> f32 {
     if c <= 0.04045 {
         c / 12.92

@@ -66,7 +66,7 @@ pub struct MapLabel {
 }
 
 /// A UI node that labels must not cover (panels, legend, furniture).
-#[derive(Component)]
+#[derive(Component, Default)]
 pub struct KeepClear;
 
 /// The text of a unit's label: call sign and id, or the id alone.
@@ -126,37 +126,23 @@ pub fn setup(mut commands: Commands, scene: Res<SceneRes>, fonts: Option<Res<Fon
 /// The labels a scene has of itself: every named zone at a point inside
 /// it (at its ceiling), every landmark, every incident.
 pub fn static_labels(scene: &Scene) -> Vec<(LabelKind, Layer, Vec3, String)> {
-    let mut out = Vec::new();
-    for z in &scene.zones {
-        if z.name.trim().is_empty() {
-            continue;
-        }
-        if let Some(p) = inside_point(&z.ring) {
-            out.push((
-                LabelKind::Zone,
-                Layer::Zones,
-                world(p, z.ceiling_m.min(40.0)),
-                z.name.clone(),
-            ));
-        }
-    }
-    for l in &scene.landmarks {
-        out.push((
-            LabelKind::Landmark,
-            Layer::Map,
-            world(l.at, 0.0),
-            l.name.clone(),
-        ));
-    }
-    for i in &scene.incidents {
-        out.push((
-            LabelKind::Incident,
-            Layer::Incidents,
-            world(i.position, 0.0),
-            i.title.clone(),
-        ));
-    }
-    out
+    let zones = scene
+        .zones
+        .iter()
+        .filter(|z| !z.name.trim().is_empty())
+        .filter_map(|z| {
+            let at = world(inside_point(&z.ring)?, z.ceiling_m.min(40.0));
+            Some((LabelKind::Zone, Layer::Zones, at, z.name.clone()))
+        });
+    let landmarks = scene.landmarks.iter().map(|l| {
+        let at = world(l.at, 0.0);
+        (LabelKind::Landmark, Layer::Map, at, l.name.clone())
+    });
+    let incidents = scene.incidents.iter().map(|i| {
+        let at = world(i.position, 0.0);
+        (LabelKind::Incident, Layer::Incidents, at, i.title.clone())
+    });
+    zones.chain(landmarks).chain(incidents).collect()
 }
 
 /// Labels' text: DejaVu Sans when loaded (the default font otherwise).

@@ -47,8 +47,9 @@ pub struct ScaleBar;
 /// The scale bar's label.
 #[derive(Component)]
 pub struct ScaleLabel;
-/// Every furniture root, shown with the HUD.
+/// Every furniture root, shown with the HUD; labels keep clear of it.
 #[derive(Component)]
+#[require(KeepClear)]
 pub struct Furniture;
 /// The base map's attribution (bottom right), shown with the map layer
 /// whether or not the HUD is: the data's licence asks for it on screen.
@@ -222,6 +223,17 @@ pub fn entries(
     out
 }
 
+/// A furniture node's place: above the status line, `left_px` from the
+/// left edge.
+fn bottom_left(left_px: f32) -> Node {
+    Node {
+        position_type: PositionType::Absolute,
+        bottom: px(44),
+        left: px(left_px),
+        ..default()
+    }
+}
+
 /// Spawns the north arrow and the scale bar (bottom left), an empty
 /// legend (filled by [`update_legend`]) and the base map's attribution.
 pub fn setup(mut commands: Commands, scene: Res<SceneRes>, lang: Res<Lang>) {
@@ -245,7 +257,6 @@ pub fn setup(mut commands: Commands, scene: Res<SceneRes>, lang: Res<Lang>) {
     commands.spawn((
         LegendRoot,
         Furniture,
-        KeepClear,
         Node {
             position_type: PositionType::Absolute,
             top: px(36),
@@ -262,15 +273,11 @@ pub fn setup(mut commands: Commands, scene: Res<SceneRes>, lang: Res<Lang>) {
     commands
         .spawn((
             Furniture,
-            KeepClear,
             Node {
-                position_type: PositionType::Absolute,
-                bottom: px(44),
-                left: px(6),
                 width: px(ARROW_PX),
                 height: px(ARROW_PX),
                 border_radius: BorderRadius::MAX,
-                ..default()
+                ..bottom_left(6.0)
             },
             BackgroundColor(PANEL_BG),
         ))
@@ -314,15 +321,11 @@ pub fn setup(mut commands: Commands, scene: Res<SceneRes>, lang: Res<Lang>) {
     commands
         .spawn((
             Furniture,
-            KeepClear,
             Node {
-                position_type: PositionType::Absolute,
-                bottom: px(44),
-                left: px(ARROW_PX + 12.0),
                 padding: UiRect::all(px(4)),
                 flex_direction: FlexDirection::Column,
                 row_gap: px(2),
-                ..default()
+                ..bottom_left(ARROW_PX + 12.0)
             },
             BackgroundColor(PANEL_BG),
         ))

@@ -365,30 +365,24 @@ pub fn details(scene: &Scene, state: &UnitsState, id: &str, lang: Lang) -> Optio
         return Some(s);
     }
     if let Some(c) = scene.cameras.iter().find(|c| c.id == id) {
-        return Some(match lang {
-            Lang::En => format!(
-                "{}\n{}\nfixed camera, {}\nmount {:.0} m, heading {:.0}°, tilt {:.0}°\nfield of view {:.0}°, range {:.0} m",
-                c.id,
-                c.name,
-                lang.owner(c.owner),
-                c.height_m,
-                c.heading_deg,
-                c.tilt_deg,
-                c.hfov_deg,
-                c.range_m
-            ),
-            Lang::Fr => format!(
-                "{}\n{}\ncaméra fixe, {}\nhauteur {:.0} m, cap {:.0}°, inclinaison {:.0}°\nchamp {:.0}°, portée {:.0} m",
-                c.id,
-                c.name,
-                lang.owner(c.owner),
-                c.height_m,
-                c.heading_deg,
-                c.tilt_deg,
-                c.hfov_deg,
-                c.range_m
-            ),
-        });
+        let w = |en, fr| lang.pick(en, fr);
+        return Some(format!(
+            "{}\n{}\n{}, {}\n{} {:.0} m, {} {:.0}°, {} {:.0}°\n{} {:.0}°, {} {:.0} m",
+            c.id,
+            c.name,
+            w("fixed camera", "caméra fixe"),
+            lang.owner(c.owner),
+            w("mount", "hauteur"),
+            c.height_m,
+            w("heading", "cap"),
+            c.heading_deg,
+            w("tilt", "inclinaison"),
+            c.tilt_deg,
+            w("field of view", "champ"),
+            c.hfov_deg,
+            w("range", "portée"),
+            c.range_m
+        ));
     }
     let i = scene.incidents.iter().find(|i| i.id == id)?;
     let mut s = format!(

@@ -358,7 +358,7 @@ pub fn apply_ack_in(
     if !remember_in(c, unit, &ack.message_id, "order_ack", now_ms)? {
         return Ok(AckOutcome::Duplicate);
     }
-    if to == OrderState::Withdrawn {
+    let applied = if to == OrderState::Withdrawn {
         // Only acknowledges a withdrawal; the server alone withdraws.
         if from != OrderState::Withdrawn {
             return Ok(AckOutcome::Stale(from));
@@ -367,22 +367,18 @@ pub fn apply_ack_in(
             "UPDATE patrol_order SET withdraw_acked_ms = ?1 WHERE order_id = ?2 AND withdraw_acked_ms IS NULL",
             params![now_ms, ack.order_id],
         )?;
-        return Ok(if n == 1 {
-            AckOutcome::Applied {
-                from,
-                to,
-                issued_ms,
-            }
-        } else {
-            AckOutcome::Stale(from)
-        });
-    }
-    Ok(if to.rank() > from.rank() {
+        n == 1
+    } else if to.rank() > from.rank() {
         let reason = (!ack.reason.is_empty()).then(|| ack.reason.clone());
         c.execute(
             "UPDATE patrol_order SET state = ?1, state_ms = ?2, reason = COALESCE(?3, reason) WHERE order_id = ?4",
             params![to.as_str(), now_ms, reason, ack.order_id],
         )?;
+        true
+    } else {
+        false
+    };
+    Ok(if applied {
         AckOutcome::Applied {
             from,
             to,

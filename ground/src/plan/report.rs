@@ -378,16 +378,12 @@ pub fn summary_md(event: &Event, plan: &Plan) -> String {
     out
 }
 
-/// The full report in Markdown, referring to the PNGs beside it.
-pub fn report_md(event: &Event, plan: &Plan) -> String {
+/// What the plan achieves in one line: coverage before and after, and
+/// with what (the report's opening and `vigie plan`'s output).
+pub fn headline(plan: &Plan) -> String {
     let t = &plan.totals;
-    let q = &plan.quality;
-    let mut out = String::new();
-    let _ = writeln!(out, "# Coverage plan: {}\n", plan.event);
-    let _ = writeln!(
-        out,
-        "Seed {}. Weighted coverage of the zones rises from **{}** with fixed cameras alone to **{}** with {} drone stations ({} of {} airframes) and {} patrol posts ({} of {} teams). Coverage is weighted by each zone's weight and counted on {:.0} m cells; {:.1} ha under privacy masks are never counted.\n",
-        plan.seed,
+    format!(
+        "{} with fixed cameras alone, {} with {} drone stations ({} of {} airframes) and {} patrol posts ({} of {} teams)",
         pct(t.before),
         pct(t.after),
         plan.stations.len(),
@@ -396,6 +392,20 @@ pub fn report_md(event: &Event, plan: &Plan) -> String {
         plan.posts.len(),
         t.teams_used,
         t.teams,
+    )
+}
+
+/// The full report in Markdown, referring to the PNGs beside it.
+pub fn report_md(event: &Event, plan: &Plan) -> String {
+    let t = &plan.totals;
+    let q = &plan.quality;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Coverage plan: {}\n", plan.event);
+    let _ = writeln!(
+        out,
+        "Seed {}. Weighted coverage of the zones: {}. Coverage is weighted by each zone's weight and counted on {:.0} m cells; {:.1} ha under privacy masks are never counted.\n",
+        plan.seed,
+        headline(plan),
         plan.cells.grid.cell_m,
         t.masked_m2 / 1e4,
     );

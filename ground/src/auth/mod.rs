@@ -157,6 +157,22 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission, in declaration order.
+    pub const ALL: [Permission; 12] = [
+        Permission::ViewPicture,
+        Permission::CommandDrone,
+        Permission::Dispatch,
+        Permission::QueryHistory,
+        Permission::Plan,
+        Permission::ManageCameras,
+        Permission::ManageAuthorisations,
+        Permission::ReadAudit,
+        Permission::ManageOperators,
+        Permission::ReportIncident,
+        Permission::ManageHolds,
+        Permission::IndexRecordings,
+    ];
+
     /// What the permission allows, in words, for error messages.
     pub fn describe(self) -> &'static str {
         match self {
@@ -291,19 +307,10 @@ mod tests {
     #[test]
     fn recorders_only_index_recordings_and_only_admins_hold() {
         use Permission::*;
-        for p in [
-            ViewPicture,
-            CommandDrone,
-            Dispatch,
-            QueryHistory,
-            Plan,
-            ManageCameras,
-            ManageAuthorisations,
-            ReadAudit,
-            ManageOperators,
-            ReportIncident,
-            ManageHolds,
-        ] {
+        for p in Permission::ALL
+            .into_iter()
+            .filter(|p| *p != IndexRecordings)
+        {
             assert!(!Role::Recorder.may(p), "{p:?}");
         }
         assert_eq!(

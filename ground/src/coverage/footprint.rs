@@ -38,6 +38,19 @@ pub struct CameraPose {
     pub max_range_m: f64,
 }
 
+/// The four side planes of a view pyramid whose half-angles have tangents
+/// `th` (horizontal) and `tv` (vertical), as outward normals in the camera
+/// frame (forward, right, down): a ray is in view when it is on the inner
+/// side of all four.
+fn side_planes(th: f64, tv: f64) -> [(f64, f64, f64); 4] {
+    [
+        (-th, 1.0, 0.0),
+        (-th, -1.0, 0.0),
+        (-tv, 0.0, 1.0),
+        (-tv, 0.0, -1.0),
+    ]
+}
+
 /// Ground footprint as a closed local ring (east_m, north_m), or `None` when
 /// the camera sees no ground (below ground, or looking entirely above the
 /// horizon, or degenerate optics).
@@ -93,16 +106,9 @@ pub fn footprint_with_rotation(pose: &CameraPose, rot: &Rotation) -> Option<Vec<
             (r * a.cos(), r * a.sin())
         })
         .collect();
-    // The four side planes of the view pyramid, as outward normals in the
-    // camera frame (forward, right, down): a ray is in view when it is on
-    // the inner side of all four. On the ground, `h` below the camera, each
-    // plane is a straight line: clip the disc by each half-plane.
-    for (f, rt, d) in [
-        (-th, 1.0, 0.0),
-        (-th, -1.0, 0.0),
-        (-tv, 0.0, 1.0),
-        (-tv, 0.0, -1.0),
-    ] {
+    // On the ground, `h` below the camera, each side plane of the view
+    // pyramid is a straight line: clip the disc by each half-plane.
+    for (f, rt, d) in side_planes(th, tv) {
         let (nn, ne, nd) = rot.apply(f, rt, d);
         ring = clip_half_plane(&ring, ne, nn, nd * pose.height_agl_m);
         if ring.len() < 3 {
@@ -569,12 +575,7 @@ mod tests {
         let tv = (pose.vfov_deg.to_radians() / 2.0).tan();
         let (de, dn) = (p.0 - pose.east_m, p.1 - pose.north_m);
         let mut margin = pose.max_range_m - f64::hypot(de, dn);
-        for (f, r, d) in [
-            (-th, 1.0, 0.0),
-            (-th, -1.0, 0.0),
-            (-tv, 0.0, 1.0),
-            (-tv, 0.0, -1.0),
-        ] {
+        for (f, r, d) in side_planes(th, tv) {
             let (nn, ne, nd) = rot.apply(f, r, d);
             let len = f64::hypot(nn, ne);
             let value = nn * dn + ne * de + nd * pose.height_agl_m;

@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use mavlink::dialects::ardupilotmega::{COMMAND_ACK_DATA, MavCmd, MavMessage, MavResult};
+use mavlink::dialects::ardupilotmega::{
+    COMMAND_ACK_DATA, COMMAND_LONG_DATA, MavCmd, MavMessage, MavResult,
+};
 use vigie_protocols::api::CommandOutcome;
 
 /// Wait for an acknowledgement before resending (QGroundControl uses about
@@ -249,6 +251,25 @@ impl CommandEngine {
         }
         finished
     }
+}
+
+/// A `COMMAND_LONG` for `system`/`component` with its seven parameters
+/// (unconfirmed: confirmation 0).
+pub fn command_long(system: u8, component: u8, command: MavCmd, params: [f32; 7]) -> MavMessage {
+    let [param1, param2, param3, param4, param5, param6, param7] = params;
+    MavMessage::COMMAND_LONG(COMMAND_LONG_DATA {
+        param1,
+        param2,
+        param3,
+        param4,
+        param5,
+        param6,
+        param7,
+        command,
+        target_system: system,
+        target_component: component,
+        confirmation: 0,
+    })
 }
 
 #[cfg(test)]

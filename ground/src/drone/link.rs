@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
-    COMMAND_INT_DATA, COMMAND_LONG_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame,
-    MavMessage, MavMissionType, MavModeFlag, MavState, MavType,
+    COMMAND_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavCmd, MavFrame, MavMessage, MavMissionType,
+    MavModeFlag, MavState, MavType,
 };
 use rustc_hash::FxHashMap as HashMap;
 use vigie_protocols::api::{CommandOutcome, CommandResult, DroneCommand, Unit};
 
 pub use super::altitude::ALTITUDE_CEILING_M;
-use super::command::{CommandEngine, CommandId, Finished};
+use super::command::{CommandEngine, CommandId, Finished, command_long as long};
 use super::mission::{self, Transfer, TransferResult};
 use super::signing::{self, Signer, SigningReject, Verifier};
 use super::vehicle::{COMP_CAMERA, Vehicle};
@@ -935,6 +935,11 @@ impl LinkCore {
             }
         };
         let pos = mission::position_e7;
+        // A position parameter: finite, then in MAVLink's 1e-7 degrees.
+        let at = |lat_deg: f64, lon_deg: f64, alt_m: f64| {
+            finite(&[lat_deg, lon_deg, alt_m])?;
+            pos(lat_deg, lon_deg)
+        };
         let nan = f32::NAN;
         Ok(match cmd {
             DroneCommand::Arm => long(
@@ -982,8 +987,7 @@ impl LinkCore {
                 alt_m,
                 speed_m_s,
             } => {
-                finite(&[*lat_deg, *lon_deg, *alt_m])?;
-                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                let (x, y) = at(*lat_deg, *lon_deg, *alt_m)?;
                 // param2 bit 0: switch to guided.
                 int(
                     sys,
@@ -1002,8 +1006,8 @@ impl LinkCore {
                 radius_m,
                 speed_m_s,
             } => {
-                finite(&[*lat_deg, *lon_deg, *alt_m, *radius_m])?;
-                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                finite(&[*radius_m])?;
+                let (x, y) = at(*lat_deg, *lon_deg, *alt_m)?;
                 int(
                     sys,
                     ap,
@@ -1041,8 +1045,7 @@ impl LinkCore {
                 lon_deg,
                 alt_m,
             } => {
-                finite(&[*lat_deg, *lon_deg, *alt_m])?;
-                let (x, y) = pos(*lat_deg, *lon_deg)?;
+                let (x, y) = at(*lat_deg, *lon_deg, *alt_m)?;
                 int(
                     sys,
                     ap,
@@ -1306,22 +1309,6 @@ impl LinkCore {
         }
         self.events.push_back(LinkEvent::Changed(key));
     }
-}
-
-fn long(sys: u8, comp: u8, command: MavCmd, p: [f32; 7]) -> MavMessage {
-    MavMessage::COMMAND_LONG(COMMAND_LONG_DATA {
-        param1: p[0],
-        param2: p[1],
-        param3: p[2],
-        param4: p[3],
-        param5: p[4],
-        param6: p[5],
-        param7: p[6],
-        command,
-        target_system: sys,
-        target_component: comp,
-        confirmation: 0,
-    })
 }
 
 fn int(sys: u8, comp: u8, command: MavCmd, p: [f32; 4], x: i32, y: i32, z: f32) -> MavMessage {

@@ -2,8 +2,8 @@
 
 use super::*;
 use mavlink::dialects::ardupilotmega::{
-    COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, MISSION_ACK_DATA, MISSION_REQUEST_INT_DATA,
-    MavMissionResult, MavResult,
+    COMMAND_ACK_DATA, COMMAND_LONG_DATA, GLOBAL_POSITION_INT_DATA, MISSION_ACK_DATA,
+    MISSION_REQUEST_INT_DATA, MavMissionResult, MavResult,
 };
 
 const WALL: i64 = 1_800_000_000_000;

@@ -20,19 +20,7 @@ fn world() -> (VirtualClock, usize) {
 }
 
 fn long(command: MavCmd, p: [f32; 7]) -> MavMessage {
-    MavMessage::COMMAND_LONG(COMMAND_LONG_DATA {
-        param1: p[0],
-        param2: p[1],
-        param3: p[2],
-        param4: p[3],
-        param5: p[4],
-        param6: p[5],
-        param7: p[6],
-        command,
-        target_system: 1,
-        target_component: 1,
-        confirmation: 0,
-    })
+    vigie_ground::drone::command::command_long(1, 1, command, p)
 }
 
 fn int(command: MavCmd, p: [f32; 4], lat: f64, lon: f64, alt: f32) -> MavMessage {

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
     GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage, MavModeFlag, MavState,
     MavType,
@@ -26,16 +25,7 @@ const FRAMES: usize = 10_000;
 
 fn encode(sys: u8, seq: u8, msg: &MavMessage) -> Vec<u8> {
     let mut b = Vec::new();
-    wire::encode(
-        &mut b,
-        MavHeader {
-            system_id: sys as u32,
-            component_id: 1,
-            sequence: seq,
-        },
-        msg,
-        None,
-    );
+    wire::encode(&mut b, wire::header(sys, 1, seq), msg, None);
     b
 }
 

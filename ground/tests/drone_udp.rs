@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
     COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage,
     MavModeFlag, MavResult, MavState, MavType,
@@ -33,12 +32,7 @@ fn config(dir: &std::path::Path) -> Config {
 
 fn encode(msg: &MavMessage) -> Vec<u8> {
     let mut b = Vec::new();
-    let h = MavHeader {
-        system_id: 42,
-        component_id: 1,
-        sequence: 0,
-    };
-    wire::encode(&mut b, h, msg, None);
+    wire::encode(&mut b, wire::header(42, 1, 0), msg, None);
     b
 }
 

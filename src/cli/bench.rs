@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use mavlink::MavHeader;
 use mavlink::dialects::ardupilotmega::{
     COMMAND_ACK_DATA, GLOBAL_POSITION_INT_DATA, HEARTBEAT_DATA, MavAutopilot, MavMessage,
     MavModeFlag, MavResult, MavState, MavType,
@@ -231,16 +230,7 @@ fn threads_cpu(name: &str) -> Duration {
 
 fn encode(sys: u8, seq: u8, msg: &MavMessage, out: &mut Vec<u8>) {
     out.clear();
-    wire::encode(
-        out,
-        MavHeader {
-            system_id: sys as u32,
-            component_id: 1,
-            sequence: seq,
-        },
-        msg,
-        None,
-    );
+    wire::encode(out, wire::header(sys, 1, seq), msg, None);
 }
 
 fn heartbeat() -> MavMessage {

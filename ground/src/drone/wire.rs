@@ -368,6 +368,15 @@ impl StreamBuffer {
     }
 }
 
+/// A MAVLink header from its three fields as they travel (one byte each).
+pub fn header(system_id: u8, component_id: u8, sequence: u8) -> MavHeader {
+    MavHeader {
+        system_id: u32::from(system_id),
+        component_id,
+        sequence,
+    }
+}
+
 /// Encodes `msg` as a MAVLink 2 frame appended to `out`; signs it when `sign`
 /// gives a key, link id and timestamp.
 pub fn encode(

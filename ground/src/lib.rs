@@ -45,6 +45,8 @@
 //!   `[site]`, the recorded origin, or the data's centre), so offline
 //!   commands and the server agree.
 //! - [`geojson`]: the one GeoJSON reader (features, points, rings, lines).
+//! - [`video`]: live video in: RTP reordered, H.264 access units
+//!   reassembled without transcoding.
 //! - [`map`]: what maps are drawn with: the base map people orient by
 //!   (water, parks, streets, landmarks, its attribution), label placement
 //!   without overlap, and the shipped typefaces; the viewer and the
@@ -106,3 +108,4 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod timeline;
+pub mod video;

@@ -1,0 +1,13 @@
+//! Live video in: RTP packets put back in order and H.264 access units
+//! reassembled from them, without transcoding (sans-I/O, fed datagrams).
+//!
+//! - [`rtp`]: RTP packets (RFC 3550).
+//! - [`reorder`]: the bounded reorder buffer, counting loss, lateness and
+//!   duplicates.
+//! - [`h264`]: RFC 6184 depacketising (single NAL, STAP-A, FU-A) into whole
+//!   access units, dropping broken ones and waiting for a keyframe after a
+//!   loss; packetising for simulated sources.
+
+pub mod h264;
+pub mod reorder;
+pub mod rtp;

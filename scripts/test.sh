@@ -13,6 +13,7 @@ log "installing test dependencies"
 need_apt=()
 command -v xvfb-run >/dev/null 2>&1 || need_apt+=(xvfb)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers)
 if [ ${#need_apt[@]} -gt 0 ]; then
   as_root apt-get update -qq

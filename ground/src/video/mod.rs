@@ -7,7 +7,11 @@
 //! - [`h264`]: RFC 6184 depacketising (single NAL, STAP-A, FU-A) into whole
 //!   access units, dropping broken ones and waiting for a keyframe after a
 //!   loss; packetising for simulated sources.
+//! - [`mp4`]: fragmented MP4 of whole access units, as recorded.
+//! - [`sps`]: picture size, profile and level from a sequence parameter set.
 
 pub mod h264;
+pub mod mp4;
 pub mod reorder;
 pub mod rtp;
+pub mod sps;

@@ -256,3 +256,62 @@ fn a_camera_stream_is_recorded_as_fragmented_mp4_that_ffmpeg_plays_unaltered() {
     assert!(probe(&lossy).contains(&format!("nb_read_frames={kept}")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_rtp_stream_from_ffmpeg_is_taken_in_on_udp_and_recorded() {
+    use vigie_ground::video::record::{Feed, SegmentWriter, run_udp};
+    if skip() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("vigie-video-udp-{}", std::process::id()));
+    let writer = SegmentWriter::start(&dir).expect("segment dir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let feed = rt.block_on(async {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind on loopback");
+        let port = socket.local_addr().expect("address").port();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let shutdown = vigie_ground::shutdown::Shutdown::new(stopped);
+        // ffmpeg as a drone's camera: x264 in real time, RTP/H.264 with
+        // the parameter sets in band, to our port. It ends by itself.
+        let sender = tokio::task::spawn_blocking(move || {
+            run(Command::new("ffmpeg")
+                .args(["-v", "error", "-re", "-f", "lavfi", "-i"])
+                .arg("testsrc=size=320x240:rate=30")
+                .args(["-frames:v", "90", "-pix_fmt", "yuv420p"])
+                .args(["-c:v", "libx264", "-g", "30", "-bf", "0"])
+                .args(["-x264-params", "repeat-headers=1", "-f", "rtp"])
+                .arg(format!("rtp://127.0.0.1:{port}")));
+            let _ = stop.send(true);
+        });
+        let feed = run_udp(socket, Feed::new(), &writer, shutdown).await;
+        sender.await.expect("ffmpeg ran");
+        feed
+    });
+    let files = writer.close().expect("segments written");
+    assert_eq!(files.len(), 1, "3 s make one segment: {files:?}");
+    let s = feed.stats();
+    assert!(
+        s.units.units >= 60,
+        "only {} pictures taken in: {s:?}",
+        s.units.units
+    );
+    assert_eq!(s.not_rtp + s.foreign, 0, "{s:?}");
+    let p = probe(&files[0]);
+    assert!(p.contains("width=320") && p.contains("height=240"), "{p}");
+    assert!(
+        p.contains(&format!("nb_read_frames={}", s.units.units)),
+        "{p}\n{s:?}"
+    );
+    let (_, errors) = run(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&files[0])
+        .args(["-f", "null", "-"]));
+    assert!(errors.trim().is_empty(), "decoding errors: {errors}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,10 +8,13 @@
 //!   access units, dropping broken ones and waiting for a keyframe after a
 //!   loss; packetising for simulated sources.
 //! - [`mp4`]: fragmented MP4 of whole access units, as recorded.
+//! - [`record`]: one feed from datagrams to segment files (a pipeline, a
+//!   writer thread behind a bounded queue, the UDP edge).
 //! - [`sps`]: picture size, profile and level from a sequence parameter set.
 
 pub mod h264;
 pub mod mp4;
+pub mod record;
 pub mod reorder;
 pub mod rtp;
 pub mod sps;

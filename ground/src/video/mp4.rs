@@ -254,6 +254,22 @@ impl Fragmenter {
     /// Takes the next unit (the stream must start at a keyframe, as the
     /// depacketiser hands it on); returns a fragment when one is complete.
     pub fn push(&mut self, unit: AccessUnit) -> Option<Fragment> {
+        self.take(unit, false)
+    }
+
+    /// [`Fragmenter::push`], ending the fragment under way at this unit if
+    /// it is a keyframe, however short (a segment file ends here).
+    pub fn push_cutting(&mut self, unit: AccessUnit) -> Option<Fragment> {
+        self.take(unit, true)
+    }
+
+    /// Stream time at which the unit last pushed begins, ticks from the
+    /// first unit.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    fn take(&mut self, unit: AccessUnit, cut: bool) -> Option<Fragment> {
         self.origin.get_or_insert(unit.timestamp);
         let mut done = None;
         if let Some(prev) = self.pending.take() {
@@ -267,7 +283,7 @@ impl Fragmenter {
             };
             self.samples.push(Sample::of(&prev, duration));
             self.next += u64::from(duration);
-            if unit.is_keyframe() && self.next - self.start >= u64::from(self.target) {
+            if unit.is_keyframe() && (cut || self.next - self.start >= u64::from(self.target)) {
                 done = self.cut();
             }
         }

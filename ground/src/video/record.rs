@@ -1,0 +1,357 @@
+//! One feed, from datagrams to files: RTP in order, access units whole,
+//! fragments cut, segments of about a minute written as fragmented MP4
+//! files that play on their own (each begins with the init segment).
+//!
+//! [`Feed`] is the sans-I/O pipeline: datagrams in, [`Write`]s out, every
+//! count kept. [`SegmentWriter`] turns writes into files on a thread of its
+//! own, fed by a bounded channel: when the disk falls behind, fragments are
+//! dropped and counted, never buffered without bound, and the receiving
+//! task never waits on the disk. [`run_udp`] is the UDP edge (RTP/H.264 as
+//! QGroundControl's convention sends it, e.g. port 5600).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::h264::{AccessUnit, DepacketStats, Depacketizer};
+use super::mp4::{Fragmenter, TIMESCALE, init_segment};
+use super::reorder::{Released, Reorder, ReorderStats};
+use super::rtp::Packet;
+
+/// How long a missing packet is waited for.
+pub const REORDER_WAIT: Duration = Duration::from_millis(60);
+/// Most packets held waiting for a missing one (about 1.5 s of a 2 Mb/s
+/// feed at 1200-byte packets... or 0.7 MB at most).
+pub const REORDER_HELD: usize = 512;
+/// Target length of a segment file, stream time.
+pub const SEGMENT: Duration = Duration::from_secs(60);
+/// Writes queued for the disk before fragments are dropped.
+pub const WRITE_QUEUE: usize = 64;
+
+/// What the pipeline asks the disk to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// Start a new segment file with this init segment; `start_ticks` is
+    /// its stream time (90 kHz from the feed's first picture).
+    Begin {
+        /// The init segment (`ftyp` + `moov`).
+        init: Vec<u8>,
+        /// Stream time of its first picture.
+        start_ticks: u64,
+    },
+    /// Append a fragment to the current segment.
+    Fragment {
+        /// `moof` + `mdat`.
+        bytes: Vec<u8>,
+        /// Stream time of its first picture.
+        start_ticks: u64,
+        /// Its length, ticks.
+        duration_ticks: u64,
+        /// Pictures in it.
+        pictures: usize,
+    },
+}
+
+/// What a feed has seen, for `/metrics` and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Datagrams that were not RTP.
+    pub not_rtp: u64,
+    /// Datagrams of another payload type or source than the feed's.
+    pub foreign: u64,
+    /// The reorder buffer's counts.
+    pub packets: ReorderStats,
+    /// The depacketiser's counts.
+    pub units: DepacketStats,
+    /// Fragments cut.
+    pub fragments: u64,
+    /// Segments begun.
+    pub segments: u64,
+}
+
+/// The pipeline of one feed.
+#[derive(Debug)]
+pub struct Feed {
+    reorder: Reorder<Vec<u8>>,
+    depacketizer: Depacketizer,
+    fragmenter: Fragmenter,
+    /// The stream's synchronisation source, from its first packet.
+    ssrc: Option<u32>,
+    /// Parameter sets of the segment under way (a change starts another).
+    params: Option<(Vec<u8>, Vec<u8>)>,
+    /// Stream time at which the segment under way began.
+    segment_start: u64,
+    /// A segment is open.
+    open: bool,
+    not_rtp: u64,
+    foreign: u64,
+    fragments: u64,
+    segments: u64,
+    units: Vec<AccessUnit>,
+    released: Vec<Released<Vec<u8>>>,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        Feed::new()
+    }
+}
+
+impl Feed {
+    /// A feed waiting for its first packet.
+    pub fn new() -> Feed {
+        Feed {
+            reorder: Reorder::new(REORDER_WAIT, REORDER_HELD),
+            depacketizer: Depacketizer::new(),
+            fragmenter: Fragmenter::new(TIMESCALE),
+            ssrc: None,
+            params: None,
+            segment_start: 0,
+            open: false,
+            not_rtp: 0,
+            foreign: 0,
+            fragments: 0,
+            segments: 0,
+            units: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> FeedStats {
+        FeedStats {
+            not_rtp: self.not_rtp,
+            foreign: self.foreign,
+            packets: self.reorder.stats(),
+            units: self.depacketizer.stats(),
+            fragments: self.fragments,
+            segments: self.segments,
+        }
+    }
+
+    /// When [`Feed::poll`] next has work (a gap to give up).
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.reorder.poll_at()
+    }
+
+    /// Takes a datagram received at `now`; appends what to write.
+    pub fn datagram(&mut self, now: Instant, d: &[u8], out: &mut Vec<Write>) {
+        let Ok(p) = Packet::parse(d) else {
+            self.not_rtp += 1;
+            return;
+        };
+        // Dynamic payload types only; one source per feed (a second
+        // sender on the port is not mixed in).
+        if p.payload_type < 96 || *self.ssrc.get_or_insert(p.ssrc) != p.ssrc {
+            self.foreign += 1;
+            return;
+        }
+        let seq = p.sequence;
+        self.reorder.push(now, seq, d.to_vec(), &mut self.released);
+        self.drain(out);
+    }
+
+    /// Gives up on packets that waited long enough by `now`.
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<Write>) {
+        self.reorder.poll(now, &mut self.released);
+        self.drain(out);
+    }
+
+    /// The feed ended: writes what it holds.
+    pub fn finish(&mut self, out: &mut Vec<Write>) {
+        self.reorder.poll(
+            Instant::now() + Duration::from_secs(3600),
+            &mut self.released,
+        );
+        self.drain(out);
+        if let Some(f) = self.fragmenter.finish() {
+            self.fragment(f, out);
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<Write>) {
+        for r in std::mem::take(&mut self.released) {
+            match r {
+                Released::Packet(d) => {
+                    if let Ok(p) = Packet::parse(&d) {
+                        self.depacketizer
+                            .push(p.timestamp, p.marker, p.payload, &mut self.units);
+                    }
+                }
+                Released::Gap(_) => self.depacketizer.gap(),
+            }
+        }
+        for u in std::mem::take(&mut self.units) {
+            let init = if u.is_keyframe() {
+                self.new_segment()
+            } else {
+                None
+            };
+            match init {
+                Some(init) => {
+                    // The fragment under way ends the segment that ends.
+                    if let Some(f) = self.fragmenter.push_cutting(u) {
+                        self.fragment(f, out);
+                    }
+                    self.open = true;
+                    self.segments += 1;
+                    self.segment_start = self.fragmenter.position();
+                    out.push(Write::Begin {
+                        init,
+                        start_ticks: self.segment_start,
+                    });
+                }
+                None if self.open => {
+                    if let Some(f) = self.fragmenter.push(u) {
+                        self.fragment(f, out);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// At a keyframe: the init segment of a new segment file, when none is
+    /// open, the parameter sets changed, or the open one is long enough.
+    fn new_segment(&mut self) -> Option<Vec<u8>> {
+        let (Some(sps), Some(pps)) = self.depacketizer.parameter_sets() else {
+            return None;
+        };
+        let params = (sps.to_vec(), pps.to_vec());
+        let changed = self.params.as_ref() != Some(&params);
+        let elapsed = self.fragmenter.position() - self.segment_start;
+        let long = elapsed >= SEGMENT.as_secs() * u64::from(TIMESCALE);
+        if self.open && !changed && !long {
+            return None;
+        }
+        let init = init_segment(&params.0, &params.1).ok()?;
+        self.params = Some(params);
+        Some(init)
+    }
+
+    fn fragment(&mut self, f: super::mp4::Fragment, out: &mut Vec<Write>) {
+        self.fragments += 1;
+        out.push(Write::Fragment {
+            bytes: f.bytes,
+            start_ticks: f.start,
+            duration_ticks: f.duration,
+            pictures: f.samples,
+        });
+    }
+}
+
+/// Writes segments into a directory on a thread of its own.
+pub struct SegmentWriter {
+    tx: mpsc::SyncSender<Write>,
+    /// Fragments dropped because the disk fell behind.
+    pub dropped: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<Vec<PathBuf>>>>,
+}
+
+impl SegmentWriter {
+    /// A writer putting `<dir>/<n>.mp4` files (n from 1), `dir` created.
+    pub fn start(dir: &Path) -> std::io::Result<SegmentWriter> {
+        std::fs::create_dir_all(dir)?;
+        let (tx, rx) = mpsc::sync_channel::<Write>(WRITE_QUEUE);
+        let dir = dir.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("video-writer".into())
+            .spawn(move || {
+                use std::io::Write as _;
+                let mut files = Vec::new();
+                let mut file: Option<std::fs::File> = None;
+                for w in rx {
+                    match w {
+                        Write::Begin { init, .. } => {
+                            if let Some(f) = file.take() {
+                                f.sync_all()?;
+                            }
+                            let path = dir.join(format!("{}.mp4", files.len() + 1));
+                            let mut f = std::fs::File::create(&path)?;
+                            f.write_all(&init)?;
+                            files.push(path);
+                            file = Some(f);
+                        }
+                        Write::Fragment { bytes, .. } => {
+                            if let Some(f) = file.as_mut() {
+                                f.write_all(&bytes)?;
+                            }
+                        }
+                    }
+                }
+                if let Some(f) = file.take() {
+                    f.sync_all()?;
+                }
+                Ok(files)
+            })?;
+        Ok(SegmentWriter {
+            tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a write; a fragment the queue has no room for is dropped
+    /// and counted (the start of a segment waits: without it, nothing
+    /// after it plays).
+    pub fn write(&self, w: Write) {
+        match w {
+            Write::Begin { .. } => {
+                let _ = self.tx.send(w);
+            }
+            Write::Fragment { .. } => {
+                if self.tx.try_send(w).is_err() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes the files; returns their paths, in order.
+    pub fn close(mut self) -> std::io::Result<Vec<PathBuf>> {
+        drop(self.tx);
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            _ => Err(std::io::Error::other("the video writer thread panicked")),
+        }
+    }
+}
+
+/// Receives RTP on `socket` into `feed`, writing through `writer`, until
+/// `shutdown`; then writes what the feed holds.
+pub async fn run_udp(
+    socket: tokio::net::UdpSocket,
+    mut feed: Feed,
+    writer: &SegmentWriter,
+    mut shutdown: crate::shutdown::Shutdown,
+) -> Feed {
+    let mut buf = vec![0u8; 65_536];
+    let mut out = Vec::new();
+    loop {
+        let wake = feed.poll_at();
+        tokio::select! {
+            r = socket.recv(&mut buf) => {
+                if let Ok(n) = r {
+                    feed.datagram(Instant::now(), &buf[..n], &mut out);
+                }
+            }
+            _ = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => feed.poll(Instant::now(), &mut out),
+            _ = shutdown.wait() => break,
+        }
+        out.drain(..).for_each(|w| writer.write(w));
+    }
+    // What arrived before the stop is the feed's too.
+    while let Ok(n) = socket.try_recv(&mut buf) {
+        feed.datagram(Instant::now(), &buf[..n], &mut out);
+    }
+    feed.finish(&mut out);
+    out.drain(..).for_each(|w| writer.write(w));
+    feed
+}

@@ -14,10 +14,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::render::on_path;
-use vigie_ground::video::h264::{AccessUnit, Depacketizer, nal, packetize};
+use vigie_ground::video::h264::{AccessUnit, Depacketizer, nal};
 use vigie_ground::video::mp4::{Fragmenter, TIMESCALE, init_segment};
 use vigie_ground::video::reorder::{Released, Reorder};
-use vigie_ground::video::rtp::Packet;
+use vigie_ground::video::rtp::{Packet, Sender};
 
 const FRAMES: usize = 120;
 
@@ -101,25 +101,9 @@ fn access_units(annex_b: &[u8]) -> Vec<AccessUnit> {
 /// Returns the MP4 and how many pictures it holds.
 fn record(units: &[AccessUnit], lose_every: usize, out: &Path) -> usize {
     let mut datagrams = Vec::new();
-    let mut payloads = Vec::new();
-    let mut seq: u16 = 65_000;
+    let mut sender = Sender::new(96, 0x5eed, 65_000, 1200);
     for u in units {
-        payloads.clear();
-        packetize(u, 1200, &mut payloads);
-        for (marker, p) in &payloads {
-            let mut b = Vec::new();
-            Packet {
-                payload_type: 96,
-                marker: *marker,
-                sequence: seq,
-                timestamp: u.timestamp,
-                ssrc: 0x5eed,
-                payload: p,
-            }
-            .write(&mut b);
-            datagrams.push(b);
-            seq = seq.wrapping_add(1);
-        }
+        sender.send(u, &mut datagrams);
     }
     // Bounded reordering: packet i leaves at i + (i * 7 % 5).
     let mut order: Vec<(usize, Vec<u8>)> = datagrams

@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigie_ground::video::h264::{AccessUnit, packetize};
+use vigie_ground::video::h264::AccessUnit;
 use vigie_ground::video::record::Feed;
-use vigie_ground::video::rtp::Packet;
+use vigie_ground::video::rtp::Sender;
 
 const SECONDS: u32 = 10;
 
@@ -26,8 +26,7 @@ fn stream() -> Vec<Vec<u8>> {
     ];
     let pps = vec![0x68, 0xce, 0x3c, 0x80];
     let mut datagrams = Vec::new();
-    let mut payloads = Vec::new();
-    let mut seq = 0u16;
+    let mut sender = Sender::new(96, 1, 0, 1200);
     for k in 0..30 * SECONDS {
         let key = k % 30 == 0;
         let mut nals = Vec::new();
@@ -43,22 +42,7 @@ fn stream() -> Vec<Vec<u8>> {
             timestamp: 3000 * k,
             nals,
         };
-        payloads.clear();
-        packetize(&unit, 1200, &mut payloads);
-        for (marker, p) in &payloads {
-            let mut b = Vec::new();
-            Packet {
-                payload_type: 96,
-                marker: *marker,
-                sequence: seq,
-                timestamp: unit.timestamp,
-                ssrc: 1,
-                payload: p,
-            }
-            .write(&mut b);
-            datagrams.push(b);
-            seq = seq.wrapping_add(1);
-        }
+        sender.send(&unit, &mut datagrams);
     }
     // One datagram in 50 swaps places with the next.
     for i in (0..datagrams.len() - 1).step_by(50) {

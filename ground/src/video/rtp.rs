@@ -96,6 +96,55 @@ impl<'a> Packet<'a> {
     }
 }
 
+/// Turns access units into RTP datagrams for one stream, as a camera
+/// sends them: RFC 6184 payloads of at most `mtu` bytes, consecutive
+/// sequence numbers, the marker on each unit's last packet.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// Payload type (dynamic, 96–127).
+    pub payload_type: u8,
+    /// The stream's synchronisation source.
+    pub ssrc: u32,
+    /// Sequence number of the next packet.
+    pub sequence: u16,
+    /// Largest payload, bytes.
+    pub mtu: usize,
+    payloads: Vec<(bool, Vec<u8>)>,
+}
+
+impl Sender {
+    /// A stream starting at `sequence`.
+    pub fn new(payload_type: u8, ssrc: u32, sequence: u16, mtu: usize) -> Sender {
+        Sender {
+            payload_type,
+            ssrc,
+            sequence,
+            mtu,
+            payloads: Vec::new(),
+        }
+    }
+
+    /// Appends the datagrams of `unit` to `out`.
+    pub fn send(&mut self, unit: &super::h264::AccessUnit, out: &mut Vec<Vec<u8>>) {
+        self.payloads.clear();
+        super::h264::packetize(unit, self.mtu, &mut self.payloads);
+        for (marker, payload) in &self.payloads {
+            let mut b = Vec::with_capacity(payload.len() + 12);
+            Packet {
+                payload_type: self.payload_type,
+                marker: *marker,
+                sequence: self.sequence,
+                timestamp: unit.timestamp,
+                ssrc: self.ssrc,
+                payload,
+            }
+            .write(&mut b);
+            out.push(b);
+            self.sequence = self.sequence.wrapping_add(1);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

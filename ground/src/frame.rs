@@ -89,6 +89,13 @@ impl LocalFrame {
         [lon, lat]
     }
 
+    /// A GeoJSON `[lon, lat]` point as local `[east, north]` (the inverse
+    /// of [`LocalFrame::lon_lat`]).
+    pub fn local(&self, lon_lat: [f64; 2]) -> [f64; 2] {
+        let (east, north) = self.to_local(lon_lat[1], lon_lat[0]);
+        [east, north]
+    }
+
     /// A local ring as GeoJSON `[lon, lat]` points: the picture's `coverage`.
     pub fn ring_to_wgs84(&self, ring: &[[f64; 2]]) -> Vec<[f64; 2]> {
         ring.iter().map(|&p| self.lon_lat(p)).collect()

@@ -229,18 +229,17 @@ fn setup_scene(
         ..default()
     });
     let flat = materials.add(units::unlit(Color::WHITE));
-    let base_areas = scene
+    let parks = scene
         .parks
         .iter()
-        .map(|a| (a.ring.as_slice(), palette::PARK))
-        .collect::<Vec<_>>();
+        .map(|a| (a.ring.as_slice(), palette::PARK));
     let water = scene
         .water
         .iter()
         .map(|a| (a.ring.as_slice(), palette::WATER));
     let layers: [(Option<Mesh>, Option<Layer>, Handle<StandardMaterial>); 5] = [
         (
-            meshes::flat_rings(base_areas, PARK_UP_M).into_mesh(),
+            meshes::flat_rings(parks, PARK_UP_M).into_mesh(),
             Some(Layer::Map),
             flat.clone(),
         ),

@@ -8,19 +8,18 @@
 //! it. A label that finds no free place is hidden until the view makes room
 //! (zoom in and it comes back).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use bevy::prelude::*;
-use geo::InteriorPoint;
-use vigie_protocols::api::UnitKind;
 
+use vigie_ground::coverage::polygon::interior_point;
 use vigie_ground::map::labels::{self as placing, Anchor, Candidate};
 
 use crate::fonts::Fonts;
 use crate::layers::{Layer, Layers};
 use crate::palette;
-use crate::scene::{EastNorth, Scene};
-use crate::units::{MARKER_PX, SceneRes, UnitsState};
+use crate::scene::Scene;
+use crate::units::{MARKER_PX, SceneRes, UnitsState, marker_position, unit_layer};
 use crate::view::world;
 
 /// Size of label text, pixels, at every zoom.
@@ -77,16 +76,6 @@ pub fn unit_text(id: &str, name: Option<&str>) -> String {
     }
 }
 
-/// A point inside a ring (for an area's name): the interior point of the
-/// polygon, which a concave or corridor-shaped zone's centroid is not.
-pub fn inside_point(ring: &[EastNorth]) -> Option<EastNorth> {
-    let poly = geo::Polygon::new(
-        geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
-        Vec::new(),
-    );
-    poly.interior_point().map(|p| [p.x(), p.y()])
-}
-
 fn spawn_label(commands: &mut Commands, font: &TextFont, label: MapLabel, text: String) {
     commands.spawn((
         label,
@@ -131,7 +120,7 @@ pub fn static_labels(scene: &Scene) -> Vec<(LabelKind, Layer, Vec3, String)> {
         .iter()
         .filter(|z| !z.name.trim().is_empty())
         .filter_map(|z| {
-            let at = world(inside_point(&z.ring)?, z.ceiling_m.min(40.0));
+            let at = world(interior_point(&z.ring)?, z.ceiling_m.min(40.0));
             Some((LabelKind::Zone, Layer::Zones, at, z.name.clone()))
         });
     let landmarks = scene.landmarks.iter().map(|l| {
@@ -167,14 +156,14 @@ pub fn sync_unit_labels(
     if !state.is_changed() {
         return;
     }
-    let mut have: HashMap<String, ()> = HashMap::new();
+    let mut have = HashSet::new();
     for (e, mut label, mut text) in &mut labels {
         let Some(id) = label.unit.clone() else {
             continue;
         };
         match state.units.get(&id) {
             Some((unit, placed)) => {
-                let anchor = unit_anchor(placed);
+                let anchor = marker_position(placed);
                 if label.anchor != anchor {
                     label.anchor = anchor;
                 }
@@ -182,19 +171,17 @@ pub fn sync_unit_labels(
                 if text.0 != want {
                     text.0 = want;
                 }
-                have.insert(id, ());
+                have.insert(id);
             }
             None => commands.entity(e).despawn(),
         }
     }
     for (id, (unit, placed)) in &state.units {
-        if have.contains_key(id) {
+        if have.contains(id) {
             continue;
         }
-        let layer = match placed.kind {
-            UnitKind::Drone => Layer::Drones,
-            UnitKind::Patrol => Layer::Patrols,
-            _ => continue,
+        let Some(layer) = unit_layer(placed.kind) else {
+            continue;
         };
         spawn_label(
             &mut commands,
@@ -202,18 +189,11 @@ pub fn sync_unit_labels(
             MapLabel {
                 kind: LabelKind::Unit,
                 layer,
-                anchor: unit_anchor(placed),
+                anchor: marker_position(placed),
                 unit: Some(id.clone()),
             },
             unit_text(id, unit.name.as_deref()),
         );
-    }
-}
-
-fn unit_anchor(p: &crate::scene::PlacedUnit) -> Vec3 {
-    match p.kind {
-        UnitKind::Drone => world(p.position, p.alt_m),
-        _ => world(p.position, 0.0),
     }
 }
 
@@ -273,15 +253,16 @@ pub fn place_labels(
             anchor: label.kind.anchor(),
         });
     }
-    let placed = placing::place(&candidates, screen.to_array(), &keep_out);
-    let mut at: HashMap<usize, [f32; 2]> = HashMap::new();
-    for (k, p) in which.iter().zip(placed) {
-        if let Some(p) = p {
-            at.insert(*k, p);
-        }
+    // Where each label (by its place in the query) stands, if anywhere.
+    let mut at = vec![None; labels.iter().len()];
+    for (k, p) in which
+        .into_iter()
+        .zip(placing::place(&candidates, screen.to_array(), &keep_out))
+    {
+        at[k] = p;
     }
-    for (i, (_, _, _, mut node, mut v)) in labels.iter_mut().enumerate() {
-        let want = match at.get(&i) {
+    for ((_, _, _, mut node, mut v), at) in labels.iter_mut().zip(at) {
+        let want = match at {
             Some(p) => {
                 let (l, t) = (px(p[0].round()), px(p[1].round()));
                 if node.left != l || node.top != t {
@@ -303,25 +284,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labels_say_call_sign_and_id_and_stand_inside_corridors() {
+    fn labels_say_call_sign_and_id() {
         assert_eq!(
             unit_text("drone:sim:1", Some("Aigle 1")),
             "Aigle 1 · drone:sim:1"
         );
         assert_eq!(unit_text("patrol-01", None), "patrol-01");
         assert_eq!(unit_text("patrol-01", Some("patrol-01")), "patrol-01");
-        // An L-shaped corridor: its centroid lies outside, the label's
-        // point must not.
-        let l = [
-            [0.0, 0.0],
-            [100.0, 0.0],
-            [100.0, 10.0],
-            [10.0, 10.0],
-            [10.0, 100.0],
-            [0.0, 100.0],
-        ];
-        let p = inside_point(&l).unwrap();
-        let inside = (p[0] <= 10.0 && p[1] <= 100.0) || (p[1] <= 10.0 && p[0] <= 100.0);
-        assert!(inside && p[0] >= 0.0 && p[1] >= 0.0, "{p:?}");
     }
 }

@@ -76,10 +76,7 @@ impl Scene {
     pub fn add_base(&mut self, map: &BaseMap) {
         let frame = self.frame;
         let e = self.extent_m;
-        let local = |p: &[f64; 2]| -> EastNorth {
-            let (x, y) = frame.to_local(p[1], p[0]);
-            [x, y]
-        };
+        let local = |p: &[f64; 2]| frame.local(*p);
         let on_ground = |pts: &[EastNorth]| {
             Extent::of(pts.iter().copied())
                 .is_some_and(|b| b.max[0] >= -e && b.min[0] <= e && b.max[1] >= -e && b.min[1] <= e)

@@ -222,11 +222,12 @@ pub fn sync_units(
         if seen.contains(id) {
             continue;
         }
-        let (mesh, layer) = match p.kind {
-            UnitKind::Drone => (assets.drone.clone(), Layer::Drones),
-            UnitKind::Patrol => (assets.patrol.clone(), Layer::Patrols),
-            // Fixed cameras and call points come from the scene's inventory.
-            _ => continue,
+        let Some(layer) = unit_layer(p.kind) else {
+            continue;
+        };
+        let mesh = match p.kind {
+            UnitKind::Drone => assets.drone.clone(),
+            _ => assets.patrol.clone(),
         };
         let Some(material) = assets.status.get(&p.status).cloned() else {
             continue;
@@ -260,7 +261,19 @@ pub fn sync_units(
     }
 }
 
-fn marker_position(p: &PlacedUnit) -> Vec3 {
+/// The layer that shows a unit's marker, for the kinds that have one
+/// (fixed cameras and call points come from the scene's inventory).
+pub fn unit_layer(kind: UnitKind) -> Option<Layer> {
+    match kind {
+        UnitKind::Drone => Some(Layer::Drones),
+        UnitKind::Patrol => Some(Layer::Patrols),
+        _ => None,
+    }
+}
+
+/// Where a unit's marker stands: a drone at its altitude, others on the
+/// ground.
+pub fn marker_position(p: &PlacedUnit) -> Vec3 {
     match p.kind {
         UnitKind::Drone => world(p.position, p.alt_m),
         _ => world(p.position, 0.0),

@@ -235,6 +235,18 @@ pub fn path_touches_ring(ring: &[Pt], path: &[Pt]) -> bool {
     })
 }
 
+/// A point inside the ring where its name can stand (geo's interior
+/// point: a concave or corridor-shaped ring's centroid may lie outside);
+/// `None` for a degenerate ring.
+pub fn interior_point(ring: &[Pt]) -> Option<Pt> {
+    use geo::InteriorPoint;
+    let poly = geo::Polygon::new(
+        geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
+        Vec::new(),
+    );
+    poly.interior_point().map(|p| [p.x(), p.y()])
+}
+
 /// Closes a ring (appends its first point if it is not already last) and
 /// checks it has at least three distinct points and finite coordinates.
 pub fn closed(mut ring: Vec<Pt>) -> Option<Vec<Pt>> {
@@ -284,6 +296,22 @@ pub fn hilbert_key(p: Pt, extent: &Bbox) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interior_point_lies_inside_an_l_shaped_corridor() {
+        // Its centroid lies outside; a name placed there would not.
+        let l = [
+            [0.0, 0.0],
+            [100.0, 0.0],
+            [100.0, 10.0],
+            [10.0, 10.0],
+            [10.0, 100.0],
+            [0.0, 100.0],
+            [0.0, 0.0],
+        ];
+        let p = interior_point(&l).expect("a point");
+        assert!(point_in_ring(&l, p), "{p:?}");
+    }
 
     fn square() -> Vec<Pt> {
         vec![

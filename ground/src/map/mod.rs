@@ -6,7 +6,8 @@
 //!   landmarks) and the attribution its licence asks for, from an offline
 //!   GeoJSON file.
 //! - [`labels`]: label placement without overlap, greedy by rank.
-//! - [`text`]: the shipped DejaVu typefaces and text drawn into images.
+//! - [`text`]: the shipped DejaVu typefaces, text drawn into images, and
+//!   the pixel blending both text and report maps use.
 //! - [`scale`]: scale bars' round lengths.
 
 pub mod base;

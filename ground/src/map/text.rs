@@ -77,16 +77,22 @@ impl Pen {
     }
 }
 
-/// Blends `colour` at coverage `alpha` (0–255) over the pixel at (x, y).
-fn blend(img: &mut RgbImage, x: i64, y: i64, colour: Rgb<u8>, alpha: u8) {
+/// `top` at `alpha` (0–255) over `under`.
+pub fn mix(top: Rgb<u8>, under: Rgb<u8>, alpha: u8) -> Rgb<u8> {
+    let a = u16::from(alpha);
+    Rgb(std::array::from_fn(|k| {
+        ((u16::from(top.0[k]) * a + u16::from(under.0[k]) * (255 - a)) / 255) as u8
+    }))
+}
+
+/// Blends `colour` at coverage `alpha` (0–255) over the pixel at (x, y);
+/// nothing off the image.
+pub fn blend(img: &mut RgbImage, x: i64, y: i64, colour: Rgb<u8>, alpha: u8) {
     if alpha == 0 || x < 0 || y < 0 || x >= i64::from(img.width()) || y >= i64::from(img.height()) {
         return;
     }
-    let px = img.get_pixel_mut(x as u32, y as u32);
-    let a = u32::from(alpha);
-    for k in 0..3 {
-        px.0[k] = ((u32::from(colour.0[k]) * a + u32::from(px.0[k]) * (255 - a)) / 255) as u8;
-    }
+    let p = img.get_pixel_mut(x as u32, y as u32);
+    *p = mix(colour, *p, alpha);
 }
 
 #[cfg(test)]

@@ -164,14 +164,7 @@ impl Shape {
     /// corridor's centre line at half its length.
     pub fn label_point(&self) -> Option<Pt> {
         match self {
-            Shape::Polygon(ring) => {
-                use geo::InteriorPoint;
-                let poly = geo::Polygon::new(
-                    geo::LineString::from(ring.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>()),
-                    Vec::new(),
-                );
-                poly.interior_point().map(|p| [p.x(), p.y()])
-            }
+            Shape::Polygon(ring) => crate::coverage::polygon::interior_point(ring),
             Shape::Corridor { line, .. } => {
                 let len: f64 = line
                     .windows(2)

@@ -32,7 +32,7 @@ fn zone(plan: &Plan) -> String {
 use super::{Cover, Plan};
 use crate::coverage::polygon::{Pt, row_crossings};
 use crate::map::labels;
-use crate::map::text::Pen;
+use crate::map::text::{Pen, blend, mix};
 
 /// Why the report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -548,11 +548,18 @@ struct View {
 }
 
 impl View {
+    /// Where `p` falls on the image, fractional pixels.
+    fn xy(&self, p: Pt) -> Pt {
+        [
+            (p[0] - self.lo[0]) * self.scale,
+            f64::from(self.h) - (p[1] - self.lo[1]) * self.scale,
+        ]
+    }
+
+    /// The pixel `p` falls on.
     fn px(&self, p: Pt) -> (i64, i64) {
-        (
-            ((p[0] - self.lo[0]) * self.scale).round() as i64,
-            (f64::from(self.h) - (p[1] - self.lo[1]) * self.scale).round() as i64,
-        )
+        let [x, y] = self.xy(p);
+        (x.round() as i64, y.round() as i64)
     }
 }
 
@@ -636,27 +643,13 @@ pub fn map_and_labels(event: &Event, plan: &Plan, kind: MapKind) -> (RgbImage, V
     );
     let v = View { lo, scale, h };
     let mut img = RgbImage::from_pixel(w, h, PAPER);
-    let local = |p: &[f64; 2]| -> Pt {
-        let (x, y) = event.frame.to_local(p[1], p[0]);
-        [x, y]
-    };
-    for a in &event.base.parks {
-        fill(
-            &mut img,
-            &v,
-            &a.ring.iter().map(local).collect::<Vec<_>>(),
-            PARK,
-            255,
-        );
-    }
-    for a in &event.base.water {
-        fill(
-            &mut img,
-            &v,
-            &a.ring.iter().map(local).collect::<Vec<_>>(),
-            WATER,
-            255,
-        );
+    let local = |p: &[f64; 2]| event.frame.local(*p);
+    // Parks first: a river crossing a park shows.
+    for (areas, colour) in [(&event.base.parks, PARK), (&event.base.water, WATER)] {
+        for a in areas {
+            let ring: Vec<Pt> = a.ring.iter().map(local).collect();
+            fill(&mut img, &v, &ring, colour, 255);
+        }
     }
     for s in &event.base.streets {
         let line_px: Vec<Pt> = s.line.iter().map(local).collect();
@@ -884,54 +877,48 @@ fn draw_labels(
     kind: MapKind,
     keep_out: &[labels::Rect],
 ) -> Vec<Label> {
-    let mut texts: Vec<String> = Vec::new();
-    let mut cands: Vec<labels::Candidate> = Vec::new();
-    let mut add = |texts: &mut Vec<String>, at: Pt, s: String, rank: u8, anchor| {
-        let (x, y) = v.px(at);
-        let [tw, th] = pen.measure(&s, LABEL_PX);
-        cands.push(labels::Candidate {
-            at: [x as f32, y as f32],
-            size: [tw + 2.0 * PAD_PX, th + 2.0 * PAD_PX],
-            rank,
-            anchor,
-        });
-        texts.push(s);
-    };
+    use labels::Anchor::{Beside, Centred};
+    // What to name, where, with what rank and anchor.
+    let mut wanted: Vec<(Pt, String, u8, labels::Anchor)> = Vec::new();
     if kind == MapKind::After {
-        for s in &plan.stations {
-            add(
-                &mut texts,
-                s.station.pos,
-                s.id.clone(),
-                0,
-                labels::Anchor::Beside(6.0),
-            );
-        }
-        for p in &plan.posts {
-            add(
-                &mut texts,
-                p.post.pos,
-                p.id.clone(),
-                2,
-                labels::Anchor::Beside(POST_PX as f32),
-            );
-        }
-    }
-    for z in &event.zones {
-        if let Some(at) = z.shape.label_point() {
-            add(&mut texts, at, z.name.clone(), 1, labels::Anchor::Centred);
-        }
-    }
-    for l in &event.base.landmarks {
-        let (x, y) = event.frame.to_local(l.at[1], l.at[0]);
-        add(
-            &mut texts,
-            [x, y],
-            l.name.clone(),
-            3,
-            labels::Anchor::Centred,
+        wanted.extend(
+            plan.stations
+                .iter()
+                .map(|s| (s.station.pos, s.id.clone(), 0, Beside(6.0))),
+        );
+        wanted.extend(
+            plan.posts
+                .iter()
+                .map(|p| (p.post.pos, p.id.clone(), 2, Beside(POST_PX as f32))),
         );
     }
+    wanted.extend(
+        event
+            .zones
+            .iter()
+            .filter_map(|z| Some((z.shape.label_point()?, z.name.clone(), 1, Centred))),
+    );
+    wanted.extend(
+        event
+            .base
+            .landmarks
+            .iter()
+            .map(|l| (event.frame.local(l.at), l.name.clone(), 3, Centred)),
+    );
+    let cands: Vec<labels::Candidate> = wanted
+        .iter()
+        .map(|(at, s, rank, anchor)| {
+            let (x, y) = v.px(*at);
+            let [tw, th] = pen.measure(s, LABEL_PX);
+            labels::Candidate {
+                at: [x as f32, y as f32],
+                size: [tw + 2.0 * PAD_PX, th + 2.0 * PAD_PX],
+                rank: *rank,
+                anchor: *anchor,
+            }
+        })
+        .collect();
+    let texts = wanted.into_iter().map(|(_, s, _, _)| s);
     let screen = [img.width() as f32, img.height() as f32];
     let mut out = Vec::new();
     for ((p, c), s) in labels::place(&cands, screen, keep_out)
@@ -958,15 +945,7 @@ fn fill(img: &mut RgbImage, v: &View, ring: &[Pt], c: Rgb<u8>, alpha: u8) {
     if ring.len() < 3 {
         return;
     }
-    let mut px: Vec<Pt> = ring
-        .iter()
-        .map(|p| {
-            [
-                (p[0] - v.lo[0]) * v.scale,
-                f64::from(v.h) - (p[1] - v.lo[1]) * v.scale,
-            ]
-        })
-        .collect();
+    let mut px: Vec<Pt> = ring.iter().map(|p| v.xy(*p)).collect();
     if px.first() != px.last() {
         px.push(px[0]);
     }
@@ -991,21 +970,6 @@ fn fill_rect(img: &mut RgbImage, r: labels::Rect, c: Rgb<u8>, alpha: u8) {
         for x in r.min[0].round() as i64..r.max[0].round() as i64 {
             blend(img, x, y, c, alpha);
         }
-    }
-}
-
-/// `top` at `alpha` (0–255) over `under`.
-fn mix(top: Rgb<u8>, under: Rgb<u8>, alpha: u8) -> Rgb<u8> {
-    let a = u16::from(alpha);
-    Rgb(std::array::from_fn(|k| {
-        ((u16::from(top.0[k]) * a + u16::from(under.0[k]) * (255 - a)) / 255) as u8
-    }))
-}
-
-fn blend(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>, alpha: u8) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        let p = img.get_pixel_mut(x as u32, y as u32);
-        *p = mix(c, *p, alpha);
     }
 }
 

@@ -84,6 +84,8 @@ pub struct Depacketizer {
     /// The latest parameter sets seen (a late joiner's decoder needs them).
     sps: Option<Vec<u8>>,
     pps: Option<Vec<u8>>,
+    /// Bytes of the NAL units of the unit being assembled.
+    unit_bytes: usize,
     /// Counts.
     stats: DepacketStats,
 }
@@ -91,6 +93,10 @@ pub struct Depacketizer {
 /// Largest NAL unit reassembled, bytes: a fragment train past it is
 /// dropped (a 4K IDR slice is well under it).
 pub const MAX_NAL_BYTES: usize = 4 << 20;
+/// Largest access unit assembled, bytes: a unit past it (a sender that
+/// never sets the marker nor changes the timestamp) is dropped as it
+/// grows, not kept.
+pub const MAX_UNIT_BYTES: usize = 8 << 20;
 
 impl Depacketizer {
     /// A fresh depacketiser: it hands nothing on before the first keyframe.
@@ -106,6 +112,11 @@ impl Depacketizer {
     /// The latest sequence and picture parameter sets.
     pub fn parameter_sets(&self) -> (Option<&[u8]>, Option<&[u8]>) {
         (self.sps.as_deref(), self.pps.as_deref())
+    }
+
+    /// Bytes held for the unit being assembled.
+    pub fn assembling_bytes(&self) -> usize {
+        self.unit_bytes
     }
 
     /// Packets were lost before the next one: what was being assembled is
@@ -219,6 +230,17 @@ impl Depacketizer {
             nal::PPS => self.pps = Some(n.clone()),
             _ => {}
         }
+        if self.broken {
+            // Dropped at its end anyway: keep nothing of it.
+            return;
+        }
+        if self.unit_bytes + n.len() > MAX_UNIT_BYTES {
+            self.broken = true;
+            self.nals.clear();
+            self.unit_bytes = 0;
+            return;
+        }
+        self.unit_bytes += n.len();
         self.nals.push(n);
     }
 
@@ -228,6 +250,7 @@ impl Depacketizer {
             return;
         };
         let nals = std::mem::take(&mut self.nals);
+        self.unit_bytes = 0;
         let broken = std::mem::take(&mut self.broken) || self.fragment.take().is_some();
         if broken {
             self.stats.broken += 1;
@@ -359,6 +382,23 @@ mod tests {
         }
         assert_eq!(d.stats().malformed, 3);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_unit_that_never_ends_is_dropped_not_kept_growing() {
+        let mut d = Depacketizer::new();
+        let mut out = Vec::new();
+        d.push(0, true, &[0x67, 0x42, 0, 0x1f], &mut out);
+        // One timestamp, no marker, more bytes than any picture holds.
+        let slice = [0x65; 1200];
+        for _ in 0..=MAX_UNIT_BYTES / slice.len() {
+            d.push(3000, false, &slice, &mut out);
+        }
+        assert!(d.assembling_bytes() <= MAX_UNIT_BYTES);
+        d.push(3000, true, &slice, &mut out);
+        assert!(out.is_empty(), "an oversized unit was handed on");
+        assert_eq!(d.stats().broken, 1);
+        assert_eq!(d.assembling_bytes(), 0);
     }
 
     #[test]

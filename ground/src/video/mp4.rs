@@ -47,9 +47,14 @@ fn u32s(o: &mut Vec<u8>, v: &[u32]) {
 /// The identity transformation matrix of `mvhd` and `tkhd`.
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
-/// The init segment of a track with these parameter sets.
+/// The init segment of a track with these parameter sets; refused when the
+/// SPS cannot be read or a parameter set is too long for `avcC`.
 pub fn init_segment(sps: &[u8], pps: &[u8]) -> Result<Vec<u8>, SpsError> {
     let info = Sps::parse(sps)?;
+    // avcC gives each parameter set's length in 16 bits.
+    if sps.len() > usize::from(u16::MAX) || pps.len() > usize::from(u16::MAX) {
+        return Err(SpsError::OutOfRange("parameter set length"));
+    }
     let (w, h) = (info.width, info.height);
     let mut o = Vec::with_capacity(1024);
     bx(&mut o, b"ftyp", |o| {
@@ -369,6 +374,14 @@ mod tests {
         assert_eq!(wh, [0x01, 0x40, 0, 0, 0x00, 0xf0, 0, 0], "320 x 240, 16.16");
         assert!(init.windows(4).any(|w| w == b"avcC"));
         assert!(init_segment(&[0x68, 1, 2, 3], &[]).is_err());
+        // avcC writes each parameter set's length in 16 bits: a longer one
+        // (from a hostile stream) is refused, not written truncated.
+        let mut long_pps = vec![0x68];
+        long_pps.resize(70_000, 0x80);
+        assert_eq!(
+            init_segment(&SPS, &long_pps).err(),
+            Some(SpsError::OutOfRange("parameter set length"))
+        );
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! §7.3.2.1.1): the profile and level for the `avcC` box and the picture
 //! size for the track header, cropping applied.
 
+/// Most macroblocks on a side of any H.264 picture.
+const MAX_SIDE_MBS: u64 = 1056;
+
 /// The fields of an SPS a container needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sps {
@@ -166,19 +169,24 @@ impl Sps {
         }
         b.ue()?; // max_num_ref_frames
         b.bit()?; // gaps_in_frame_num_value_allowed_flag
-        let width_mbs = b.ue()? + 1;
-        let height_map_units = b.ue()? + 1;
-        let frame_mbs_only = b.bit()?;
+        let width_mbs = u64::from(b.ue()?) + 1;
+        let height_map_units = u64::from(b.ue()?) + 1;
+        // No level allows a side over sqrt(8 x 139,264) macroblocks (level
+        // 6.2's largest frame, ITU-T H.264 table A-1).
+        if width_mbs > MAX_SIDE_MBS || height_map_units > MAX_SIDE_MBS {
+            return Err(SpsError::OutOfRange("picture size"));
+        }
+        let frame_mbs_only = u64::from(b.bit()?);
         if frame_mbs_only == 0 {
             b.bit()?; // mb_adaptive_frame_field_flag
         }
         b.bit()?; // direct_8x8_inference_flag
-        let (mut cl, mut cr, mut ct, mut cb) = (0, 0, 0, 0);
+        let (mut cl, mut cr, mut ct, mut cb) = (0u64, 0, 0, 0);
         if b.bit()? == 1 {
-            cl = b.ue()?;
-            cr = b.ue()?;
-            ct = b.ue()?;
-            cb = b.ue()?;
+            cl = u64::from(b.ue()?);
+            cr = u64::from(b.ue()?);
+            ct = u64::from(b.ue()?);
+            cb = u64::from(b.ue()?);
         }
         let chroma_array_type = if separate_colour_plane {
             0
@@ -195,12 +203,18 @@ impl Sps {
         } else {
             (sub_w, sub_h * (2 - frame_mbs_only))
         };
-        let width = (width_mbs * 16)
-            .checked_sub(crop_x * (cl + cr))
-            .ok_or(SpsError::OutOfRange("frame cropping"))?;
-        let height = ((2 - frame_mbs_only) * height_map_units * 16)
-            .checked_sub(crop_y * (ct + cb))
-            .ok_or(SpsError::OutOfRange("frame cropping"))?;
+        // Every factor is below 2^33 here: no product overflows a u64.
+        let cropped = |full: u64, crop: u64| {
+            full.checked_sub(crop)
+                .filter(|side| *side > 0)
+                .and_then(|side| u32::try_from(side).ok())
+                .ok_or(SpsError::OutOfRange("frame cropping"))
+        };
+        let width = cropped(width_mbs * 16, crop_x * (cl + cr))?;
+        let height = cropped(
+            (2 - frame_mbs_only) * height_map_units * 16,
+            crop_y * (ct + cb),
+        )?;
         Ok(Sps {
             profile,
             compatibility,
@@ -235,5 +249,65 @@ mod tests {
         assert_eq!((s.profile, s.width, s.height), (66, 320, 240));
         assert_eq!(Sps::parse(&[0x68, 1, 2, 3]), Err(SpsError::NotSps));
         assert_eq!(Sps::parse(&[0x67, 0x64, 0, 0x1e]), Err(SpsError::Truncated));
+    }
+
+    /// Packs a bit string ('0'/'1', spaces ignored) into an SPS after a
+    /// Baseline header, as a hostile stream could send it.
+    fn baseline_sps(bits: &str) -> Vec<u8> {
+        let bits: Vec<u8> = bits
+            .bytes()
+            .filter(|b| *b != b' ')
+            .map(|b| b - b'0')
+            .collect();
+        let mut out = vec![0x67, 66, 0, 30];
+        for chunk in bits.chunks(8) {
+            let mut byte = 0u8;
+            for (i, b) in chunk.iter().enumerate() {
+                byte |= b << (7 - i);
+            }
+            out.push(byte);
+        }
+        out
+    }
+
+    /// An unsigned exp-Golomb code as a bit string.
+    fn ue(v: u32) -> String {
+        let code = u64::from(v) + 1;
+        let len = 64 - code.leading_zeros() as usize;
+        format!("{}{code:b}", "0".repeat(len - 1))
+    }
+
+    #[test]
+    fn sizes_no_encoder_writes_are_refused_not_overflowed() {
+        // Baseline: id, log2_max_frame_num, poc type 2, refs, no gaps,
+        // width and height in macroblocks less one, frame_mbs_only,
+        // direct_8x8, then cropping (flag and four offsets).
+        let sps = |w: u32, h: u32, crop: Option<[u32; 4]>| {
+            let mut bits = format!("{}{}{}{}0{}{}11", ue(0), ue(0), ue(2), ue(1), ue(w), ue(h));
+            match crop {
+                Some(c) => {
+                    bits.push('1');
+                    c.iter().for_each(|v| bits.push_str(&ue(*v)));
+                }
+                None => bits.push('0'),
+            }
+            bits.push('1'); // vui absent is 0; a stop bit closes the RBSP
+            baseline_sps(&bits)
+        };
+        let fine = Sps::parse(&sps(19, 14, Some([0, 0, 0, 4]))).expect("parses");
+        assert_eq!((fine.width, fine.height), (320, 232));
+        assert_eq!(
+            Sps::parse(&sps(u32::MAX - 1, 14, None)),
+            Err(SpsError::OutOfRange("picture size"))
+        );
+        assert_eq!(
+            Sps::parse(&sps(19, 14, Some([u32::MAX - 1, u32::MAX - 1, 0, 0]))),
+            Err(SpsError::OutOfRange("frame cropping"))
+        );
+        assert_eq!(
+            Sps::parse(&sps(19, 14, Some([80, 80, 0, 0]))),
+            Err(SpsError::OutOfRange("frame cropping")),
+            "cropped to nothing"
+        );
     }
 }

@@ -74,7 +74,7 @@ pub struct FeedStats {
 /// The pipeline of one feed.
 #[derive(Debug)]
 pub struct Feed {
-    reorder: Reorder<Vec<u8>>,
+    reorder: Reorder<Held>,
     depacketizer: Depacketizer,
     fragmenter: Fragmenter,
     /// The stream's synchronisation source, from its first packet.
@@ -90,7 +90,15 @@ pub struct Feed {
     fragments: u64,
     segments: u64,
     units: Vec<AccessUnit>,
-    released: Vec<Released<Vec<u8>>>,
+    released: Vec<Released<Held>>,
+}
+
+/// What the reorder buffer keeps of a packet: what the depacketiser reads.
+#[derive(Debug)]
+struct Held {
+    timestamp: u32,
+    marker: bool,
+    payload: Vec<u8>,
 }
 
 impl Default for Feed {
@@ -148,8 +156,12 @@ impl Feed {
             self.foreign += 1;
             return;
         }
-        let seq = p.sequence;
-        self.reorder.push(now, seq, d.to_vec(), &mut self.released);
+        let held = Held {
+            timestamp: p.timestamp,
+            marker: p.marker,
+            payload: p.payload.to_vec(),
+        };
+        self.reorder.push(now, p.sequence, held, &mut self.released);
         self.drain(out);
     }
 
@@ -174,11 +186,9 @@ impl Feed {
     fn drain(&mut self, out: &mut Vec<Write>) {
         for r in std::mem::take(&mut self.released) {
             match r {
-                Released::Packet(d) => {
-                    if let Ok(p) = Packet::parse(&d) {
-                        self.depacketizer
-                            .push(p.timestamp, p.marker, p.payload, &mut self.units);
-                    }
+                Released::Packet(p) => {
+                    self.depacketizer
+                        .push(p.timestamp, p.marker, &p.payload, &mut self.units);
                 }
                 Released::Gap(_) => self.depacketizer.gap(),
             }

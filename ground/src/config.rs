@@ -70,6 +70,8 @@ pub struct Config {
     pub audit: crate::guardrails::audit_seal::AuditConfig,
     /// Who is responsible for the data, for the public notice.
     pub notice: NoticeConfig,
+    /// Live video taken in and recorded.
+    pub video: crate::video::service::VideoConfig,
     /// Whether `site` is the example site only because the file has no
     /// `[site]` (set by [`Config::parse`]): offline commands then take the
     /// data directory's frame ([`crate::site::resolve`]) and the server
@@ -92,6 +94,7 @@ impl Default for Config {
             dispatch: Default::default(),
             audit: Default::default(),
             notice: NoticeConfig::default(),
+            video: Default::default(),
             site_defaulted: false,
         }
     }
@@ -473,6 +476,7 @@ impl Config {
                     .map_err(|e| format!("mavlink link {:?}: {e}", link.name))?;
             }
         }
+        self.video.validate()?;
         self.dispatch.validate()
     }
 

@@ -176,6 +176,8 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     /// The HTTP listener's connections.
     pub http: Arc<crate::http::listener::HttpCounters>,
+    /// Video feeds by source.
+    video: Mutex<BTreeMap<String, Arc<crate::video::service::FeedCounters>>>,
 }
 
 impl Metrics {
@@ -183,6 +185,12 @@ impl Metrics {
     pub fn link(&self, name: &str) -> Arc<LinkCounters> {
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         links.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Counters for the video feed of `source`, created on first use.
+    pub fn video_feed(&self, source: &str) -> Arc<crate::video::service::FeedCounters> {
+        let mut feeds = self.video.lock().unwrap_or_else(|p| p.into_inner());
+        feeds.entry(source.to_string()).or_default().clone()
     }
 
     /// Renders everything in the Prometheus text exposition format.
@@ -302,7 +310,71 @@ impl Metrics {
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         self.render_patrol(&mut out);
+        self.render_video(&mut out);
         out
+    }
+
+    fn render_video(&self, out: &mut String) {
+        use crate::video::service::FeedCounters;
+        let feeds = self.video.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let families: [(&str, &str, fn(&FeedCounters) -> &AtomicU64); 9] = [
+            (
+                "vigie_video_packets_total",
+                "RTP packets received per feed.",
+                |c| &c.packets,
+            ),
+            (
+                "vigie_video_packets_lost_total",
+                "RTP packets never received per feed.",
+                |c| &c.packets_lost,
+            ),
+            (
+                "vigie_video_frames_total",
+                "Pictures taken in whole per feed.",
+                |c| &c.frames,
+            ),
+            (
+                "vigie_video_frames_lost_total",
+                "Pictures dropped per feed: broken by loss or waiting for a keyframe.",
+                |c| &c.frames_lost,
+            ),
+            (
+                "vigie_video_foreign_total",
+                "Datagrams on a feed's port that were not its RTP video (audio included).",
+                |c| &c.foreign,
+            ),
+            (
+                "vigie_video_recorded_bytes_total",
+                "Bytes written to segment files per feed.",
+                |c| &c.bytes_recorded,
+            ),
+            (
+                "vigie_video_fragments_recorded_total",
+                "Fragments recorded and indexed per feed.",
+                |c| &c.fragments_recorded,
+            ),
+            (
+                "vigie_video_fragments_dropped_total",
+                "Fragments dropped because the disk fell behind or failed, per feed.",
+                |c| &c.fragments_dropped,
+            ),
+            (
+                "vigie_video_fragments_refused_total",
+                "Fragments not recorded for want of an authorisation, per feed.",
+                |c| &c.fragments_refused,
+            ),
+        ];
+        for (name, help, get) in families {
+            header(out, name, "counter", help);
+            for (source, c) in &feeds {
+                let _ = writeln!(
+                    out,
+                    "{name}{{source=\"{}\"}} {}",
+                    source.replace('\\', "\\\\").replace('"', "\\\""),
+                    get(c).load(Ordering::Relaxed)
+                );
+            }
+        }
     }
 }
 

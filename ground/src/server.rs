@@ -50,6 +50,7 @@ impl Server {
         crate::auth::tokens::migrate(&store)?;
         crate::guardrails::authorisation::migrate(&store)?;
         crate::guardrails::retention::migrate(&store)?;
+        crate::video::index::migrate(&store)?;
         // A register that does not verify stops the start, unless accepted:
         // then the damage is recorded, logged and shown by the health route.
         let (audit, audit_damage) = crate::guardrails::audit::start_checked(&store, &config.audit)?;
@@ -173,6 +174,34 @@ impl Server {
             state.metrics.http.clone(),
             shutdown.clone(),
         ));
+
+        // Video: each configured stream received, recorded and indexed.
+        let video = crate::video::service::VideoContext {
+            store: state.store.clone(),
+            audit: state.audit.clone(),
+            frame: state.frame,
+            coverage: state.coverage.clone(),
+            dir: state.config.video.dir_in(&state.config.data_dir),
+        };
+        for stream in state.config.video.streams.clone() {
+            let socket = tokio::net::UdpSocket::bind(stream.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot bind the video stream of {} on {}",
+                        stream.source, stream.listen
+                    )
+                })?;
+            state.add_listener(&format!("video:{}", stream.source), socket.local_addr()?);
+            let counters = state.metrics.video_feed(&stream.source);
+            tasks.spawn(crate::video::service::run_stream(
+                video.clone(),
+                stream,
+                socket,
+                counters,
+                shutdown.clone(),
+            ));
+        }
 
         // Coverage follows the picture and records its history.
         let mut coverage_stop = shutdown.clone();

@@ -230,8 +230,22 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds as a compact UTC stamp for file names
+/// (`20260714T140200Z`).
+pub fn utc_stamp(ms: i64) -> String {
+    let t = rfc3339(ms);
+    let mut out: String = t[..19].chars().filter(|c| !"-:".contains(*c)).collect();
+    out.push('Z');
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn utc_stamps_name_files() {
+        assert_eq!(super::utc_stamp(1_784_037_720_500), "20260714T140200Z");
+    }
+
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");

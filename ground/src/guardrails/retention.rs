@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
@@ -512,14 +512,40 @@ pub fn purge(
     let holds: HashSet<String> = store.holds()?.into_iter().map(|h| h.item).collect();
     let due = plan(now_ms, cfg, &all, &holds);
     let mut counts: Vec<(Category, usize)> = Vec::new();
+    // Segment files this ground recorded, removed once their rows are.
+    let mut files: Vec<String> = Vec::new();
     store.with_conn(|c| {
         let tx = c.transaction()?;
+        let video = has_table(&tx, "video_segment")?;
         for d in &due {
             let n = match d.item.split_once(':') {
-                Some(("recording", id)) => tx.execute(
-                    "DELETE FROM recording_index WHERE id = ?1",
-                    params![id.parse::<i64>().unwrap_or(-1)],
-                )?,
+                Some(("recording", id)) => {
+                    let id = id.parse::<i64>().unwrap_or(-1);
+                    if video {
+                        files.extend(
+                            tx.query_row(
+                                "SELECT path FROM video_segment WHERE recording = ?1",
+                                params![id],
+                                |r| r.get::<_, String>(0),
+                            )
+                            .optional()?,
+                        );
+                        tx.execute(
+                            "DELETE FROM video_fragment_where WHERE id IN
+                               (SELECT id FROM video_fragment WHERE recording = ?1)",
+                            params![id],
+                        )?;
+                        tx.execute(
+                            "DELETE FROM video_fragment WHERE recording = ?1",
+                            params![id],
+                        )?;
+                        tx.execute(
+                            "DELETE FROM video_segment WHERE recording = ?1",
+                            params![id],
+                        )?;
+                    }
+                    tx.execute("DELETE FROM recording_index WHERE id = ?1", params![id])?
+                }
                 Some(("coverage", id)) => tx.execute(
                     "DELETE FROM coverage_interval WHERE id = ?1",
                     params![id.parse::<i64>().unwrap_or(-1)],
@@ -551,6 +577,13 @@ pub fn purge(
         }
         tx.commit()
     })?;
+    for f in files {
+        if let Err(e) = std::fs::remove_file(&f)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!("the purged segment file {f} could not be removed: {e}");
+        }
+    }
     // The recorded picture goes by whole keyframe periods, as one register
     // line per pass (its rows are many and small).
     if has_timeline(store)? {

@@ -28,6 +28,7 @@ use rcgen::{
 use rusqlite::params;
 use sha2::{Digest, Sha256};
 
+use crate::guardrails::audit_seal::hex;
 use crate::store::{Store, StoreError};
 
 /// Subject Organization of every certificate the CA issues.
@@ -531,10 +532,6 @@ fn serial_for(key: &KeyPair, name: &str) -> SerialNumber {
     // Positive, and without a leading zero byte that DER would strip.
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     SerialNumber::from_slice(&bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The DER of the first CERTIFICATE block of a PEM text.

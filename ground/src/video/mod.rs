@@ -11,10 +11,17 @@
 //! - [`record`]: one feed from datagrams to segment files (a pipeline, a
 //!   writer thread behind a bounded queue, the UDP edge).
 //! - [`sps`]: picture size, profile and level from a sequence parameter set.
+//! - [`index`]: the recordings index's video rows (segments, fragments with
+//!   their footprint), footage queries by place and time, clips cut from
+//!   them.
+//! - [`service`]: the configured streams in the server, each recorded by a
+//!   sink on its own thread, under the drone's flight authorisation.
 
 pub mod h264;
+pub mod index;
 pub mod mp4;
 pub mod record;
 pub mod reorder;
 pub mod rtp;
+pub mod service;
 pub mod sps;

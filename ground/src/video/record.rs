@@ -40,6 +40,8 @@ pub enum Write {
         init: Vec<u8>,
         /// Stream time of its first picture.
         start_ticks: u64,
+        /// Picture size, from the sequence parameter set.
+        size: (u32, u32),
     },
     /// Append a fragment to the current segment.
     Fragment {
@@ -200,7 +202,7 @@ impl Feed {
                 None
             };
             match init {
-                Some(init) => {
+                Some((init, size)) => {
                     // The fragment under way ends the segment that ends.
                     if let Some(f) = self.fragmenter.push_cutting(u) {
                         self.fragment(f, out);
@@ -211,6 +213,7 @@ impl Feed {
                     out.push(Write::Begin {
                         init,
                         start_ticks: self.segment_start,
+                        size,
                     });
                 }
                 None if self.open => {
@@ -224,8 +227,9 @@ impl Feed {
     }
 
     /// At a keyframe: the init segment of a new segment file, when none is
-    /// open, the parameter sets changed, or the open one is long enough.
-    fn new_segment(&mut self) -> Option<Vec<u8>> {
+    /// open, the parameter sets changed, or the open one is long enough;
+    /// with the picture size.
+    fn new_segment(&mut self) -> Option<(Vec<u8>, (u32, u32))> {
         let (Some(sps), Some(pps)) = self.depacketizer.parameter_sets() else {
             return None;
         };
@@ -237,8 +241,9 @@ impl Feed {
             return None;
         }
         let init = init_segment(&params.0, &params.1).ok()?;
+        let sps = super::sps::Sps::parse(&params.0).ok()?;
         self.params = Some(params);
-        Some(init)
+        Some((init, (sps.width, sps.height)))
     }
 
     fn fragment(&mut self, f: super::mp4::Fragment, out: &mut Vec<Write>) {

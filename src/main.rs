@@ -49,6 +49,8 @@ enum Command {
         after_help = "Examples:\n  vigie coverage who-sees --cameras cams.csv --at 48.9245,2.3602\n  vigie coverage who-sees --cameras cams.csv --points pts.csv --out seen.csv\n  vigie coverage zone --zone zone.geojson --cell-m 2 --gaps-out gaps.geojson\n  vigie coverage history --at 48.9245,2.3602 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z --reason \"incident 42\""
     )]
     Coverage(cli::coverage::CoverageCommand),
+    /// Recorded video found by place and time, and exported with its provenance.
+    Footage(cli::footage::FootageArgs),
     /// The fixed-camera inventory: import (with a report of rejected rows) and export.
     #[command(
         subcommand,
@@ -106,6 +108,7 @@ fn main() -> std::process::ExitCode {
         Command::Config(cmd) => cli::config::run(cmd),
         Command::Drone(args) => cli::drone::run(args),
         Command::Coverage(cmd) => cli::coverage::run(cmd),
+        Command::Footage(args) => cli::footage::run(args),
         Command::Cameras(cmd) => cli::cameras::run(cmd),
         Command::Sim(cmd) => cli::sim::run(cmd),
         Command::Plan(args) => cli::plan::run(args),

@@ -38,6 +38,7 @@ mod tests {
         ("patrol/http.rs", include_str!("patrol/http.rs")),
         ("dispatch/http.rs", include_str!("dispatch/http.rs")),
         ("guardrails/http.rs", include_str!("guardrails/http.rs")),
+        ("video/http.rs", include_str!("video/http.rs")),
     ];
 
     const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];

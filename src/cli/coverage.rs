@@ -192,7 +192,7 @@ impl SourceArgs {
     }
 }
 
-fn parse_lat_lon(s: &str) -> Result<[f64; 2], String> {
+pub(crate) fn parse_lat_lon(s: &str) -> Result<[f64; 2], String> {
     let (a, b) = s
         .split_once(',')
         .ok_or_else(|| format!("{s:?}: expected LAT,LON such as 48.8606,2.3376"))?;

@@ -12,6 +12,7 @@ pub mod coverage;
 pub mod demo;
 pub mod drone;
 pub mod duration;
+pub mod footage;
 pub mod notice;
 pub mod plan;
 pub mod retention;

@@ -101,6 +101,9 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         // Searching recordings is a footage query (reason required, audited).
         "/api/v1/recordings" if read => Access::Needs(QueryHistory),
         "/api/v1/recordings" => Access::Needs(IndexRecordings),
+        // Footage by place and time, its exports and their files: footage
+        // queries (reason required, audited).
+        p if p.starts_with("/api/v1/footage") => Access::Needs(QueryHistory),
         _ => Access::Unlisted,
     }
 }

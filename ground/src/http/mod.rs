@@ -167,6 +167,19 @@ impl FromRef<Arc<ServerState>> for crate::dispatch::http::DispatchApi {
     }
 }
 
+impl FromRef<Arc<ServerState>> for crate::video::http::VideoApi {
+    fn from_ref(s: &Arc<ServerState>) -> Self {
+        Self {
+            store: s.store.clone(),
+            coverage: s.coverage.clone(),
+            frame: s.frame,
+            register: s.register(),
+            exports: s.config.data_dir.join("exports"),
+            site: s.config.site.name.clone(),
+        }
+    }
+}
+
 impl FromRef<Arc<ServerState>> for FleetHandle {
     fn from_ref(s: &Arc<ServerState>) -> Self {
         s.fleet.clone()
@@ -186,6 +199,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(crate::patrol::http::routes())
         .merge(crate::guardrails::http::routes())
         .merge(crate::dispatch::http::routes())
+        .merge(crate::video::http::routes())
         .route("/api/v1/openapi.json", get(crate::openapi::serve))
         .route_layer(middleware::from_fn_with_state(
             crate::auth::http::AuthApi::from_ref(&state),

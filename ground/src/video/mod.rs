@@ -14,10 +14,12 @@
 //! - [`index`]: the recordings index's video rows (segments, fragments with
 //!   their footprint), footage queries by place and time, clips cut from
 //!   them.
+//! - [`http`]: footage queries, exports with their manifest, downloads.
 //! - [`service`]: the configured streams in the server, each recorded by a
 //!   sink on its own thread, under the drone's flight authorisation.
 
 pub mod h264;
+pub mod http;
 pub mod index;
 pub mod mp4;
 pub mod record;

@@ -207,11 +207,11 @@ pub fn run(args: FootageArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(&out)
                 .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
             for part in &manifest.parts {
-                let url = format!("{base}/api/v1/footage/exports/{}/{}", manifest.id, part.file);
-                let resp = agent()
-                    .get(&url)
-                    .header("Authorization", &bearer)
-                    .call();
+                let url = format!(
+                    "{base}/api/v1/footage/exports/{}/{}",
+                    manifest.id, part.file
+                );
+                let resp = agent().get(&url).header("Authorization", &bearer).call();
                 let bytes = answer(resp, &base)?
                     .body_mut()
                     .with_config()

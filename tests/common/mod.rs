@@ -6,3 +6,4 @@ pub mod api;
 pub mod render;
 pub mod server;
 pub mod skip;
+pub mod video;

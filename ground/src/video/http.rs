@@ -125,11 +125,10 @@ async fn query(
     let point = [q.lon, q.lat];
     let masked = masks.masks(api.frame.local(point));
     let (store, frame, from, to) = (api.store.clone(), api.frame, q.from, q.to);
-    let footage = crate::http::blocking(move || {
-        index::footage_at(&store, &frame, &masks, point, from, to)
-    })
-    .await?
-    .map_err(internal)?;
+    let footage =
+        crate::http::blocking(move || index::footage_at(&store, &frame, &masks, point, from, to))
+            .await?
+            .map_err(internal)?;
     Ok(Json(FootageAnswer { footage, masked }))
 }
 

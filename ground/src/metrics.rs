@@ -317,7 +317,7 @@ impl Metrics {
     fn render_video(&self, out: &mut String) {
         use crate::video::service::FeedCounters;
         let feeds = self.video.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let families: [(&str, &str, fn(&FeedCounters) -> &AtomicU64); 9] = [
+        let families: [Family<FeedCounters>; 9] = [
             (
                 "vigie_video_packets_total",
                 "RTP packets received per feed.",
@@ -472,8 +472,11 @@ impl Metrics {
     }
 }
 
-/// A per-link counter family: name, help text, and how to read it.
-type LinkFamily = (&'static str, &'static str, fn(&LinkCounters) -> &AtomicU64);
+/// A counter family over counters `C` (one per link, per feed): name, help
+/// text, and how to read it.
+type Family<C> = (&'static str, &'static str, fn(&C) -> &AtomicU64);
+/// A per-link counter family.
+type LinkFamily = Family<LinkCounters>;
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

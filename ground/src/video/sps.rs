@@ -225,6 +225,14 @@ impl Sps {
     }
 }
 
+/// An SPS x264 wrote (`ffmpeg -f lavfi -i testsrc=size=320x240 -c:v
+/// libx264 -profile:v baseline`): Baseline, 320x240. For tests.
+#[cfg(test)]
+pub(crate) const X264_BASELINE_320X240: [u8; 24] = [
+    0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
+    0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,11 +249,7 @@ mod tests {
         assert_eq!((s.profile, s.level), (100, 30));
         assert_eq!((s.width, s.height), (640, 360));
         // The same at 320x240, baseline profile (-profile:v baseline).
-        let baseline = [
-            0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
-            0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
-        ];
-        let s = Sps::parse(&baseline).expect("parses");
+        let s = Sps::parse(&X264_BASELINE_320X240).expect("parses");
         assert_eq!((s.profile, s.width, s.height), (66, 320, 240));
         assert_eq!(Sps::parse(&[0x68, 1, 2, 3]), Err(SpsError::NotSps));
         assert_eq!(Sps::parse(&[0x67, 0x64, 0, 0x1e]), Err(SpsError::Truncated));

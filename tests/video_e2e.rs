@@ -9,6 +9,8 @@
 //! - `vigie footage export` writes the clip and its manifest; ffprobe
 //!   counts every picture and the duration, and the file's SHA-256 is the
 //!   manifest's; the audit register holds the request and the export;
+//! - an operator watches the drone live over HTTP while it streams: the
+//!   fragmented MP4 it receives starts at a keyframe and decodes;
 //! - a second drone, named in no authorisation, streams too: nothing of it
 //!   is recorded, the refusal is in the register and in `/metrics`;
 //! - a query without a reason is refused.
@@ -91,6 +93,42 @@ fn stream(units: &[vigie_ground::video::h264::AccessUnit], to: &str, ssrc: u32) 
             socket.send_to(&d, to).unwrap();
         }
     }
+}
+
+/// Watches `url` live until `pictures` pictures arrived (the init segment
+/// and one fragment per picture); returns the bytes.
+fn watch_live(url: &str, token: &str, pictures: usize) -> Vec<u8> {
+    use std::io::Read as _;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(DEADLINE))
+        .build()
+        .into();
+    // Relayed from the first keyframe the drone's recording is permitted.
+    let resp = wait_for("the live feed", || {
+        let r = agent
+            .get(url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .ok()?;
+        (r.status() == 200).then_some(r)
+    });
+    let mut body = resp.into_body().into_reader();
+    let (mut bytes, mut seen) = (Vec::new(), 0);
+    while seen < pictures {
+        let mut head = [0u8; 8];
+        body.read_exact(&mut head).expect("a box header");
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        assert!(size >= 8, "box size {size}");
+        let mut rest = vec![0u8; size - 8];
+        body.read_exact(&mut rest).expect("a box");
+        if &head[4..8] == b"mdat" {
+            seen += 1;
+        }
+        bytes.extend_from_slice(&head);
+        bytes.extend_from_slice(&rest);
+    }
+    bytes
 }
 
 #[test]
@@ -196,10 +234,32 @@ fn a_drones_video_is_recorded_under_its_authorisation_found_by_place_and_exporte
 
     // Both cameras stream at once, at their pace.
     let from = vigie_ground::time::unix_ms();
-    std::thread::scope(|s| {
+    let live_url = url(&format!("/api/v1/video/{DRONE}/live"));
+    let live = std::thread::scope(|s| {
+        let viewer = s.spawn(|| watch_live(&live_url, &token, 30));
         s.spawn(|| stream(&units, &video, 0x1111));
         s.spawn(|| stream(&units, &unauthorised, 0x9999));
+        viewer.join().expect("the viewer")
     });
+    // What the operator saw: an init segment, then pictures from a
+    // keyframe on, that decode.
+    assert_eq!(&live[4..8], b"ftyp");
+    let watched = dir.join("live.mp4");
+    std::fs::write(&watched, &live).unwrap();
+    let p = probe(&watched);
+    assert!(p.contains("nb_read_frames=30"), "{p}");
+    let (_, errors) = run(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&watched)
+        .args(["-f", "null", "-"]));
+    assert!(errors.trim().is_empty(), "{errors}");
+    // The drone nobody authorised is not relayed either.
+    let (status, _) = call(
+        &url(&format!("/api/v1/video/{UNAUTHORISED}/live")),
+        &token,
+        None,
+    );
+    assert_eq!(status, 403);
     // Fragments end at the next keyframe: 3 of the 4 s are cut while the
     // stream runs (the last one when it stops).
     let at = format!("{lat},{lon}");

@@ -317,7 +317,21 @@ impl Metrics {
     fn render_video(&self, out: &mut String) {
         use crate::video::service::FeedCounters;
         let feeds = self.video.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let families: [Family<FeedCounters>; 9] = [
+        header(
+            out,
+            "vigie_video_viewers",
+            "gauge",
+            "Live viewers per feed now.",
+        );
+        for (source, c) in &feeds {
+            let _ = writeln!(
+                out,
+                "vigie_video_viewers{{source=\"{}\"}} {}",
+                label(source),
+                c.viewers.load(Ordering::Relaxed)
+            );
+        }
+        let families: [Family<FeedCounters>; 10] = [
             (
                 "vigie_video_packets_total",
                 "RTP packets received per feed.",
@@ -363,6 +377,11 @@ impl Metrics {
                 "Fragments not recorded for want of an authorisation, per feed.",
                 |c| &c.fragments_refused,
             ),
+            (
+                "vigie_video_viewer_skipped_total",
+                "Pictures live viewers skipped to catch up (to the next keyframe), per feed.",
+                |c| &c.viewer_skipped,
+            ),
         ];
         for (name, help, get) in families {
             header(out, name, "counter", help);
@@ -370,7 +389,7 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "{name}{{source=\"{}\"}} {}",
-                    source.replace('\\', "\\\\").replace('"', "\\\""),
+                    label(source),
                     get(c).load(Ordering::Relaxed)
                 );
             }
@@ -477,6 +496,13 @@ impl Metrics {
 type Family<C> = (&'static str, &'static str, fn(&C) -> &AtomicU64);
 /// A per-link counter family.
 type LinkFamily = Family<LinkCounters>;
+
+/// A label value escaped as the exposition format wants.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");

@@ -109,6 +109,8 @@ impl Server {
             Some(audit.clone()),
         )
         .await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let shutdown = Shutdown::new(stop_rx);
         let state = Arc::new(ServerState {
             config,
             fleet,
@@ -121,13 +123,13 @@ impl Server {
             coverage,
             audit,
             guardrails,
+            shutdown: shutdown.clone(),
+            video: Arc::default(),
             dispatch,
             audit_damage,
             listeners: Mutex::default(),
         });
         crate::guardrails::tasks::record_config(&state)?;
-        let (stop, stop_rx) = watch::channel(false);
-        let shutdown = Shutdown::new(stop_rx);
         let mut tasks = JoinSet::new();
 
         let drone_links = Arc::new(crate::drone::io::LinkContext {
@@ -182,6 +184,7 @@ impl Server {
             frame: state.frame,
             coverage: state.coverage.clone(),
             dir: state.config.video.dir_in(&state.config.data_dir),
+            relay: state.video.clone(),
         };
         for stream in state.config.video.streams.clone() {
             let socket = tokio::net::UdpSocket::bind(stream.listen)

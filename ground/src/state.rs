@@ -39,6 +39,11 @@ pub struct ServerState {
     pub audit: crate::guardrails::audit::Audit,
     /// Retention limits and operator events of the guardrails.
     pub guardrails: Arc<crate::guardrails::Guardrails>,
+    /// Seen by long-lived responses (live video) so they end when the
+    /// server stops.
+    pub shutdown: crate::shutdown::Shutdown,
+    /// Live video feeds, for viewers.
+    pub video: Arc<crate::video::relay::Relay>,
     /// Dispatch: incidents, suggestions, orders, escalations.
     pub dispatch: crate::dispatch::desk::Desk,
     /// The audit register's verify report at start when it did not verify

@@ -104,6 +104,8 @@ pub fn route_policy(method: &Method, path: &str) -> Access {
         // Footage by place and time, its exports and their files: footage
         // queries (reason required, audited).
         p if p.starts_with("/api/v1/footage") => Access::Needs(QueryHistory),
+        // Live video is part of the live picture (each view audited).
+        "/api/v1/video/{source}/live" => Access::Needs(ViewPicture),
         _ => Access::Unlisted,
     }
 }

@@ -531,10 +531,11 @@ pub fn purge(
                             .optional()?,
                         );
                         tx.execute(
-                            "DELETE FROM video_fragment_where WHERE id IN
-                               (SELECT id FROM video_fragment WHERE recording = ?1)",
+                            "DELETE FROM video_view_where WHERE id IN
+                               (SELECT id FROM video_view WHERE recording = ?1)",
                             params![id],
                         )?;
+                        tx.execute("DELETE FROM video_view WHERE recording = ?1", params![id])?;
                         tx.execute(
                             "DELETE FROM video_fragment WHERE recording = ?1",
                             params![id],

@@ -176,6 +176,8 @@ impl FromRef<Arc<ServerState>> for crate::video::http::VideoApi {
             register: s.register(),
             exports: s.config.data_dir.join("exports"),
             site: s.config.site.name.clone(),
+            relay: s.video.clone(),
+            shutdown: s.shutdown.clone(),
         }
     }
 }

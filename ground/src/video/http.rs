@@ -10,6 +10,10 @@
 //!   entries of the export).
 //! - `GET /api/v1/footage/exports/{id}/{file}`: downloads a file of an
 //!   export (each download audited).
+//! - `GET /api/v1/video/{source}/live`: a feed live, as fragmented MP4 a
+//!   browser's `<video>` plays (Media Source Extensions or a plain `src`):
+//!   the init segment, then each picture as it arrives; a viewer that falls
+//!   behind skips to the next keyframe. Each view is audited.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +52,10 @@ pub struct VideoApi {
     pub exports: PathBuf,
     /// The site's name, for manifests.
     pub site: String,
+    /// Live feeds.
+    pub relay: Arc<super::relay::Relay>,
+    /// Stops live responses when the server stops.
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 /// The footage routes, merged into the API router.
@@ -60,6 +68,7 @@ where
         .route("/api/v1/footage", get(query))
         .route("/api/v1/footage/exports", post(export))
         .route("/api/v1/footage/exports/{id}/{file}", get(download))
+        .route("/api/v1/video/{source}/live", get(live))
 }
 
 fn internal(e: impl std::fmt::Display) -> HttpError {
@@ -370,5 +379,65 @@ async fn download(
     let mut resp = bytes.into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    Ok(resp)
+}
+
+async fn live(
+    State(api): State<VideoApi>,
+    op: Operator,
+    Path(source): Path<String>,
+) -> Result<Response, HttpError> {
+    let not_found = || HttpError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "no live feed of {source}: [[video.streams]] names the feeds this ground takes in"
+        ),
+    };
+    let feed = api.relay.get(&source).ok_or_else(not_found)?;
+    if !feed.permitted.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(HttpError {
+            status: StatusCode::FORBIDDEN,
+            message: format!(
+                "{source}'s video is not relayed: no active flight authorisation names it"
+            ),
+        });
+    }
+    let viewer = feed.watch().ok_or_else(not_found)?;
+    api.register
+        .audit
+        .record_async(
+            Entry::new(
+                crate::time::unix_ms(),
+                Actor::from(&op),
+                "video.live",
+                &source,
+            )
+            .detail(json!({"viewers": feed.viewers()})),
+        )
+        .await
+        .map_err(|e| HttpError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the audit register cannot be written ({e}), so nothing is shown"),
+        })?;
+    let stream = futures_util::stream::unfold(
+        (viewer, api.shutdown.clone()),
+        |(mut viewer, mut stop)| async move {
+            let piece = tokio::select! {
+                p = viewer.next() => p,
+                _ = stop.wait() => return None,
+            };
+            match piece {
+                super::relay::Piece::Bytes(b) => Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from(b)),
+                    (viewer, stop),
+                )),
+                super::relay::Piece::Changed | super::relay::Piece::Ended => None,
+            }
+        },
+    );
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }

@@ -6,10 +6,13 @@
 //! A segment is a row of `recording_index` (the same index outside
 //! recorders register into, so retention, legal holds and the deletion
 //! register treat both alike) plus a `video_segment` row naming its file.
-//! Fragments are found by place and time through an SQLite R*Tree over
-//! their footprint's box and their span; the tree's 32-bit bounds are
-//! rounded outwards, so it only narrows the search and every answer is
-//! checked against the exact columns.
+//! Consecutive fragments of a segment that saw the same ground (every
+//! vertex within [`MOVE_THRESHOLD_M`], as the coverage history keeps a
+//! footprint) share one *view*: a fixed camera's minute is one view, a
+//! drone in flight one per fragment. Views are found by place and time
+//! through an SQLite R*Tree over their footprint's box and their span; the
+//! tree's 32-bit bounds are rounded outwards, so it only narrows the search
+//! and every answer is checked against the exact columns.
 //!
 //! Footprints are stored in WGS84 (`[lon, lat]` rings, as the coverage
 //! history keeps them): the local frame is an affine map of longitude and
@@ -24,6 +27,7 @@ use rusqlite::{OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use crate::coverage::camera::pixel_density;
+pub use crate::coverage::history::MOVE_THRESHOLD_M;
 use crate::coverage::mask::Masks;
 use crate::coverage::polygon::{Bbox, Pt, point_in_ring};
 use crate::coverage::{Network, SourceKind};
@@ -48,8 +52,17 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE video_segment (
         height_px INTEGER NOT NULL,
         network TEXT NOT NULL
     );
-    CREATE TABLE video_fragment (
+    CREATE TABLE video_view (
         id INTEGER PRIMARY KEY,
+        recording INTEGER NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        fragments INTEGER NOT NULL,
+        masked INTEGER NOT NULL,
+        seen TEXT NOT NULL
+    );
+    CREATE INDEX video_view_recording ON video_view (recording);
+    CREATE TABLE video_fragment (
         recording INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         start_ms INTEGER NOT NULL,
@@ -59,13 +72,13 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE video_segment (
         pictures INTEGER NOT NULL,
         keyframe INTEGER NOT NULL,
         masked INTEGER NOT NULL,
-        seen TEXT,
-        UNIQUE (recording, seq)
-    );
-    CREATE INDEX video_fragment_start ON video_fragment (start_ms);
-    CREATE VIRTUAL TABLE video_fragment_where USING rtree (
+        view INTEGER,
+        PRIMARY KEY (recording, seq)
+    ) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE video_view_where USING rtree (
         id, min_lon, max_lon, min_lat, max_lat, min_ms, max_ms
-    );"];
+    );
+    CREATE INDEX IF NOT EXISTS recording_index_source ON recording_index (source, start_ms);"];
 
 /// Applies this module's migrations.
 pub fn migrate(store: &Store) -> Result<(), StoreError> {
@@ -92,6 +105,25 @@ impl Seen {
         let eye = frame.local(self.eye);
         let ground = f64::hypot(p[0] - eye[0], p[1] - eye[1]);
         pixel_density(width_px, self.hfov_deg, ground.hypot(self.height_m))
+    }
+
+    /// Whether `other` saw the same ground: the same optics, and no vertex
+    /// or the eye moved by [`MOVE_THRESHOLD_M`] or more.
+    pub fn same_as(&self, other: &Seen) -> bool {
+        let moved = |a: [f64; 2], b: [f64; 2]| {
+            let north = (a[1] - b[1]) * 111_320.0;
+            let east = (a[0] - b[0]) * 111_320.0 * a[1].to_radians().cos();
+            north.hypot(east) >= MOVE_THRESHOLD_M
+        };
+        self.ring.len() == other.ring.len()
+            && self.height_m == other.height_m
+            && self.hfov_deg == other.hfov_deg
+            && !moved(self.eye, other.eye)
+            && !self
+                .ring
+                .iter()
+                .zip(&other.ring)
+                .any(|(a, b)| moved(*a, *b))
     }
 
     /// Whether the footprint crosses a privacy mask.
@@ -180,79 +212,89 @@ pub fn hull(points: &[[f64; 2]]) -> Option<Vec<GeoPoint>> {
     (ring.len() >= 4).then_some(ring)
 }
 
-impl Store {
+/// Writes to the video index inside one transaction: [`Store::video_batch`].
+pub struct VideoBatch<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl VideoBatch<'_> {
     /// Indexes a segment this ground begins recording; its end and
     /// footprint grow with its fragments. Returns its id.
-    pub fn begin_video_segment(&self, s: &NewSegment, now_ms: i64) -> Result<i64, StoreError> {
+    pub fn begin_segment(&mut self, s: &NewSegment, now_ms: i64) -> rusqlite::Result<i64> {
         let uri = file_uri(&s.path);
-        self.with_conn(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO recording_index (source, kind, start_ms, end_ms, location, uri,
-                    source_kind, footprint, authorisation, recorded_by, registered_ms)
-                 VALUES (?1, ?2, ?3, ?3, '', ?4, ?5, '[]', ?6, ?7, ?8)",
-                params![
-                    s.source_id,
-                    category(s.kind).as_str(),
-                    s.start_ms,
-                    uri,
-                    s.kind.as_str(),
-                    s.authorisation,
-                    RECORDED_BY,
-                    now_ms
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO video_segment (recording, path, init_length, width_px, height_px, network)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    id,
-                    s.path.to_string_lossy(),
-                    s.init_length as i64,
-                    s.width_px,
-                    s.height_px,
-                    s.network.as_str()
-                ],
-            )?;
-            tx.commit()?;
-            Ok(id)
-        })
+        self.tx.execute(
+            "INSERT INTO recording_index (source, kind, start_ms, end_ms, location, uri,
+                source_kind, footprint, authorisation, recorded_by, registered_ms)
+             VALUES (?1, ?2, ?3, ?3, '', ?4, ?5, '[]', ?6, ?7, ?8)",
+            params![
+                s.source_id,
+                category(s.kind).as_str(),
+                s.start_ms,
+                uri,
+                s.kind.as_str(),
+                s.authorisation,
+                RECORDED_BY,
+                now_ms
+            ],
+        )?;
+        let id = self.tx.last_insert_rowid();
+        self.tx.execute(
+            "INSERT INTO video_segment (recording, path, init_length, width_px, height_px, network)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                s.path.to_string_lossy(),
+                s.init_length as i64,
+                s.width_px,
+                s.height_px,
+                s.network.as_str()
+            ],
+        )?;
+        Ok(id)
     }
 
-    /// Indexes a fragment written to its segment's file, and extends the
-    /// segment to its end with `footprint` (the hull of what the segment
-    /// saw so far, if any).
-    pub fn add_video_fragment(
-        &self,
+    /// Indexes a fragment written to its segment's file: in the view
+    /// `extend` when given (the caller saw the same ground, see
+    /// [`Seen::same_as`]), else in a new view when the source's footprint
+    /// is known. Extends the segment to its end, with `footprint` (the hull
+    /// of what the segment saw so far) when given. Returns the fragment's
+    /// view.
+    pub fn add_fragment(
+        &mut self,
         f: &NewFragment,
+        extend: Option<i64>,
         footprint: Option<&[GeoPoint]>,
-    ) -> Result<(), StoreError> {
-        let seen = f.seen.as_ref().and_then(|s| serde_json::to_string(s).ok());
-        self.with_conn(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO video_fragment (recording, seq, start_ms, end_ms, byte_offset,
-                    byte_length, pictures, keyframe, masked, seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    f.recording,
-                    f.seq,
-                    f.start_ms,
-                    f.end_ms,
-                    f.offset as i64,
-                    f.length as i64,
-                    f.pictures,
-                    f.keyframe,
-                    f.masked,
-                    seen
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            if let Some(s) = &f.seen {
-                let b = Bbox::of(&s.ring);
+    ) -> rusqlite::Result<Option<i64>> {
+        let tx = &self.tx;
+        let view = match (&f.seen, extend) {
+            (Some(_), Some(id)) => {
                 tx.execute(
-                    "INSERT INTO video_fragment_where VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "UPDATE video_view SET end_ms = max(end_ms, ?2), fragments = fragments + 1,
+                        masked = masked OR ?3 WHERE id = ?1",
+                    params![id, f.end_ms, f.masked],
+                )?;
+                tx.execute(
+                    "UPDATE video_view_where SET max_ms = max(max_ms, ?2) WHERE id = ?1",
+                    params![id, f.end_ms as f64],
+                )?;
+                Some(id)
+            }
+            (Some(seen), None) => {
+                tx.execute(
+                    "INSERT INTO video_view (recording, start_ms, end_ms, fragments, masked, seen)
+                     VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                    params![
+                        f.recording,
+                        f.start_ms,
+                        f.end_ms,
+                        f.masked,
+                        serde_json::to_string(seen).unwrap_or_else(|_| "null".into())
+                    ],
+                )?;
+                let id = tx.last_insert_rowid();
+                let b = Bbox::of(&seen.ring);
+                tx.execute(
+                    "INSERT INTO video_view_where VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         id,
                         b.min_e,
@@ -263,37 +305,74 @@ impl Store {
                         f.end_ms as f64
                     ],
                 )?;
+                Some(id)
             }
+            (None, _) => None,
+        };
+        tx.execute(
+            "INSERT INTO video_fragment (recording, seq, start_ms, end_ms, byte_offset,
+                byte_length, pictures, keyframe, masked, view)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                f.recording,
+                f.seq,
+                f.start_ms,
+                f.end_ms,
+                f.offset as i64,
+                f.length as i64,
+                f.pictures,
+                f.keyframe,
+                f.masked,
+                view
+            ],
+        )?;
+        tx.execute(
+            "UPDATE recording_index SET end_ms = max(end_ms, ?2) WHERE id = ?1",
+            params![f.recording, f.end_ms],
+        )?;
+        if let Some(ring) = footprint {
+            let b = Bbox::of(
+                &ring
+                    .iter()
+                    .map(|p| [p.lon_deg, p.lat_deg])
+                    .collect::<Vec<_>>(),
+            );
             tx.execute(
-                "UPDATE recording_index SET end_ms = max(end_ms, ?2) WHERE id = ?1",
-                params![f.recording, f.end_ms],
+                "UPDATE recording_index SET footprint = ?2, location = ?3,
+                    min_lat = ?4, min_lon = ?5, max_lat = ?6, max_lon = ?7 WHERE id = ?1",
+                params![
+                    f.recording,
+                    serde_json::to_string(ring).unwrap_or_else(|_| "[]".into()),
+                    format!(
+                        "{:.6},{:.6}",
+                        (b.min_n + b.max_n) / 2.0,
+                        (b.min_e + b.max_e) / 2.0
+                    ),
+                    b.min_n,
+                    b.min_e,
+                    b.max_n,
+                    b.max_e
+                ],
             )?;
-            if let Some(ring) = footprint {
-                let b = Bbox::of(
-                    &ring
-                        .iter()
-                        .map(|p| [p.lon_deg, p.lat_deg])
-                        .collect::<Vec<_>>(),
-                );
-                tx.execute(
-                    "UPDATE recording_index SET footprint = ?2, location = ?3,
-                        min_lat = ?4, min_lon = ?5, max_lat = ?6, max_lon = ?7 WHERE id = ?1",
-                    params![
-                        f.recording,
-                        serde_json::to_string(ring).unwrap_or_else(|_| "[]".into()),
-                        format!(
-                            "{:.6},{:.6}",
-                            (b.min_n + b.max_n) / 2.0,
-                            (b.min_e + b.max_e) / 2.0
-                        ),
-                        b.min_n,
-                        b.min_e,
-                        b.max_n,
-                        b.max_e
-                    ],
-                )?;
-            }
-            tx.commit()
+        }
+        Ok(view)
+    }
+}
+
+impl Store {
+    /// Runs `f` on the video index in one transaction, committed when it
+    /// returns `Ok`.
+    pub fn video_batch<R>(
+        &self,
+        f: impl FnOnce(&mut VideoBatch<'_>) -> rusqlite::Result<R>,
+    ) -> Result<R, StoreError> {
+        self.with_conn(|c| {
+            let mut batch = VideoBatch {
+                tx: c.transaction()?,
+            };
+            let r = f(&mut batch)?;
+            batch.tx.commit()?;
+            Ok(r)
         })
     }
 
@@ -379,10 +458,11 @@ fn add_span(spans: &mut Vec<[i64; 2]>, a: i64, b: i64) {
     *spans = merged;
 }
 
-struct FragmentHit {
+struct ViewHit {
     recording: i64,
     start_ms: i64,
     end_ms: i64,
+    fragments: usize,
     masked: bool,
     seen: Seen,
     source: String,
@@ -391,6 +471,10 @@ struct FragmentHit {
     width_px: f64,
     segment: (i64, i64, String, Option<i64>, bool),
 }
+
+/// Most views one query reads (a day of 60 drones over one spot); narrow
+/// the window beyond.
+pub const MAX_VIEWS: usize = 200_000;
 
 /// Which sources recorded the WGS84 point `[lon, lat]` between `from_ms`
 /// and `to_ms`: for each, the exact spans (to the fragment) in which what
@@ -411,43 +495,51 @@ pub fn footage_at(
     if masks.masks(local) || to_ms < from_ms {
         return Ok(Vec::new());
     }
-    let hits: Vec<FragmentHit> = store.with_conn(|c| {
+    let hits: Vec<ViewHit> = store.with_conn(|c| {
+        // A view wholly in the window counts all its fragments; one cut by
+        // the window counts those inside it.
         let mut stmt = c.prepare_cached(
-            "SELECT f.recording, f.start_ms, f.end_ms, f.masked, f.seen,
+            "SELECT v.recording, v.start_ms, v.end_ms,
+                    CASE WHEN v.start_ms >= ?3 AND v.end_ms <= ?4 THEN v.fragments
+                         ELSE (SELECT count(*) FROM video_fragment g
+                               WHERE g.recording = v.recording AND g.view = v.id
+                                 AND g.end_ms >= ?3 AND g.start_ms <= ?4) END,
+                    v.masked, v.seen,
                     r.source, r.source_kind, s.network, s.width_px,
                     r.start_ms, r.end_ms, r.uri, r.authorisation, h.item IS NOT NULL
-             FROM video_fragment_where w
-             JOIN video_fragment f ON f.id = w.id
-             JOIN recording_index r ON r.id = f.recording
-             JOIN video_segment s ON s.recording = f.recording
+             FROM video_view_where w
+             JOIN video_view v ON v.id = w.id
+             JOIN recording_index r ON r.id = v.recording
+             JOIN video_segment s ON s.recording = v.recording
              LEFT JOIN legal_hold h ON h.item = 'recording:' || r.id
              WHERE w.min_lon <= ?1 AND w.max_lon >= ?1 AND w.min_lat <= ?2 AND w.max_lat >= ?2
                AND w.max_ms >= ?3 AND w.min_ms <= ?4
-               AND f.end_ms >= ?3 AND f.start_ms <= ?4
-             ORDER BY f.recording, f.seq LIMIT ?5",
+               AND v.end_ms >= ?3 AND v.start_ms <= ?4
+             LIMIT ?5",
         )?;
         let rows = stmt.query_map(
-            params![point[0], point[1], from_ms, to_ms, MAX_FRAGMENTS as i64],
+            params![point[0], point[1], from_ms, to_ms, MAX_VIEWS as i64],
             |r| {
-                let seen: Option<String> = r.get(4)?;
+                let seen: String = r.get(5)?;
                 Ok((
                     seen,
-                    FragmentHit {
+                    ViewHit {
                         recording: r.get(0)?,
                         start_ms: r.get(1)?,
                         end_ms: r.get(2)?,
-                        masked: r.get(3)?,
+                        fragments: r.get::<_, i64>(3)?.max(0) as usize,
+                        masked: r.get(4)?,
                         seen: Seen {
                             ring: Vec::new(),
                             eye: [0.0; 2],
                             height_m: 0.0,
                             hfov_deg: 0.0,
                         },
-                        source: r.get(5)?,
-                        kind: r.get(6)?,
-                        network: r.get(7)?,
-                        width_px: r.get(8)?,
-                        segment: (r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?),
+                        source: r.get(6)?,
+                        kind: r.get(7)?,
+                        network: r.get(8)?,
+                        width_px: r.get(9)?,
+                        segment: (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?),
                     },
                 ))
             },
@@ -456,7 +548,7 @@ pub fn footage_at(
         for row in rows {
             let (seen, mut hit) = row?;
             // A row whose footprint does not parse answers nothing.
-            if let Some(seen) = seen.and_then(|s| serde_json::from_str(&s).ok()) {
+            if let Ok(seen) = serde_json::from_str(&seen) {
                 hit.seen = seen;
                 out.push(hit);
             }
@@ -503,7 +595,7 @@ pub fn footage_at(
                 recorded_here: true,
                 fragments: 0,
             })
-            .fragments += 1;
+            .fragments += h.fragments;
     }
 
     // Segments outside recorders registered: by footprint and span.
@@ -652,10 +744,11 @@ pub fn write_clip(
         let mut stmt = c.prepare_cached(
             "SELECT f.recording, f.start_ms, f.end_ms, f.byte_offset, f.byte_length, f.pictures,
                     f.masked, s.path, s.init_length, r.source_kind, s.network, r.authorisation
-             FROM video_fragment f
-             JOIN recording_index r ON r.id = f.recording
-             JOIN video_segment s ON s.recording = f.recording
-             WHERE r.source = ?1 AND f.end_ms > ?2 AND f.start_ms < ?3
+             FROM recording_index r
+             JOIN video_fragment f ON f.recording = r.id
+             JOIN video_segment s ON s.recording = r.id
+             WHERE r.source = ?1 AND r.end_ms > ?2 AND r.start_ms < ?3
+               AND f.end_ms > ?2 AND f.start_ms < ?3
              ORDER BY f.start_ms, f.recording, f.seq LIMIT ?4",
         )?;
         let rows = stmt.query_map(

@@ -15,6 +15,8 @@
 //!   their footprint), footage queries by place and time, clips cut from
 //!   them.
 //! - [`http`]: footage queries, exports with their manifest, downloads.
+//! - [`relay`]: each feed's pictures to live viewers as they arrive; a
+//!   slow viewer skips to the next keyframe.
 //! - [`service`]: the configured streams in the server, each recorded by a
 //!   sink on its own thread, under the drone's flight authorisation.
 
@@ -23,6 +25,7 @@ pub mod http;
 pub mod index;
 pub mod mp4;
 pub mod record;
+pub mod relay;
 pub mod reorder;
 pub mod rtp;
 pub mod service;

@@ -93,6 +93,33 @@ pub struct Feed {
     segments: u64,
     units: Vec<AccessUnit>,
     released: Vec<Released<Held>>,
+    /// The init segment of the segment under way.
+    init: Option<Arc<Vec<u8>>>,
+    /// Pictures for live viewers, when some watch.
+    live: Option<LiveTap>,
+}
+
+/// A picture for live viewers: a fragment of one sample, to append after
+/// `init` (a viewer starts at a keyframe). Relayed as it arrives: no
+/// picture waits for the next, nothing is transcoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePicture {
+    /// The init segment the picture decodes with.
+    pub init: Arc<Vec<u8>>,
+    /// `moof` + `mdat` of the picture alone.
+    pub chunk: Vec<u8>,
+    /// Whether a viewer can start here.
+    pub keyframe: bool,
+}
+
+/// Cuts each picture into a fragment of its own for live viewers.
+#[derive(Debug, Default)]
+struct LiveTap {
+    sequence: u32,
+    last: Option<u32>,
+    time: u64,
+    duration: u32,
+    out: Vec<LivePicture>,
 }
 
 /// What the reorder buffer keeps of a packet: what the depacketiser reads.
@@ -126,7 +153,56 @@ impl Feed {
             segments: 0,
             units: Vec::new(),
             released: Vec::new(),
+            init: None,
+            live: None,
         }
+    }
+
+    /// Starts or stops cutting pictures for live viewers
+    /// ([`Feed::take_live`]); off by default (it costs a copy of each).
+    pub fn set_live(&mut self, on: bool) {
+        match (on, self.live.is_some()) {
+            (true, false) => self.live = Some(LiveTap::default()),
+            (false, true) => self.live = None,
+            _ => {}
+        }
+    }
+
+    /// The pictures cut for live viewers since the last call.
+    pub fn take_live(&mut self) -> Vec<LivePicture> {
+        self.live
+            .as_mut()
+            .map(|t| std::mem::take(&mut t.out))
+            .unwrap_or_default()
+    }
+
+    fn tap(&mut self, u: &AccessUnit) {
+        let (Some(tap), Some(init)) = (self.live.as_mut(), self.init.as_ref()) else {
+            return;
+        };
+        // Its decode time from the stream's clock; its duration is the
+        // last interval seen (the next picture's arrival is not awaited:
+        // players follow each fragment's decode time).
+        if let Some(last) = tap.last {
+            let d = u.timestamp.wrapping_sub(last);
+            let d = if d == 0 || d > 60 * TIMESCALE {
+                tap.duration.max(1)
+            } else {
+                d
+            };
+            tap.time += u64::from(d);
+            tap.duration = d;
+        } else {
+            tap.duration = 3000;
+        }
+        tap.last = Some(u.timestamp);
+        tap.sequence += 1;
+        let sample = super::mp4::Sample::of(u, tap.duration);
+        tap.out.push(LivePicture {
+            init: init.clone(),
+            chunk: super::mp4::fragment(tap.sequence, tap.time, &[sample]),
+            keyframe: u.is_keyframe(),
+        });
     }
 
     /// Counts so far.
@@ -201,6 +277,12 @@ impl Feed {
             } else {
                 None
             };
+            if let Some((init, _)) = &init {
+                self.init = Some(Arc::new(init.clone()));
+            }
+            if self.open || init.is_some() {
+                self.tap(&u);
+            }
             match init {
                 Some((init, size)) => {
                     // The fragment under way ends the segment that ends.

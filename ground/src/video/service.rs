@@ -144,6 +144,10 @@ pub struct FeedCounters {
     pub fragments_dropped: AtomicU64,
     /// Fragments not recorded because no authorisation allowed it.
     pub fragments_refused: AtomicU64,
+    /// Live viewers now (gauge).
+    pub viewers: AtomicU64,
+    /// Pictures live viewers skipped because they fell behind.
+    pub viewer_skipped: AtomicU64,
 }
 
 impl FeedCounters {
@@ -162,6 +166,8 @@ impl FeedCounters {
 pub enum Job {
     /// A new segment begins with this init segment.
     Begin {
+        /// When it began, Unix milliseconds.
+        at_ms: i64,
         /// Its number in the feed (fragments name it).
         segment: u64,
         /// `ftyp` + `moov`.
@@ -229,6 +235,9 @@ pub struct Sink {
     permits: Option<(i64, Vec<crate::guardrails::authorisation::Authorisation>)>,
     /// Recording is refused since this fragment's start.
     refused_since: Option<i64>,
+    /// Whether the feed may be relayed live (what is refused recording is
+    /// refused relaying).
+    permitted: Option<Arc<super::relay::LiveFeed>>,
 }
 
 struct OpenSegment {
@@ -239,7 +248,10 @@ struct OpenSegment {
     len: u64,
     seq: u32,
     authorisation: Option<i64>,
+    /// Every footprint vertex the segment saw, for its hull.
     points: Vec<[f64; 2]>,
+    /// The view under way: its id, what it saw, where it ends.
+    view: Option<(i64, Seen, i64)>,
 }
 
 impl Sink {
@@ -273,6 +285,20 @@ impl Sink {
             open: None,
             permits: None,
             refused_since: None,
+            permitted: None,
+        }
+    }
+
+    /// Tells `feed` whether its pictures may be relayed, as each fragment
+    /// is allowed or refused.
+    pub fn relaying(mut self, feed: Arc<super::relay::LiveFeed>) -> Sink {
+        self.permitted = Some(feed);
+        self
+    }
+
+    fn permit_live(&self, on: bool) {
+        if let Some(f) = &self.permitted {
+            f.permitted.store(on, Ordering::Relaxed);
         }
     }
 
@@ -281,12 +307,17 @@ impl Sink {
     pub fn handle(&mut self, job: Job) {
         match job {
             Job::Begin {
+                at_ms,
                 segment,
                 init,
                 size,
             } => {
                 self.close();
                 self.init = Some((segment, init, size));
+                // Live viewers may watch from this keyframe on if its
+                // recording is permitted.
+                let permitted = self.permit(at_ms).is_ok();
+                self.permit_live(permitted);
             }
             Job::Fragment {
                 segment,
@@ -301,10 +332,12 @@ impl Sink {
                 let permit = match self.permit(start_ms) {
                     Ok(p) => p,
                     Err(reason) => {
+                        self.permit_live(false);
                         self.refuse(start_ms, &reason);
                         return;
                     }
                 };
+                self.permit_live(true);
                 self.refused_since = None;
                 if self
                     .open
@@ -419,20 +452,22 @@ impl Sink {
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             let recording = self
                 .store
-                .begin_video_segment(
-                    &NewSegment {
-                        source_id: self.source.clone(),
-                        kind: self.kind,
-                        network: f.network.unwrap_or(Network::Other),
-                        start_ms: f.start_ms,
-                        path: path.clone(),
-                        init_length: init.len() as u64,
-                        width_px: size.0,
-                        height_px: size.1,
-                        authorisation: permit,
-                    },
-                    crate::time::unix_ms(),
-                )
+                .video_batch(|b| {
+                    b.begin_segment(
+                        &NewSegment {
+                            source_id: self.source.clone(),
+                            kind: self.kind,
+                            network: f.network.unwrap_or(Network::Other),
+                            start_ms: f.start_ms,
+                            path: path.clone(),
+                            init_length: init.len() as u64,
+                            width_px: size.0,
+                            height_px: size.1,
+                            authorisation: permit,
+                        },
+                        crate::time::unix_ms(),
+                    )
+                })
                 .map_err(|e| e.to_string())?;
             self.counters
                 .bytes_recorded
@@ -446,6 +481,7 @@ impl Sink {
                 seq: 0,
                 authorisation: permit,
                 points: Vec::new(),
+                view: None,
             });
         }
         let Some(open) = self.open.as_mut() else {
@@ -454,27 +490,42 @@ impl Sink {
         open.file
             .write_all(&f.bytes)
             .map_err(|e| format!("{}: {e}", open.path.display()))?;
-        if let Some(seen) = &f.seen {
-            open.points.extend_from_slice(&seen.ring);
-        }
-        let footprint = hull(&open.points);
-        self.store
-            .add_video_fragment(
-                &NewFragment {
-                    recording: open.recording,
-                    seq: open.seq,
-                    start_ms: f.start_ms,
-                    end_ms: f.end_ms,
-                    offset: open.len,
-                    length: f.bytes.len() as u64,
-                    pictures: f.pictures,
-                    keyframe: true,
-                    masked: f.masked,
-                    seen: f.seen,
-                },
-                footprint.as_deref(),
-            )
+        // The fragment joins the view under way when it follows it and saw
+        // the same ground.
+        let extend = match (&open.view, &f.seen) {
+            (Some((id, seen, end)), Some(now)) if f.start_ms <= end + 1 && seen.same_as(now) => {
+                Some(*id)
+            }
+            _ => None,
+        };
+        let footprint = match (&f.seen, extend) {
+            (Some(seen), None) => {
+                open.points.extend_from_slice(&seen.ring);
+                hull(&open.points)
+            }
+            _ => None,
+        };
+        let fragment = NewFragment {
+            recording: open.recording,
+            seq: open.seq,
+            start_ms: f.start_ms,
+            end_ms: f.end_ms,
+            offset: open.len,
+            length: f.bytes.len() as u64,
+            pictures: f.pictures,
+            keyframe: true,
+            masked: f.masked,
+            seen: f.seen,
+        };
+        let view = self
+            .store
+            .video_batch(|b| b.add_fragment(&fragment, extend, footprint.as_deref()))
             .map_err(|e| e.to_string())?;
+        open.view = match (view, extend, fragment.seen) {
+            (Some(id), Some(_), _) => open.view.take().map(|(_, seen, _)| (id, seen, f.end_ms)),
+            (Some(id), None, Some(seen)) => Some((id, seen, f.end_ms)),
+            _ => None,
+        };
         open.len += f.bytes.len() as u64;
         open.seq += 1;
         self.counters
@@ -520,6 +571,8 @@ pub struct VideoContext {
     pub coverage: Arc<LiveCoverage>,
     /// Where segment files go.
     pub dir: PathBuf,
+    /// Live viewers of each feed.
+    pub relay: Arc<super::relay::Relay>,
 }
 
 /// What the coverage index says `source` sees now: its footprint and
@@ -555,6 +608,10 @@ pub async fn run_stream(
     mut shutdown: crate::shutdown::Shutdown,
 ) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
+    // A drone's pictures wait for its first permitted fragment.
+    let live = ctx
+        .relay
+        .feed(&stream.source, stream.kind() != SourceKind::Drone);
     let mut sink = Sink::new(
         ctx.store.clone(),
         Some(ctx.audit.clone()),
@@ -562,7 +619,8 @@ pub async fn run_stream(
         &stream.source,
         stream.kind(),
         counters.clone(),
-    );
+    )
+    .relaying(live.clone());
     let thread = std::thread::Builder::new()
         .name(format!("video:{}", stream.source))
         .spawn(move || {
@@ -581,6 +639,7 @@ pub async fn run_stream(
             Write::Begin { init, size, .. } => {
                 *segment += 1;
                 Job::Begin {
+                    at_ms: crate::time::unix_ms(),
                     segment: *segment,
                     init,
                     size,
@@ -632,7 +691,17 @@ pub async fn run_stream(
         for w in out.drain(..) {
             send(w, &mut clock, &mut segment);
         }
+        for p in feed.take_live() {
+            live.publish(p);
+        }
+        feed.set_live(live.viewers() > 0);
         counters.update(&feed.stats());
+        counters
+            .viewers
+            .store(live.viewers() as u64, Ordering::Relaxed);
+        counters
+            .viewer_skipped
+            .store(live.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
     }
     while let Ok(n) = socket.try_recv(&mut buf) {
         feed.datagram(Instant::now(), &buf[..n], &mut out);
@@ -641,6 +710,7 @@ pub async fn run_stream(
     for w in out.drain(..) {
         send(w, &mut clock, &mut segment);
     }
+    live.end();
     counters.update(&feed.stats());
     drop(tx);
     // The thread ends once the queue is drained and closed.
@@ -715,6 +785,7 @@ mod tests {
 
     fn begin(segment: u64) -> Job {
         Job::Begin {
+            at_ms: T0 + 1000 * (segment as i64 - 1),
             segment,
             init: b"init segment;".to_vec(),
             size: (1280, 720),
@@ -800,6 +871,8 @@ mod tests {
         // 100 m east: 10..15 s, the second segment; a window clips it.
         let east = footage_at(&s, &f, &masks, local(100.0, 0.0), T0 + 12_500, T0 + 60_000).unwrap();
         assert_eq!(east[0].intervals, vec![[T0 + 12_500, T0 + 15_000]]);
+        // A window cutting a view counts the fragments in it: 12..13 on.
+        assert_eq!(east[0].segments[0].fragments, 3);
         // 50 m east: seen by neither footprint.
         assert!(
             footage_at(&s, &f, &masks, local(50.0, 0.0), T0, T0 + 60_000)
@@ -872,6 +945,12 @@ mod tests {
             (T0 + 1_000, T0 + 5_000, 90)
         );
         assert!(write_clip(&s, "cam-99", T0, T0 + 9_000, &out, "none").is_err());
+        // One camera that did not move: one view for the segment's six
+        // fragments.
+        let views: i64 = s
+            .with_conn(|c| c.query_row("SELECT count(*) FROM video_view", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(views, 1);
         // A masked fragment shows in the query's answer.
         let at = footage_at(
             &s,

@@ -137,7 +137,7 @@ fn build(store: &Store, frame: &LocalFrame) -> (usize, f64) {
 fn footage(c: &mut Criterion) {
     // Indexing a day of 200 sources takes minutes: the index is kept
     // between runs (delete the directory to measure indexing again).
-    let dir = std::env::temp_dir().join("vigie-bench-footage-v1");
+    let dir = std::env::temp_dir().join("vigie-bench-footage-v2");
     let frame = LocalFrame::new(48.8566, 2.3522);
     let open = || {
         let store = Store::open(&dir).expect("store");

@@ -197,6 +197,12 @@ impl Server {
                 })?;
             state.add_listener(&format!("video:{}", stream.source), socket.local_addr()?);
             let counters = state.metrics.video_feed(&stream.source);
+            // Viewers can wait for a feed from the start (a drone's is
+            // relayed once its recording is permitted).
+            state.video.feed(
+                &stream.source,
+                stream.kind() != crate::coverage::SourceKind::Drone,
+            );
             tasks.spawn(crate::video::service::run_stream(
                 video.clone(),
                 stream,

@@ -25,7 +25,7 @@ use vigie_ground::fleet::Change;
 use vigie_ground::server::{Server, ServerState};
 
 /// Name of the server's threads, to find their CPU time.
-const SERVER_THREAD: &str = "vigie-server";
+pub(crate) const SERVER_THREAD: &str = "vigie-server";
 /// Name of the simulated drones' thread.
 const SIM_THREAD: &str = "vigie-sim";
 /// Home of the benchmark drones, degrees ×1e7 (the Stade de France).
@@ -47,6 +47,9 @@ pub enum BenchCommand {
     /// Idle connections and slow requests against a `vigie serve` child's
     /// HTTP listener: does `/api/v1/health` still answer, and how fast.
     Http(super::bench_http::BenchHttpArgs),
+    /// Concurrent 2 Mb/s camera feeds ingested, recorded and relayed live:
+    /// ground CPU per feed, pictures lost, latency to viewers, disk.
+    Video(super::bench_video::BenchVideoArgs),
 }
 
 /// Options of `vigie bench udp`.
@@ -88,13 +91,14 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Fleet(a) => fleet(a),
         BenchCommand::Patrols(a) => super::bench_patrols::run(a),
         BenchCommand::Http(a) => super::bench_http::run(a),
+        BenchCommand::Video(a) => super::bench_video::run(a),
     }
 }
 
 /// A ground server on its own thread.
-struct ServerThread {
+pub(crate) struct ServerThread {
     /// Its shared state (picture, counters, bound addresses).
-    state: Arc<ServerState>,
+    pub(crate) state: Arc<ServerState>,
     /// Stops it.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// The thread.
@@ -107,6 +111,15 @@ impl ServerThread {
     /// Starts a server with `links` UDP listeners on loopback ports chosen
     /// by the OS, HTTP and QUIC on free ports, data in a scratch directory.
     fn start(links: usize) -> anyhow::Result<ServerThread> {
+        ServerThread::start_with(links, |_| {})
+    }
+
+    /// [`ServerThread::start`], with `more` changing the configuration
+    /// before the server starts.
+    pub(crate) fn start_with(
+        links: usize,
+        more: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<ServerThread> {
         let data_dir = std::env::temp_dir().join(format!("vigie-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         let mut config = Config {
@@ -122,6 +135,7 @@ impl ServerThread {
                 signing_key: None,
             })
             .collect();
+        more(&mut config);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let join = std::thread::Builder::new()
@@ -202,6 +216,12 @@ impl Drop for ServerThread {
 
 /// CPU time (user + system) of this process's threads named `name`.
 fn threads_cpu(name: &str) -> Duration {
+    threads_cpu_where(|n| n == name)
+}
+
+/// CPU time (user + system) of this process's threads whose name passes
+/// `which` (Linux keeps the first 15 bytes of a name).
+pub(crate) fn threads_cpu_where(which: impl Fn(&str) -> bool) -> Duration {
     // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every
     // architecture Vigie runs on.
     const TICK: Duration = Duration::from_millis(10);
@@ -218,7 +238,7 @@ fn threads_cpu(name: &str) -> Duration {
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
             continue;
         };
-        if &stat[open + 1..close] != name {
+        if !which(&stat[open + 1..close]) {
             continue;
         }
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();

@@ -5,6 +5,7 @@ pub mod authorisation;
 pub mod bench;
 pub mod bench_http;
 pub mod bench_patrols;
+pub mod bench_video;
 pub mod ca;
 pub mod cameras;
 pub mod config;

@@ -412,6 +412,35 @@ impl Store {
         })
     }
 
+    /// [`Store::segments_near`], only segments outside recorders
+    /// registered (not those `recorded_by` this ground: the video index
+    /// answers for those, fragment by fragment).
+    pub fn outside_segments_near(
+        &self,
+        lat_deg: f64,
+        lon_deg: f64,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+        recorded_by: &str,
+    ) -> Result<Vec<Recording>, StoreError> {
+        self.with_conn(|c| {
+            // `recorded_by != 'ground:video'` as written matches the video
+            // index's partial index over outside segments.
+            let mut stmt = c.prepare_cached(&format!(
+                "{SELECT} WHERE r.recorded_by != '{}' AND r.end_ms >= ?2 AND r.start_ms <= ?1
+                   AND r.min_lat <= ?3 AND r.max_lat >= ?3 AND r.min_lon <= ?4 AND r.max_lon >= ?4
+                 ORDER BY r.start_ms, r.id LIMIT ?5",
+                recorded_by.replace('\'', "''")
+            ))?;
+            let rows = stmt.query_map(
+                params![to_ms, from_ms, lat_deg, lon_deg, limit as i64],
+                read_recording,
+            )?;
+            rows.collect()
+        })
+    }
+
     /// One segment by id.
     pub fn segment(&self, id: i64) -> Result<Option<Recording>, StoreError> {
         self.with_conn(|c| {

@@ -78,7 +78,9 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE video_segment (
     CREATE VIRTUAL TABLE video_view_where USING rtree (
         id, min_lon, max_lon, min_lat, max_lat, min_ms, max_ms
     );
-    CREATE INDEX IF NOT EXISTS recording_index_source ON recording_index (source, start_ms);"];
+    CREATE INDEX IF NOT EXISTS recording_index_source ON recording_index (source, start_ms);
+    CREATE INDEX IF NOT EXISTS recording_index_outside ON recording_index (end_ms)
+        WHERE recorded_by != 'ground:video';"];
 
 /// Applies this module's migrations.
 pub fn migrate(store: &Store) -> Result<(), StoreError> {
@@ -600,10 +602,14 @@ pub fn footage_at(
 
     // Segments outside recorders registered: by footprint and span.
     let (lat, lon) = (point[1], point[0]);
-    for rec in store.segments_near(lat, lon, from_ms, to_ms, recordings::MAX_RESULTS)? {
-        if rec.registered_by == RECORDED_BY {
-            continue;
-        }
+    for rec in store.outside_segments_near(
+        lat,
+        lon,
+        from_ms,
+        to_ms,
+        recordings::MAX_RESULTS,
+        RECORDED_BY,
+    )? {
         let Some(view) = recordings::view_at(&rec, local, frame, masks) else {
             continue;
         };

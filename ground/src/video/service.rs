@@ -899,6 +899,33 @@ mod tests {
                 .is_empty()
         );
 
+        // A segment an outside recorder registered over the same spot is
+        // in the same answer, by its footprint and span.
+        let vms = crate::guardrails::recordings::NewRecording {
+            source_kind: SourceKind::FixedCamera,
+            source_id: "vms:cam-3".into(),
+            start_ms: T0,
+            end_ms: T0 + 30_000,
+            footprint: seen(0.0, 0.0)
+                .ring
+                .iter()
+                .map(|p| crate::dispatch::incident::GeoPoint {
+                    lat_deg: p[1],
+                    lon_deg: p[0],
+                })
+                .collect(),
+            uri: "s3://vms/cam-3/1.mp4".into(),
+            authorisation: None,
+        };
+        s.index_segment(&vms, "operator:vms", T0).unwrap();
+        let both = footage_at(&s, &f, &masks, local(0.0, 0.0), T0, T0 + 60_000).unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0].source_id, DRONE, "known optics rank first");
+        assert_eq!(both[1].source_id, "vms:cam-3");
+        assert_eq!(both[1].intervals, vec![[T0, T0 + 30_000]]);
+        assert!(!both[1].segments[0].recorded_here);
+        assert_eq!(both[1].density_px_m, None);
+
         // The segment's index row holds its span and the hull of what it saw.
         let seg = s.segment(at[0].segments[0].recording).unwrap().unwrap();
         assert_eq!((seg.start_ms, seg.end_ms), (T0 + 5_000, T0 + 10_000));

@@ -20,11 +20,8 @@ use vigie_ground::video::rtp::Sender;
 const SECONDS: u32 = 10;
 
 fn stream() -> Vec<Vec<u8>> {
-    let sps = vec![
-        0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10,
-        0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
-    ];
-    let pps = vec![0x68, 0xce, 0x3c, 0x80];
+    let sps = vigie_ground::video::sps::X264_BASELINE_320X240.to_vec();
+    let pps = vigie_ground::video::sps::EXAMPLE_PPS.to_vec();
     let mut datagrams = Vec::new();
     let mut sender = Sender::new(96, 1, 0, 1200);
     for k in 0..30 * SECONDS {

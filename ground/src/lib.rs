@@ -16,8 +16,8 @@
 //! | operators' live picture, QUIC | `operator/picture.rs` (`PictureFeed`, `IncidentBoard`) | started by `patrol/quic.rs` through `PictureService` | none |
 //! | incidents and orders | `dispatch/engine.rs` (`Engine`) | `dispatch/mod.rs` (`Dispatch`), run on `dispatch/desk.rs`'s thread | its own connection; orders through `patrol/writer.rs` |
 //! | who sees a point | `coverage/index.rs`, `coverage/query.rs` | `coverage/live.rs` follows the picture | `coverage/history.rs`, on the blocking pool |
-//! | live video, RTP/H.264 over UDP | `video/record.rs` (`Feed`), `video/reorder.rs`, `video/h264.rs`, `video/mp4.rs` | `video/record.rs` (`run_udp`; not yet started by the server: it waits for the recordings index and guardrails) | segment files on `video/record.rs`'s writer thread, behind a bounded queue |
-//! | HTTP/JSON API | (handlers, each route group on its own narrow state: `auth/http.rs` `AuthApi`, `drone/http.rs` `DroneApi`, `coverage/http.rs` `CoverageApi`, `patrol/http.rs` `PatrolApi`, `guardrails/http.rs` `GuardrailsApi`, `dispatch/http.rs` `DispatchApi`) | `http/mod.rs` (cuts each from the server's state), `http/listener.rs` | SQLite calls through `http::blocking`, on the blocking pool |
+//! | live video, RTP/H.264 over UDP | `video/record.rs` (`Feed`), `video/reorder.rs`, `video/h264.rs`, `video/mp4.rs` | `video/service.rs` (`run_stream`, one task per `[[video.streams]]`); live viewers through `video/relay.rs` | segment files and the index (`video/index.rs`) on each feed's `Sink` thread, behind a bounded queue |
+//! | HTTP/JSON API | (handlers, each route group on its own narrow state: `auth/http.rs` `AuthApi`, `drone/http.rs` `DroneApi`, `coverage/http.rs` `CoverageApi`, `patrol/http.rs` `PatrolApi`, `guardrails/http.rs` `GuardrailsApi`, `dispatch/http.rs` `DispatchApi`, `video/http.rs` `VideoApi`) | `http/mod.rs` (cuts each from the server's state), `http/listener.rs` | SQLite calls through `http::blocking`, on the blocking pool |
 //!
 //! A drone's camera footprint and a tablet's view sector are computed in
 //! the site's local frame by their link and reach the coverage index as
@@ -46,8 +46,8 @@
 //!   `[site]`, the recorded origin, or the data's centre), so offline
 //!   commands and the server agree.
 //! - [`geojson`]: the one GeoJSON reader (features, points, rings, lines).
-//! - [`video`]: live video in: RTP reordered, H.264 access units
-//!   reassembled without transcoding.
+//! - [`video`]: live video in, recorded, indexed by place and time, relayed
+//!   live, without transcoding; footage queries and exports.
 //! - [`map`]: what maps are drawn with: the base map people orient by
 //!   (water, parks, streets, landmarks, its attribution), label placement
 //!   without overlap, and the shipped typefaces; the viewer and the

@@ -249,6 +249,7 @@ impl Server {
                 coverage: state.coverage.clone(),
                 dispatch: state.dispatch.clone(),
             }),
+            video: state.video.clone(),
         });
         let quic_addr = crate::patrol::quic::spawn(&quic, &mut tasks, shutdown.clone()).await?;
         state.add_listener("quic", quic_addr);

@@ -41,12 +41,7 @@ pub struct BenchVideoArgs {
     pub window: Duration,
 }
 
-/// A baseline SPS of 320x240 (as x264 writes it) and a PPS.
-const SPS: [u8; 24] = [
-    0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
-    0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
-];
-const PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
+use vigie_ground::video::sps::{EXAMPLE_PPS as PPS, X264_BASELINE_320X240 as SPS};
 
 /// Picture `k` of a 2 Mb/s feed: a 40 kB keyframe each second, 7 kB
 /// otherwise; its slice starts with the send time (ns since `t0`).

@@ -11,7 +11,7 @@ use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYT
 use vigie_protocols::tablet::picture::Picture;
 use vigie_protocols::tablet::{
     ClientMessage, Hello, PROTOCOL_VERSION, PictureSubscribe, SERVER_NAME, ServerMessage,
-    client_message, server_message,
+    VideoChunk, VideoSubscribe, client_message, server_message,
 };
 
 use crate::operator::picture::MAX_PICTURE_FRAME_BYTES;
@@ -154,6 +154,26 @@ pub async fn follow_picture(
     min_interval: Duration,
     mut on_step: impl FnMut(&Picture) -> bool,
 ) -> Result<(), ClientError> {
+    let (_endpoint, conn) = connect(addr, config).await?;
+    match follow_session(addr, &conn, min_interval, &mut on_step).await {
+        // However it surfaced (a write, a read, the picture stream), a
+        // connection the server closed on these credentials says so.
+        Err(e) => Err(match conn.close_reason() {
+            Some(reason) => match connection_error(addr, &reason) {
+                r @ ClientError::Rejected(_) => r,
+                _ => e,
+            },
+            None => e,
+        }),
+        ok => ok,
+    }
+}
+
+/// A QUIC connection to the ground (the endpoint must live as long).
+async fn connect(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+) -> Result<(quinn::Endpoint, quinn::Connection), ClientError> {
     let bind: SocketAddr = if addr.is_ipv6() {
         "[::]:0"
             .parse()
@@ -175,28 +195,56 @@ pub async fn follow_picture(
         .await
         .map_err(|_| ClientError::Timeout(OPEN_TIMEOUT, "handshake"))?
         .map_err(|e| connection_error(addr, &e))?;
-    match follow_session(addr, &conn, min_interval, &mut on_step).await {
-        // However it surfaced (a write, a read, the picture stream), a
-        // connection the server closed on these credentials says so.
-        Err(e) => Err(match conn.close_reason() {
-            Some(reason) => match connection_error(addr, &reason) {
-                r @ ClientError::Rejected(_) => r,
-                _ => e,
-            },
-            None => e,
-        }),
-        ok => ok,
+    Ok((endpoint, conn))
+}
+
+/// Watches one live video feed (`VideoSubscribe`): `on_chunk` gets every
+/// picture (the first with its init segment) until it returns `false`.
+pub async fn watch_video(
+    addr: SocketAddr,
+    config: quinn::ClientConfig,
+    source: &str,
+    mut on_chunk: impl FnMut(&VideoChunk) -> bool,
+) -> Result<(), ClientError> {
+    let (_endpoint, conn) = connect(addr, config).await?;
+    let (mut send, mut recv, mut control) = open_session(addr, &conn).await?;
+    let subscribe = ClientMessage {
+        body: Some(client_message::Body::SubscribeVideo(VideoSubscribe {
+            source: source.to_string(),
+        })),
+    };
+    write(&mut send, &subscribe).await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut video = server_stream(&conn, &mut recv, &mut control, &mut buf, "video stream").await?;
+    let mut decoder =
+        FrameDecoder::<ServerMessage>::new(crate::video::relay::MAX_VIDEO_FRAME_BYTES);
+    let mut vbuf = vec![0u8; 256 * 1024];
+    loop {
+        let msg = read(&mut video, &mut decoder, &mut vbuf).await?;
+        let Some(server_message::Body::Video(chunk)) = msg.body else {
+            return Err(ClientError::Protocol(
+                "a video stream frame was not a VideoChunk".into(),
+            ));
+        };
+        if !on_chunk(&chunk) {
+            conn.close(0u32.into(), b"done");
+            return Ok(());
+        }
     }
 }
 
-/// The session on an open connection: Hello, Welcome, the subscription,
-/// then every picture step.
-async fn follow_session(
+/// Opens the control stream: Hello, then the server's Welcome.
+async fn open_session(
     addr: SocketAddr,
     conn: &quinn::Connection,
-    min_interval: Duration,
-    on_step: &mut impl FnMut(&Picture) -> bool,
-) -> Result<(), ClientError> {
+) -> Result<
+    (
+        quinn::SendStream,
+        quinn::RecvStream,
+        FrameDecoder<ServerMessage>,
+    ),
+    ClientError,
+> {
     let connect_err = |detail: String| ClientError::Connect { addr, detail };
     let (mut send, mut recv) = conn
         .open_bi()
@@ -225,29 +273,53 @@ async fn follow_session(
             )));
         }
     }
-    let subscribe = ClientMessage {
-        body: Some(client_message::Body::SubscribePicture(PictureSubscribe {
-            min_interval_ms: u32::try_from(min_interval.as_millis()).unwrap_or(u32::MAX),
-        })),
-    };
-    write(&mut send, &subscribe).await?;
-    // The picture arrives on a stream the server opens; meanwhile the control
-    // stream may carry a refusal.
-    let mut pictures = tokio::select! {
-        s = conn.accept_uni() => s.map_err(|e| ClientError::Refused(e.to_string()))?,
-        m = read(&mut recv, &mut control, &mut buf) => {
-            return Err(match m?.body {
+    Ok((send, recv, control))
+}
+
+/// The stream the server opens after a subscription; meanwhile the control
+/// stream may carry a refusal.
+async fn server_stream(
+    conn: &quinn::Connection,
+    recv: &mut quinn::RecvStream,
+    control: &mut FrameDecoder<ServerMessage>,
+    buf: &mut [u8],
+    what: &'static str,
+) -> Result<quinn::RecvStream, ClientError> {
+    tokio::select! {
+        s = conn.accept_uni() => s.map_err(|e| ClientError::Refused(e.to_string())),
+        m = read(recv, control, buf) => {
+            Err(match m?.body {
                 Some(server_message::Body::Error(e))
                     if e.code() == vigie_protocols::tablet::ErrorCode::NotPermitted =>
                 {
                     ClientError::Rejected(e.message)
                 }
                 Some(server_message::Body::Error(e)) => ClientError::Refused(e.message),
-                other => ClientError::Protocol(format!("expected the picture stream, got {other:?}")),
-            });
+                other => ClientError::Protocol(format!("expected the {what}, got {other:?}")),
+            })
         }
-        _ = tokio::time::sleep(OPEN_TIMEOUT) => return Err(ClientError::Timeout(OPEN_TIMEOUT, "picture stream")),
+        _ = tokio::time::sleep(OPEN_TIMEOUT) => Err(ClientError::Timeout(OPEN_TIMEOUT, what)),
+    }
+}
+
+/// The session on an open connection: Hello, Welcome, the subscription,
+/// then every picture step.
+async fn follow_session(
+    addr: SocketAddr,
+    conn: &quinn::Connection,
+    min_interval: Duration,
+    on_step: &mut impl FnMut(&Picture) -> bool,
+) -> Result<(), ClientError> {
+    let (mut send, mut recv, mut control) = open_session(addr, conn).await?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let subscribe = ClientMessage {
+        body: Some(client_message::Body::SubscribePicture(PictureSubscribe {
+            min_interval_ms: u32::try_from(min_interval.as_millis()).unwrap_or(u32::MAX),
+        })),
     };
+    write(&mut send, &subscribe).await?;
+    let mut pictures =
+        server_stream(conn, &mut recv, &mut control, &mut buf, "picture stream").await?;
     let mut decoder = FrameDecoder::<ServerMessage>::new(MAX_PICTURE_FRAME_BYTES);
     let mut picture = Picture::new();
     let mut skipped = Vec::new();

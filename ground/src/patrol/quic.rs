@@ -130,6 +130,8 @@ pub struct QuicContext {
     pub dispatch: Arc<dyn DispatchInbox>,
     /// The operators' live picture.
     pub pictures: Arc<dyn PictureService>,
+    /// Live video feeds.
+    pub video: Arc<crate::video::relay::Relay>,
 }
 
 impl std::fmt::Debug for QuicContext {
@@ -516,6 +518,8 @@ struct Tablet {
     declared: UnitStatus,
     /// The live picture stream task, for operator clients that asked.
     picture: Option<tokio::task::JoinHandle<()>>,
+    /// Live video stream tasks, for operator clients that asked.
+    videos: Vec<tokio::task::JoinHandle<()>>,
     /// Whether this client is a unit in the field shown in the picture (an
     /// operator console is not: it must never be dispatched).
     in_picture: bool,
@@ -526,6 +530,9 @@ struct Tablet {
 impl Drop for Tablet {
     fn drop(&mut self) {
         if let Some(task) = self.picture.take() {
+            task.abort();
+        }
+        for task in self.videos.drain(..) {
             task.abort();
         }
     }
@@ -572,6 +579,7 @@ impl Tablet {
             seen: None,
             declared,
             picture: None,
+            videos: Vec::new(),
             in_picture: role != Role::Operator,
             facts,
         }
@@ -827,6 +835,51 @@ impl Tablet {
                     let answer = coverage_answer(&self.state, query_id, point);
                     if let Some(send) = send.as_deref_mut() {
                         self.write(send, answer).await?;
+                    }
+                }
+                Output::SubscribeVideo { source } => {
+                    let refusal = match self.state.video.get(&source) {
+                        None => Some((
+                            vigie_protocols::tablet::ErrorCode::Invalid,
+                            format!(
+                                "no live feed of {source}: [[video.streams]] names the feeds this ground takes in"
+                            ),
+                        )),
+                        Some(feed)
+                            if !feed.permitted.load(std::sync::atomic::Ordering::Relaxed) =>
+                        {
+                            Some((
+                                vigie_protocols::tablet::ErrorCode::NotPermitted,
+                                format!(
+                                    "{source}'s video is not relayed: no active flight authorisation names it"
+                                ),
+                            ))
+                        }
+                        Some(feed) => {
+                            tracing::info!(%source, "operator client watches a live feed");
+                            register(
+                                &self.state,
+                                register::video(crate::time::unix_ms(), &self.facts, &source),
+                            )
+                            .await;
+                            self.videos.push(tokio::spawn(
+                                crate::video::relay::to_quic(self.conn.clone(), feed, source)
+                                    .in_current_span(),
+                            ));
+                            None
+                        }
+                    };
+                    if let (Some((code, message)), Some(send)) = (refusal, send.as_deref_mut()) {
+                        let error = ServerMessage {
+                            body: Some(server_message::Body::Error(
+                                vigie_protocols::tablet::Error {
+                                    code: code as i32,
+                                    message,
+                                    message_id: String::new(),
+                                },
+                            )),
+                        };
+                        self.write(send, error).await?;
                     }
                 }
                 Output::SubscribePicture { min_interval } => {

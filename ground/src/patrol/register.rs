@@ -166,6 +166,15 @@ pub fn picture(now_ms: i64, f: &SessionFacts, min_interval_ms: u128) -> Entry {
     }))
 }
 
+/// A client started watching a live video feed.
+pub fn video(now_ms: i64, f: &SessionFacts, source: &str) -> Entry {
+    Entry::new(now_ms, f.actor(), "video.live", source).detail(json!({
+        "session": f.session_id,
+        "role": f.role,
+        "remote": f.remote,
+    }))
+}
+
 /// A unit moved one of its orders on (accepted, arrived, refused, closed).
 pub fn order_progress(now_ms: i64, f: &SessionFacts, order_id: &str, state: &str) -> Entry {
     Entry::new(

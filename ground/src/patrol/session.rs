@@ -147,6 +147,11 @@ pub enum Output {
     /// result. Operations must run in the order they are asked, each
     /// answered once.
     Persist(StoreOp),
+    /// Start streaming a live video feed to this client.
+    SubscribeVideo {
+        /// The feed's source.
+        source: String,
+    },
     /// Start streaming the live picture to this client (once per connection).
     SubscribePicture {
         /// Fewest time between two picture steps.
@@ -181,6 +186,10 @@ enum Awaiting {
 
 /// Shortest interval between two picture steps a client may ask for.
 pub const MIN_PICTURE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Most live video feeds one connection watches at once (each is a stream
+/// the client must allow).
+pub const MAX_VIDEO_FEEDS: usize = 4;
 
 /// Link quality inputs sampled from the QUIC path.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -244,6 +253,8 @@ pub struct Session {
     quality: Option<f64>,
     /// Whether the live picture was already subscribed on this connection.
     picture_subscribed: bool,
+    /// Live video feeds this connection asked for.
+    video_feeds: Vec<String>,
     /// Whether an operator console's position was already refused on this
     /// connection (positions come many a second: refused and told once).
     position_refused: bool,
@@ -281,6 +292,7 @@ impl Session {
             last_path: None,
             quality: None,
             picture_subscribed: false,
+            video_feeds: Vec::new(),
             position_refused: false,
             position_invalid_told: false,
             notified_while_opening: false,
@@ -494,6 +506,36 @@ impl Session {
                 nonce: p.nonce,
                 server_time_ms: now_ms,
             })),
+            client_message::Body::SubscribeVideo(sub) => {
+                let source = sub.source.trim().to_string();
+                if !matches!(self.role, Role::Operator | Role::Supervisor) {
+                    self.refuse(
+                        "video",
+                        format!(
+                            "role {} may not watch live video; supervisor and operator certificates may",
+                            self.role.as_str()
+                        ),
+                        "",
+                    );
+                } else if source.is_empty() || source.len() > 200 {
+                    self.error(
+                        ErrorCode::Invalid,
+                        "VideoSubscribe.source must name a feed (a unit or camera id)".into(),
+                        "",
+                    );
+                } else if self.video_feeds.contains(&source) {
+                    // Already streaming: nothing more to do.
+                } else if self.video_feeds.len() >= MAX_VIDEO_FEEDS {
+                    self.error(
+                        ErrorCode::Invalid,
+                        format!("at most {MAX_VIDEO_FEEDS} live feeds per connection"),
+                        "",
+                    );
+                } else {
+                    self.video_feeds.push(source.clone());
+                    self.out.push_back(Output::SubscribeVideo { source });
+                }
+            }
             client_message::Body::SubscribePicture(sub) => {
                 if !matches!(self.role, Role::Operator | Role::Supervisor) {
                     self.refuse(

@@ -196,12 +196,15 @@ impl ClientCertVerifier for UnitCertVerifier {
 
 /// Transport limits shared by server and clients: one control stream, a few
 /// report streams, datagrams on, keep-alives so NAT bindings survive. A
-/// client accepts one stream from the server: the live picture, which the
-/// server opens only for operator clients that subscribed.
+/// client accepts the streams an operator client may ask the server for:
+/// the live picture and up to
+/// [`MAX_VIDEO_FEEDS`](super::session::MAX_VIDEO_FEEDS) live video feeds,
+/// which the server opens only for operator clients that subscribed.
 pub fn transport_config(server: bool) -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(if server { 1u32 } else { 0u32 }.into());
-    t.max_concurrent_uni_streams(if server { 4u32 } else { 1u32 }.into());
+    let client_streams = 1 + super::session::MAX_VIDEO_FEEDS as u32;
+    t.max_concurrent_uni_streams(if server { 4u32 } else { client_streams }.into());
     t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
         30_000,
     ))));

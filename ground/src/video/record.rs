@@ -110,6 +110,9 @@ pub struct LivePicture {
     pub chunk: Vec<u8>,
     /// Whether a viewer can start here.
     pub keyframe: bool,
+    /// When the ground took it in, Unix milliseconds (0 before it is
+    /// published).
+    pub received_ms: i64,
 }
 
 /// Cuts each picture into a fragment of its own for live viewers.
@@ -202,6 +205,7 @@ impl Feed {
             init: init.clone(),
             chunk: super::mp4::fragment(tap.sequence, tap.time, &[sample]),
             keyframe: u.is_keyframe(),
+            received_ms: 0,
         });
     }
 
@@ -519,7 +523,7 @@ mod tests {
             let mut nals = Vec::new();
             let slice = if k % 30 == 0 {
                 nals.push(crate::video::sps::X264_BASELINE_320X240.to_vec());
-                nals.push(vec![0x68, 0xce, 0x3c, 0x80]);
+                nals.push(crate::video::sps::EXAMPLE_PPS.to_vec());
                 0x65
             } else {
                 0x41

@@ -42,8 +42,10 @@ impl LiveFeed {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Publishes a picture to the viewers, if permitted.
-    pub fn publish(&self, p: LivePicture) {
+    /// Publishes a picture to the viewers, if permitted, stamped with
+    /// the time it was taken in.
+    pub fn publish(&self, mut p: LivePicture) {
+        p.received_ms = crate::time::unix_ms();
         if self.permitted.load(Ordering::Relaxed)
             && let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
         {
@@ -126,10 +128,11 @@ pub enum Piece {
 }
 
 impl Viewer {
-    /// The next bytes for this viewer: the init segment and the first
-    /// keyframe together, then each picture. A viewer that fell behind
-    /// skips to the next keyframe.
-    pub async fn next(&mut self) -> Piece {
+    /// The next picture for this viewer, whole (init segment beside it):
+    /// from a keyframe on, skipping to the next keyframe after a loss;
+    /// `None` once the feed ended. For clients that carry the init segment
+    /// apart (QUIC), where a change of parameters is not an end.
+    pub async fn next_picture(&mut self) -> Option<Arc<LivePicture>> {
         loop {
             let p = match self.rx.recv().await {
                 Ok(p) => p,
@@ -138,31 +141,113 @@ impl Viewer {
                     self.synced = false;
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => return Piece::Ended,
+                Err(broadcast::error::RecvError::Closed) => return None,
             };
             if !self.synced && !p.keyframe {
                 continue;
             }
-            match &self.init {
-                Some(init) if !Arc::ptr_eq(init, &p.init) && **init != *p.init => {
-                    return Piece::Changed;
-                }
-                Some(_) => {
-                    self.synced = true;
-                    return Piece::Bytes(p.chunk.clone());
-                }
-                None => {
-                    self.init = Some(p.init.clone());
-                    self.synced = true;
-                    let mut bytes = Vec::with_capacity(p.init.len() + p.chunk.len());
-                    bytes.extend_from_slice(&p.init);
-                    bytes.extend_from_slice(&p.chunk);
-                    return Piece::Bytes(bytes);
-                }
+            self.synced = true;
+            return Some(p);
+        }
+    }
+
+    /// Skips to the next keyframe (a picture could not be sent).
+    pub fn resync(&mut self) {
+        self.synced = false;
+    }
+
+    /// The next bytes for this viewer: the init segment and the first
+    /// keyframe together, then each picture. A viewer that fell behind
+    /// skips to the next keyframe.
+    pub async fn next(&mut self) -> Piece {
+        let Some(p) = self.next_picture().await else {
+            return Piece::Ended;
+        };
+        match &self.init {
+            Some(init) if !Arc::ptr_eq(init, &p.init) && **init != *p.init => Piece::Changed,
+            Some(_) => Piece::Bytes(p.chunk.clone()),
+            None => {
+                self.init = Some(p.init.clone());
+                let mut bytes = Vec::with_capacity(p.init.len() + p.chunk.len());
+                bytes.extend_from_slice(&p.init);
+                bytes.extend_from_slice(&p.chunk);
+                Piece::Bytes(bytes)
             }
         }
     }
 }
+
+/// Longest a picture may wait for the client's flow control before the
+/// stream is reset: a client that stopped reading.
+pub const QUIC_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Streams `feed` to an operator's QUIC connection on a unidirectional
+/// stream of its own (`protocols/README.md`, live video), until the feed or
+/// the connection ends. A client that falls behind has pictures skipped to
+/// the next keyframe; one that stops reading has the stream reset.
+pub async fn to_quic(conn: quinn::Connection, feed: Arc<LiveFeed>, source: String) {
+    use vigie_protocols::tablet::{ServerMessage, VideoChunk, codec, server_message};
+    let Some(mut viewer) = feed.watch() else {
+        return;
+    };
+    let mut send = match tokio::time::timeout(QUIC_WRITE_TIMEOUT, conn.open_uni()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(%source, "cannot open a video stream: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(%source, "the client allows no more streams from the server: no video");
+            return;
+        }
+    };
+    let mut sent_init: Option<Arc<Vec<u8>>> = None;
+    loop {
+        let Some(p) = viewer.next_picture().await else {
+            let _ = send.finish();
+            return;
+        };
+        let init = match &sent_init {
+            Some(i) if Arc::ptr_eq(i, &p.init) || **i == *p.init => Vec::new(),
+            _ => {
+                sent_init = Some(p.init.clone());
+                p.init.to_vec()
+            }
+        };
+        let msg = ServerMessage {
+            body: Some(server_message::Body::Video(VideoChunk {
+                source: source.clone(),
+                init,
+                fragment: p.chunk.clone(),
+                keyframe: p.keyframe,
+                received_ms: p.received_ms,
+            })),
+        };
+        let frame = match codec::encode_frame(&msg, MAX_VIDEO_FRAME_BYTES) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(%source, "a picture too large to relay was skipped: {e}");
+                viewer.resync();
+                continue;
+            }
+        };
+        match tokio::time::timeout(QUIC_WRITE_TIMEOUT, send.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::info!(%source, "video stream ended: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%source, "the client stopped reading its video stream: reset");
+                let _ = send.reset(0u32.into());
+                return;
+            }
+        }
+    }
+}
+
+/// Largest frame of a video stream (a keyframe with its init segment).
+pub const MAX_VIDEO_FRAME_BYTES: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -173,6 +258,7 @@ mod tests {
             init: init.clone(),
             chunk: vec![k],
             keyframe,
+            received_ms: 0,
         }
     }
 

@@ -226,12 +226,15 @@ impl Sps {
 }
 
 /// An SPS x264 wrote (`ffmpeg -f lavfi -i testsrc=size=320x240 -c:v
-/// libx264 -profile:v baseline`): Baseline, 320x240. For tests.
-#[cfg(test)]
-pub(crate) const X264_BASELINE_320X240: [u8; 24] = [
+/// libx264 -profile:v baseline`): Baseline, 320x240. For synthetic streams
+/// (benchmarks, tests) that must parse as a real encoder's.
+pub const X264_BASELINE_320X240: [u8; 24] = [
     0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00,
     0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
 ];
+
+/// A picture parameter set to go with [`X264_BASELINE_320X240`].
+pub const EXAMPLE_PPS: [u8; 4] = [0x68, 0xce, 0x3c, 0x80];
 
 #[cfg(test)]
 mod tests {

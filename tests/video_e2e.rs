@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::{Options, Running, VIGIE, serve_with};
-use common::video::{FRAMES, access_units, probe, run, source};
+use common::video::{FRAMES, access_units, decode_errors, duration_s, probe, source};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 use vigie_ground::video::rtp::Sender;
@@ -248,11 +248,8 @@ fn a_drones_video_is_recorded_under_its_authorisation_found_by_place_and_exporte
     std::fs::write(&watched, &live).unwrap();
     let p = probe(&watched);
     assert!(p.contains("nb_read_frames=30"), "{p}");
-    let (_, errors) = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&watched)
-        .args(["-f", "null", "-"]));
-    assert!(errors.trim().is_empty(), "{errors}");
+    let errors = decode_errors(&watched);
+    assert!(errors.is_empty(), "decoding errors: {errors}");
     // The drone nobody authorised is not relayed either.
     let (status, _) = call(
         &url(&format!("/api/v1/video/{UNAUTHORISED}/live")),
@@ -366,23 +363,10 @@ fn a_drones_video_is_recorded_under_its_authorisation_found_by_place_and_exporte
         "{p}"
     );
     assert!(p.contains("nb_read_frames=90"), "{p}");
-    let (duration, _) = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&clip));
-    let secs: f64 = duration.trim().parse().unwrap();
+    let secs = duration_s(&clip);
     assert!((secs - 3.0).abs() < 0.05, "{secs} s");
-    let (_, errors) = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&clip)
-        .args(["-f", "null", "-"]));
-    assert!(errors.trim().is_empty(), "{errors}");
+    let errors = decode_errors(&clip);
+    assert!(errors.is_empty(), "decoding errors: {errors}");
 
     // The register: the query, the export's request and what it wrote,
     // the refusal to record the drone nobody authorised.

@@ -9,11 +9,13 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::video::{FRAMES, access_units, frame_md5s, probe, run, source};
+use common::video::{
+    FRAMES, access_units, decode_errors, duration_s, frame_md5s, probe, run, source,
+};
 use vigie_ground::video::h264::{AccessUnit, Depacketizer};
 use vigie_ground::video::mp4::{Fragmenter, TIMESCALE, init_segment};
 use vigie_ground::video::reorder::{Released, Reorder};
@@ -112,17 +114,7 @@ fn a_camera_stream_is_recorded_as_fragmented_mp4_that_ffmpeg_plays_unaltered() {
     assert_eq!(want.len(), FRAMES);
     assert_eq!(got, want, "the recording is not the source's pictures");
     // It lasts 4 s at the source's 90 kHz clock.
-    let (duration, _) = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&mp4));
-    let d: f64 = duration.trim().parse().expect("a duration");
+    let d = duration_s(&mp4);
     assert!((d - 4.0).abs() < 0.05, "{d} s");
 
     // One packet in 200 lost: what is recorded is fewer pictures, and not
@@ -130,37 +122,50 @@ fn a_camera_stream_is_recorded_as_fragmented_mp4_that_ffmpeg_plays_unaltered() {
     let lossy = dir.join("lossy.mp4");
     let kept = record(&units, 200, &lossy);
     assert!(kept > 0 && kept < FRAMES, "{kept} pictures kept");
-    let (_, errors) = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&lossy)
-        .args(["-f", "null", "-"]));
-    assert!(errors.trim().is_empty(), "decoding errors: {errors}");
+    let errors = decode_errors(&lossy);
+    assert!(errors.is_empty(), "decoding errors: {errors}");
     assert!(probe(&lossy).contains(&format!("nb_read_frames={kept}")));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn an_rtp_stream_from_ffmpeg_is_taken_in_on_udp_and_recorded() {
-    use vigie_ground::video::record::{Feed, SegmentWriter, run_udp};
+    use std::sync::atomic::Ordering;
+    use vigie_ground::video::service::{FeedCounters, StreamConfig, VideoContext, run_stream};
     if common::video::skip("video_record") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("vigie-video-udp-{}", std::process::id()));
-    let writer = SegmentWriter::start(&dir).expect("segment dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = vigie_ground::store::Store::open(&dir).expect("store");
+    vigie_ground::guardrails::retention::migrate(&store).expect("migrated");
+    vigie_ground::video::index::migrate(&store).expect("migrated");
+    let frame = vigie_ground::frame::LocalFrame::new(48.9245, 2.3601);
+    let ctx = VideoContext {
+        audit: vigie_ground::guardrails::audit::Audit::start(&store).expect("audit"),
+        coverage: std::sync::Arc::new(
+            vigie_ground::coverage::live::LiveCoverage::open(&store, frame).expect("coverage"),
+        ),
+        store,
+        frame,
+        dir: dir.join("video"),
+        relay: Default::default(),
+    };
+    let counters = std::sync::Arc::new(FeedCounters::default());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let feed = rt.block_on(async {
+    rt.block_on(async {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind on loopback");
         let port = socket.local_addr().expect("address").port();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let shutdown = vigie_ground::shutdown::Shutdown::new(stopped);
-        // ffmpeg as a drone's camera: x264 in real time, RTP/H.264 with
-        // the parameter sets in band, to our port. It ends by itself.
+        // ffmpeg as a camera: x264 in real time, RTP/H.264 with the
+        // parameter sets in band, to our port. It ends by itself.
         let sender = tokio::task::spawn_blocking(move || {
             run(Command::new("ffmpeg")
                 .args(["-v", "error", "-re", "-f", "lavfi", "-i"])
@@ -171,29 +176,27 @@ fn an_rtp_stream_from_ffmpeg_is_taken_in_on_udp_and_recorded() {
                 .arg(format!("rtp://127.0.0.1:{port}")));
             let _ = stop.send(true);
         });
-        let feed = run_udp(socket, Feed::new(), &writer, shutdown).await;
+        let stream = StreamConfig {
+            source: "cam-ffmpeg".into(),
+            listen: "127.0.0.1:0".parse().expect("address"),
+            kind: None,
+        };
+        run_stream(ctx, stream, socket, counters.clone(), shutdown)
+            .await
+            .expect("the stream ran");
         sender.await.expect("ffmpeg ran");
-        feed
     });
-    let files = writer.close().expect("segments written");
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.join("video").join("cam-ffmpeg"))
+        .expect("segments written")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     assert_eq!(files.len(), 1, "3 s make one segment: {files:?}");
-    let s = feed.stats();
-    assert!(
-        s.units.units >= 60,
-        "only {} pictures taken in: {s:?}",
-        s.units.units
-    );
-    assert_eq!(s.not_rtp + s.foreign, 0, "{s:?}");
+    let pictures = counters.frames.load(Ordering::Relaxed);
+    assert!(pictures >= 60, "only {pictures} pictures taken in");
+    assert_eq!(counters.foreign.load(Ordering::Relaxed), 0);
     let p = probe(&files[0]);
     assert!(p.contains("width=320") && p.contains("height=240"), "{p}");
-    assert!(
-        p.contains(&format!("nb_read_frames={}", s.units.units)),
-        "{p}\n{s:?}"
-    );
-    let (_, errors) = run(Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&files[0])
-        .args(["-f", "null", "-"]));
-    assert!(errors.trim().is_empty(), "decoding errors: {errors}");
+    assert!(p.contains(&format!("nb_read_frames={pictures}")), "{p}");
+    assert!(decode_errors(&files[0]).is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -113,3 +113,26 @@ pub fn frame_md5s(file: &Path) -> Vec<String> {
     .filter_map(|l| l.rsplit(',').next().map(|s| s.trim().to_owned()))
     .collect()
 }
+
+/// What ffmpeg reports decoding `file` (empty: it decodes cleanly).
+pub fn decode_errors(file: &Path) -> String {
+    run(Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"]))
+    .1
+    .trim()
+    .to_string()
+}
+
+/// The container's duration, seconds, as ffprobe reads it.
+pub fn duration_s(file: &Path) -> f64 {
+    run(Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(file))
+    .0
+    .trim()
+    .parse()
+    .unwrap_or(f64::NAN)
+}
+

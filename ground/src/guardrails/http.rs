@@ -476,9 +476,10 @@ async fn index_recording(
     Ok((StatusCode::CREATED, Json(saved)))
 }
 
-/// `GET /api/v1/recordings` query.
+/// A footage query's question: a point, a window, and why
+/// (`GET /api/v1/recordings`, `GET /api/v1/footage`).
 #[derive(Debug, Deserialize)]
-pub struct RecordingsQuery {
+pub struct FootageQuery {
     /// Latitude of the point, degrees.
     pub lat: f64,
     /// Longitude of the point, degrees.
@@ -490,6 +491,26 @@ pub struct RecordingsQuery {
     /// Why the recordings are searched (incident, case): required, audited.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+impl FootageQuery {
+    /// Checks the point and the window (the reason is checked when the
+    /// query is recorded).
+    pub fn check(&self) -> Result<(), HttpError> {
+        let valid = self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon);
+        if !valid {
+            return Err(HttpError::bad_request(
+                "lat must be in -90..90 and lon in -180..180 (degrees)",
+            ));
+        }
+        if self.to < self.from {
+            return Err(HttpError::bad_request("from must not be after to"));
+        }
+        Ok(())
+    }
 }
 
 /// `GET /api/v1/recordings` answer.
@@ -504,20 +525,9 @@ pub struct RecordingsAnswer {
 async fn search_recordings(
     State(state): State<GuardrailsApi>,
     op: Operator,
-    Query(q): Query<RecordingsQuery>,
+    Query(q): Query<FootageQuery>,
 ) -> Result<Json<RecordingsAnswer>, HttpError> {
-    let valid = q.lat.is_finite()
-        && q.lon.is_finite()
-        && (-90.0..=90.0).contains(&q.lat)
-        && (-180.0..=180.0).contains(&q.lon);
-    if !valid {
-        return Err(HttpError::bad_request(
-            "lat must be in -90..90 and lon in -180..180 (degrees)",
-        ));
-    }
-    if q.to < q.from {
-        return Err(HttpError::bad_request("from must not be after to"));
-    }
+    q.check()?;
     super::gate::footage_access(
         &state.register,
         &op,

@@ -398,18 +398,7 @@ impl Store {
         to_ms: i64,
         limit: usize,
     ) -> Result<Vec<Recording>, StoreError> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(&format!(
-                "{SELECT} WHERE r.start_ms <= ?1 AND r.end_ms >= ?2
-                   AND r.min_lat <= ?3 AND r.max_lat >= ?3 AND r.min_lon <= ?4 AND r.max_lon >= ?4
-                 ORDER BY r.start_ms, r.id LIMIT ?5"
-            ))?;
-            let rows = stmt.query_map(
-                params![to_ms, from_ms, lat_deg, lon_deg, limit as i64],
-                read_recording,
-            )?;
-            rows.collect()
-        })
+        self.segments_where("", "", [lat_deg, lon_deg], [from_ms, to_ms], limit)
     }
 
     /// [`Store::segments_near`], only segments outside recorders
@@ -424,14 +413,37 @@ impl Store {
         limit: usize,
         recorded_by: &str,
     ) -> Result<Vec<Recording>, StoreError> {
+        // Through the video index's partial index over outside segments
+        // (`video::index` creates it): the time index would walk this
+        // ground's own segments too, a day of them for every source.
+        let only = format!("r.recorded_by != '{}' AND", recorded_by.replace('\'', "''"));
+        self.segments_where(
+            "INDEXED BY recording_index_outside",
+            &only,
+            [lat_deg, lon_deg],
+            [from_ms, to_ms],
+            limit,
+        )
+    }
+
+    fn segments_where(
+        &self,
+        index: &str,
+        only: &str,
+        [lat_deg, lon_deg]: [f64; 2],
+        [from_ms, to_ms]: [i64; 2],
+        limit: usize,
+    ) -> Result<Vec<Recording>, StoreError> {
         self.with_conn(|c| {
-            // `recorded_by != 'ground:video'` as written matches the video
-            // index's partial index over outside segments.
+            let select = SELECT.replacen(
+                "FROM recording_index r",
+                &format!("FROM recording_index r {index}"),
+                1,
+            );
             let mut stmt = c.prepare_cached(&format!(
-                "{SELECT} WHERE r.recorded_by != '{}' AND r.end_ms >= ?2 AND r.start_ms <= ?1
+                "{select} WHERE {only} r.start_ms <= ?1 AND r.end_ms >= ?2
                    AND r.min_lat <= ?3 AND r.max_lat >= ?3 AND r.min_lon <= ?4 AND r.max_lon >= ?4
-                 ORDER BY r.start_ms, r.id LIMIT ?5",
-                recorded_by.replace('\'', "''")
+                 ORDER BY r.start_ms, r.id LIMIT ?5"
             ))?;
             let rows = stmt.query_map(
                 params![to_ms, from_ms, lat_deg, lon_deg, limit as i64],

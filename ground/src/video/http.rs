@@ -32,6 +32,7 @@ use crate::auth::Operator;
 use crate::coverage::{Network, SourceKind};
 use crate::guardrails::audit::{Actor, Entry};
 use crate::guardrails::gate::Register;
+use crate::guardrails::http::FootageQuery;
 use crate::http::HttpError;
 
 /// Longest window one export covers, milliseconds.
@@ -78,22 +79,6 @@ fn internal(e: impl std::fmt::Display) -> HttpError {
     }
 }
 
-/// `GET /api/v1/footage` query.
-#[derive(Debug, Deserialize)]
-pub struct FootageQuery {
-    /// Latitude of the point, degrees.
-    pub lat: f64,
-    /// Longitude of the point, degrees.
-    pub lon: f64,
-    /// Window start, Unix milliseconds.
-    pub from: i64,
-    /// Window end, Unix milliseconds.
-    pub to: i64,
-    /// Why (the incident or case): required, audited.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// `GET /api/v1/footage` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FootageAnswer {
@@ -108,18 +93,7 @@ async fn query(
     op: Operator,
     Query(q): Query<FootageQuery>,
 ) -> Result<Json<FootageAnswer>, HttpError> {
-    let valid = q.lat.is_finite()
-        && q.lon.is_finite()
-        && (-90.0..=90.0).contains(&q.lat)
-        && (-180.0..=180.0).contains(&q.lon);
-    if !valid {
-        return Err(HttpError::bad_request(
-            "lat must be in -90..90 and lon in -180..180 (degrees)",
-        ));
-    }
-    if q.to < q.from {
-        return Err(HttpError::bad_request("from must not be after to"));
-    }
+    q.check()?;
     crate::guardrails::gate::footage_access(
         &api.register,
         &op,

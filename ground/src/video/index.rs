@@ -444,6 +444,22 @@ pub struct SourceFootage {
     pub segments: Vec<SegmentHit>,
 }
 
+impl SourceFootage {
+    /// A source with nothing found yet.
+    fn new(source_id: &str, kind: SourceKind, network: Option<Network>) -> SourceFootage {
+        SourceFootage {
+            source_id: source_id.to_string(),
+            kind,
+            network,
+            intervals: Vec::new(),
+            total_ms: 0,
+            density_px_m: None,
+            masked_in_part: false,
+            segments: Vec::new(),
+        }
+    }
+}
+
 /// Adds `[a, b]` to sorted, disjoint spans, merging spans that touch
 /// (fragments of one stream end where the next begins, to the
 /// millisecond).
@@ -567,15 +583,12 @@ pub fn footage_at(
         let density = h.seen.density_at(frame, local, h.width_px);
         let entry = by_source
             .entry(h.source.clone())
-            .or_insert_with(|| SourceFootage {
-                source_id: h.source.clone(),
-                kind: SourceKind::parse(&h.kind).unwrap_or(SourceKind::FixedCamera),
-                network: Network::parse(&h.network),
-                intervals: Vec::new(),
-                total_ms: 0,
-                density_px_m: None,
-                masked_in_part: false,
-                segments: Vec::new(),
+            .or_insert_with(|| {
+                SourceFootage::new(
+                    &h.source,
+                    SourceKind::parse(&h.kind).unwrap_or(SourceKind::FixedCamera),
+                    Network::parse(&h.network),
+                )
             });
         add_span(
             &mut entry.intervals,
@@ -615,16 +628,7 @@ pub fn footage_at(
         };
         let entry = by_source
             .entry(rec.source_id.clone())
-            .or_insert_with(|| SourceFootage {
-                source_id: rec.source_id.clone(),
-                kind: rec.source_kind,
-                network: None,
-                intervals: Vec::new(),
-                total_ms: 0,
-                density_px_m: None,
-                masked_in_part: false,
-                segments: Vec::new(),
-            });
+            .or_insert_with(|| SourceFootage::new(&rec.source_id, rec.source_kind, None));
         add_span(
             &mut entry.intervals,
             rec.start_ms.max(from_ms),

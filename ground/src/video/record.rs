@@ -2,17 +2,12 @@
 //! fragments cut, segments of about a minute written as fragmented MP4
 //! files that play on their own (each begins with the init segment).
 //!
-//! [`Feed`] is the sans-I/O pipeline: datagrams in, [`Write`]s out, every
-//! count kept. [`SegmentWriter`] turns writes into files on a thread of its
-//! own, fed by a bounded channel: when the disk falls behind, fragments are
-//! dropped and counted, never buffered without bound, and the receiving
-//! task never waits on the disk. [`run_udp`] is the UDP edge (RTP/H.264 as
-//! QGroundControl's convention sends it, e.g. port 5600).
+//! [`Feed`] is the sans-I/O pipeline: datagrams in, [`Write`]s out (and,
+//! when someone watches, one [`LivePicture`] per picture), every count
+//! kept. The server's edge that receives, records and indexes them is
+//! [`super::service`].
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::h264::{AccessUnit, DepacketStats, Depacketizer};
@@ -390,120 +385,6 @@ pub fn feed_everything(data: &[u8]) -> FeedStats {
         }
     }
     feed.stats()
-}
-
-/// Writes segments into a directory on a thread of its own.
-pub struct SegmentWriter {
-    tx: mpsc::SyncSender<Write>,
-    /// Fragments dropped because the disk fell behind.
-    pub dropped: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<std::io::Result<Vec<PathBuf>>>>,
-}
-
-impl SegmentWriter {
-    /// A writer putting `<dir>/<n>.mp4` files (n from 1), `dir` created.
-    pub fn start(dir: &Path) -> std::io::Result<SegmentWriter> {
-        std::fs::create_dir_all(dir)?;
-        let (tx, rx) = mpsc::sync_channel::<Write>(WRITE_QUEUE);
-        let dir = dir.to_path_buf();
-        let thread = std::thread::Builder::new()
-            .name("video-writer".into())
-            .spawn(move || {
-                use std::io::Write as _;
-                let mut files = Vec::new();
-                let mut file: Option<std::fs::File> = None;
-                for w in rx {
-                    match w {
-                        Write::Begin { init, .. } => {
-                            if let Some(f) = file.take() {
-                                f.sync_all()?;
-                            }
-                            let path = dir.join(format!("{}.mp4", files.len() + 1));
-                            let mut f = std::fs::File::create(&path)?;
-                            f.write_all(&init)?;
-                            files.push(path);
-                            file = Some(f);
-                        }
-                        Write::Fragment { bytes, .. } => {
-                            if let Some(f) = file.as_mut() {
-                                f.write_all(&bytes)?;
-                            }
-                        }
-                    }
-                }
-                if let Some(f) = file.take() {
-                    f.sync_all()?;
-                }
-                Ok(files)
-            })?;
-        Ok(SegmentWriter {
-            tx,
-            dropped: Arc::new(AtomicU64::new(0)),
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues a write; a fragment the queue has no room for is dropped
-    /// and counted (the start of a segment waits: without it, nothing
-    /// after it plays).
-    pub fn write(&self, w: Write) {
-        match w {
-            Write::Begin { .. } => {
-                let _ = self.tx.send(w);
-            }
-            Write::Fragment { .. } => {
-                if self.tx.try_send(w).is_err() {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-
-    /// Flushes and closes the files; returns their paths, in order.
-    pub fn close(mut self) -> std::io::Result<Vec<PathBuf>> {
-        drop(self.tx);
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
-            _ => Err(std::io::Error::other("the video writer thread panicked")),
-        }
-    }
-}
-
-/// Receives RTP on `socket` into `feed`, writing through `writer`, until
-/// `shutdown`; then writes what the feed holds.
-pub async fn run_udp(
-    socket: tokio::net::UdpSocket,
-    mut feed: Feed,
-    writer: &SegmentWriter,
-    mut shutdown: crate::shutdown::Shutdown,
-) -> Feed {
-    let mut buf = vec![0u8; 65_536];
-    let mut out = Vec::new();
-    loop {
-        let wake = feed.poll_at();
-        tokio::select! {
-            r = socket.recv(&mut buf) => {
-                if let Ok(n) = r {
-                    feed.datagram(Instant::now(), &buf[..n], &mut out);
-                }
-            }
-            _ = async {
-                match wake {
-                    Some(t) => tokio::time::sleep_until(t.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => feed.poll(Instant::now(), &mut out),
-            _ = shutdown.wait() => break,
-        }
-        out.drain(..).for_each(|w| writer.write(w));
-    }
-    // What arrived before the stop is the feed's too.
-    while let Ok(n) = socket.try_recv(&mut buf) {
-        feed.datagram(Instant::now(), &buf[..n], &mut out);
-    }
-    feed.finish(&mut out);
-    out.drain(..).for_each(|w| writer.write(w));
-    feed
 }
 
 #[cfg(test)]

@@ -175,25 +175,8 @@ pub enum Job {
         /// Picture size.
         size: (u32, u32),
     },
-    /// A fragment of segment `segment`.
-    Fragment {
-        /// The segment it belongs to.
-        segment: u64,
-        /// `moof` + `mdat`.
-        bytes: Vec<u8>,
-        /// Wall-clock span, Unix milliseconds.
-        start_ms: i64,
-        /// Wall-clock span, Unix milliseconds.
-        end_ms: i64,
-        /// Pictures in it.
-        pictures: u32,
-        /// What the source saw, if the coverage index knows it.
-        seen: Option<Seen>,
-        /// Its owner network, if the coverage index knows it.
-        network: Option<Network>,
-        /// Whether its footprint crosses a privacy mask.
-        masked: bool,
-    },
+    /// A fragment.
+    Fragment(FragmentJob),
 }
 
 /// The stream's clock: RTP time to wall-clock time, anchored on the first
@@ -319,21 +302,12 @@ impl Sink {
                 let permitted = self.permit(at_ms).is_ok();
                 self.permit_live(permitted);
             }
-            Job::Fragment {
-                segment,
-                bytes,
-                start_ms,
-                end_ms,
-                pictures,
-                seen,
-                network,
-                masked,
-            } => {
-                let permit = match self.permit(start_ms) {
+            Job::Fragment(fragment) => {
+                let permit = match self.permit(fragment.start_ms) {
                     Ok(p) => p,
                     Err(reason) => {
                         self.permit_live(false);
-                        self.refuse(start_ms, &reason);
+                        self.refuse(fragment.start_ms, &reason);
                         return;
                     }
                 };
@@ -342,20 +316,10 @@ impl Sink {
                 if self
                     .open
                     .as_ref()
-                    .is_some_and(|o| o.segment != segment || o.authorisation != permit)
+                    .is_some_and(|o| o.segment != fragment.segment || o.authorisation != permit)
                 {
                     self.close();
                 }
-                let fragment = FragmentJob {
-                    segment,
-                    bytes,
-                    start_ms,
-                    end_ms,
-                    pictures,
-                    seen,
-                    network,
-                    masked,
-                };
                 if let Err(e) = self.write(permit, fragment) {
                     tracing::error!("recording {}: {e}", self.source);
                     self.counters
@@ -547,15 +511,25 @@ impl Sink {
     }
 }
 
-struct FragmentJob {
-    segment: u64,
-    bytes: Vec<u8>,
-    start_ms: i64,
-    end_ms: i64,
-    pictures: u32,
-    seen: Option<Seen>,
-    network: Option<Network>,
-    masked: bool,
+/// A fragment for the recorder thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FragmentJob {
+    /// The segment it belongs to.
+    pub segment: u64,
+    /// `moof` + `mdat`.
+    pub bytes: Vec<u8>,
+    /// Wall-clock span, Unix milliseconds.
+    pub start_ms: i64,
+    /// Wall-clock span, Unix milliseconds.
+    pub end_ms: i64,
+    /// Pictures in it.
+    pub pictures: u32,
+    /// What the source saw, if the coverage index knows it.
+    pub seen: Option<Seen>,
+    /// Its owner network, if the coverage index knows it.
+    pub network: Option<Network>,
+    /// Whether its footprint crosses a privacy mask.
+    pub masked: bool,
 }
 
 /// What a stream's task needs from the server.
@@ -654,7 +628,7 @@ pub async fn run_stream(
                 let (start_ms, end_ms) =
                     clock.span(crate::time::unix_ms(), start_ticks, duration_ticks);
                 let (seen, network, masked) = seen_now(&ctx.coverage, &ctx.frame, &stream.source);
-                Job::Fragment {
+                Job::Fragment(FragmentJob {
                     segment: *segment,
                     bytes,
                     start_ms,
@@ -663,7 +637,7 @@ pub async fn run_stream(
                     seen,
                     network,
                     masked,
-                }
+                })
             }
         };
         // Never wait on the disk here: a full queue drops the job (a lost
@@ -771,7 +745,7 @@ mod tests {
     }
 
     fn fragment(segment: u64, k: i64, at: Option<Seen>, masked: bool) -> Job {
-        Job::Fragment {
+        Job::Fragment(FragmentJob {
             segment,
             bytes: format!("fragment {k} of segment {segment};").into_bytes(),
             start_ms: T0 + k * 1000,
@@ -780,7 +754,7 @@ mod tests {
             seen: at,
             network: Some(Network::Fleet),
             masked,
-        }
+        })
     }
 
     fn begin(segment: u64) -> Job {

@@ -1,14 +1,17 @@
 //! The live picture over QUIC for operator clients: a snapshot, then deltas,
 //! end to end on loopback with real certificates.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::client;
 use tokio::sync::mpsc;
 use vigie_ground::config::Config;
 use vigie_ground::operator::client::{ClientError, follow_picture};
-use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
+use vigie_ground::patrol::ca::{DeploymentCa, Role, Validity};
 use vigie_ground::patrol::tls;
 use vigie_ground::server::Server;
 use vigie_protocols::api::{Position, Unit, UnitKind, UnitStatus};
@@ -23,20 +26,6 @@ async fn start(name: &str) -> (Server, PathBuf, SocketAddr) {
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)
-}
-
-fn client(dir: &std::path::Path, unit: &str, role: Role) -> quinn::ClientConfig {
-    let ca = DeploymentCa::open(dir).unwrap();
-    let store = vigie_ground::store::Store::open(dir).unwrap();
-    let cert = ca
-        .issue(
-            unit,
-            role,
-            Validity::from_now(DEFAULT_UNIT_VALIDITY),
-            Some(&store),
-        )
-        .unwrap();
-    tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap()
 }
 
 fn patrol(id: &str, lat: f64) -> Unit {

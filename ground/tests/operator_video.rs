@@ -4,13 +4,15 @@
 //! for a patrol certificate, an unknown feed and a drone no authorisation
 //! names.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::client;
 use vigie_ground::config::Config;
 use vigie_ground::operator::client::{ClientError, watch_video};
-use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
-use vigie_ground::patrol::tls;
+use vigie_ground::patrol::ca::Role;
 use vigie_ground::server::Server;
 use vigie_ground::video::h264::AccessUnit;
 use vigie_ground::video::rtp::Sender;
@@ -20,20 +22,6 @@ use vigie_ground::video::sps::{EXAMPLE_PPS, X264_BASELINE_320X240};
 /// Bound on every wait in these tests.
 const WAIT: Duration = Duration::from_secs(20);
 const PICTURES: usize = 90;
-
-fn client(dir: &std::path::Path, unit: &str, role: Role) -> quinn::ClientConfig {
-    let ca = DeploymentCa::open(dir).unwrap();
-    let store = vigie_ground::store::Store::open(dir).unwrap();
-    let cert = ca
-        .issue(
-            unit,
-            role,
-            Validity::from_now(DEFAULT_UNIT_VALIDITY),
-            Some(&store),
-        )
-        .unwrap();
-    tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap()
-}
 
 fn stream(source: &str) -> StreamConfig {
     StreamConfig {

@@ -5,6 +5,8 @@
 //! another unit's order (orders are bound to the certificate's unit id), and
 //! a supervisor may broadcast where a patrol may not, both over real QUIC.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +14,6 @@ use std::time::Duration;
 use vigie_ground::config::Config;
 use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
 use vigie_ground::patrol::orders::{NewOrder, OrderState};
-use vigie_ground::patrol::tls;
 use vigie_ground::server::Server;
 use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
 use vigie_protocols::tablet::{
@@ -42,17 +43,7 @@ struct Tablet {
 
 impl Tablet {
     async fn open(dir: &std::path::Path, quic: SocketAddr, unit: &str, role: Role) -> Tablet {
-        let ca = DeploymentCa::open(dir).unwrap();
-        let store = vigie_ground::store::Store::open(dir).unwrap();
-        let cert = ca
-            .issue(
-                unit,
-                role,
-                Validity::from_now(DEFAULT_UNIT_VALIDITY),
-                Some(&store),
-            )
-            .unwrap();
-        let config = tls::client_config(ca.cert_pem(), &cert.cert_pem, &cert.key_pem).unwrap();
+        let config = common::client(dir, unit, role);
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
         endpoint.set_default_client_config(config);
         let conn = tokio::time::timeout(

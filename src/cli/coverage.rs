@@ -81,15 +81,8 @@ pub enum CoverageCommand {
         /// A path: `LAT,LON LAT,LON ...` (space separated).
         #[arg(long, conflicts_with = "at")]
         path: Option<String>,
-        /// Window start: RFC 3339 UTC (`2026-07-14T14:02:00Z`) or Unix ms.
-        #[arg(long, value_parser = parse_time_ms)]
-        from: i64,
-        /// Window end, same formats.
-        #[arg(long, value_parser = parse_time_ms)]
-        to: i64,
-        /// Why the history is searched (incident, case): written to the audit register.
-        #[arg(long)]
-        reason: String,
+        #[command(flatten)]
+        window: Window,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -111,6 +104,20 @@ pub enum CoverageCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A window of time asked about, and why (footage and coverage history).
+#[derive(Args, Debug)]
+pub struct Window {
+    /// Window start: RFC 3339 UTC (`2026-07-14T14:02:00Z`) or Unix ms.
+    #[arg(long, value_parser = parse_time_ms)]
+    pub from: i64,
+    /// Window end, same formats.
+    #[arg(long, value_parser = parse_time_ms)]
+    pub to: i64,
+    /// Why (incident, case, requisition): written to the audit register.
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// Where the sources come from: files (offline), or the data directory.
@@ -329,9 +336,7 @@ pub fn run(cmd: CoverageCommand) -> anyhow::Result<()> {
             place,
             at,
             path,
-            from,
-            to,
-            reason,
+            window: Window { from, to, reason },
             json,
         } => {
             let (store, frame) = place.open()?;

@@ -11,16 +11,8 @@ use vigie_protocols::api::{
     after_help = "Examples:\n  vigie drone list\n  vigie drone arm drone:udp0:1\n  vigie drone takeoff drone:udp0:1 --alt 40\n  vigie drone goto drone:udp0:1 48.9250 2.3610 --alt 60\n  vigie drone orbit drone:udp0:1 48.9245 2.3602 --radius 80 --alt 60\n  vigie drone fence drone:udp0:1 --circle 48.9245,2.3602,500\n  vigie drone rtl drone:udp0:1"
 )]
 pub struct DroneArgs {
-    /// The server's HTTP address.
-    #[arg(
-        long,
-        global = true,
-        env = "VIGIE_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub server: String,
     #[command(flatten)]
-    pub auth: super::token::TokenOpt,
+    pub server: super::token::ServerOpt,
     #[command(subcommand)]
     pub command: DroneCommandArg,
 }
@@ -183,8 +175,7 @@ fn circle(text: &str, inclusion: bool) -> anyhow::Result<FenceShape> {
 
 /// Runs a `vigie drone` subcommand.
 pub fn run(args: DroneArgs) -> anyhow::Result<()> {
-    let base = args.server.trim_end_matches('/').to_string();
-    let bearer = args.auth.bearer()?;
+    let (base, bearer) = args.server.endpoint()?;
     let (id, command) = match args.command {
         DroneCommandArg::List => return list(&base, &bearer),
         DroneCommandArg::Arm { id } => (id, DroneCommand::Arm),

@@ -7,23 +7,15 @@ use clap::{Args, Subcommand};
 use sha2::Digest as _;
 use vigie_ground::video::http::{ExportRequest, FootageAnswer, Manifest};
 
-use super::coverage::{parse_lat_lon, parse_time_ms};
+use super::coverage::{Window, parse_lat_lon};
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  vigie footage query --at 48.9245,2.3601 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:10:00Z --reason \"incident 42\"\n  vigie footage export --source drone:udp0:1 --from 2026-07-14T14:02:00Z --to 2026-07-14T14:03:00Z --reason \"requisition PV 2026/77\" --out export-42"
 )]
 pub struct FootageArgs {
-    /// The server's HTTP address.
-    #[arg(
-        long,
-        global = true,
-        env = "VIGIE_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    pub server: String,
     #[command(flatten)]
-    pub auth: super::token::TokenOpt,
+    pub server: super::token::ServerOpt,
     /// Time zone times are shown in.
     #[arg(long, global = true, default_value = "Europe/Paris")]
     pub tz: String,
@@ -40,15 +32,8 @@ pub enum FootageCommand {
         /// The point, `LAT,LON`.
         #[arg(long, value_parser = parse_lat_lon)]
         at: [f64; 2],
-        /// Window start: RFC 3339 UTC (`2026-07-14T14:02:00Z`) or Unix ms.
-        #[arg(long, value_parser = parse_time_ms)]
-        from: i64,
-        /// Window end, same formats.
-        #[arg(long, value_parser = parse_time_ms)]
-        to: i64,
-        /// Why (incident, case): written to the audit register.
-        #[arg(long)]
-        reason: String,
+        #[command(flatten)]
+        window: Window,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -60,15 +45,8 @@ pub enum FootageCommand {
         /// The source (a unit id or a camera id).
         #[arg(long)]
         source: String,
-        /// Window start.
-        #[arg(long, value_parser = parse_time_ms)]
-        from: i64,
-        /// Window end.
-        #[arg(long, value_parser = parse_time_ms)]
-        to: i64,
-        /// Why (incident, case, requisition): written to the audit register.
-        #[arg(long)]
-        reason: String,
+        #[command(flatten)]
+        window: Window,
         /// Directory the files and `manifest.json` are written to.
         #[arg(long)]
         out: PathBuf,
@@ -113,15 +91,12 @@ fn span(a: i64, b: i64, tz: &str) -> String {
 
 /// Runs a `vigie footage` subcommand.
 pub fn run(args: FootageArgs) -> anyhow::Result<()> {
-    let bearer = args.auth.bearer()?;
-    let base = args.server.trim_end_matches('/').to_string();
+    let (base, bearer) = args.server.endpoint()?;
     let tz = args.tz.as_str();
     match args.command {
         FootageCommand::Query {
             at: [lat, lon],
-            from,
-            to,
-            reason,
+            window: Window { from, to, reason },
             json,
         } => {
             let url = format!("{base}/api/v1/footage");
@@ -185,9 +160,7 @@ pub fn run(args: FootageArgs) -> anyhow::Result<()> {
         }
         FootageCommand::Export {
             source,
-            from,
-            to,
-            reason,
+            window: Window { from, to, reason },
             out,
         } => {
             let url = format!("{base}/api/v1/footage/exports");

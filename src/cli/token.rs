@@ -117,6 +117,31 @@ fn record(
     Ok(())
 }
 
+/// Where a command that calls a running server finds it, and its token.
+#[derive(Args, Debug, Clone)]
+pub struct ServerOpt {
+    /// The server's HTTP address.
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIE_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub server: String,
+    #[command(flatten)]
+    pub auth: TokenOpt,
+}
+
+impl ServerOpt {
+    /// The base URL (no trailing slash) and the `Authorization` value.
+    pub fn endpoint(&self) -> anyhow::Result<(String, String)> {
+        Ok((
+            self.server.trim_end_matches('/').to_string(),
+            self.auth.bearer()?,
+        ))
+    }
+}
+
 /// The `--token` option of commands that call a running server.
 #[derive(Args, Debug, Clone)]
 pub struct TokenOpt {

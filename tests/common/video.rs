@@ -128,11 +128,17 @@ pub fn decode_errors(file: &Path) -> String {
 /// The container's duration, seconds, as ffprobe reads it.
 pub fn duration_s(file: &Path) -> f64 {
     run(Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(file))
     .0
     .trim()
     .parse()
     .unwrap_or(f64::NAN)
 }
-

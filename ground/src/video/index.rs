@@ -581,15 +581,13 @@ pub fn footage_at(
             continue;
         }
         let density = h.seen.density_at(frame, local, h.width_px);
-        let entry = by_source
-            .entry(h.source.clone())
-            .or_insert_with(|| {
-                SourceFootage::new(
-                    &h.source,
-                    SourceKind::parse(&h.kind).unwrap_or(SourceKind::FixedCamera),
-                    Network::parse(&h.network),
-                )
-            });
+        let entry = by_source.entry(h.source.clone()).or_insert_with(|| {
+            SourceFootage::new(
+                &h.source,
+                SourceKind::parse(&h.kind).unwrap_or(SourceKind::FixedCamera),
+                Network::parse(&h.network),
+            )
+        });
         add_span(
             &mut entry.intervals,
             h.start_ms.max(from_ms),

@@ -46,7 +46,7 @@ use vigie_ground::video::sps::{EXAMPLE_PPS as PPS, X264_BASELINE_320X240 as SPS}
 /// Picture `k` of a 2 Mb/s feed: a 40 kB keyframe each second, 7 kB
 /// otherwise; its slice starts with the send time (ns since `t0`).
 fn picture(k: u32, sent_ns: u64) -> AccessUnit {
-    let key = k % 30 == 0;
+    let key = k.is_multiple_of(30);
     let mut nals = Vec::new();
     if key {
         nals.push(SPS.to_vec());

@@ -1033,6 +1033,63 @@ mod tests {
     }
 
     #[test]
+    fn an_outside_segment_is_found_among_more_of_our_own_than_a_search_returns() {
+        // More of this ground's own segments over the spot than one search
+        // of the recordings index returns: an outside recorder's segment
+        // must still be answered (it was crowded out when our own were
+        // read and dropped after the limit).
+        let s = store();
+        let dir = temp("crowded");
+        let counters = Arc::new(FeedCounters::default());
+        let mut sink = Sink::new(
+            s.clone(),
+            None,
+            &dir,
+            "cam-12",
+            SourceKind::FixedCamera,
+            counters,
+        );
+        let ours = crate::guardrails::recordings::MAX_RESULTS as u64 + 5;
+        for k in 0..ours {
+            sink.handle(begin(k + 1));
+            sink.handle(fragment(k + 1, k as i64, Some(seen(0.0, 0.0)), false));
+        }
+        sink.close();
+        let vms = crate::guardrails::recordings::NewRecording {
+            source_kind: SourceKind::FixedCamera,
+            source_id: "vms:cam-3".into(),
+            // After the first MAX_RESULTS of ours by start.
+            start_ms: T0 + (ours as i64 - 3) * 1000,
+            end_ms: T0 + 1_100_000,
+            footprint: seen(0.0, 0.0)
+                .ring
+                .iter()
+                .map(|p| crate::dispatch::incident::GeoPoint {
+                    lat_deg: p[1],
+                    lon_deg: p[0],
+                })
+                .collect(),
+            uri: "s3://vms/cam-3/2.mp4".into(),
+            authorisation: None,
+        };
+        s.index_segment(&vms, "operator:vms", T0).unwrap();
+        let at = footage_at(
+            &s,
+            &frame(),
+            &Masks::default(),
+            local(0.0, 0.0),
+            T0,
+            T0 + 2_000_000,
+        )
+        .unwrap();
+        let ids: Vec<&str> = at.iter().map(|f| f.source_id.as_str()).collect();
+        assert_eq!(ids, ["cam-12", "vms:cam-3"]);
+        assert_eq!(at[0].segments.len() as u64, ours);
+        assert_eq!(at[0].intervals, vec![[T0, T0 + ours as i64 * 1000]]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_wall_clock_follows_the_stream_and_reanchors_after_a_jump() {
         let mut c = WallClock::default();
         // First fragment (1 s) cut at T0 + 1000: it began at T0.

@@ -212,6 +212,14 @@ impl Server {
             ));
         }
 
+        if state.config.video.announced {
+            tasks.spawn(crate::video::service::follow_announced(
+                state.clone(),
+                video.clone(),
+                shutdown.clone(),
+            ));
+        }
+
         // Coverage follows the picture and records its history.
         let mut coverage_stop = shutdown.clone();
         tasks.spawn(crate::coverage::live::follow_fleet(

@@ -186,3 +186,117 @@ async fn a_udpout_link_sends_heartbeats_before_the_peer_ever_speaks() {
     server.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drone_announcing_its_rtp_stream_has_it_taken_in_under_the_guardrails() {
+    use mavlink::dialects::ardupilotmega::{
+        VIDEO_STREAM_INFORMATION_DATA, VideoStreamEncoding, VideoStreamStatusFlags, VideoStreamType,
+    };
+    use std::sync::atomic::Ordering;
+    use vigie_ground::video::h264::AccessUnit;
+    use vigie_ground::video::rtp::Sender;
+    use vigie_ground::video::sps::{EXAMPLE_PPS, X264_BASELINE_320X240};
+
+    let dir = std::env::temp_dir().join(format!("vigie-drone-video-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // A port free now, the only one announced streams may use.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = config(&dir);
+    c.video.announced = true;
+    c.video.announced_ports = [port, port];
+    let server = Server::start(c).await.unwrap();
+    let state = server.state().clone();
+    let ground: SocketAddr = state.listener("mavlink:udp0").unwrap();
+    let vehicle = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let info = MavMessage::VIDEO_STREAM_INFORMATION(VIDEO_STREAM_INFORMATION_DATA {
+        framerate: 30.0,
+        bitrate: 2_000_000,
+        flags: VideoStreamStatusFlags::VIDEO_STREAM_STATUS_FLAGS_RUNNING,
+        resolution_h: 320,
+        resolution_v: 240,
+        rotation: 0,
+        hfov: 84,
+        stream_id: 1,
+        count: 1,
+        mavtype: VideoStreamType::VIDEO_STREAM_TYPE_RTPUDP,
+        name: "camera".into(),
+        uri: format!("udp://0.0.0.0:{port}").as_str().into(),
+        encoding: VideoStreamEncoding::VIDEO_STREAM_ENCODING_H264,
+        camera_device_id: 0,
+    });
+    // The ground takes the stream in on the announced port.
+    let rtp = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            vehicle
+                .send_to(&encode(&heartbeat()), ground)
+                .await
+                .unwrap();
+            vehicle.send_to(&encode(&info), ground).await.unwrap();
+            if let Some(a) = state.listener("video:drone:udp0:42") {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the announced stream was never taken in");
+    assert_eq!(rtp.port(), port);
+    // The camera sends 70 pictures (keyframes at 0, 30, 60) at its pace,
+    // 30 a second.
+    let camera = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut sender = Sender::new(96, 42, 0, 1200);
+    let mut pace = tokio::time::interval(Duration::from_millis(33));
+    for k in 0..70u32 {
+        pace.tick().await;
+        let mut nals = Vec::new();
+        let slice = if k % 30 == 0 {
+            nals.push(X264_BASELINE_320X240.to_vec());
+            nals.push(EXAMPLE_PPS.to_vec());
+            0x65
+        } else {
+            0x41
+        };
+        nals.push(
+            std::iter::once(slice)
+                .chain((0..2000).map(|i| (i % 200) as u8 + 1))
+                .collect(),
+        );
+        let mut datagrams = Vec::new();
+        sender.send(
+            &AccessUnit {
+                timestamp: 3000 * k,
+                nals,
+            },
+            &mut datagrams,
+        );
+        for d in datagrams {
+            camera.send_to(&d, rtp).await.unwrap();
+        }
+    }
+    let counters = state.metrics.video_feed("drone:udp0:42");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while counters.frames.load(Ordering::Relaxed) < 70
+            || counters.fragments_refused.load(Ordering::Relaxed) < 2
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "every picture taken in, its fragments refused: {} pictures, {} refused, {} packets, {} foreign",
+            counters.frames.load(Ordering::Relaxed),
+            counters.fragments_refused.load(Ordering::Relaxed),
+            counters.packets.load(Ordering::Relaxed),
+            counters.foreign.load(Ordering::Relaxed)
+        )
+    });
+    // No authorisation names the drone: nothing is recorded.
+    assert_eq!(counters.fragments_recorded.load(Ordering::Relaxed), 0);
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -45,6 +45,15 @@ pub struct VideoConfig {
     pub dir: PathBuf,
     /// The streams taken in.
     pub streams: Vec<StreamConfig>,
+    /// Take in the RTP/UDP stream a drone announces in
+    /// `VIDEO_STREAM_INFORMATION` (`udp://0.0.0.0:5600`, as QGroundControl
+    /// does) when no stream of the configuration names it. Off by default:
+    /// a vehicle's message then opens a port on the ground.
+    pub announced: bool,
+    /// The ports an announced stream may use, inclusive.
+    pub announced_ports: [u16; 2],
+    /// The address announced streams are received on.
+    pub announced_ip: std::net::IpAddr,
 }
 
 impl Default for VideoConfig {
@@ -52,8 +61,20 @@ impl Default for VideoConfig {
         VideoConfig {
             dir: PathBuf::from("video"),
             streams: Vec::new(),
+            announced: false,
+            announced_ports: [5600, 5699],
+            announced_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         }
     }
+}
+
+/// The UDP port of a stream URI a drone announces (`udp://HOST:PORT`, the
+/// RTP/UDP convention), if it is one.
+pub fn announced_port(uri: &str) -> Option<u16> {
+    let rest = uri.trim().strip_prefix("udp://")?;
+    let hostport = rest.split(['/', '?']).next()?;
+    let (_, port) = hostport.rsplit_once(':')?;
+    port.parse().ok().filter(|p| *p != 0)
 }
 
 /// One stream (`[[video.streams]]`).
@@ -109,6 +130,12 @@ impl VideoConfig {
                     s.listen
                 ));
             }
+        }
+        let [lo, hi] = self.announced_ports;
+        if lo == 0 || lo > hi {
+            return Err(format!(
+                "video.announced_ports = [{lo}, {hi}] must be two ports, the first not above the second"
+            ));
         }
         Ok(())
     }
@@ -570,6 +597,87 @@ pub fn seen_now(
         let masked = seen.crosses(frame, index.masks());
         (Some(seen), Some(info.network), masked)
     })
+}
+
+/// Follows the picture for drones announcing an RTP/UDP stream
+/// (`video_uri` from `VIDEO_STREAM_INFORMATION`) that the configuration
+/// does not name, and takes each in on its announced port when the port is
+/// in `[video] announced_ports` and free: as a configured stream, recorded
+/// under the drone's authorisation, listener `video:SOURCE`. Checks once a
+/// second; ends with `shutdown`.
+pub async fn follow_announced(
+    state: Arc<crate::state::ServerState>,
+    ctx: VideoContext,
+    shutdown: crate::shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    let video = &state.config.video;
+    let mut started: std::collections::HashSet<String> =
+        video.streams.iter().map(|s| s.source.clone()).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait() => break,
+        }
+        let announced: Vec<(String, String)> = state.fleet.read(|f| {
+            f.units()
+                .filter_map(|u| {
+                    let uri = u.drone.as_ref()?.video_uri.clone()?;
+                    Some((u.id.clone(), uri))
+                })
+                .collect()
+        });
+        for (source, uri) in announced {
+            if started.contains(&source) {
+                continue;
+            }
+            let Some(port) = announced_port(&uri) else {
+                continue;
+            };
+            let [lo, hi] = video.announced_ports;
+            if !(lo..=hi).contains(&port) {
+                tracing::warn!(%source, %uri, "announced video port outside video.announced_ports: not taken in");
+                started.insert(source);
+                continue;
+            }
+            let listen = std::net::SocketAddr::new(video.announced_ip, port);
+            let socket = match tokio::net::UdpSocket::bind(listen).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%source, %listen, "cannot take in the announced video: {e}");
+                    started.insert(source);
+                    continue;
+                }
+            };
+            tracing::info!(%source, %listen, "taking in the video stream the drone announced");
+            if let Ok(addr) = socket.local_addr() {
+                state.add_listener(&format!("video:{source}"), addr);
+            }
+            let stream = StreamConfig {
+                source: source.clone(),
+                listen,
+                kind: Some(SourceKind::Drone),
+            };
+            state.video.feed(&source, false);
+            let counters = state.metrics.video_feed(&source);
+            tasks.spawn(run_stream(
+                ctx.clone(),
+                stream,
+                socket,
+                counters,
+                shutdown.clone(),
+            ));
+            started.insert(source);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            tracing::warn!("an announced video stream ended with an error: {e:#}");
+        }
+    }
+    Ok(())
 }
 
 /// Receives one stream on `socket` until `shutdown`, recording through a
@@ -1101,6 +1209,16 @@ mod tests {
             c.span(T0 + 13_000, 180_000, 90_000),
             (T0 + 12_000, T0 + 13_000)
         );
+    }
+
+    #[test]
+    fn an_announced_udp_uri_gives_its_port() {
+        assert_eq!(announced_port("udp://0.0.0.0:5600"), Some(5600));
+        assert_eq!(announced_port(" udp://:5601 "), Some(5601));
+        assert_eq!(announced_port("udp://[::]:5602/live"), Some(5602));
+        assert_eq!(announced_port("rtsp://10.0.0.3:8554/live"), None);
+        assert_eq!(announced_port("udp://0.0.0.0:0"), None);
+        assert_eq!(announced_port("udp://0.0.0.0:99999"), None);
     }
 
     #[test]

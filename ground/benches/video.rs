@@ -13,33 +13,19 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigie_ground::video::h264::AccessUnit;
+use vigie_ground::video::h264::synthetic_unit;
 use vigie_ground::video::record::Feed;
 use vigie_ground::video::rtp::Sender;
 
 const SECONDS: u32 = 10;
 
 fn stream() -> Vec<Vec<u8>> {
-    let sps = vigie_ground::video::sps::X264_BASELINE_320X240.to_vec();
-    let pps = vigie_ground::video::sps::EXAMPLE_PPS.to_vec();
     let mut datagrams = Vec::new();
     let mut sender = Sender::new(96, 1, 0, 1200);
     for k in 0..30 * SECONDS {
-        let key = k % 30 == 0;
-        let mut nals = Vec::new();
-        if key {
-            nals.push(sps.clone());
-            nals.push(pps.clone());
-        }
-        let size = if key { 40_000 } else { 7_000 };
-        let mut slice = vec![if key { 0x65 } else { 0x41 }];
-        slice.extend((0..size).map(|i| (i * 31 + k as usize) as u8 | 1));
-        nals.push(slice);
-        let unit = AccessUnit {
-            timestamp: 3000 * k,
-            nals,
-        };
-        sender.send(&unit, &mut datagrams);
+        let size = if k.is_multiple_of(30) { 40_000 } else { 7_000 };
+        let payload: Vec<u8> = (0..size).map(|i| (i * 31 + k as usize) as u8 | 1).collect();
+        sender.send(&synthetic_unit(k, 30, &payload), &mut datagrams);
     }
     // One datagram in 50 swaps places with the next.
     for i in (0..datagrams.len() - 1).step_by(50) {

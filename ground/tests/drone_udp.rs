@@ -193,9 +193,8 @@ async fn a_drone_announcing_its_rtp_stream_has_it_taken_in_under_the_guardrails(
         VIDEO_STREAM_INFORMATION_DATA, VideoStreamEncoding, VideoStreamStatusFlags, VideoStreamType,
     };
     use std::sync::atomic::Ordering;
-    use vigie_ground::video::h264::AccessUnit;
+    use vigie_ground::video::h264::synthetic_unit;
     use vigie_ground::video::rtp::Sender;
-    use vigie_ground::video::sps::{EXAMPLE_PPS, X264_BASELINE_320X240};
 
     let dir = std::env::temp_dir().join(format!("vigie-drone-video-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -250,29 +249,11 @@ async fn a_drone_announcing_its_rtp_stream_has_it_taken_in_under_the_guardrails(
     let camera = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut sender = Sender::new(96, 42, 0, 1200);
     let mut pace = tokio::time::interval(Duration::from_millis(33));
+    let payload: Vec<u8> = (0..2000).map(|i| (i % 200) as u8 + 1).collect();
     for k in 0..70u32 {
         pace.tick().await;
-        let mut nals = Vec::new();
-        let slice = if k % 30 == 0 {
-            nals.push(X264_BASELINE_320X240.to_vec());
-            nals.push(EXAMPLE_PPS.to_vec());
-            0x65
-        } else {
-            0x41
-        };
-        nals.push(
-            std::iter::once(slice)
-                .chain((0..2000).map(|i| (i % 200) as u8 + 1))
-                .collect(),
-        );
         let mut datagrams = Vec::new();
-        sender.send(
-            &AccessUnit {
-                timestamp: 3000 * k,
-                nals,
-            },
-            &mut datagrams,
-        );
+        sender.send(&synthetic_unit(k, 30, &payload), &mut datagrams);
         for d in datagrams {
             camera.send_to(&d, rtp).await.unwrap();
         }

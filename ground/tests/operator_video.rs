@@ -14,10 +14,9 @@ use vigie_ground::config::Config;
 use vigie_ground::operator::client::{ClientError, watch_video};
 use vigie_ground::patrol::ca::Role;
 use vigie_ground::server::Server;
-use vigie_ground::video::h264::AccessUnit;
+use vigie_ground::video::h264::{AccessUnit, synthetic_unit};
 use vigie_ground::video::rtp::Sender;
 use vigie_ground::video::service::StreamConfig;
-use vigie_ground::video::sps::{EXAMPLE_PPS, X264_BASELINE_320X240};
 
 /// Bound on every wait in these tests.
 const WAIT: Duration = Duration::from_secs(20);
@@ -33,23 +32,12 @@ fn stream(source: &str) -> StreamConfig {
 
 /// Pictures of a camera: a keyframe every 30.
 fn pictures() -> Vec<AccessUnit> {
-    (0..PICTURES)
+    (0..PICTURES as u32)
         .map(|k| {
-            let mut nals = Vec::new();
-            let slice = if k % 30 == 0 {
-                nals.push(X264_BASELINE_320X240.to_vec());
-                nals.push(EXAMPLE_PPS.to_vec());
-                0x65
-            } else {
-                0x41
-            };
-            let mut n = vec![slice];
-            n.extend((0..2500 + k * 7).map(|i| (i % 251) as u8 | 1));
-            nals.push(n);
-            AccessUnit {
-                timestamp: 3000 * k as u32,
-                nals,
-            }
+            let payload: Vec<u8> = (0..2500 + k as usize * 7)
+                .map(|i| (i % 251) as u8 | 1)
+                .collect();
+            synthetic_unit(k, 30, &payload)
         })
         .collect()
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use vigie_ground::video::h264::AccessUnit;
+use vigie_ground::video::h264::{AccessUnit, synthetic_unit};
 use vigie_ground::video::relay::Piece;
 use vigie_ground::video::rtp::Sender;
 use vigie_ground::video::service::StreamConfig;
@@ -41,27 +41,14 @@ pub struct BenchVideoArgs {
     pub window: Duration,
 }
 
-use vigie_ground::video::sps::{EXAMPLE_PPS as PPS, X264_BASELINE_320X240 as SPS};
-
 /// Picture `k` of a 2 Mb/s feed: a 40 kB keyframe each second, 7 kB
 /// otherwise; its slice starts with the send time (ns since `t0`).
 fn picture(k: u32, sent_ns: u64) -> AccessUnit {
-    let key = k.is_multiple_of(30);
-    let mut nals = Vec::new();
-    if key {
-        nals.push(SPS.to_vec());
-        nals.push(PPS.to_vec());
-    }
-    let size = if key { 40_000 } else { 7_000 };
-    let mut slice = Vec::with_capacity(size + 9);
-    slice.push(if key { 0x65 } else { 0x41 });
-    slice.extend_from_slice(&sent_ns.to_be_bytes());
-    slice.extend((0..size).map(|i| (i * 31 + k as usize) as u8 | 1));
-    nals.push(slice);
-    AccessUnit {
-        timestamp: 3000 * k,
-        nals,
-    }
+    let size = if k.is_multiple_of(30) { 40_000 } else { 7_000 };
+    let mut payload = Vec::with_capacity(size + 8);
+    payload.extend_from_slice(&sent_ns.to_be_bytes());
+    payload.extend((0..size).map(|i| (i * 31 + k as usize) as u8 | 1));
+    synthetic_unit(k, 30, &payload)
 }
 
 /// The send time a picture's fragment carries: the first sample's slice

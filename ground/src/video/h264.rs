@@ -310,6 +310,28 @@ pub fn packetize(unit: &AccessUnit, mtu: usize, out: &mut Vec<(bool, Vec<u8>)>) 
     }
 }
 
+/// Picture `k` of a synthetic stream shaped as an encoder's: every
+/// `keyframe_every`-th an IDR led by x264's parameter sets
+/// ([`super::sps::X264_BASELINE_320X240`]), the others P slices; `payload`
+/// follows the slice's NAL header. For benchmarks, simulations and tests
+/// (the pictures do not decode to an image).
+pub fn synthetic_unit(k: u32, keyframe_every: u32, payload: &[u8]) -> AccessUnit {
+    let key = k.is_multiple_of(keyframe_every.max(1));
+    let mut nals = Vec::with_capacity(3);
+    if key {
+        nals.push(super::sps::X264_BASELINE_320X240.to_vec());
+        nals.push(super::sps::EXAMPLE_PPS.to_vec());
+    }
+    let mut slice = Vec::with_capacity(payload.len() + 1);
+    slice.push(if key { 0x65 } else { 0x41 });
+    slice.extend_from_slice(payload);
+    nals.push(slice);
+    AccessUnit {
+        timestamp: k.wrapping_mul(3000),
+        nals,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -874,6 +874,30 @@ mod tests {
         }
     }
 
+    /// A segment an outside recorder registers over the origin.
+    fn outside(
+        start_ms: i64,
+        end_ms: i64,
+        uri: &str,
+    ) -> crate::guardrails::recordings::NewRecording {
+        crate::guardrails::recordings::NewRecording {
+            source_kind: SourceKind::FixedCamera,
+            source_id: "vms:cam-3".into(),
+            start_ms,
+            end_ms,
+            footprint: seen(0.0, 0.0)
+                .ring
+                .iter()
+                .map(|p| crate::dispatch::incident::GeoPoint {
+                    lat_deg: p[1],
+                    lon_deg: p[0],
+                })
+                .collect(),
+            uri: uri.into(),
+            authorisation: None,
+        }
+    }
+
     fn authorise(s: &Store, drones: &[&str]) -> i64 {
         s.add_authorisation(
             &NewAuthorisation {
@@ -983,22 +1007,7 @@ mod tests {
 
         // A segment an outside recorder registered over the same spot is
         // in the same answer, by its footprint and span.
-        let vms = crate::guardrails::recordings::NewRecording {
-            source_kind: SourceKind::FixedCamera,
-            source_id: "vms:cam-3".into(),
-            start_ms: T0,
-            end_ms: T0 + 30_000,
-            footprint: seen(0.0, 0.0)
-                .ring
-                .iter()
-                .map(|p| crate::dispatch::incident::GeoPoint {
-                    lat_deg: p[1],
-                    lon_deg: p[0],
-                })
-                .collect(),
-            uri: "s3://vms/cam-3/1.mp4".into(),
-            authorisation: None,
-        };
+        let vms = outside(T0, T0 + 30_000, "s3://vms/cam-3/1.mp4");
         s.index_segment(&vms, "operator:vms", T0).unwrap();
         let both = footage_at(&s, &f, &masks, local(0.0, 0.0), T0, T0 + 60_000).unwrap();
         assert_eq!(both.len(), 2);
@@ -1163,23 +1172,12 @@ mod tests {
             sink.handle(fragment(k + 1, k as i64, Some(seen(0.0, 0.0)), false));
         }
         sink.close();
-        let vms = crate::guardrails::recordings::NewRecording {
-            source_kind: SourceKind::FixedCamera,
-            source_id: "vms:cam-3".into(),
-            // After the first MAX_RESULTS of ours by start.
-            start_ms: T0 + (ours as i64 - 3) * 1000,
-            end_ms: T0 + 1_100_000,
-            footprint: seen(0.0, 0.0)
-                .ring
-                .iter()
-                .map(|p| crate::dispatch::incident::GeoPoint {
-                    lat_deg: p[1],
-                    lon_deg: p[0],
-                })
-                .collect(),
-            uri: "s3://vms/cam-3/2.mp4".into(),
-            authorisation: None,
-        };
+        // After the first MAX_RESULTS of ours by start.
+        let vms = outside(
+            T0 + (ours as i64 - 3) * 1000,
+            T0 + 1_100_000,
+            "s3://vms/cam-3/2.mp4",
+        );
         s.index_segment(&vms, "operator:vms", T0).unwrap();
         let at = footage_at(
             &s,

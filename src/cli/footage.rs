@@ -185,22 +185,39 @@ pub fn run(args: FootageArgs) -> anyhow::Result<()> {
                     manifest.id, part.file
                 );
                 let resp = agent().get(&url).header("Authorization", &bearer).call();
-                let bytes = answer(resp, &base)?
-                    .body_mut()
-                    .with_config()
-                    .limit(u64::MAX)
-                    .read_to_vec()
-                    .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
-                let sha = vigie_ground::guardrails::audit_seal::hex(&sha2::Sha256::digest(&bytes));
+                // Streamed to the file and hashed on the way: a day's clip
+                // is gigabytes.
+                let path = out.join(&part.file);
+                let partial = out.join(format!("{}.part", part.file));
+                let mut body = answer(resp, &base)?.into_body().into_reader();
+                let mut file = std::fs::File::create(&partial)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+                let mut hash = sha2::Sha256::new();
+                let mut chunk = vec![0u8; 256 * 1024];
+                loop {
+                    use std::io::{Read as _, Write as _};
+                    let n = body
+                        .read(&mut chunk)
+                        .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+                    if n == 0 {
+                        break;
+                    }
+                    hash.update(&chunk[..n]);
+                    file.write_all(&chunk[..n])
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+                }
+                file.sync_all()
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+                let sha = vigie_ground::guardrails::audit_seal::hex(&hash.finalize());
                 if sha != part.sha256 {
+                    let _ = std::fs::remove_file(&partial);
                     anyhow::bail!(
                         "{}: SHA-256 {sha} differs from the manifest's {}: the download is not the export",
                         part.file,
                         part.sha256
                     );
                 }
-                let path = out.join(&part.file);
-                std::fs::write(&path, &bytes)
+                std::fs::rename(&partial, &path)
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
                 println!(
                     "{} {} bytes, {} pictures, {} ({tz}), sha256 {}",

@@ -339,20 +339,35 @@ async fn download(
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: format!("the audit register cannot be written ({e}), so nothing was sent"),
         })?;
-    let bytes = crate::http::blocking(move || std::fs::read(path))
-        .await?
-        .map_err(|_| HttpError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("no file {file} in export {id}"),
-        })?;
+    // Streamed from the file: a day's clip is gigabytes.
+    let f = tokio::fs::File::open(&path).await.map_err(|_| HttpError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no file {file} in export {id}"),
+    })?;
+    let length = f.metadata().await.map(|m| m.len()).ok();
+    let body = futures_util::stream::unfold(f, |mut f| async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut chunk = vec![0u8; 256 * 1024];
+        match f.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok(axum::body::Bytes::from(chunk)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
     let kind = if file.ends_with(".mp4") {
         "video/mp4"
     } else {
         "application/json"
     };
-    let mut resp = bytes.into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    let mut resp = axum::body::Body::from_stream(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Some(n) = length.and_then(|n| HeaderValue::from_str(&n.to_string()).ok()) {
+        h.insert(header::CONTENT_LENGTH, n);
+    }
     Ok(resp)
 }
 

@@ -823,6 +823,14 @@ pub fn write_clip(
         {
             clip.authorisations.push(a);
         }
+        // Bounds a damaged index cannot push past: an init segment is a few
+        // hundred bytes, a fragment a second of video.
+        if f.init_length > 1 << 20 || f.length > 256 << 20 {
+            return Err(ClipError::Io(format!(
+                "the index of recording {} is damaged (init {} bytes, fragment {} bytes): not exported",
+                f.recording, f.init_length, f.length
+            )));
+        }
         if !sources.contains_key(&f.path) {
             let file = std::fs::File::open(&f.path).map_err(|e| io(&f.path, e))?;
             sources.insert(f.path.clone(), file);

@@ -1063,6 +1063,14 @@ mod tests {
             (T0 + 1_000, T0 + 5_000, 90)
         );
         assert!(write_clip(&s, "cam-99", T0, T0 + 9_000, &out, "none").is_err());
+        // A damaged index is refused with what is wrong, not followed into
+        // a gigabyte allocation.
+        s.with_conn(|c| c.execute("UPDATE video_segment SET init_length = 1 << 40", []))
+            .unwrap();
+        let damaged = write_clip(&s, "cam-12", T0, T0 + 9_000, &out, "damaged").unwrap_err();
+        assert!(damaged.to_string().contains("damaged"), "{damaged}");
+        s.with_conn(|c| c.execute("UPDATE video_segment SET init_length = 13", []))
+            .unwrap();
         // One camera that did not move: one view for the segment's six
         // fragments.
         let views: i64 = s

@@ -187,14 +187,12 @@ impl Server {
             relay: state.video.clone(),
         };
         for stream in state.config.video.streams.clone() {
-            let socket = tokio::net::UdpSocket::bind(stream.listen)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot bind the video stream of {} on {}",
-                        stream.source, stream.listen
-                    )
-                })?;
+            let socket = crate::video::service::bind_udp(stream.listen).with_context(|| {
+                format!(
+                    "cannot bind the video stream of {} on {}",
+                    stream.source, stream.listen
+                )
+            })?;
             state.add_listener(&format!("video:{}", stream.source), socket.local_addr()?);
             let counters = state.metrics.video_feed(&stream.source);
             // Viewers can wait for a feed from the start (a drone's is

@@ -74,15 +74,17 @@ async fn an_operator_watches_a_feed_live_and_others_are_refused() {
     }
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut sender = Sender::new(96, 7, 100, 1200);
+    // At the camera's pace, 30 pictures a second.
+    let mut pace = tokio::time::interval(Duration::from_millis(33));
     for u in pictures() {
+        pace.tick().await;
         let mut datagrams = Vec::new();
         sender.send(&u, &mut datagrams);
         for d in datagrams {
             socket.send_to(&d, rtp).await.unwrap();
         }
     }
-    // Every picture but the last (held until the next arrives, as any
-    // picture is) reaches the operator, the first a keyframe with its init.
+    // The pictures reach the operator, the first a keyframe with its init.
     let mut chunks = Vec::new();
     while chunks.len() < PICTURES - 1 {
         let c = tokio::time::timeout(WAIT, rx.recv())

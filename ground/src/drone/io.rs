@@ -123,10 +123,16 @@ pub async fn bind(config: &LinkConfig) -> anyhow::Result<BoundLink> {
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    udp_socket_with(addr, RECV_BUFFER)
+}
+
+/// A non-blocking UDP socket bound to `addr`, asking for a receive buffer
+/// of `recv_buffer` bytes (the drone links', the video streams').
+pub(crate) fn udp_socket_with(addr: SocketAddr, recv_buffer: usize) -> std::io::Result<UdpSocket> {
     let domain = socket2::Domain::for_address(addr);
     let sock = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // Best effort: the OS may cap it (net.core.rmem_max); smaller still works.
-    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    let _ = sock.set_recv_buffer_size(recv_buffer);
     sock.bind(&addr.into())?;
     sock.set_nonblocking(true)?;
     UdpSocket::from_std(sock.into())

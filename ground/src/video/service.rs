@@ -68,6 +68,18 @@ impl Default for VideoConfig {
     }
 }
 
+/// Receive buffer asked for each video socket: about 1.5 s of a 20 Mb/s
+/// feed, so a burst (a keyframe, a sender catching up) is not lost to the
+/// OS's default of a few hundred kilobytes. Linux caps it at
+/// `net.core.rmem_max`.
+pub const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Binds a video stream's UDP socket with a receive buffer of
+/// [`RECEIVE_BUFFER`] (or what the OS grants).
+pub fn bind_udp(listen: std::net::SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    crate::drone::io::udp_socket_with(listen, RECEIVE_BUFFER)
+}
+
 /// The UDP port of a stream URI a drone announces (`udp://HOST:PORT`, the
 /// RTP/UDP convention), if it is one.
 pub fn announced_port(uri: &str) -> Option<u16> {
@@ -643,7 +655,7 @@ pub async fn follow_announced(
                 continue;
             }
             let listen = std::net::SocketAddr::new(video.announced_ip, port);
-            let socket = match tokio::net::UdpSocket::bind(listen).await {
+            let socket = match bind_udp(listen) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(%source, %listen, "cannot take in the announced video: {e}");

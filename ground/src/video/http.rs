@@ -111,7 +111,10 @@ async fn query(
     let footage =
         crate::http::blocking(move || index::footage_at(&store, &frame, &masks, point, from, to))
             .await?
-            .map_err(internal)?;
+            .map_err(|e| match e {
+                index::FootageError::TooMany(_) => HttpError::bad_request(e.to_string()),
+                index::FootageError::Store(e) => internal(e),
+            })?;
     Ok(Json(FootageAnswer { footage, masked }))
 }
 

@@ -490,9 +490,23 @@ struct ViewHit {
     segment: (i64, i64, String, Option<i64>, bool),
 }
 
-/// Most views one query reads (a day of 60 drones over one spot); narrow
-/// the window beyond.
+/// Most views one query reads (a day of 60 drones over one spot); a query
+/// that would read more is refused, to be asked again over a narrower
+/// window.
 pub const MAX_VIEWS: usize = 200_000;
+
+/// Why a footage query was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum FootageError {
+    /// More recorded views than one answer holds (the limit).
+    #[error(
+        "more than {0} recorded views of the spot in that window: ask again over a narrower window"
+    )]
+    TooMany(usize),
+    /// The index failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Which sources recorded the WGS84 point `[lon, lat]` between `from_ms`
 /// and `to_ms`: for each, the exact spans (to the fragment) in which what
@@ -508,7 +522,19 @@ pub fn footage_at(
     point: [f64; 2],
     from_ms: i64,
     to_ms: i64,
-) -> Result<Vec<SourceFootage>, StoreError> {
+) -> Result<Vec<SourceFootage>, FootageError> {
+    footage_at_most(store, frame, masks, point, [from_ms, to_ms], MAX_VIEWS)
+}
+
+/// [`footage_at`], reading at most `max_views` views.
+pub fn footage_at_most(
+    store: &Store,
+    frame: &LocalFrame,
+    masks: &Masks,
+    point: [f64; 2],
+    [from_ms, to_ms]: [i64; 2],
+    max_views: usize,
+) -> Result<Vec<SourceFootage>, FootageError> {
     let local = frame.local(point);
     if masks.masks(local) || to_ms < from_ms {
         return Ok(Vec::new());
@@ -536,7 +562,7 @@ pub fn footage_at(
              LIMIT ?5",
         )?;
         let rows = stmt.query_map(
-            params![point[0], point[1], from_ms, to_ms, MAX_VIEWS as i64],
+            params![point[0], point[1], from_ms, to_ms, max_views as i64 + 1],
             |r| {
                 let seen: String = r.get(5)?;
                 Ok((
@@ -573,6 +599,9 @@ pub fn footage_at(
         }
         Ok(out)
     })?;
+    if hits.len() > max_views {
+        return Err(FootageError::TooMany(max_views));
+    }
 
     let mut by_source: BTreeMap<String, SourceFootage> = BTreeMap::new();
     let mut segments: BTreeMap<(String, i64), SegmentHit> = BTreeMap::new();

@@ -997,6 +997,28 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // More views than an answer holds: refused, not cut short.
+        let few = crate::video::index::footage_at_most(
+            &s,
+            &f,
+            &masks,
+            local(0.0, 0.0),
+            [T0, T0 + 60_000],
+            0,
+        )
+        .unwrap_err();
+        assert!(few.to_string().contains("narrower window"), "{few}");
+        assert!(
+            crate::video::index::footage_at_most(
+                &s,
+                &f,
+                &masks,
+                local(0.0, 0.0),
+                [T0, T0 + 60_000],
+                1
+            )
+            .is_ok()
+        );
         // Before the window: nothing.
         assert!(
             footage_at(&s, &f, &masks, local(0.0, 0.0), T0 + 20_000, T0 + 60_000)

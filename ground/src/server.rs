@@ -236,27 +236,34 @@ impl Server {
             Ok(())
         });
         // QUIC: patrol tablets and operator clients.
-        let quic = Arc::new(crate::patrol::quic::QuicContext {
-            data_dir: state.config.data_dir.clone(),
-            site_name: state.config.site.name.clone(),
-            listen: state.config.quic.listen,
-            optics: state.config.coverage.optics,
-            resend: state.config.dispatch.resend_policy(),
-            fleet: state.fleet.clone(),
-            store: state.store.clone(),
-            frame: state.frame,
-            patrol: state.patrol.clone(),
-            coverage: state.coverage.clone(),
-            audit: state.audit.clone(),
-            guardrails: state.guardrails.clone(),
-            dispatch: Arc::new(state.dispatch.clone()),
-            pictures: Arc::new(crate::operator::picture::PictureSources {
+        let quic =
+            Arc::new(crate::patrol::quic::QuicContext {
+                data_dir: state.config.data_dir.clone(),
+                site_name: state.config.site.name.clone(),
+                listen: state.config.quic.listen,
+                optics: state.config.coverage.optics,
+                resend: state.config.dispatch.resend_policy(),
                 fleet: state.fleet.clone(),
+                store: state.store.clone(),
+                frame: state.frame,
+                patrol: state.patrol.clone(),
                 coverage: state.coverage.clone(),
-                dispatch: state.dispatch.clone(),
-            }),
-            video: state.video.clone(),
-        });
+                audit: state.audit.clone(),
+                guardrails: state.guardrails.clone(),
+                dispatch: Arc::new(state.dispatch.clone()),
+                pictures: Arc::new(crate::operator::picture::PictureSources {
+                    fleet: state.fleet.clone(),
+                    coverage: state.coverage.clone(),
+                    dispatch: state.dispatch.clone(),
+                }),
+                video: state.video.clone(),
+                tablet_video: state.config.video.tablets.then(|| {
+                    crate::video::tablet::TabletVideo {
+                        ctx: video.clone(),
+                        metrics: state.metrics.clone(),
+                    }
+                }),
+            });
         let quic_addr = crate::patrol::quic::spawn(&quic, &mut tasks, shutdown.clone()).await?;
         state.add_listener("quic", quic_addr);
 

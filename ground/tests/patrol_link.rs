@@ -1,11 +1,14 @@
 //! The patrol link end to end over loopback QUIC: a real server, real
 //! certificates, clients speaking raw `vigie/1` frames.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use common::{Tablet, dial};
 use vigie_ground::config::Config;
 use vigie_ground::patrol::ca::{self, DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
 use vigie_ground::patrol::orders::{NewOrder, OrderState};
@@ -14,8 +17,8 @@ use vigie_ground::patrol::tls;
 use vigie_ground::server::Server;
 use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
 use vigie_protocols::tablet::{
-    AckKind, ClientMessage, CloseCode, ErrorCode, Hello, OrderAck, Ping, PositionReport,
-    ServerMessage, client_message, server_message,
+    AckKind, ClientMessage, CloseCode, ErrorCode, Hello, Ping, PositionReport, client_message,
+    server_message,
 };
 
 /// Bound on every wait in these tests.
@@ -98,101 +101,6 @@ fn custom_client(dir: &std::path::Path, unit: &str, urn: bool, eku: bool) -> qui
 
 fn valid() -> Validity {
     Validity::from_now(DEFAULT_UNIT_VALIDITY)
-}
-
-async fn dial(quic: SocketAddr, config: quinn::ClientConfig) -> Result<quinn::Connection, String> {
-    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    endpoint.set_default_client_config(config);
-    let connecting = endpoint
-        .connect(quic, vigie_protocols::tablet::SERVER_NAME)
-        .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(WAIT, connecting).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("handshake timed out".into()),
-    }
-}
-
-/// A connected tablet speaking raw frames.
-struct Tablet {
-    conn: quinn::Connection,
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    decoder: FrameDecoder<ServerMessage>,
-}
-
-impl Tablet {
-    async fn open(quic: SocketAddr, config: quinn::ClientConfig) -> Tablet {
-        let conn = dial(quic, config).await.expect("handshake");
-        let (send, recv) = conn.open_bi().await.unwrap();
-        let mut t = Tablet {
-            conn,
-            send,
-            recv,
-            decoder: FrameDecoder::new(MAX_CONTROL_MESSAGE_BYTES),
-        };
-        t.send(client_message::Body::Hello(Hello {
-            protocol_version: 1,
-            client_software: "test".into(),
-            client_time_ms: 0,
-        }))
-        .await;
-        match t.next().await.body {
-            Some(server_message::Body::Welcome(_)) => t,
-            other => panic!("expected Welcome, got {other:?}"),
-        }
-    }
-
-    async fn send(&mut self, body: client_message::Body) {
-        let frame = codec::encode_frame(
-            &ClientMessage { body: Some(body) },
-            MAX_CONTROL_MESSAGE_BYTES,
-        )
-        .unwrap();
-        self.send.write_all(&frame).await.unwrap();
-    }
-
-    async fn next(&mut self) -> ServerMessage {
-        let mut buf = [0u8; 4096];
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Some(m) = self.decoder.next_message().unwrap() {
-                    return m;
-                }
-                let n = self
-                    .recv
-                    .read(&mut buf)
-                    .await
-                    .unwrap()
-                    .expect("stream open");
-                self.decoder.push(&buf[..n]);
-            }
-        })
-        .await
-        .expect("a server message in time")
-    }
-
-    async fn ping(&mut self, nonce: u64) {
-        self.send(client_message::Body::Ping(Ping { nonce })).await;
-        loop {
-            if let Some(server_message::Body::Pong(p)) = self.next().await.body {
-                assert_eq!(p.nonce, nonce);
-                return;
-            }
-        }
-    }
-
-    async fn ack(&mut self, id: &str, order_id: &str, kind: AckKind) -> server_message::Body {
-        self.send(client_message::Body::OrderAck(OrderAck {
-            message_id: id.into(),
-            order_id: order_id.into(),
-            kind: kind as i32,
-            reason: String::new(),
-            at_ms: 0,
-        }))
-        .await;
-        self.next().await.body.unwrap()
-    }
 }
 
 /// How the server ended a connection, as the client sees it.

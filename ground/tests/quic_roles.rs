@@ -11,14 +11,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use common::Tablet;
 use vigie_ground::config::Config;
 use vigie_ground::patrol::ca::{DEFAULT_UNIT_VALIDITY, DeploymentCa, Role, Validity};
 use vigie_ground::patrol::orders::{NewOrder, OrderState};
 use vigie_ground::server::Server;
-use vigie_protocols::tablet::codec::{self, FrameDecoder, MAX_CONTROL_MESSAGE_BYTES};
 use vigie_protocols::tablet::{
-    AckKind, Broadcast, ClientMessage, ErrorCode, Hello, OrderAck, ServerMessage, client_message,
-    server_message,
+    AckKind, Broadcast, ErrorCode, OrderAck, client_message, server_message,
 };
 
 /// Bound on every wait in these tests.
@@ -31,89 +30,6 @@ async fn start() -> (Server, PathBuf, SocketAddr) {
     let server = Server::start(config).await.expect("server starts");
     let quic = server.state().listener("quic").expect("quic listener");
     (server, dir, quic)
-}
-
-/// A tablet speaking raw frames with a certificate for `unit` and `role`.
-struct Tablet {
-    send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    decoder: FrameDecoder<ServerMessage>,
-    _conn: quinn::Connection,
-}
-
-impl Tablet {
-    async fn open(dir: &std::path::Path, quic: SocketAddr, unit: &str, role: Role) -> Tablet {
-        let config = common::client(dir, unit, role);
-        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        endpoint.set_default_client_config(config);
-        let conn = tokio::time::timeout(
-            WAIT,
-            endpoint
-                .connect(quic, vigie_protocols::tablet::SERVER_NAME)
-                .unwrap(),
-        )
-        .await
-        .expect("handshake in time")
-        .expect("handshake");
-        let (send, recv) = conn.open_bi().await.unwrap();
-        let mut t = Tablet {
-            send,
-            recv,
-            decoder: FrameDecoder::new(MAX_CONTROL_MESSAGE_BYTES),
-            _conn: conn,
-        };
-        t.send(client_message::Body::Hello(Hello {
-            protocol_version: 1,
-            client_software: "test".into(),
-            client_time_ms: 0,
-        }))
-        .await;
-        match t.next().await {
-            Some(server_message::Body::Welcome(_)) => t,
-            other => panic!("expected Welcome, got {other:?}"),
-        }
-    }
-
-    async fn send(&mut self, body: client_message::Body) {
-        let frame = codec::encode_frame(
-            &ClientMessage { body: Some(body) },
-            MAX_CONTROL_MESSAGE_BYTES,
-        )
-        .unwrap();
-        self.send.write_all(&frame).await.unwrap();
-    }
-
-    async fn next(&mut self) -> Option<server_message::Body> {
-        let mut buf = [0u8; 4096];
-        tokio::time::timeout(WAIT, async {
-            loop {
-                if let Some(m) = self.decoder.next_message().unwrap() {
-                    return m.body;
-                }
-                let n = self
-                    .recv
-                    .read(&mut buf)
-                    .await
-                    .unwrap()
-                    .expect("stream open");
-                self.decoder.push(&buf[..n]);
-            }
-        })
-        .await
-        .expect("a server message in time")
-    }
-
-    /// The next message that is not an order or a broadcast.
-    async fn answer(&mut self) -> server_message::Body {
-        loop {
-            match self.next().await {
-                Some(server_message::Body::Order(_)) | Some(server_message::Body::Broadcast(_)) => {
-                }
-                Some(b) => return b,
-                None => panic!("empty message"),
-            }
-        }
-    }
 }
 
 #[tokio::test]
@@ -141,7 +57,7 @@ async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() 
 
     // P1 tries to accept P2's order: refused as unknown for P1, P2's order
     // untouched.
-    let mut p1 = Tablet::open(&dir, quic, "P1", Role::Patrol).await;
+    let mut p1 = Tablet::open(quic, common::client(&dir, "P1", Role::Patrol)).await;
     p1.send(client_message::Body::OrderAck(OrderAck {
         message_id: "m1".into(),
         order_id: for_p2.order_id.clone(),
@@ -173,7 +89,7 @@ async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() 
         server_message::Body::Error(e) => assert_eq!(e.code(), ErrorCode::NotPermitted),
         other => panic!("expected NOT_PERMITTED, got {other:?}"),
     }
-    let mut s1 = Tablet::open(&dir, quic, "S1", Role::Supervisor).await;
+    let mut s1 = Tablet::open(quic, common::client(&dir, "S1", Role::Supervisor)).await;
     s1.send(b("b2")).await;
     match s1.answer().await {
         server_message::Body::Receipt(_) => {}
@@ -181,7 +97,7 @@ async fn a_unit_cannot_ack_another_units_order_and_only_supervisors_broadcast() 
     }
     let heard = tokio::time::timeout(WAIT, async {
         loop {
-            if let Some(server_message::Body::Broadcast(b)) = p1.next().await {
+            if let Some(server_message::Body::Broadcast(b)) = p1.next().await.body {
                 return b;
             }
         }

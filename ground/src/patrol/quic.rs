@@ -33,7 +33,7 @@ use vigie_protocols::tablet::codec::{
 };
 use vigie_protocols::tablet::{
     ClientMessage, CloseCode, CoverageAnswer, CoverageSource, GeoPoint, ServerMessage, SourceKind,
-    server_message,
+    client_message, server_message,
 };
 
 use super::ca::{DeploymentCa, Role, UnitIdentity, Validity};
@@ -132,6 +132,8 @@ pub struct QuicContext {
     pub pictures: Arc<dyn PictureService>,
     /// Live video feeds.
     pub video: Arc<crate::video::relay::Relay>,
+    /// Tablets' cameras taken in (`None`: video streams are refused).
+    pub tablet_video: Option<crate::video::tablet::TabletVideo>,
 }
 
 impl std::fmt::Debug for QuicContext {
@@ -602,6 +604,10 @@ impl Tablet {
         let mut decoder = FrameDecoder::<ClientMessage>::new(MAX_CONTROL_MESSAGE_BYTES);
         let mut buf = vec![0u8; 16 * 1024];
         let (report_tx, mut report_rx) = tokio::sync::mpsc::channel(4);
+        let (video_tx, mut video_rx) = tokio::sync::mpsc::channel::<VideoStart>(1);
+        // A video stream taken in says here when it ended.
+        let (video_done_tx, mut video_done_rx) =
+            tokio::sync::mpsc::channel::<crate::video::tablet::Ended>(1);
         let mut reports = JoinSet::new();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -657,7 +663,7 @@ impl Tablet {
                 stream = self.conn.accept_uni() => match stream {
                     Ok(stream) => {
                         let tx = report_tx.clone();
-                        reports.spawn(read_report(stream, tx));
+                        reports.spawn(read_uni(stream, tx, video_tx.clone()));
                     }
                     Err(e) => { tracing::info!("connection ended: {e}"); return; }
                 },
@@ -673,6 +679,14 @@ impl Tablet {
                     }
                 },
                 Some(_) = reports.join_next(), if !reports.is_empty() => {}
+                Some(start) = video_rx.recv() => self.video_stream(start, &video_done_tx),
+                Some(ended) = video_done_rx.recv() => {
+                    self.session.video_stream_ended();
+                    if let crate::video::tablet::Ended::Malformed(why) = ended {
+                        link.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(unit = %self.unit.id, "video stream refused as malformed: {why}");
+                    }
+                }
                 Some(order) = attached.orders.recv() => self.session.order_issued(now, &order),
                 _ = tokio::time::sleep_until(wake.unwrap_or(now + TICK).into()), if wake.is_some() => {
                     self.session.handle_timeout(Instant::now());
@@ -704,6 +718,41 @@ impl Tablet {
                 return;
             }
         }
+    }
+
+    /// A unidirectional stream began with a `VideoFrame`: taken in as this
+    /// unit's camera when the session allows it and tablet video is on, on
+    /// a task of its own that reports its end on `done`; stopped otherwise
+    /// (the session tells the client why).
+    fn video_stream(
+        &mut self,
+        start: VideoStart,
+        done: &tokio::sync::mpsc::Sender<crate::video::tablet::Ended>,
+    ) {
+        let VideoStart {
+            first,
+            decoder,
+            mut stream,
+        } = start;
+        let Some(video) = self.state.tablet_video.clone() else {
+            let _ = stream.stop(quinn::VarInt::from_u32(crate::video::tablet::STOP_REFUSED));
+            self.session
+                .refuse_video_stream("this server does not take tablet video in");
+            return;
+        };
+        if !self.session.video_stream_opened() {
+            let _ = stream.stop(quinn::VarInt::from_u32(crate::video::tablet::STOP_REFUSED));
+            return;
+        }
+        let unit = self.unit.id.clone();
+        let done = done.clone();
+        tracing::info!(%unit, "taking in the tablet's camera");
+        // Not tied to this task: a connection that ends lets the stream
+        // end, and what it held is still written.
+        tokio::spawn(async move {
+            let ended = crate::video::tablet::take_in(&video, &unit, first, decoder, stream).await;
+            let _ = done.send(ended).await;
+        });
     }
 
     /// Hands the complete control-stream messages in `decoder` to the
@@ -996,23 +1045,48 @@ impl Tablet {
     }
 }
 
-/// Reads one report stream: one frame, then FIN.
-async fn read_report(
+/// A unidirectional stream that began with a `VideoFrame`: the tablet's
+/// camera, for the connection's task to take in or refuse.
+struct VideoStart {
+    first: vigie_protocols::tablet::VideoFrame,
+    decoder: FrameDecoder<ClientMessage>,
+    stream: quinn::RecvStream,
+}
+
+/// Reads one unidirectional stream from the client: a report stream (one
+/// frame, then FIN), or, when its first message is a `VideoFrame`, a video
+/// stream handed to `video` whole.
+async fn read_uni(
     mut stream: quinn::RecvStream,
     tx: tokio::sync::mpsc::Sender<Result<ClientMessage, DecodeError>>,
+    video: tokio::sync::mpsc::Sender<VideoStart>,
 ) {
     // Decoded as it arrives: an oversize length prefix is refused as soon
     // as it is read, not after the whole body; each complete frame is
     // handled (the spec asks for one per stream, a second is not an error).
     let mut decoder = FrameDecoder::<ClientMessage>::new(MAX_REPORT_MESSAGE_BYTES);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first = true;
     loop {
         match stream.read(&mut buf).await {
             Ok(Some(n)) => {
                 decoder.push(&buf[..n]);
                 loop {
                     match decoder.next_message() {
+                        Ok(Some(ClientMessage {
+                            body: Some(client_message::Body::VideoFrame(frame)),
+                        })) if first => {
+                            let _ = video
+                                .send(VideoStart {
+                                    first: frame,
+                                    decoder,
+                                    stream,
+                                })
+                                .await;
+                            return;
+                        }
                         Ok(Some(m)) => {
+                            first = false;
                             if tx.send(Ok(m)).await.is_err() {
                                 return;
                             }

@@ -255,6 +255,8 @@ pub struct Session {
     picture_subscribed: bool,
     /// Live video feeds this connection asked for.
     video_feeds: Vec<String>,
+    /// Whether a video stream of this tablet's camera is being taken in.
+    publishing: bool,
     /// Whether an operator console's position was already refused on this
     /// connection (positions come many a second: refused and told once).
     position_refused: bool,
@@ -293,6 +295,7 @@ impl Session {
             quality: None,
             picture_subscribed: false,
             video_feeds: Vec::new(),
+            publishing: false,
             position_refused: false,
             position_invalid_told: false,
             notified_while_opening: false,
@@ -320,6 +323,55 @@ impl Session {
     /// Whether Welcome was sent and the session not closed.
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
+    }
+
+    /// A unidirectional stream began with a `VideoFrame`: whether the edge
+    /// takes it in as this unit's camera. Refused (and the client told why)
+    /// before the session is open, for a role that is not in the field
+    /// (operator consoles watch video, they do not send it), and while
+    /// another video stream of the connection is being taken in.
+    pub fn video_stream_opened(&mut self) -> bool {
+        if self.phase != Phase::Open {
+            self.error(
+                ErrorCode::Invalid,
+                "a video stream may only begin once the session is open (after Welcome)".into(),
+                "",
+            );
+            return false;
+        }
+        if !matches!(self.role, Role::Patrol | Role::Supervisor) {
+            self.refuse(
+                "video stream",
+                format!(
+                    "role {} may not stream video; patrol and supervisor certificates may",
+                    self.role.as_str()
+                ),
+                "",
+            );
+            return false;
+        }
+        if self.publishing {
+            self.error(
+                ErrorCode::Invalid,
+                "one video stream per connection at a time: finish the last before opening another"
+                    .into(),
+                "",
+            );
+            return false;
+        }
+        self.publishing = true;
+        true
+    }
+
+    /// A video stream was refused by the edge for `reason` (the server
+    /// does not take video in): the client is told.
+    pub fn refuse_video_stream(&mut self, reason: &str) {
+        self.refuse("video stream", reason.to_string(), "");
+    }
+
+    /// The video stream taken in ended: another may begin.
+    pub fn video_stream_ended(&mut self) {
+        self.publishing = false;
     }
 
     /// Link quality 0..1, once a path sample was seen.
@@ -536,6 +588,12 @@ impl Session {
                     self.out.push_back(Output::SubscribeVideo { source });
                 }
             }
+            client_message::Body::VideoFrame(_) => self.error(
+                ErrorCode::Invalid,
+                "a VideoFrame goes only on a video stream: a unidirectional stream whose first message is one"
+                    .into(),
+                "",
+            ),
             client_message::Body::SubscribePicture(sub) => {
                 if !matches!(self.role, Role::Operator | Role::Supervisor) {
                     self.refuse(

@@ -244,6 +244,29 @@ impl Depacketizer {
         self.nals.push(n);
     }
 
+    /// Takes an access unit that arrived whole (a tablet's frame over
+    /// QUIC, not RTP), under the same rules as one reassembled: parameter
+    /// sets remembered, nothing handed on before the first keyframe nor,
+    /// after [`Depacketizer::gap`], before the next; counted alike.
+    pub fn whole(&mut self, unit: AccessUnit, out: &mut Vec<AccessUnit>) {
+        self.finish(out);
+        // Nothing is being assembled: a gap's mark is `need_keyframe`.
+        self.broken = false;
+        self.fragment = None;
+        self.synced = true;
+        let bytes: usize = unit.nals.iter().map(Vec::len).sum();
+        if bytes > MAX_UNIT_BYTES || unit.nals.iter().any(|n| n.is_empty()) {
+            self.stats.broken += 1;
+            self.need_keyframe = true;
+            return;
+        }
+        self.current = Some(unit.timestamp);
+        for n in unit.nals {
+            self.nal(n);
+        }
+        self.finish(out);
+    }
+
     /// Ends the unit being assembled: hands it on, or drops and counts it.
     fn finish(&mut self, out: &mut Vec<AccessUnit>) {
         let Some(timestamp) = self.current.take() else {

@@ -17,8 +17,11 @@
 //! - [`http`]: footage queries, exports with their manifest, downloads.
 //! - [`relay`]: each feed's pictures to live viewers as they arrive; a
 //!   slow viewer skips to the next keyframe.
-//! - [`service`]: the configured streams in the server, each recorded by a
-//!   sink on its own thread, under the drone's flight authorisation.
+//! - [`service`]: the configured streams in the server, each taken in by
+//!   an `Ingest` and recorded by a sink on its own thread, under the
+//!   drone's flight authorisation.
+//! - [`tablet`]: a tablet's camera over QUIC, frame by frame, through the
+//!   same `Ingest`.
 
 pub mod h264;
 pub mod http;
@@ -30,3 +33,4 @@ pub mod reorder;
 pub mod rtp;
 pub mod service;
 pub mod sps;
+pub mod tablet;

@@ -242,6 +242,39 @@ impl Feed {
         self.drain(out);
     }
 
+    /// Takes a picture that arrived whole (a tablet's frame over QUIC),
+    /// its parameter sets among its NAL units; appends what to write.
+    pub fn access_unit(&mut self, unit: AccessUnit, out: &mut Vec<Write>) {
+        self.depacketizer.whole(unit, &mut self.units);
+        self.drain(out);
+    }
+
+    /// Frames were dropped before the next one (a sender that paused or
+    /// fell behind): nothing more is taken before the next keyframe.
+    pub fn gap(&mut self) {
+        self.depacketizer.gap();
+    }
+
+    /// The sender paused, or its clock jumped: what is held is written,
+    /// and the next keyframe begins a segment of its own whose stream time
+    /// starts again (no picture lasts the pause); counts run on.
+    pub fn restart(&mut self, out: &mut Vec<Write>) {
+        self.drain(out);
+        if let Some(f) = self.fragmenter.finish() {
+            self.fragment(f, out);
+        }
+        self.fragmenter = Fragmenter::new(TIMESCALE);
+        self.open = false;
+        self.params = None;
+        self.segment_start = 0;
+        self.depacketizer.gap();
+        if let Some(tap) = self.live.as_mut() {
+            // Live decode times run on past the pause.
+            tap.time += u64::from(tap.duration);
+            tap.last = None;
+        }
+    }
+
     /// Gives up on packets that waited long enough by `now`.
     pub fn poll(&mut self, now: Instant, out: &mut Vec<Write>) {
         self.reorder.poll(now, &mut self.released);

@@ -53,6 +53,11 @@ impl LiveFeed {
         }
     }
 
+    /// Whether the feed ended (and has not begun again).
+    pub fn ended(&self) -> bool {
+        self.sender().is_none()
+    }
+
     /// The feed ended: its viewers are told so.
     pub fn end(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -77,11 +82,12 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// The live side of `source`'s feed, created on first use; `permitted`
-    /// is its starting state.
+    /// The live side of `source`'s feed, created on first use, and begun
+    /// again if it had ended (a tablet streaming anew); `permitted` is its
+    /// starting state.
     pub fn feed(&self, source: &str, permitted: bool) -> Arc<LiveFeed> {
         let mut feeds = self.feeds.lock().unwrap_or_else(|p| p.into_inner());
-        feeds
+        let feed = feeds
             .entry(source.to_string())
             .or_insert_with(|| {
                 Arc::new(LiveFeed {
@@ -90,7 +96,14 @@ impl Relay {
                     skipped: AtomicU64::new(0),
                 })
             })
-            .clone()
+            .clone();
+        let mut tx = feed.tx.lock().unwrap_or_else(|p| p.into_inner());
+        if tx.is_none() {
+            *tx = Some(broadcast::channel(QUEUE).0);
+            feed.permitted.store(permitted, Ordering::Relaxed);
+        }
+        drop(tx);
+        feed
     }
 
     /// The live side of a configured feed, if there is one.

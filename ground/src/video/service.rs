@@ -54,6 +54,10 @@ pub struct VideoConfig {
     pub announced_ports: [u16; 2],
     /// The address announced streams are received on.
     pub announced_ip: std::net::IpAddr,
+    /// Take in the camera of patrol and supervisor tablets that stream it
+    /// over QUIC (protocol §10), recorded with their view sector. On by
+    /// default.
+    pub tablets: bool,
 }
 
 impl Default for VideoConfig {
@@ -64,6 +68,7 @@ impl Default for VideoConfig {
             announced: false,
             announced_ports: [5600, 5699],
             announced_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            tablets: true,
         }
     }
 }
@@ -692,8 +697,176 @@ pub async fn follow_announced(
     Ok(())
 }
 
-/// Receives one stream on `socket` until `shutdown`, recording through a
-/// [`Sink`] on its own thread.
+/// One feed being taken in: its [`Feed`], the wall clock of its stream,
+/// its live viewers, and the [`Sink`] recording it on a thread of its own
+/// behind a bounded queue. Whatever carries the pictures (RTP over UDP, a
+/// tablet's QUIC stream) hands them to it; nothing here waits on the disk.
+pub struct Ingest {
+    ctx: VideoContext,
+    source: String,
+    feed: Feed,
+    clock: WallClock,
+    segment: u64,
+    tx: mpsc::SyncSender<Job>,
+    thread: std::thread::JoinHandle<()>,
+    live: Arc<super::relay::LiveFeed>,
+    counters: Arc<FeedCounters>,
+    out: Vec<Write>,
+}
+
+impl Ingest {
+    /// Starts taking in `source`'s feed: its recorder thread, and its live
+    /// feed (a drone's pictures wait for its first permitted fragment).
+    pub fn start(
+        ctx: &VideoContext,
+        source: &str,
+        kind: SourceKind,
+        counters: Arc<FeedCounters>,
+    ) -> std::io::Result<Ingest> {
+        let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
+        let live = ctx.relay.feed(source, kind != SourceKind::Drone);
+        let mut sink = Sink::new(
+            ctx.store.clone(),
+            Some(ctx.audit.clone()),
+            &ctx.dir,
+            source,
+            kind,
+            counters.clone(),
+        )
+        .relaying(live.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("video:{source}"))
+            .spawn(move || {
+                for job in rx {
+                    sink.handle(job);
+                }
+                sink.close();
+            })?;
+        Ok(Ingest {
+            ctx: ctx.clone(),
+            source: source.to_string(),
+            feed: Feed::new(),
+            clock: WallClock::default(),
+            segment: 0,
+            tx,
+            thread,
+            live,
+            counters,
+            out: Vec::new(),
+        })
+    }
+
+    /// A datagram (RTP) received now.
+    pub fn datagram(&mut self, d: &[u8]) {
+        self.feed.datagram(Instant::now(), d, &mut self.out);
+        self.flush();
+    }
+
+    /// A picture that arrived whole (its parameter sets among its NAL
+    /// units on a keyframe).
+    pub fn access_unit(&mut self, unit: super::h264::AccessUnit) {
+        self.feed.access_unit(unit, &mut self.out);
+        self.flush();
+    }
+
+    /// The sender paused or dropped pictures: the next is taken from a
+    /// keyframe, and begins a segment of its own (its stream time does not
+    /// run on from the last).
+    pub fn restart(&mut self) {
+        self.feed.restart(&mut self.out);
+        self.flush();
+    }
+
+    /// When [`Ingest::poll`] next has work.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.feed.poll_at()
+    }
+
+    /// Gives up on packets that waited long enough.
+    pub fn poll(&mut self) {
+        self.feed.poll(Instant::now(), &mut self.out);
+        self.flush();
+    }
+
+    /// Packets the socket still holds, then the end of the feed: what it
+    /// holds is written, viewers are told, and the recorder thread is
+    /// waited for.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        self.feed.finish(&mut self.out);
+        self.flush();
+        self.live.end();
+        let Ingest { tx, thread, .. } = self;
+        drop(tx);
+        // The thread ends once the queue is drained and closed.
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| anyhow::anyhow!("video writer of a stream: {e}"))?
+            .map_err(|_| anyhow::anyhow!("the video writer thread panicked"))?;
+        Ok(())
+    }
+
+    /// Hands what the feed cut to the recorder and the live viewers.
+    fn flush(&mut self) {
+        for w in std::mem::take(&mut self.out) {
+            let job = match w {
+                Write::Begin { init, size, .. } => {
+                    self.segment += 1;
+                    Job::Begin {
+                        at_ms: crate::time::unix_ms(),
+                        segment: self.segment,
+                        init,
+                        size,
+                    }
+                }
+                Write::Fragment {
+                    bytes,
+                    start_ticks,
+                    duration_ticks,
+                    pictures,
+                } => {
+                    let (start_ms, end_ms) =
+                        self.clock
+                            .span(crate::time::unix_ms(), start_ticks, duration_ticks);
+                    let (seen, network, masked) =
+                        seen_now(&self.ctx.coverage, &self.ctx.frame, &self.source);
+                    Job::Fragment(FragmentJob {
+                        segment: self.segment,
+                        bytes,
+                        start_ms,
+                        end_ms,
+                        pictures: pictures as u32,
+                        seen,
+                        network,
+                        masked,
+                    })
+                }
+            };
+            // Never wait on the disk here: a full queue drops the job (a
+            // lost segment start drops its fragments in the sink, counted
+            // there).
+            if self.tx.try_send(job).is_err() {
+                self.counters
+                    .fragments_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for p in self.feed.take_live() {
+            self.live.publish(p);
+        }
+        let viewers = self.live.viewers();
+        self.feed.set_live(viewers > 0);
+        self.counters.update(&self.feed.stats());
+        self.counters
+            .viewers
+            .store(viewers as u64, Ordering::Relaxed);
+        self.counters
+            .viewer_skipped
+            .store(self.live.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Receives one stream on `socket` until `shutdown`, recording through an
+/// [`Ingest`].
 pub async fn run_stream(
     ctx: VideoContext,
     stream: StreamConfig,
@@ -701,77 +874,14 @@ pub async fn run_stream(
     counters: Arc<FeedCounters>,
     mut shutdown: crate::shutdown::Shutdown,
 ) -> anyhow::Result<()> {
-    let (tx, rx) = mpsc::sync_channel::<Job>(WRITE_QUEUE);
-    // A drone's pictures wait for its first permitted fragment.
-    let live = ctx
-        .relay
-        .feed(&stream.source, stream.kind() != SourceKind::Drone);
-    let mut sink = Sink::new(
-        ctx.store.clone(),
-        Some(ctx.audit.clone()),
-        &ctx.dir,
-        &stream.source,
-        stream.kind(),
-        counters.clone(),
-    )
-    .relaying(live.clone());
-    let thread = std::thread::Builder::new()
-        .name(format!("video:{}", stream.source))
-        .spawn(move || {
-            for job in rx {
-                sink.handle(job);
-            }
-            sink.close();
-        })?;
-    let mut feed = Feed::new();
-    let mut clock = WallClock::default();
-    let mut segment = 0u64;
+    let mut ingest = Ingest::start(&ctx, &stream.source, stream.kind(), counters)?;
     let mut buf = vec![0u8; 65_536];
-    let mut out = Vec::new();
-    let send = |w: Write, clock: &mut WallClock, segment: &mut u64| {
-        let job = match w {
-            Write::Begin { init, size, .. } => {
-                *segment += 1;
-                Job::Begin {
-                    at_ms: crate::time::unix_ms(),
-                    segment: *segment,
-                    init,
-                    size,
-                }
-            }
-            Write::Fragment {
-                bytes,
-                start_ticks,
-                duration_ticks,
-                pictures,
-            } => {
-                let (start_ms, end_ms) =
-                    clock.span(crate::time::unix_ms(), start_ticks, duration_ticks);
-                let (seen, network, masked) = seen_now(&ctx.coverage, &ctx.frame, &stream.source);
-                Job::Fragment(FragmentJob {
-                    segment: *segment,
-                    bytes,
-                    start_ms,
-                    end_ms,
-                    pictures: pictures as u32,
-                    seen,
-                    network,
-                    masked,
-                })
-            }
-        };
-        // Never wait on the disk here: a full queue drops the job (a lost
-        // segment start drops its fragments in the sink, counted there).
-        if tx.try_send(job).is_err() {
-            counters.fragments_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    };
     loop {
-        let wake = feed.poll_at();
+        let wake = ingest.poll_at();
         tokio::select! {
             r = socket.recv(&mut buf) => {
                 if let Ok(n) = r {
-                    feed.datagram(Instant::now(), &buf[..n], &mut out);
+                    ingest.datagram(&buf[..n]);
                 }
             }
             _ = async {
@@ -779,40 +889,14 @@ pub async fn run_stream(
                     Some(t) => tokio::time::sleep_until(t.into()).await,
                     None => std::future::pending().await,
                 }
-            } => feed.poll(Instant::now(), &mut out),
+            } => ingest.poll(),
             _ = shutdown.wait() => break,
         }
-        for w in out.drain(..) {
-            send(w, &mut clock, &mut segment);
-        }
-        for p in feed.take_live() {
-            live.publish(p);
-        }
-        feed.set_live(live.viewers() > 0);
-        counters.update(&feed.stats());
-        counters
-            .viewers
-            .store(live.viewers() as u64, Ordering::Relaxed);
-        counters
-            .viewer_skipped
-            .store(live.skipped.load(Ordering::Relaxed), Ordering::Relaxed);
     }
     while let Ok(n) = socket.try_recv(&mut buf) {
-        feed.datagram(Instant::now(), &buf[..n], &mut out);
+        ingest.datagram(&buf[..n]);
     }
-    feed.finish(&mut out);
-    for w in out.drain(..) {
-        send(w, &mut clock, &mut segment);
-    }
-    live.end();
-    counters.update(&feed.stats());
-    drop(tx);
-    // The thread ends once the queue is drained and closed.
-    tokio::task::spawn_blocking(move || thread.join())
-        .await
-        .map_err(|e| anyhow::anyhow!("video writer of a stream: {e}"))?
-        .map_err(|_| anyhow::anyhow!("the video writer thread panicked"))?;
-    Ok(())
+    ingest.finish().await
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The simulated fleet of `vigie demo`: drones over MAVLink/UDP and patrols
 //! over QUIC, talking to the server through its real listeners, and flown
-//! through the server's own command path.
+//! through the server's own command path. Their cameras send real H.264:
+//! the drones' as RTP to the ports the ground takes them in on, the
+//! patrols' over QUIC while on scene.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +78,29 @@ pub async fn spawn_fleet(
             .unwrap_or_else(|| "udp0".into());
         for (i, d) in fleet.drones().iter().enumerate() {
             let id = format!("drone:{link}:{}", d.system_id);
+            // Its camera, as RTP/H.264 on the port the ground takes it in
+            // on (`[[video.streams]]` names it).
+            if let Some(to) = server.listener(&format!("video:{id}")) {
+                let camera = crate::camera::CameraSpec {
+                    fps: 15,
+                    bitrate: 400_000,
+                    time_zone: site.time_zone.clone(),
+                }
+                .camera(&id)?;
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                let mut stop = shutdown.clone();
+                tasks.spawn(async move {
+                    stop.wait().await;
+                    let _ = stop_tx.send(true);
+                });
+                let ssrc = 0x5eed_0000 | u32::from(d.system_id);
+                let name = id.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = crate::camera::stream_rtp(camera, to, ssrc, stop_rx).await {
+                        tracing::warn!("{name}: camera stopped: {e:#}");
+                    }
+                });
+            }
             tasks.spawn(fly(server.clone(), id, i, origin, shutdown.clone()));
         }
         Some(fleet)

@@ -7,6 +7,7 @@
 //! - [`pair`]: ground cores against simulated peers on virtual time, over
 //!   lossy paths, for property tests.
 
+pub mod camera;
 pub mod demo;
 pub mod drone;
 pub mod pair;

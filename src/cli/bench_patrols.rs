@@ -462,6 +462,7 @@ pub fn run(args: BenchPatrolsArgs) -> anyhow::Result<()> {
             frame,
             vehicle_every: 3,
             seed: 5,
+            camera: None,
         };
         let me = std::process::id().to_string();
         let spid = server.pid().to_string();

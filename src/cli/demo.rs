@@ -66,6 +66,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     config.http.listen = args.http;
     config.quic.listen = args.quic;
     config.mavlink.links[0].address = format!("udpin:{}", args.mavlink);
+    // The simulated drones' cameras (system ids 1.., on the first link),
+    // each on a port the ground picks.
+    let link = config.mavlink.links[0].name.clone();
+    config.video.streams = (1..=args.drones.min(vigie_sim::drone::MAX_PER_LINK))
+        .map(|id| vigie_ground::video::service::StreamConfig {
+            source: format!("drone:{link}:{id}"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kind: None,
+        })
+        .collect();
     let result = super::runtime()?.block_on(demo(config, &args));
     if temp {
         let _ = std::fs::remove_dir_all(&data_dir);

@@ -44,6 +44,10 @@ pub struct SimPatrolsArgs {
     /// One unit in this many is a vehicle (0: all on foot).
     #[arg(long, default_value_t = 3)]
     pub vehicle_every: usize,
+    /// Pictures a second of each tablet's camera, streamed (real H.264)
+    /// while the patrol is on scene; 0: the tablets film nothing.
+    #[arg(long, default_value_t = 10)]
+    pub camera_fps: u32,
     /// Site origin latitude, degrees (default: the server's default site).
     #[arg(long)]
     pub origin_lat: Option<f64>,
@@ -110,6 +114,11 @@ pub fn run(args: SimPatrolsArgs) -> anyhow::Result<()> {
             frame,
             vehicle_every: args.vehicle_every,
             seed: 5,
+            camera: (args.camera_fps > 0).then(|| vigie_sim::camera::CameraSpec {
+                fps: args.camera_fps,
+                bitrate: 250_000,
+                time_zone: SiteConfig::default().time_zone,
+            }),
         };
         let mut patrols = spawn_patrols(spec, certs, stop_rx);
         let stats = patrols.stats.clone();

@@ -30,6 +30,8 @@ pub struct PatrolSpec {
     pub vehicle_every: usize,
     /// Seed of every unit's randomness.
     pub seed: u64,
+    /// The tablets' camera, streamed while on scene; `None`: none films.
+    pub camera: Option<crate::camera::CameraSpec>,
 }
 
 /// The running simulated patrols.
@@ -83,6 +85,7 @@ pub fn spawn_patrols(
             frame: spec.frame,
             mobility,
             seed: spec.seed.wrapping_add(i as u64),
+            camera: spec.camera.clone(),
         };
         if i % TABLETS_PER_SOCKET == 0 {
             endpoint = tablet::client_endpoint(spec.server)
@@ -146,6 +149,11 @@ pub fn spawn_demo_patrols(
         frame: server.frame,
         vehicle_every: 3,
         seed: 17,
+        camera: Some(crate::camera::CameraSpec {
+            fps: 10,
+            bitrate: 250_000,
+            time_zone: server.config.site.time_zone.clone(),
+        }),
     };
     Ok(spawn_patrols(spec, certs, stop_rx))
 }

@@ -142,6 +142,9 @@ pub struct TabletSpec {
     pub mobility: Mobility,
     /// Seed of the unit's randomness.
     pub seed: u64,
+    /// Its camera, streamed to the ground while on scene (protocol §12);
+    /// `None`: the tablet films nothing.
+    pub camera: Option<crate::camera::CameraSpec>,
 }
 
 /// The tablet's state that survives reconnections.
@@ -281,6 +284,8 @@ async fn session(
     let hello_deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(hello_deadline);
     let mut last_rx = (0u64, Instant::now());
+    // The camera's stream while on scene: its stop switch.
+    let mut filming: Option<watch::Sender<bool>> = None;
     loop {
         let mut to_send: Vec<ClientMessage> = Vec::new();
         tokio::select! {
@@ -355,6 +360,32 @@ async fn session(
                     to_send.push(state.core.ack(vigie_ground::time::unix_ms(), &order, AckKind::Closed));
                     state.model.clear_order();
                     state.on_scene_since = None;
+                }
+                let on_scene = up && state.on_scene_since.is_some();
+                match (&spec.camera, on_scene, filming.is_some()) {
+                    (Some(cam), true, false) => {
+                        let (stop_tx, stop_rx) = watch::channel(false);
+                        filming = Some(stop_tx);
+                        let unit = state.core.unit().to_string();
+                        let camera = cam.camera(&unit);
+                        let conn = conn.clone();
+                        tokio::spawn(async move {
+                            let r = match camera {
+                                Ok(c) => crate::camera::stream_quic(c, conn, stop_rx).await,
+                                Err(e) => Err(e),
+                            };
+                            match r {
+                                Ok(s) => tracing::debug!(%unit, sent = s.sent, dropped = s.dropped, "camera stream ended"),
+                                Err(e) => tracing::warn!(%unit, "camera stream failed: {e:#}"),
+                            }
+                        });
+                    }
+                    (_, false, true) => {
+                        if let Some(stop) = filming.take() {
+                            let _ = stop.send(true);
+                        }
+                    }
+                    _ => {}
                 }
                 if up {
                     let (lat, lon) = spec.frame.to_wgs84(state.model.pos.0, state.model.pos.1);

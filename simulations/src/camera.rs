@@ -186,11 +186,13 @@ pub struct StreamStats {
 
 /// Streams `camera` as a tablet does (protocol §12): one unidirectional
 /// stream of `VideoFrame`s, at the camera's pace, until `stop` is set or the
-/// connection goes; then the stream is finished. A stream that cannot keep
-/// up has pictures dropped up to the next keyframe, never queued.
+/// connection goes or, with `pictures`, once that many are taken; then the
+/// stream is finished. A stream that cannot keep up has pictures dropped
+/// up to the next keyframe, never queued.
 pub async fn stream_quic(
     mut camera: Camera,
     conn: quinn::Connection,
+    pictures: Option<u64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<StreamStats> {
     use vigie_ground::video::h264::nal;
@@ -218,13 +220,15 @@ pub async fn stream_quic(
     let (mut dropped, mut behind) = (0u64, false);
     let mut t90 = 0u64;
     let step = 90_000 / u64::from(camera.fps());
-    while !*stop.borrow() {
+    let mut taken = 0u64;
+    while !*stop.borrow() && pictures.is_none_or(|n| taken < n) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
             _ = conn.closed() => break,
         }
         let unit = camera.next_unit(vigie_ground::time::unix_ms())?;
+        taken += 1;
         t90 += step;
         let keyframe = unit.is_keyframe();
         if behind && !keyframe {
@@ -272,11 +276,13 @@ fn strip_start_code(nal: &[u8]) -> &[u8] {
 }
 
 /// Streams `camera` as RTP/H.264 (payload type 96, as QGroundControl
-/// expects) to `to`, at its pace, until `stop` is set.
+/// expects) to `to`, at its pace, until `stop` is set or, with `pictures`,
+/// once that many are sent.
 pub async fn stream_rtp(
     mut camera: Camera,
     to: SocketAddr,
     ssrc: u32,
+    pictures: Option<u64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
@@ -289,11 +295,13 @@ pub async fn stream_rtp(
     let mut tick = tokio::time::interval(camera.interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut datagrams = Vec::new();
-    while !*stop.borrow() {
+    let mut sent = 0u64;
+    while !*stop.borrow() && pictures.is_none_or(|n| sent < n) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        sent += 1;
         let unit = camera.next_unit(vigie_ground::time::unix_ms())?;
         datagrams.clear();
         sender.send(&unit, &mut datagrams);

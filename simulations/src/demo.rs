@@ -96,7 +96,8 @@ pub async fn spawn_fleet(
                 let ssrc = 0x5eed_0000 | u32::from(d.system_id);
                 let name = id.clone();
                 tasks.spawn(async move {
-                    if let Err(e) = crate::camera::stream_rtp(camera, to, ssrc, stop_rx).await {
+                    if let Err(e) = crate::camera::stream_rtp(camera, to, ssrc, None, stop_rx).await
+                    {
                         tracing::warn!("{name}: camera stopped: {e:#}");
                     }
                 });

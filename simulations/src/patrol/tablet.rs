@@ -371,7 +371,7 @@ async fn session(
                         let conn = conn.clone();
                         tokio::spawn(async move {
                             let r = match camera {
-                                Ok(c) => crate::camera::stream_quic(c, conn, stop_rx).await,
+                                Ok(c) => crate::camera::stream_quic(c, conn, None, stop_rx).await,
                                 Err(e) => Err(e),
                             };
                             match r {
